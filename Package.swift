@@ -1,0 +1,70 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// Our own targets: Swift 6 language mode (strict concurrency), and every warning is an error.
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+
+let package = Package(
+    name: "qrpos",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "qrpos", targets: ["qrpos"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // MARK: C libraries, found through pkg-config and installed from Debian (hardware/deps.sh).
+        .systemLibrary(name: "CZBar", pkgConfig: "zbar", providers: [.apt(["libzbar-dev"])]),
+        .systemLibrary(name: "CQREncode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
+        .systemLibrary(name: "CV4L2", pkgConfig: "libv4l2", providers: [.apt(["libv4l-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        // Debian's libzint-dev ships no .pc file; the module map links -lzint directly.
+        .systemLibrary(name: "CZint", providers: [.apt(["libzint-dev"])]),
+
+        // MARK: Pure values and codecs.
+        .target(name: "Payments", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
+
+        // MARK: Images, QR and barcode generation, decoding.
+        .target(name: "Barcodes", dependencies: ["CZBar", "CQREncode", "CPNG", "CZint"], swiftSettings: strict),
+
+        // MARK: V4L2 capture and frame sources.
+        .target(name: "Camera", dependencies: ["CV4L2", "Barcodes"], swiftSettings: strict),
+
+        // MARK: The wallet ledger: model and rules, then its stores.
+        .target(name: "Ledger", dependencies: ["Payments"], swiftSettings: strict),
+        .target(name: "LedgerSQLite", dependencies: [
+            "Ledger", "Payments",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: strict),
+
+        // MARK: Receipts and the checkout.
+        .target(name: "Receipts", dependencies: [
+            "Payments", "Barcodes",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
+        .target(name: "Terminal", dependencies: ["Payments", "Ledger", "Camera", "Receipts", "Barcodes"], swiftSettings: strict),
+
+        // MARK: The one executable.
+        .executableTarget(name: "qrpos", dependencies: [
+            "Payments", "Barcodes", "Camera", "Ledger", "LedgerSQLite", "Receipts", "Terminal",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+
+        // MARK: Tests mirror the modules.
+        .testTarget(name: "PaymentsTests", dependencies: ["Payments"], swiftSettings: strict),
+        .testTarget(name: "BarcodesTests", dependencies: ["Barcodes"], swiftSettings: strict),
+        .testTarget(name: "CameraTests", dependencies: ["Camera", "Barcodes"], swiftSettings: strict),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "LedgerSQLite", "Payments"], swiftSettings: strict),
+        .testTarget(name: "ReceiptsTests", dependencies: ["Receipts", "Payments"], swiftSettings: strict),
+        .testTarget(name: "TerminalTests", dependencies: ["Terminal", "Ledger", "LedgerSQLite", "Payments", "Barcodes", "Receipts"], swiftSettings: strict),
+        .testTarget(name: "qrposTests", dependencies: ["Payments", "Barcodes"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,2 @@
+// qrencode.h imports as is; this header exists so the module map has one place to include it.
+#include <qrencode.h>

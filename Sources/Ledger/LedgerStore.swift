@@ -1,0 +1,40 @@
+import Payments
+
+/// The wallet ledger's operations, one protocol for every store (SQLite now, PostgreSQL later).
+///
+/// Every method that moves money takes a request id made by the caller (UUIDv7): it runs in one
+/// database transaction that either posts one balanced transfer or records a decline, and a
+/// repeated id returns the first outcome instead of applying twice. `now` is injected (Unix
+/// milliseconds) so expiry rules are testable without a real clock.
+public protocol LedgerStore: Sendable {
+    func createWallet(name: String, phone: String?, currency: Currency, now: Int64) throws -> Account
+    func createMerchant(name: String, city: String, categoryCode: String, countryCode: String,
+                        currency: Currency, now: Int64) throws -> Merchant
+    func account(_ id: String) throws -> Account?
+    func merchant(_ id: String) throws -> Merchant?
+    func wallet(phone: String) throws -> Account?
+
+    func deposit(requestID: String, wallet: String, amount: Money, source: DepositSource, now: Int64) throws -> Outcome
+    func withdraw(requestID: String, wallet: String, amount: Money, now: Int64) throws -> Outcome
+
+    /// Issues a fresh one-time code for `wallet`, valid for `validityMillis`.
+    func issueCode(wallet: String, validityMillis: Int64, now: Int64) throws -> IssuedCode
+    /// Charges the wallet behind `code` for `amount` into `merchant`. A code is spent by its first
+    /// charge, approved or declined, as Alipay's are.
+    func charge(requestID: String, code: PaymentCode, merchant: String, amount: Money, memo: String, now: Int64) throws -> Outcome
+
+    func createOrder(id: String, merchant: String, amount: Money, terminalID: String, expiresAt: Int64, now: Int64) throws -> Order
+    func order(_ id: String, now: Int64) throws -> Order?
+    /// Pays an open order from `wallet`; `amount` and `merchant` are what the customer's QR said,
+    /// and must match the order.
+    func payOrder(requestID: String, orderID: String, wallet: String, merchant: String, amount: Money, now: Int64) throws -> Outcome
+
+    /// Refunds part or all of a payment, back to the wallet that paid it.
+    func refund(requestID: String, payment: String, amount: Money, now: Int64) throws -> Outcome
+
+    func transfer(_ id: String) throws -> Transfer?
+    /// Transfers touching `account`, newest first.
+    func history(account: String, limit: Int) throws -> [Transfer]
+    /// Checks every invariant over the whole ledger.
+    func audit() throws -> AuditReport
+}

@@ -1,0 +1,280 @@
+import Payments
+
+/// What an account is for. The kind decides its normal side: a wallet or merchant account holds
+/// money owed to its owner (credit-normal); the settlement account holds the bank and cash money
+/// behind every wallet (debit-normal).
+public enum AccountKind: String, Sendable, Codable, CaseIterable {
+    case wallet, merchant, settlement
+}
+
+/// Balance limits an account carries, as in TigerBeetle: the ledger refuses any transfer that
+/// would break one, and the database refuses it again with a CHECK constraint.
+public struct AccountFlags: OptionSet, Sendable, Hashable, Codable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    /// The account can never be overdrawn: wallets and merchants.
+    public static let debitsMustNotExceedCredits = AccountFlags(rawValue: 1)
+    /// The account can never pay out more than came in: the settlement account.
+    public static let creditsMustNotExceedDebits = AccountFlags(rawValue: 2)
+}
+
+/// One ledger account in one currency, with its posted totals. Balances are never stored apart
+/// from these totals, so they cannot drift from the transfers.
+public struct Account: Sendable, Hashable, Codable {
+    public let id: String
+    public let kind: AccountKind
+    public let currency: Currency
+    public let name: String
+    public let flags: AccountFlags
+    public let debitsPosted: Int64
+    public let creditsPosted: Int64
+
+    public init(id: String, kind: AccountKind, currency: Currency, name: String, flags: AccountFlags,
+                debitsPosted: Int64, creditsPosted: Int64) {
+        self.id = id
+        self.kind = kind
+        self.currency = currency
+        self.name = name
+        self.flags = flags
+        self.debitsPosted = debitsPosted
+        self.creditsPosted = creditsPosted
+    }
+
+    /// The balance on the account's normal side: what a wallet holder or merchant can spend, or
+    /// what the settlement account holds for everyone.
+    public var balance: Money {
+        Money(minorUnits: kind == .settlement ? debitsPosted - creditsPosted : creditsPosted - debitsPosted,
+              currency: currency)
+    }
+
+    /// The flags an account of `kind` is opened with.
+    public static func flags(for kind: AccountKind) -> AccountFlags {
+        kind == .settlement ? .creditsMustNotExceedDebits : .debitsMustNotExceedCredits
+    }
+}
+
+/// A merchant: its account and what its QR codes say about it.
+public struct Merchant: Sendable, Hashable, Codable {
+    public let id: String
+    public let name: String
+    public let city: String
+    /// ISO 18245 merchant category code, e.g. "5411" (grocery).
+    public let categoryCode: String
+    /// ISO 3166 alpha-2.
+    public let countryCode: String
+    public let currency: Currency
+
+    public init(id: String, name: String, city: String, categoryCode: String, countryCode: String, currency: Currency) {
+        self.id = id
+        self.name = name
+        self.city = city
+        self.categoryCode = categoryCode
+        self.countryCode = countryCode
+        self.currency = currency
+    }
+}
+
+/// What a transfer did.
+public enum TransferKind: String, Sendable, Codable, CaseIterable {
+    /// Settlement → wallet: a top-up, from a bank or cash at the counter.
+    case deposit
+    /// Wallet → settlement: money out to a bank.
+    case withdrawal
+    /// Wallet → merchant.
+    case payment
+    /// Merchant → wallet, against an earlier payment.
+    case refund
+}
+
+/// Where deposited money came from; both are settled through the settlement account.
+public enum DepositSource: String, Sendable, Codable, CaseIterable {
+    case cash, bank
+}
+
+/// An immutable, balanced movement of money from one account to another. A correction is a new
+/// transfer, never an edit.
+public struct Transfer: Sendable, Hashable, Codable {
+    /// The request id that created it (UUIDv7 made by the caller).
+    public let id: String
+    public let kind: TransferKind
+    public let debitAccount: String
+    public let creditAccount: String
+    public let amount: Money
+    /// For a refund, the payment it refunds.
+    public let refundOf: String?
+    /// For a payment of a merchant-QR order, the order.
+    public let orderID: String?
+    /// Free text: the deposit source, the terminal.
+    public let memo: String
+    /// Unix milliseconds.
+    public let createdAt: Int64
+
+    public init(id: String, kind: TransferKind, debitAccount: String, creditAccount: String, amount: Money,
+                refundOf: String?, orderID: String?, memo: String, createdAt: Int64) {
+        precondition(amount.minorUnits > 0, "a transfer moves a positive amount")
+        precondition(debitAccount != creditAccount, "a transfer moves money between two accounts")
+        self.id = id
+        self.kind = kind
+        self.debitAccount = debitAccount
+        self.creditAccount = creditAccount
+        self.amount = amount
+        self.refundOf = refundOf
+        self.orderID = orderID
+        self.memo = memo
+        self.createdAt = createdAt
+    }
+}
+
+/// Why the ledger said no. Each reason is part of the contract: a cashier sees its message, a rig
+/// matches its raw value.
+public enum Decline: String, Sendable, Codable, CaseIterable, Error, CustomStringConvertible {
+    case insufficientFunds = "insufficient_funds"
+    case codeUnknown = "code_unknown"
+    case codeExpired = "code_expired"
+    case codeUsed = "code_used"
+    case orderUnknown = "order_unknown"
+    case orderExpired = "order_expired"
+    case orderPaid = "order_paid"
+    case amountMismatch = "amount_mismatch"
+    case currencyMismatch = "currency_mismatch"
+    case merchantMismatch = "merchant_mismatch"
+    case refundExceedsPayment = "refund_exceeds_payment"
+    case notAPayment = "not_a_payment"
+    case accountUnknown = "account_unknown"
+    case merchantInsufficientFunds = "merchant_insufficient_funds"
+
+    public var description: String {
+        switch self {
+        case .insufficientFunds: "insufficient funds in the wallet"
+        case .codeUnknown: "payment code not recognised"
+        case .codeExpired: "payment code expired: ask the customer to refresh it"
+        case .codeUsed: "payment code already used: ask the customer to refresh it"
+        case .orderUnknown: "order not found"
+        case .orderExpired: "order expired"
+        case .orderPaid: "order already paid"
+        case .amountMismatch: "amount does not match the order"
+        case .currencyMismatch: "currency does not match the account"
+        case .merchantMismatch: "the QR code's merchant does not match the order"
+        case .refundExceedsPayment: "refund would exceed what is left of the payment"
+        case .notAPayment: "only a payment can be refunded"
+        case .accountUnknown: "account not found"
+        case .merchantInsufficientFunds: "merchant balance too low for this refund"
+        }
+    }
+}
+
+/// The result of a money-moving request. The first outcome of a request id is final: asking
+/// again with the same id returns it, with `replayed` set.
+public struct Outcome: Sendable, Hashable {
+    public enum Result: Sendable, Hashable {
+        case posted(Transfer)
+        case declined(Decline)
+    }
+    public let requestID: String
+    public let result: Result
+    /// True when this is the stored outcome of an earlier request with the same id.
+    public let replayed: Bool
+
+    public init(requestID: String, result: Result, replayed: Bool) {
+        self.requestID = requestID
+        self.result = result
+        self.replayed = replayed
+    }
+
+    public var transfer: Transfer? {
+        if case .posted(let t) = result { t } else { nil }
+    }
+
+    public var decline: Decline? {
+        if case .declined(let d) = result { d } else { nil }
+    }
+}
+
+/// A one-time payment code issued to a wallet.
+public struct IssuedCode: Sendable, Hashable {
+    public let code: PaymentCode
+    public let walletID: String
+    /// Unix milliseconds; the code is refused from this instant on.
+    public let expiresAt: Int64
+
+    public init(code: PaymentCode, walletID: String, expiresAt: Int64) {
+        self.code = code
+        self.walletID = walletID
+        self.expiresAt = expiresAt
+    }
+}
+
+/// A merchant-presented order: what the dynamic QR asks the customer to pay.
+public struct Order: Sendable, Hashable, Codable {
+    public enum Status: String, Sendable, Codable {
+        case open, paid, expired
+    }
+    public let id: String
+    public let merchantID: String
+    public let amount: Money
+    public let terminalID: String
+    public let createdAt: Int64
+    public let expiresAt: Int64
+    /// The payment transfer, once paid.
+    public let paymentID: String?
+    public let status: Status
+
+    public init(id: String, merchantID: String, amount: Money, terminalID: String, createdAt: Int64,
+                expiresAt: Int64, paymentID: String?, status: Status) {
+        self.id = id
+        self.merchantID = merchantID
+        self.amount = amount
+        self.terminalID = terminalID
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.paymentID = paymentID
+        self.status = status
+    }
+}
+
+/// One broken invariant found by an audit.
+public struct Violation: Sendable, Hashable, Codable, CustomStringConvertible {
+    public let check: String
+    public let detail: String
+    public init(check: String, detail: String) {
+        self.check = check
+        self.detail = detail
+    }
+    public var description: String { "\(check): \(detail)" }
+}
+
+/// What an audit checked and what it found.
+public struct AuditReport: Sendable, Codable {
+    public let accounts: Int
+    public let transfers: Int
+    /// Per currency: the sum of all posted debits (equal to the credits when the ledger is sound).
+    public let totals: [String: Int64]
+    public let violations: [Violation]
+    public var passed: Bool { violations.isEmpty }
+
+    public init(accounts: Int, transfers: Int, totals: [String: Int64], violations: [Violation]) {
+        self.accounts = accounts
+        self.transfers = transfers
+        self.totals = totals
+        self.violations = violations
+    }
+}
+
+/// A failure of the ledger itself (not a decline): a request the ledger cannot even consider.
+public struct LedgerError: Error, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        /// The same request id arrived with different fields: a client bug or a forgery. An alarm,
+        /// never a second transfer.
+        case idConflict
+        case notFound
+        case invalidRequest
+        case storage
+    }
+    public let code: Code
+    public let message: String
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+    public var description: String { message }
+}

@@ -1,0 +1,453 @@
+import Foundation
+import GRDB
+import Ledger
+import Payments
+
+/// The embedded wallet ledger: one SQLite file in WAL mode with `synchronous=FULL`, so a
+/// transfer that returned is on disk even if the power goes a moment later.
+///
+/// Every money-moving call is one `BEGIN IMMEDIATE` transaction (so several processes can share
+/// the file without a lost update): it looks up the request id, then either returns the stored
+/// outcome or decides, posts the balanced transfer and records the outcome, all or nothing.
+public final class SQLiteLedger: LedgerStore {
+    /// The file this ledger lives in.
+    public let path: String
+    private let pool: DatabasePool
+
+    /// Opens (creating if needed) the ledger at `path` and brings its schema up to date.
+    public init(path: String) throws {
+        self.path = path
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            try Schema.migrator.migrate(pool)
+        } catch {
+            throw LedgerError(.storage, "cannot open the ledger at \(path): \(error)")
+        }
+    }
+
+    /// The journal mode and `synchronous` level of the ledger's own connections ("wal", 2 = FULL),
+    /// so a test or an operator can see the durability settings actually in force.
+    public func durability() throws -> (journalMode: String, synchronous: Int) {
+        try read { db in
+            (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "", try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
+        }
+    }
+
+    // MARK: Accounts
+
+    public func createWallet(name: String, phone: String?, currency: Currency, now: Int64) throws -> Account {
+        let id = ShortID.make(prefix: "wal")
+        return try write { db in
+            if let phone, try Row.fetchOne(db, sql: "SELECT 1 FROM wallet WHERE phone = ?", arguments: [phone]) != nil {
+                throw LedgerError(.invalidRequest, "a wallet with phone \(phone) already exists")
+            }
+            try insertAccount(db, id: id, kind: .wallet, currency: currency, name: name, now: now)
+            try db.execute(sql: "INSERT INTO wallet (account_id, phone) VALUES (?, ?)", arguments: [id, phone])
+            return try loadAccount(db, id)!
+        }
+    }
+
+    public func createMerchant(name: String, city: String, categoryCode: String, countryCode: String,
+                               currency: Currency, now: Int64) throws -> Merchant {
+        guard categoryCode.count == 4, categoryCode.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            throw LedgerError(.invalidRequest, "merchant category code must be 4 digits, not '\(categoryCode)'")
+        }
+        guard countryCode.count == 2, countryCode.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
+            throw LedgerError(.invalidRequest, "country code must be 2 upper-case letters, not '\(countryCode)'")
+        }
+        let id = ShortID.make(prefix: "mer")
+        return try write { db in
+            try insertAccount(db, id: id, kind: .merchant, currency: currency, name: name, now: now)
+            try db.execute(sql: "INSERT INTO merchant (account_id, city, category_code, country_code) VALUES (?, ?, ?, ?)",
+                           arguments: [id, city, categoryCode, countryCode])
+            return Merchant(id: id, name: name, city: city, categoryCode: categoryCode, countryCode: countryCode, currency: currency)
+        }
+    }
+
+    public func account(_ id: String) throws -> Account? {
+        try read { db in try loadAccount(db, id) }
+    }
+
+    public func merchant(_ id: String) throws -> Merchant? {
+        try read { db in try loadMerchant(db, id) }
+    }
+
+    public func wallet(phone: String) throws -> Account? {
+        try read { db in
+            guard let id = try String.fetchOne(db, sql: "SELECT account_id FROM wallet WHERE phone = ?", arguments: [phone]) else { return nil }
+            return try loadAccount(db, id)
+        }
+    }
+
+    // MARK: Deposits and withdrawals
+
+    public func deposit(requestID: String, wallet: String, amount: Money, source: DepositSource, now: Int64) throws -> Outcome {
+        try checkPositive(amount)
+        return try request(requestID, fingerprint: "deposit|\(wallet)|\(amount)|\(source.rawValue)", now: now) { db in
+            guard let account = try loadAccount(db, wallet), account.kind == .wallet else { return .declined(.accountUnknown) }
+            guard account.currency == amount.currency else { return .declined(.currencyMismatch) }
+            let settlement = try settlementAccount(db, currency: amount.currency, now: now)
+            return try post(db, Transfer(id: requestID, kind: .deposit, debitAccount: settlement, creditAccount: wallet,
+                                         amount: amount, refundOf: nil, orderID: nil, memo: source.rawValue, createdAt: now))
+        }
+    }
+
+    public func withdraw(requestID: String, wallet: String, amount: Money, now: Int64) throws -> Outcome {
+        try checkPositive(amount)
+        return try request(requestID, fingerprint: "withdraw|\(wallet)|\(amount)", now: now) { db in
+            guard let account = try loadAccount(db, wallet), account.kind == .wallet else { return .declined(.accountUnknown) }
+            guard account.currency == amount.currency else { return .declined(.currencyMismatch) }
+            let settlement = try settlementAccount(db, currency: amount.currency, now: now)
+            return try post(db, Transfer(id: requestID, kind: .withdrawal, debitAccount: wallet, creditAccount: settlement,
+                                         amount: amount, refundOf: nil, orderID: nil, memo: "bank", createdAt: now))
+        }
+    }
+
+    // MARK: Customer-presented codes
+
+    public func issueCode(wallet: String, validityMillis: Int64, now: Int64) throws -> IssuedCode {
+        precondition(validityMillis > 0, "a code is valid for some time")
+        return try write { db in
+            guard let account = try loadAccount(db, wallet), account.kind == .wallet else {
+                throw LedgerError(.notFound, "no wallet \(wallet)")
+            }
+            var rng = SystemRandomNumberGenerator()
+            // A collision with a live code is astronomically unlikely (10^15 codes); loop anyway
+            // rather than hand one customer's code to another.
+            while true {
+                let code = PaymentCode.random(using: &rng)
+                if try Row.fetchOne(db, sql: "SELECT 1 FROM payment_code WHERE digest = ?", arguments: [code.digest]) != nil { continue }
+                try db.execute(sql: "INSERT INTO payment_code (digest, wallet, issued_at, expires_at) VALUES (?, ?, ?, ?)",
+                               arguments: [code.digest, wallet, now, now + validityMillis])
+                return IssuedCode(code: code, walletID: wallet, expiresAt: now + validityMillis)
+            }
+        }
+    }
+
+    public func charge(requestID: String, code: PaymentCode, merchant: String, amount: Money, memo: String, now: Int64) throws -> Outcome {
+        try checkPositive(amount)
+        return try request(requestID, fingerprint: "charge|\(code.digest)|\(merchant)|\(amount)", now: now) { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT wallet, expires_at, used_by FROM payment_code WHERE digest = ?",
+                                             arguments: [code.digest]) else { return .declined(.codeUnknown) }
+            if row["used_by"] as String? != nil { return .declined(.codeUsed) }
+            if now >= row["expires_at"] as Int64 { return .declined(.codeExpired) }
+            // Spent now, whatever follows: a code is good for one presentation only. The request
+            // row this points at is inserted in the same transaction.
+            try db.execute(sql: "UPDATE payment_code SET used_by = ? WHERE digest = ?", arguments: [requestID, code.digest])
+            guard let m = try loadAccount(db, merchant), m.kind == .merchant else { return .declined(.accountUnknown) }
+            guard m.currency == amount.currency else { return .declined(.currencyMismatch) }
+            let wallet: String = row["wallet"]
+            return try post(db, Transfer(id: requestID, kind: .payment, debitAccount: wallet, creditAccount: merchant,
+                                         amount: amount, refundOf: nil, orderID: nil, memo: memo, createdAt: now))
+        }
+    }
+
+    // MARK: Merchant-presented orders
+
+    public func createOrder(id: String, merchant: String, amount: Money, terminalID: String, expiresAt: Int64, now: Int64) throws -> Order {
+        try checkPositive(amount)
+        guard expiresAt > now else { throw LedgerError(.invalidRequest, "an order must expire after it is made") }
+        return try write { db in
+            guard let m = try loadAccount(db, merchant), m.kind == .merchant else {
+                throw LedgerError(.notFound, "no merchant \(merchant)")
+            }
+            guard m.currency == amount.currency else {
+                throw LedgerError(.invalidRequest, "merchant \(merchant) takes \(m.currency.code), not \(amount.currency.code)")
+            }
+            if let existing = try loadOrder(db, id, now: now) {
+                // Idempotent like every request: the same order again is the same order.
+                guard existing.merchantID == merchant, existing.amount == amount, existing.terminalID == terminalID,
+                      existing.expiresAt == expiresAt else {
+                    throw LedgerError(.idConflict, "order \(id) already exists with other fields")
+                }
+                return existing
+            }
+            try db.execute(sql: """
+                INSERT INTO merchant_order (id, merchant, amount, currency, terminal, created_at, expires_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [id, merchant, amount.minorUnits, amount.currency.code, terminalID, now, expiresAt])
+            return try loadOrder(db, id, now: now)!
+        }
+    }
+
+    public func order(_ id: String, now: Int64) throws -> Order? {
+        try read { db in try loadOrder(db, id, now: now) }
+    }
+
+    public func payOrder(requestID: String, orderID: String, wallet: String, merchant: String, amount: Money, now: Int64) throws -> Outcome {
+        try checkPositive(amount)
+        return try request(requestID, fingerprint: "pay|\(orderID)|\(wallet)|\(merchant)|\(amount)", now: now) { db in
+            guard let order = try loadOrder(db, orderID, now: now) else { return .declined(.orderUnknown) }
+            switch order.status {
+            case .paid: return .declined(.orderPaid)
+            case .expired: return .declined(.orderExpired)
+            case .open: break
+            }
+            guard order.merchantID == merchant else { return .declined(.merchantMismatch) }
+            guard order.amount == amount else { return .declined(.amountMismatch) }
+            guard let w = try loadAccount(db, wallet), w.kind == .wallet else { return .declined(.accountUnknown) }
+            guard w.currency == amount.currency else { return .declined(.currencyMismatch) }
+            let result = try post(db, Transfer(id: requestID, kind: .payment, debitAccount: wallet, creditAccount: merchant,
+                                               amount: amount, refundOf: nil, orderID: orderID, memo: "order \(orderID)", createdAt: now))
+            if case .posted = result {
+                try db.execute(sql: "UPDATE merchant_order SET payment = ? WHERE id = ? AND payment IS NULL", arguments: [requestID, orderID])
+                precondition(db.changesCount == 1, "order \(orderID) was paid twice")
+            }
+            return result
+        }
+    }
+
+    // MARK: Refunds
+
+    public func refund(requestID: String, payment: String, amount: Money, now: Int64) throws -> Outcome {
+        try checkPositive(amount)
+        return try request(requestID, fingerprint: "refund|\(payment)|\(amount)", now: now) { db in
+            guard let original = try loadTransfer(db, payment) else { return .declined(.notAPayment) }
+            guard original.kind == .payment else { return .declined(.notAPayment) }
+            guard original.amount.currency == amount.currency else { return .declined(.currencyMismatch) }
+            let refunded = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount), 0) FROM transfer WHERE refund_of = ?",
+                                              arguments: [payment]) ?? 0
+            guard amount.minorUnits <= original.amount.minorUnits - refunded else { return .declined(.refundExceedsPayment) }
+            return try post(db, Transfer(id: requestID, kind: .refund, debitAccount: original.creditAccount,
+                                         creditAccount: original.debitAccount, amount: amount, refundOf: payment,
+                                         orderID: nil, memo: "refund of \(payment)", createdAt: now))
+        }
+    }
+
+    // MARK: Reading
+
+    public func transfer(_ id: String) throws -> Transfer? {
+        try read { db in try loadTransfer(db, id) }
+    }
+
+    public func history(account: String, limit: Int) throws -> [Transfer] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM transfer WHERE debit_account = ? OR credit_account = ?
+                ORDER BY created_at DESC, id DESC LIMIT ?
+                """, arguments: [account, account, limit]).map(Self.transfer(from:))
+        }
+    }
+
+    // MARK: Audit
+
+    public func audit() throws -> AuditReport {
+        try read { db in
+            var violations: [Violation] = []
+            func flag(_ check: String, _ rows: [Row], _ describe: (Row) -> String) {
+                violations += rows.map { Violation(check: check, detail: describe($0)) }
+            }
+            // Debits equal credits, per currency.
+            let totals = try Row.fetchAll(db, sql: """
+                SELECT currency, SUM(debits_posted) AS d, SUM(credits_posted) AS c FROM account GROUP BY currency
+                """)
+            for row in totals where (row["d"] as Int64) != (row["c"] as Int64) {
+                violations.append(Violation(check: "debits equal credits",
+                                            detail: "\(row["currency"] as String): debits \(row["d"] as Int64) ≠ credits \(row["c"] as Int64)"))
+            }
+            // Every account's totals are the sum of its transfers.
+            flag("balances match transfers", try Row.fetchAll(db, sql: """
+                SELECT a.id, a.debits_posted, a.credits_posted,
+                       (SELECT COALESCE(SUM(amount), 0) FROM transfer WHERE debit_account = a.id) AS d,
+                       (SELECT COALESCE(SUM(amount), 0) FROM transfer WHERE credit_account = a.id) AS c
+                FROM account a WHERE a.debits_posted <> d OR a.credits_posted <> c
+                """)) { "account \($0["id"] as String): stored \($0["debits_posted"] as Int64)/\($0["credits_posted"] as Int64), transfers sum to \($0["d"] as Int64)/\($0["c"] as Int64)" }
+            // No balance past its flag.
+            flag("no balance past its flag", try Row.fetchAll(db, sql: """
+                SELECT id, debits_posted, credits_posted FROM account
+                WHERE ((flags & 1) <> 0 AND debits_posted > credits_posted) OR ((flags & 2) <> 0 AND credits_posted > debits_posted)
+                """)) { "account \($0["id"] as String): debits \($0["debits_posted"] as Int64), credits \($0["credits_posted"] as Int64)" }
+            // Every transfer is in its accounts' currency.
+            flag("currencies agree", try Row.fetchAll(db, sql: """
+                SELECT t.id FROM transfer t JOIN account d ON d.id = t.debit_account JOIN account c ON c.id = t.credit_account
+                WHERE t.currency <> d.currency OR t.currency <> c.currency
+                """)) { "transfer \($0["id"] as String)" }
+            // Transfers connect the right kinds of account.
+            flag("transfer kinds fit their accounts", try Row.fetchAll(db, sql: """
+                SELECT t.id, t.kind FROM transfer t JOIN account d ON d.id = t.debit_account JOIN account c ON c.id = t.credit_account
+                WHERE NOT ((t.kind = 'deposit' AND d.kind = 'settlement' AND c.kind = 'wallet')
+                        OR (t.kind = 'withdrawal' AND d.kind = 'wallet' AND c.kind = 'settlement')
+                        OR (t.kind = 'payment' AND d.kind = 'wallet' AND c.kind = 'merchant')
+                        OR (t.kind = 'refund' AND d.kind = 'merchant' AND c.kind = 'wallet'))
+                """)) { "transfer \($0["id"] as String) (\($0["kind"] as String))" }
+            // Refunds never above their payment, and back along the same path.
+            flag("refunds within their payment", try Row.fetchAll(db, sql: """
+                SELECT p.id, p.amount, SUM(r.amount) AS refunded FROM transfer r JOIN transfer p ON p.id = r.refund_of
+                GROUP BY p.id HAVING SUM(r.amount) > p.amount
+                """)) { "payment \($0["id"] as String) of \($0["amount"] as Int64) refunded \($0["refunded"] as Int64)" }
+            flag("refunds reverse their payment", try Row.fetchAll(db, sql: """
+                SELECT r.id FROM transfer r JOIN transfer p ON p.id = r.refund_of
+                WHERE p.kind <> 'payment' OR r.debit_account <> p.credit_account OR r.credit_account <> p.debit_account OR r.currency <> p.currency
+                """)) { "refund \($0["id"] as String)" }
+            // Every transfer has its request, every approved request its transfer.
+            flag("every transfer has its request", try Row.fetchAll(db, sql: """
+                SELECT t.id FROM transfer t LEFT JOIN request q ON q.transfer_id = t.id WHERE q.id IS NULL
+                """)) { "transfer \($0["id"] as String)" }
+            // A paid order is paid by exactly its amount, to its merchant.
+            flag("orders paid exactly", try Row.fetchAll(db, sql: """
+                SELECT o.id FROM merchant_order o JOIN transfer t ON t.id = o.payment
+                WHERE t.amount <> o.amount OR t.credit_account <> o.merchant OR t.order_id IS NOT o.id OR t.currency <> o.currency
+                """)) { "order \($0["id"] as String)" }
+            flag("payments of orders are recorded on the order", try Row.fetchAll(db, sql: """
+                SELECT t.id FROM transfer t LEFT JOIN merchant_order o ON o.payment = t.id WHERE t.order_id IS NOT NULL AND o.id IS NULL
+                """)) { "transfer \($0["id"] as String)" }
+            // A code is spent at most once (UNIQUE), and only by a request for a charge.
+            flag("codes spent by charges", try Row.fetchAll(db, sql: """
+                SELECT c.used_by FROM payment_code c JOIN request q ON q.id = c.used_by WHERE q.fingerprint NOT LIKE 'charge|' || c.digest || '|%'
+                """)) { "request \($0["used_by"] as String)" }
+
+            let accounts = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM account") ?? 0
+            let transfers = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM transfer") ?? 0
+            var sums: [String: Int64] = [:]
+            for row in totals { sums[row["currency"]] = row["d"] }
+            return AuditReport(accounts: accounts, transfers: transfers, totals: sums, violations: violations)
+        }
+    }
+
+    // MARK: Private
+
+    private func checkPositive(_ amount: Money) throws {
+        guard amount.minorUnits > 0 else { throw LedgerError(.invalidRequest, "amount must be positive, not \(amount)") }
+    }
+
+    private func write<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            var result: T?
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+            }
+            return result!
+        } catch let error as LedgerError {
+            throw error
+        } catch {
+            throw LedgerError(.storage, "ledger write failed: \(error)")
+        }
+    }
+
+    private func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try pool.read(body)
+        } catch let error as LedgerError {
+            throw error
+        } catch {
+            throw LedgerError(.storage, "ledger read failed: \(error)")
+        }
+    }
+
+    /// Runs one money-moving request exactly once: a known id returns its stored outcome (or an
+    /// id conflict), a new one runs `decide` and records what it returned, in one transaction.
+    private func request(_ id: String, fingerprint: String, now: Int64,
+                         decide: (Database) throws -> Outcome.Result) throws -> Outcome {
+        guard !id.isEmpty, id.count <= 64 else { throw LedgerError(.invalidRequest, "a request id is 1 to 64 characters") }
+        return try write { db in
+            if let row = try Row.fetchOne(db, sql: "SELECT fingerprint, transfer_id, decline FROM request WHERE id = ?", arguments: [id]) {
+                guard row["fingerprint"] as String == fingerprint else {
+                    throw LedgerError(.idConflict, "request \(id) was already made with other fields")
+                }
+                if let transferID = row["transfer_id"] as String? {
+                    return Outcome(requestID: id, result: .posted(try loadTransfer(db, transferID)!), replayed: true)
+                }
+                let decline = Decline(rawValue: row["decline"] as String)!
+                return Outcome(requestID: id, result: .declined(decline), replayed: true)
+            }
+            let result = try decide(db)
+            switch result {
+            case .posted(let transfer):
+                try db.execute(sql: "INSERT INTO request (id, fingerprint, transfer_id, created_at) VALUES (?, ?, ?, ?)",
+                               arguments: [id, fingerprint, transfer.id, now])
+            case .declined(let decline):
+                try db.execute(sql: "INSERT INTO request (id, fingerprint, decline, created_at) VALUES (?, ?, ?, ?)",
+                               arguments: [id, fingerprint, decline.rawValue, now])
+            }
+            return Outcome(requestID: id, result: result, replayed: false)
+        }
+    }
+
+    /// Posts one balanced transfer: both accounts' totals move by the same amount, or the
+    /// transfer is declined because a flag would be broken.
+    private func post(_ db: Database, _ transfer: Transfer) throws -> Outcome.Result {
+        guard let debit = try loadAccount(db, transfer.debitAccount),
+              let credit = try loadAccount(db, transfer.creditAccount) else { return .declined(.accountUnknown) }
+        guard debit.currency == transfer.amount.currency, credit.currency == transfer.amount.currency else {
+            return .declined(.currencyMismatch)
+        }
+        let amount = transfer.amount.minorUnits
+        let (newDebits, o1) = debit.debitsPosted.addingReportingOverflow(amount)
+        let (newCredits, o2) = credit.creditsPosted.addingReportingOverflow(amount)
+        precondition(!o1 && !o2, "ledger totals overflowed Int64")
+        if debit.flags.contains(.debitsMustNotExceedCredits) && newDebits > debit.creditsPosted {
+            return .declined(debit.kind == .merchant ? .merchantInsufficientFunds : .insufficientFunds)
+        }
+        if credit.flags.contains(.creditsMustNotExceedDebits) && newCredits > credit.debitsPosted {
+            return .declined(.insufficientFunds)
+        }
+        try db.execute(sql: "UPDATE account SET debits_posted = ? WHERE id = ?", arguments: [newDebits, debit.id])
+        try db.execute(sql: "UPDATE account SET credits_posted = ? WHERE id = ?", arguments: [newCredits, credit.id])
+        try db.execute(sql: """
+            INSERT INTO transfer (id, kind, debit_account, credit_account, amount, currency, refund_of, order_id, memo, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [transfer.id, transfer.kind.rawValue, transfer.debitAccount, transfer.creditAccount, amount,
+                             transfer.amount.currency.code, transfer.refundOf, transfer.orderID, transfer.memo, transfer.createdAt])
+        return .posted(transfer)
+    }
+
+    private func insertAccount(_ db: Database, id: String, kind: AccountKind, currency: Currency, name: String, now: Int64) throws {
+        try db.execute(sql: "INSERT INTO account (id, kind, currency, name, flags, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                       arguments: [id, kind.rawValue, currency.code, name, Account.flags(for: kind).rawValue, now])
+    }
+
+    /// The one settlement account of a currency (bank and cash), made on first use.
+    private func settlementAccount(_ db: Database, currency: Currency, now: Int64) throws -> String {
+        let id = "settlement-" + currency.code
+        if try loadAccount(db, id) == nil {
+            try insertAccount(db, id: id, kind: .settlement, currency: currency, name: "Settlement (bank and cash) \(currency.code)", now: now)
+        }
+        return id
+    }
+
+    private func loadAccount(_ db: Database, _ id: String) throws -> Account? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM account WHERE id = ?", arguments: [id]) else { return nil }
+        return Account(id: row["id"], kind: AccountKind(rawValue: row["kind"])!, currency: Currency(row["currency"] as String)!,
+                       name: row["name"], flags: AccountFlags(rawValue: row["flags"]),
+                       debitsPosted: row["debits_posted"], creditsPosted: row["credits_posted"])
+    }
+
+    private func loadMerchant(_ db: Database, _ id: String) throws -> Merchant? {
+        guard let row = try Row.fetchOne(db, sql: """
+            SELECT a.id, a.name, a.currency, m.city, m.category_code, m.country_code
+            FROM merchant m JOIN account a ON a.id = m.account_id WHERE a.id = ?
+            """, arguments: [id]) else { return nil }
+        return Merchant(id: row["id"], name: row["name"], city: row["city"], categoryCode: row["category_code"],
+                        countryCode: row["country_code"], currency: Currency(row["currency"] as String)!)
+    }
+
+    private func loadTransfer(_ db: Database, _ id: String) throws -> Transfer? {
+        try Row.fetchOne(db, sql: "SELECT * FROM transfer WHERE id = ?", arguments: [id]).map(Self.transfer(from:))
+    }
+
+    private static func transfer(from row: Row) -> Transfer {
+        Transfer(id: row["id"], kind: TransferKind(rawValue: row["kind"])!, debitAccount: row["debit_account"],
+                 creditAccount: row["credit_account"],
+                 amount: Money(minorUnits: row["amount"], currency: Currency(row["currency"] as String)!),
+                 refundOf: row["refund_of"], orderID: row["order_id"], memo: row["memo"], createdAt: row["created_at"])
+    }
+
+    private func loadOrder(_ db: Database, _ id: String, now: Int64) throws -> Order? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM merchant_order WHERE id = ?", arguments: [id]) else { return nil }
+        let payment: String? = row["payment"]
+        let expiresAt: Int64 = row["expires_at"]
+        let status: Order.Status = payment != nil ? .paid : (now >= expiresAt ? .expired : .open)
+        return Order(id: row["id"], merchantID: row["merchant"],
+                     amount: Money(minorUnits: row["amount"], currency: Currency(row["currency"] as String)!),
+                     terminalID: row["terminal"], createdAt: row["created_at"], expiresAt: expiresAt,
+                     paymentID: payment, status: status)
+    }
+}

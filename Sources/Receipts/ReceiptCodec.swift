@@ -1,0 +1,285 @@
+import Crypto
+import Foundation
+
+/// The receipt's signed bytes, its one-line compact form, and verification.
+///
+/// The compact form is `QRR1.<payload>.<keyID>.<signature>`: the payload is the base64url
+/// (no padding) of the canonical JSON, the signature the base64url of the 64-byte Ed25519
+/// signature of exactly those bytes. Only the JSON is signed; the key id beside it is a hint
+/// that `verify` checks against the key it is given.
+public enum ReceiptCodec {
+    /// The first field of every compact receipt; the digit is the format version.
+    public static let compactPrefix = "QRR1"
+
+    /// What is signed: the receipt as JSON with keys sorted by their bytes, no whitespace,
+    /// integers in plain decimal, strings as UTF-8 escaping only `"`, `\` and control characters.
+    ///
+    /// Written by hand rather than by `JSONEncoder`, so that a Foundation update that escapes
+    /// differently (`/`, non-ASCII) cannot invalidate every receipt already signed.
+    /// Throws what `Receipt.validate()` throws: an invalid receipt has no canonical form.
+    public static func canonicalBytes(_ receipt: Receipt) throws(ReceiptError) -> [UInt8] {
+        try receipt.validate()
+        var fields: [(String, CanonicalJSON)] = [
+            ("number", .string(receipt.number)),
+            ("kind", .string(receipt.kind.rawValue)),
+            ("merchantID", .string(receipt.merchantID)),
+            ("merchantName", .string(receipt.merchantName)),
+            ("merchantCity", .string(receipt.merchantCity)),
+            ("terminalID", .string(receipt.terminalID)),
+            ("paymentID", .string(receipt.paymentID)),
+            ("method", .string(receipt.method)),
+            ("payer", .string(receipt.payer)),
+            ("currency", .string(receipt.amount.currency.code)),
+            ("amount", .integer(receipt.amount.minorUnits)),
+            ("issuedAt", .integer(receipt.issuedAt)),
+            ("lines", .array(receipt.lines.map { line in
+                .object([
+                    ("name", .string(line.name)),
+                    ("quantity", .integer(Int64(line.quantity))),
+                    ("unitPrice", .integer(line.unitPrice.minorUnits)),
+                    ("total", .integer(line.total.minorUnits)),
+                ])
+            })),
+        ]
+        // Absent rather than null, as Codable's encodeIfPresent leaves them.
+        if let refundOf = receipt.refundOf { fields.append(("refundOf", .string(refundOf))) }
+        if let orderID = receipt.orderID { fields.append(("orderID", .string(orderID))) }
+        var out: [UInt8] = []
+        CanonicalJSON.object(fields).write(into: &out)
+        return out
+    }
+
+    /// The one-line form for a QR code and for `qrpos receipt verify STRING`.
+    public static func compact(_ signed: SignedReceipt) throws(ReceiptError) -> String {
+        try checkShape(signed)
+        let payload = try canonicalBytes(signed.receipt)
+        return [compactPrefix, Base64URL.encode(payload), signed.keyID, Base64URL.encode(signed.signature)]
+            .joined(separator: ".")
+    }
+
+    /// A receipt file: the signed receipt as pretty JSON with sorted keys, read back by `parse`.
+    public static func json(_ signed: SignedReceipt) throws(ReceiptError) -> String {
+        try checkShape(signed)
+        try signed.receipt.validate()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        do {
+            return String(decoding: try encoder.encode(signed), as: UTF8.self) + "\n"
+        } catch {
+            throw ReceiptError(.malformed, "could not encode receipt \(signed.receipt.number): \(error)")
+        }
+    }
+
+    /// Reads a compact string, or a receipt file's JSON (text starting with `{`), surrounding
+    /// whitespace ignored. Checks the shape only; call `verify` to trust what it says.
+    ///
+    /// A compact payload must be exactly the canonical bytes of the receipt it decodes to, so a
+    /// compact string round-trips byte for byte and nothing unsigned can ride along in it.
+    public static func parse(compact text: String) throws(ReceiptError) -> SignedReceipt {
+        guard text.utf8.count <= Receipt.Limits.parseBytesMax else {
+            throw ReceiptError(.tooLarge, "the receipt text is \(text.utf8.count) bytes; the most is \(Receipt.Limits.parseBytesMax)")
+        }
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.hasPrefix("{") {
+            return try parseFile(trimmed)
+        }
+        let parts = trimmed.split(separator: ".", omittingEmptySubsequences: false)
+        guard let first = parts.first, first == compactPrefix else {
+            if trimmed.hasPrefix("QRR") {
+                throw ReceiptError(.unsupportedVersion, "receipt format '\(parts[0].prefix(8))' is not one this qrpos reads (\(compactPrefix))")
+            }
+            throw ReceiptError(.malformed, "not a qrpos receipt: it does not start with '\(compactPrefix).'")
+        }
+        guard parts.count == 4 else {
+            throw ReceiptError(.malformed, "a receipt string has 4 parts separated by '.', this one has \(parts.count)")
+        }
+        guard let payload = Base64URL.decode(parts[1]) else {
+            throw ReceiptError(.malformed, "the receipt payload is not base64url text (damaged or cut short?)")
+        }
+        let receipt: Receipt
+        do {
+            receipt = try JSONDecoder().decode(Receipt.self, from: Data(payload))
+        } catch {
+            throw ReceiptError(.malformed, "the receipt payload is not a receipt: \(explain(error))")
+        }
+        guard try canonicalBytes(receipt) == payload else {
+            throw ReceiptError(.notCanonical, "the receipt payload is not in canonical form, so it is not what was signed")
+        }
+        guard let signature = Base64URL.decode(parts[3]) else {
+            throw ReceiptError(.malformed, "the receipt signature is not base64url text (damaged or cut short?)")
+        }
+        let signed = SignedReceipt(receipt: receipt, keyID: String(parts[2]), signature: signature)
+        try checkShape(signed)
+        return signed
+    }
+
+    /// Checks that `signed` was signed by `publicKey` and has not changed since.
+    ///
+    /// Errors: `.keyMismatch` when the receipt names another key (checked first, so a receipt
+    /// from another terminal says so rather than looking forged); `.invalidField` for a receipt
+    /// no signer would sign; `.signatureInvalid` when any signed field or the signature differs.
+    public static func verify(_ signed: SignedReceipt, publicKey: Curve25519.Signing.PublicKey) throws(ReceiptError) {
+        let expected = ReceiptKey.keyID(of: publicKey)
+        guard signed.keyID == expected else {
+            throw ReceiptError(.keyMismatch, "receipt \(signed.receipt.number) was signed by key \(signed.keyID), not by key \(expected)")
+        }
+        try checkShape(signed)
+        let bytes = try canonicalBytes(signed.receipt)
+        guard publicKey.isValidSignature(signed.signature, for: bytes) else {
+            throw ReceiptError(.signatureInvalid, "receipt \(signed.receipt.number) does not match its signature: it was changed after signing, or the signature is damaged")
+        }
+    }
+
+    /// The key id and signature have the sizes the format fixes.
+    private static func checkShape(_ signed: SignedReceipt) throws(ReceiptError) {
+        guard signed.keyID.utf8.count == 16, signed.keyID.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+            throw ReceiptError(.malformed, "key id '\(signed.keyID.prefix(24))' is not 16 lower-case hex digits")
+        }
+        guard signed.signature.count == 64 else {
+            throw ReceiptError(.malformed, "the signature is \(signed.signature.count) bytes; an Ed25519 signature is 64")
+        }
+    }
+
+    private static func parseFile(_ text: String) throws(ReceiptError) -> SignedReceipt {
+        let signed: SignedReceipt
+        do {
+            signed = try JSONDecoder().decode(SignedReceipt.self, from: Data(text.utf8))
+        } catch {
+            throw ReceiptError(.malformed, "not a qrpos receipt file: \(explain(error))")
+        }
+        try checkShape(signed)
+        try signed.receipt.validate()
+        return signed
+    }
+
+    /// DecodingError's own description is a paragraph; a person needs the field and the reason.
+    private static func explain(_ error: any Error) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined()
+                .trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        }
+        switch error {
+        case DecodingError.keyNotFound(let key, let context):
+            let full = path(context.codingPath + [key])
+            return "field '\(full)' is missing"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            return "field '\(path(context.codingPath))' has the wrong type"
+        case DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty:
+            return "field '\(path(context.codingPath))': \(context.debugDescription)"
+        case DecodingError.dataCorrupted:
+            return "it is not valid JSON"
+        default:
+            return "\(error)"
+        }
+    }
+}
+
+/// The little JSON the canonical form needs: strings, integers, arrays, objects. No floats, so
+/// no number formatting to disagree about.
+indirect enum CanonicalJSON {
+    case string(String)
+    case integer(Int64)
+    case array([CanonicalJSON])
+    case object([(String, CanonicalJSON)])
+
+    func write(into out: inout [UInt8]) {
+        switch self {
+        case .string(let text):
+            Self.writeString(text, into: &out)
+        case .integer(let value):
+            out.append(contentsOf: String(value).utf8)
+        case .array(let items):
+            out.append(UInt8(ascii: "["))
+            for (index, item) in items.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                item.write(into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let fields):
+            out.append(UInt8(ascii: "{"))
+            // Byte order of the UTF-8 keys: the same on every platform and locale.
+            let sorted = fields.sorted { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
+            for (index, (key, value)) in sorted.enumerated() {
+                precondition(index == 0 || sorted[index - 1].0 != key, "duplicate key \(key) in canonical JSON")
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                Self.writeString(key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                value.write(into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private static func writeString(_ text: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
+            case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
+            case 0x0A: out.append(contentsOf: #"\n"#.utf8)
+            case 0x0D: out.append(contentsOf: #"\r"#.utf8)
+            case 0x09: out.append(contentsOf: #"\t"#.utf8)
+            case 0x08: out.append(contentsOf: #"\b"#.utf8)
+            case 0x0C: out.append(contentsOf: #"\f"#.utf8)
+            case 0x00..<0x20:
+                let hex = String(byte, radix: 16)
+                out.append(contentsOf: ("\\u00" + (byte < 16 ? "0" : "") + hex).utf8)
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
+
+/// Base64url without padding (RFC 4648 §5), strict: one spelling per byte string, so a compact
+/// receipt has exactly one form.
+enum Base64URL {
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    static func encode(_ bytes: some Collection<UInt8>) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count * 4 + 2) / 3)
+        var iterator = bytes.makeIterator()
+        while let b0 = iterator.next() {
+            let b1 = iterator.next(), b2 = iterator.next()
+            let n = UInt32(b0) << 16 | UInt32(b1 ?? 0) << 8 | UInt32(b2 ?? 0)
+            out.append(alphabet[Int(n >> 18 & 63)])
+            out.append(alphabet[Int(n >> 12 & 63)])
+            if b1 != nil { out.append(alphabet[Int(n >> 6 & 63)]) }
+            if b2 != nil { out.append(alphabet[Int(n & 63)]) }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Nil for any character outside the alphabet (padding included), a length that no byte
+    /// string encodes to, or unused low bits that are not zero.
+    static func decode(_ text: some StringProtocol) -> [UInt8]? {
+        var out: [UInt8] = []
+        var accumulator: UInt32 = 0
+        var bits = 0
+        for char in text.utf8 {
+            guard let value = sextet(char) else { return nil }
+            accumulator = accumulator << 6 | UInt32(value)
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+                accumulator &= (1 << UInt32(bits)) - 1
+            }
+        }
+        // 6 leftover bits: a length of 4n+1, which no byte string encodes to.
+        guard bits < 6, accumulator == 0 else { return nil }
+        return out
+    }
+
+    private static func sextet(_ char: UInt8) -> UInt8? {
+        switch char {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): char - UInt8(ascii: "A")
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): char - UInt8(ascii: "a") + 26
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): char - UInt8(ascii: "0") + 52
+        case UInt8(ascii: "-"): 62
+        case UInt8(ascii: "_"): 63
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,211 @@
+import Foundation
+import GRDB
+import Ledger
+import LedgerSQLite
+import Payments
+import Testing
+
+@Suite("SQLite wallet ledger")
+struct SQLiteLedgerTests {
+    @Test("a deposit is one balanced transfer from the settlement account")
+    func deposit() throws {
+        let f = try Fixture()
+        #expect(try f.balance(f.alice.id) == 10_000)
+        #expect(try f.balance("settlement-CNY") == 10_000)
+        let history = try f.ledger.history(account: f.alice.id, limit: 10)
+        #expect(history.count == 1)
+        #expect(history[0].kind == .deposit && history[0].debitAccount == "settlement-CNY")
+        try f.expectAuditPasses()
+    }
+
+    @Test("the ledger file is in WAL mode with synchronous=FULL")
+    func durability() throws {
+        let f = try Fixture()
+        let settings = try f.ledger.durability()
+        #expect(settings.journalMode == "wal")
+        #expect(settings.synchronous == 2)   // FULL
+    }
+
+    @Test("a withdrawal never takes a wallet below zero")
+    func withdrawal() throws {
+        let f = try Fixture()
+        let ok = try f.ledger.withdraw(requestID: UUIDv7.make(), wallet: f.alice.id, amount: cny("40.00"), now: f.now)
+        #expect(ok.transfer != nil)
+        let tooMuch = try f.ledger.withdraw(requestID: UUIDv7.make(), wallet: f.alice.id, amount: cny("60.01"), now: f.now)
+        #expect(tooMuch.decline == .insufficientFunds)
+        #expect(try f.balance(f.alice.id) == 6_000)
+        try f.expectAuditPasses()
+    }
+
+    @Test("a repeated request id returns the first outcome and applies once")
+    func idempotent() throws {
+        let f = try Fixture()
+        let id = UUIDv7.make()
+        let first = try f.ledger.withdraw(requestID: id, wallet: f.alice.id, amount: cny("10.00"), now: f.now)
+        let again = try f.ledger.withdraw(requestID: id, wallet: f.alice.id, amount: cny("10.00"), now: f.now + 5)
+        #expect(!first.replayed && again.replayed)
+        #expect(first.transfer == again.transfer)
+        #expect(try f.balance(f.alice.id) == 9_000)
+        // A declined request is final too: its retry is the same decline, even after a top-up.
+        let declinedID = UUIDv7.make()
+        #expect(try f.ledger.withdraw(requestID: declinedID, wallet: f.bob.id, amount: cny("1.00"), now: f.now).decline == .insufficientFunds)
+        _ = try f.ledger.deposit(requestID: UUIDv7.make(), wallet: f.bob.id, amount: cny("5.00"), source: .cash, now: f.now)
+        let retried = try f.ledger.withdraw(requestID: declinedID, wallet: f.bob.id, amount: cny("1.00"), now: f.now)
+        #expect(retried.decline == .insufficientFunds && retried.replayed)
+        try f.expectAuditPasses()
+    }
+
+    @Test("the same request id with other fields is an id conflict, not a second transfer")
+    func idConflict() throws {
+        let f = try Fixture()
+        let id = UUIDv7.make()
+        _ = try f.ledger.withdraw(requestID: id, wallet: f.alice.id, amount: cny("10.00"), now: f.now)
+        #expect(throws: LedgerError.self) {
+            try f.ledger.withdraw(requestID: id, wallet: f.alice.id, amount: cny("11.00"), now: f.now)
+        }
+        #expect(try f.balance(f.alice.id) == 9_000)
+        try f.expectAuditPasses()
+    }
+
+    @Test("a one-time code pays once, then is refused as used")
+    func codeOnce() throws {
+        let f = try Fixture()
+        let issued = try f.ledger.issueCode(wallet: f.alice.id, validityMillis: 60_000, now: f.now)
+        #expect(issued.code.digits.count == 18)
+        #expect(!issued.code.digits.contains(f.alice.id))
+        let paid = try f.ledger.charge(requestID: UUIDv7.make(), code: issued.code, merchant: f.merchant.id,
+                                       amount: cny("12.50"), memo: "T1", now: f.now + 1_000)
+        let t = try #require(paid.transfer)
+        #expect(t.debitAccount == f.alice.id && t.creditAccount == f.merchant.id && t.amount == cny("12.50"))
+        let replay = try f.ledger.charge(requestID: UUIDv7.make(), code: issued.code, merchant: f.merchant.id,
+                                         amount: cny("12.50"), memo: "T1", now: f.now + 2_000)
+        #expect(replay.decline == .codeUsed)
+        #expect(try f.balance(f.alice.id) == 10_000 - 1_250)
+        #expect(try f.balance(f.merchant.id) == 1_250)
+        try f.expectAuditPasses()
+    }
+
+    @Test("a code is refused when expired or unknown")
+    func codeExpiredUnknown() throws {
+        let f = try Fixture()
+        let issued = try f.ledger.issueCode(wallet: f.alice.id, validityMillis: 60_000, now: f.now)
+        let late = try f.ledger.charge(requestID: UUIDv7.make(), code: issued.code, merchant: f.merchant.id,
+                                       amount: cny("1.00"), memo: "", now: f.now + 60_000)
+        #expect(late.decline == .codeExpired)
+        var rng = SystemRandomNumberGenerator()
+        let unknown = try f.ledger.charge(requestID: UUIDv7.make(), code: PaymentCode.random(using: &rng),
+                                          merchant: f.merchant.id, amount: cny("1.00"), memo: "", now: f.now)
+        #expect(unknown.decline == .codeUnknown)
+        #expect(try f.balance(f.alice.id) == 10_000)
+        try f.expectAuditPasses()
+    }
+
+    @Test("a code is spent by a declined charge too, as Alipay's are")
+    func codeSpentByDecline() throws {
+        let f = try Fixture()
+        let issued = try f.ledger.issueCode(wallet: f.bob.id, validityMillis: 60_000, now: f.now)
+        let poor = try f.ledger.charge(requestID: UUIDv7.make(), code: issued.code, merchant: f.merchant.id,
+                                       amount: cny("5.00"), memo: "", now: f.now)
+        #expect(poor.decline == .insufficientFunds)
+        _ = try f.ledger.deposit(requestID: UUIDv7.make(), wallet: f.bob.id, amount: cny("50.00"), source: .cash, now: f.now)
+        let again = try f.ledger.charge(requestID: UUIDv7.make(), code: issued.code, merchant: f.merchant.id,
+                                        amount: cny("5.00"), memo: "", now: f.now)
+        #expect(again.decline == .codeUsed)
+        try f.expectAuditPasses()
+    }
+
+    @Test("a merchant-QR order is paid exactly once, and only before it expires")
+    func orders() throws {
+        let f = try Fixture(bobCash: "50.00")
+        let order = try f.ledger.createOrder(id: "ord-1", merchant: f.merchant.id, amount: cny("20.00"),
+                                             terminalID: "T1", expiresAt: f.now + 120_000, now: f.now)
+        #expect(order.status == .open)
+        #expect(try f.ledger.payOrder(requestID: UUIDv7.make(), orderID: "ord-1", wallet: f.alice.id,
+                                      merchant: f.merchant.id, amount: cny("19.99"), now: f.now).decline == .amountMismatch)
+        let paid = try f.ledger.payOrder(requestID: UUIDv7.make(), orderID: "ord-1", wallet: f.alice.id,
+                                         merchant: f.merchant.id, amount: cny("20.00"), now: f.now + 1)
+        #expect(paid.transfer?.orderID == "ord-1")
+        let twice = try f.ledger.payOrder(requestID: UUIDv7.make(), orderID: "ord-1", wallet: f.bob.id,
+                                          merchant: f.merchant.id, amount: cny("20.00"), now: f.now + 2)
+        #expect(twice.decline == .orderPaid)
+        let status = try #require(try f.ledger.order("ord-1", now: f.now + 3))
+        #expect(status.status == .paid && status.paymentID == paid.transfer?.id)
+
+        _ = try f.ledger.createOrder(id: "ord-2", merchant: f.merchant.id, amount: cny("1.00"),
+                                     terminalID: "T1", expiresAt: f.now + 1_000, now: f.now)
+        #expect(try f.ledger.payOrder(requestID: UUIDv7.make(), orderID: "ord-2", wallet: f.bob.id,
+                                      merchant: f.merchant.id, amount: cny("1.00"), now: f.now + 1_000).decline == .orderExpired)
+        #expect(try f.ledger.order("ord-2", now: f.now + 1_000)?.status == .expired)
+        #expect(try f.ledger.payOrder(requestID: UUIDv7.make(), orderID: "nope", wallet: f.bob.id,
+                                      merchant: f.merchant.id, amount: cny("1.00"), now: f.now).decline == .orderUnknown)
+        #expect(try f.balance(f.bob.id) == 5_000)
+        try f.expectAuditPasses()
+    }
+
+    @Test("refunds, whole or partial, never sum above the original payment")
+    func refunds() throws {
+        let f = try Fixture()
+        let code = try f.ledger.issueCode(wallet: f.alice.id, validityMillis: 60_000, now: f.now).code
+        let payment = try #require(try f.ledger.charge(requestID: UUIDv7.make(), code: code, merchant: f.merchant.id,
+                                                       amount: cny("30.00"), memo: "", now: f.now).transfer)
+        let r1 = try f.ledger.refund(requestID: UUIDv7.make(), payment: payment.id, amount: cny("10.00"), now: f.now)
+        #expect(r1.transfer?.refundOf == payment.id)
+        #expect(try f.ledger.refund(requestID: UUIDv7.make(), payment: payment.id, amount: cny("20.01"), now: f.now).decline == .refundExceedsPayment)
+        #expect(try f.ledger.refund(requestID: UUIDv7.make(), payment: payment.id, amount: cny("20.00"), now: f.now).transfer != nil)
+        #expect(try f.ledger.refund(requestID: UUIDv7.make(), payment: payment.id, amount: cny("0.01"), now: f.now).decline == .refundExceedsPayment)
+        #expect(try f.ledger.refund(requestID: UUIDv7.make(), payment: r1.transfer!.id, amount: cny("1.00"), now: f.now).decline == .notAPayment)
+        #expect(try f.balance(f.alice.id) == 10_000)
+        #expect(try f.balance(f.merchant.id) == 0)
+        try f.expectAuditPasses()
+    }
+
+    @Test("a wrong currency is declined and moves nothing")
+    func currency() throws {
+        let f = try Fixture()
+        let usd = try Money(parsing: "1.00", currency: .USD)
+        #expect(try f.ledger.withdraw(requestID: UUIDv7.make(), wallet: f.alice.id, amount: usd, now: f.now).decline == .currencyMismatch)
+        try f.expectAuditPasses()
+    }
+
+    @Test("concurrent payments from one wallet never overdraw it")
+    func concurrentWriters() async throws {
+        let f = try Fixture(aliceCash: "10.00")
+        let ledger = f.ledger, merchant = f.merchant.id, wallet = f.alice.id, now = f.now
+        let approved = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<40 {
+                group.addTask {
+                    let code = try ledger.issueCode(wallet: wallet, validityMillis: 60_000, now: now).code
+                    return try ledger.charge(requestID: UUIDv7.make(), code: code, merchant: merchant,
+                                             amount: cny("1.00"), memo: "", now: now).transfer != nil
+                }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(approved == 10)
+        #expect(try f.balance(wallet) == 0)
+        try f.expectAuditPasses()
+    }
+
+    @Test("the audit finds a balance edited behind the ledger's back")
+    func auditDetectsTampering() throws {
+        let f = try Fixture()
+        let queue = try DatabaseQueue(path: f.ledger.path)
+        try queue.write { db in
+            try db.execute(sql: "UPDATE account SET credits_posted = credits_posted + 500 WHERE id = ?", arguments: [f.alice.id])
+        }
+        let report = try f.ledger.audit()
+        #expect(report.violations.map(\.check).contains("debits equal credits"))
+        #expect(report.violations.map(\.check).contains("balances match transfers"))
+    }
+
+    @Test("the schema itself refuses an overdrawn wallet")
+    func schemaBackstop() throws {
+        let f = try Fixture()
+        let queue = try DatabaseQueue(path: f.ledger.path)
+        #expect(throws: DatabaseError.self) {
+            try queue.write { db in
+                try db.execute(sql: "UPDATE account SET debits_posted = credits_posted + 1 WHERE id = ?", arguments: [f.alice.id])
+            }
+        }
+    }
+}

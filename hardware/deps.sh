@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages qrpos builds and tests against, only when one is missing.
+# Run as root or with sudo available. --no-install-recommends keeps libzbar-dev from pulling
+# in ~100 packages of GTK/Ghostscript/autotools it does not need.
+set -euo pipefail
+
+packages=(
+  pkg-config
+  libzbar-dev       # zbar: the decoder behind `qrpos scan`
+  libqrencode-dev   # libqrencode: QR generation
+  libv4l-dev        # libv4l2: camera capture with format conversion
+  libpng-dev        # libpng: PNG in and out
+  libsqlite3-dev    # SQLite, through GRDB
+  zbar-tools        # zbarimg: an independent decoder the tests cross-check against
+  libzint-dev       # zint: Code 128 barcodes (payment codes on a phone screen)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "qrpos: installing Debian packages: ${missing[*]}" >&2
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
