@@ -118,7 +118,7 @@ enum SystemCallOutcome {
 /// failure, as open, ioctl and poll do.
 @discardableResult
 func systemCall(
-    _ operation: String, device: String, tolerating tolerated: [Int32] = [], _ call: () -> Int32
+    _ operation: String, device: String, tolerating tolerated: [Int32], _ call: () -> Int32
 ) throws(CameraError) -> SystemCallOutcome {
     while true {
         let result = call()
@@ -127,5 +127,14 @@ func systemCall(
         if errorNumber == EINTR { continue }
         if tolerated.contains(errorNumber) { return .refused(errno: errorNumber) }
         throw CameraError(errorNumber: errorNumber, operation: operation, device: device)
+    }
+}
+
+/// `systemCall` for calls that cannot be tolerated: returns the non-negative result.
+@discardableResult
+func systemCall(_ operation: String, device: String, _ call: () -> Int32) throws(CameraError) -> Int32 {
+    switch try systemCall(operation, device: device, tolerating: [], call) {
+    case .completed(let result): return result
+    case .refused: preconditionFailure("nothing was tolerated")
     }
 }

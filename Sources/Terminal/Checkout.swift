@@ -1,0 +1,188 @@
+import Barcodes
+import Foundation
+import Ledger
+import Payments
+import Receipts
+
+/// What a sale came to.
+public enum SaleResult: Sendable {
+    /// Approved: the signed receipt.
+    case approved(SignedReceipt)
+    /// Declined, with the reason the cashier reads out.
+    case declined(reason: String)
+
+    public var receipt: SignedReceipt? {
+        if case .approved(let r) = self { r } else { nil }
+    }
+    public var declineReason: String? {
+        if case .declined(let reason) = self { reason } else { nil }
+    }
+}
+
+/// An order shown to the customer as a dynamic EMVCo QR.
+public struct PresentedOrder: Sendable {
+    public let order: Order
+    public let qr: OrderQR
+    /// The EMVCo payload the QR carries.
+    public let payload: String
+}
+
+/// Why the terminal could not even start a sale.
+public struct CheckoutError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The checkout of one terminal against a ledger: drives `CheckoutMachine` and carries out its
+/// actions (authorize at the ledger, present and poll orders, sign receipts).
+///
+/// The sale id is made here before the ledger is asked, and is the ledger's request id: asking
+/// again after a timeout can never charge twice.
+public struct Checkout: Sendable {
+    public let ledger: any LedgerStore
+    public let merchant: Merchant
+    public let terminalID: String
+    public let receiptKey: ReceiptKey
+    public let limits: Limits
+
+    public init(ledger: any LedgerStore, merchant: Merchant, terminalID: String, receiptKey: ReceiptKey, limits: Limits = .standard) {
+        self.ledger = ledger
+        self.merchant = merchant
+        self.terminalID = terminalID
+        self.receiptKey = receiptKey
+        self.limits = limits
+    }
+
+    /// Parses a cashier's amount in the merchant's currency, within the terminal's limits.
+    public func amount(_ text: String) throws -> Money {
+        let money: Money
+        do { money = try Money(parsing: text, currency: merchant.currency) } catch { throw CheckoutError(error.message) }
+        guard money.minorUnits > 0 else { throw CheckoutError("the amount must be more than zero") }
+        guard money.minorUnits <= limits.saleAmountMax else {
+            throw CheckoutError("\(money) is above this terminal's limit of \(Money(minorUnits: limits.saleAmountMax, currency: merchant.currency))")
+        }
+        return money
+    }
+
+    // MARK: Customer presents a code
+
+    /// Charges `amount` against the customer's code, as typed or read by the scanner.
+    /// A text that is not a payment code is declined before the ledger is asked.
+    public func charge(amount: Money, code text: String, saleID: String = UUIDv7.make(), now: Int64 = UnixTime.nowMillis()) throws -> SaleResult {
+        var machine = CheckoutMachine()
+        let sale = CheckoutMachine.Sale(id: saleID, amount: amount)
+        _ = machine.handle(.scanCustomerCode(sale))
+        switch machine.handle(.codeRead(text)) {
+        case .rejectCode(let reason):
+            return .declined(reason: reason)
+        case .authorize(let code, let sale):
+            let outcome = try ledger.charge(requestID: sale.id, code: code, merchant: merchant.id, amount: sale.amount,
+                                            memo: "terminal \(terminalID)", now: now)
+            return try finish(&machine, outcome: outcome, method: "customer code", payer: code.masked, now: now)
+        case let other:
+            preconditionFailure("checkout machine answered a code with \(other)")
+        }
+    }
+
+    /// Reads the frame with the real scanner and charges the first payment code in it. A frame
+    /// without a code, or with codes that are not payment codes, is declined with the reason.
+    public func charge(amount: Money, frame: LumaFrame, scanner: CodeScanner, saleID: String = UUIDv7.make(),
+                       now: Int64 = UnixTime.nowMillis()) throws -> SaleResult {
+        let texts = scanner.scan(frame).compactMap(\.text)
+        guard !texts.isEmpty else { return .declined(reason: "no code found in the image") }
+        let code = texts.first { (try? PaymentCode($0)) != nil } ?? texts[0]
+        return try charge(amount: amount, code: code, saleID: saleID, now: now)
+    }
+
+    // MARK: Merchant presents a QR
+
+    /// Opens an order at the ledger and makes its dynamic QR payload.
+    public func presentOrder(amount: Money, orderID: String = UUIDv7.make(), now: Int64 = UnixTime.nowMillis()) throws -> PresentedOrder {
+        // 62-01 holds at most 25 characters: a UUIDv7 without dashes is 32, so the order id
+        // is the id's last 25 hex digits when made here (still unique: 74 random bits).
+        let shortID = orderID.count <= 25 ? orderID : String(orderID.replacingOccurrences(of: "-", with: "").suffix(25))
+        let expiresAt = now + limits.orderValidityMillis
+        // The QR is built (and so checked) before the order exists: a merchant whose name does not
+        // fit EMVCo's limits leaves no orphan order behind.
+        let qr = try OrderQR(merchantID: merchant.id, merchantName: merchant.name, merchantCity: merchant.city,
+                             categoryCode: merchant.categoryCode, countryCode: merchant.countryCode, amount: amount,
+                             orderID: shortID, referenceLabel: nil, terminalLabel: terminalID,
+                             expiresAt: expiresAt / 1000)
+        let order = try ledger.createOrder(id: shortID, merchant: merchant.id, amount: amount, terminalID: terminalID,
+                                           expiresAt: expiresAt, now: now)
+        return PresentedOrder(order: order, qr: qr, payload: qr.merchantQR.encoded())
+    }
+
+    /// Waits for the customer to pay a presented order, polling the ledger, until it is paid or
+    /// expires; `sleep` is injected so tests need no real clock.
+    public func awaitPayment(of presented: PresentedOrder, now: () -> Int64 = UnixTime.nowMillis,
+                             sleep: (Int64) -> Void = { Thread.sleep(forTimeInterval: Double($0) / 1000) }) throws -> SaleResult {
+        var machine = CheckoutMachine()
+        let sale = CheckoutMachine.Sale(id: presented.order.id, amount: presented.order.amount)
+        _ = machine.handle(.showMerchantQR(sale, orderID: presented.order.id))
+        while true {
+            let t = now()
+            guard let order = try ledger.order(presented.order.id, now: t) else {
+                throw CheckoutError("order \(presented.order.id) vanished from the ledger")
+            }
+            switch order.status {
+            case .paid:
+                let transfer = try ledger.transfer(order.paymentID!)!
+                guard case .issueReceipt(let paid) = machine.handle(.orderPaid(transfer)) else {
+                    preconditionFailure("checkout machine did not issue a receipt for a paid order")
+                }
+                _ = machine.handle(.done)
+                return .approved(try sign(paid, method: "merchant QR", payer: "wallet …" + paid.debitAccount.suffix(4), now: t))
+            case .expired:
+                _ = machine.handle(.orderExpired)
+                return .declined(reason: Decline.orderExpired.description)
+            case .open:
+                sleep(min(limits.orderPollIntervalMillis, max(1, order.expiresAt - t)))
+            }
+        }
+    }
+
+    // MARK: Refunds
+
+    /// Refunds `amount` of an earlier payment back to the wallet that paid it.
+    public func refund(payment: String, amount: Money, refundID: String = UUIDv7.make(), now: Int64 = UnixTime.nowMillis()) throws -> SaleResult {
+        guard let original = try ledger.transfer(payment), original.kind == .payment else {
+            return .declined(reason: Decline.notAPayment.description)
+        }
+        guard original.creditAccount == merchant.id else {
+            return .declined(reason: "payment \(payment) was made to another merchant")
+        }
+        let outcome = try ledger.refund(requestID: refundID, payment: payment, amount: amount, now: now)
+        switch outcome.result {
+        case .posted(let transfer):
+            return .approved(try sign(transfer, method: "refund", payer: "wallet …" + transfer.creditAccount.suffix(4), now: now))
+        case .declined(let decline):
+            return .declined(reason: decline.description)
+        }
+    }
+
+    // MARK: Private
+
+    private func finish(_ machine: inout CheckoutMachine, outcome: Outcome, method: String, payer: String, now: Int64) throws -> SaleResult {
+        switch machine.handle(.authorized(outcome)) {
+        case .issueReceipt(let transfer):
+            _ = machine.handle(.done)
+            return .approved(try sign(transfer, method: method, payer: payer, now: now))
+        case .showDecline(let reason):
+            _ = machine.handle(.done)
+            return .declined(reason: reason)
+        case let other:
+            preconditionFailure("checkout machine answered an authorization with \(other)")
+        }
+    }
+
+    private func sign(_ transfer: Transfer, method: String, payer: String, now: Int64) throws -> SignedReceipt {
+        let receipt = Receipt(number: transfer.id, kind: transfer.kind == .refund ? .refund : .sale,
+                              merchantID: merchant.id, merchantName: merchant.name, merchantCity: merchant.city,
+                              terminalID: terminalID, paymentID: transfer.id, refundOf: transfer.refundOf,
+                              orderID: transfer.orderID, method: method, payer: payer, amount: transfer.amount,
+                              issuedAt: now / 1000)
+        return try receiptKey.sign(receipt)
+    }
+}

@@ -1,0 +1,267 @@
+import ArgumentParser
+import Barcodes
+import Foundation
+import Ledger
+import Payments
+import Receipts
+import Terminal
+
+struct MerchantCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "merchant", abstract: "Merchants.", subcommands: [Create.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a merchant; prints its id.")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "Name as the QR and receipts show it (≤ 25 characters).") var name: String
+        @Option(help: "City (≤ 15 characters).") var city: String
+        @Option(help: "ISO 18245 merchant category code.") var mcc: String = "5411"
+        @Option(help: "ISO 3166 alpha-2 country.") var country: String = "CN"
+        @Option(help: "ISO 4217 currency.") var currency: String = "CNY"
+        @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws {
+            guard (1...25).contains(name.unicodeScalars.count) else { throw ValidationError("--name is 1 to 25 characters (EMVCo tag 59)") }
+            guard (1...15).contains(city.unicodeScalars.count) else { throw ValidationError("--city is 1 to 15 characters (EMVCo tag 60)") }
+        }
+
+        func run() throws {
+            let m = try store.openLedger().createMerchant(name: name, city: city, categoryCode: mcc, countryCode: country,
+                                                          currency: try qrpos.currency(currency), now: UnixTime.nowMillis())
+            if json { printJSON(["id": m.id, "name": m.name, "city": m.city, "currency": m.currency.code]) } else { print(m.id) }
+        }
+    }
+}
+
+/// Builds the checkout for the merchant and terminal the options name.
+func makeCheckout(_ store: StoreOptions, _ terminal: TerminalOptions) throws -> Checkout {
+    let ledger = try store.openLedger()
+    let id = try terminal.merchantID()
+    guard let merchant = try ledger.merchant(id) else { throw Failure("no merchant \(id): `qrpos merchant create` makes one") }
+    return Checkout(ledger: ledger, merchant: merchant, terminalID: terminal.terminal, receiptKey: try store.receiptKey())
+}
+
+/// Prints an approved sale's receipt (text, or JSON) and saves it; a decline is thrown (exit 3).
+func finish(_ result: SaleResult, store: StoreOptions, columns: Int, json: Bool) throws {
+    switch result {
+    case .approved(let receipt):
+        let path = try store.save(receipt)
+        if json {
+            printJSON(["status": "approved", "payment_id": receipt.receipt.paymentID, "amount": receipt.receipt.amount.decimalString,
+                       "currency": receipt.receipt.amount.currency.code, "receipt": try ReceiptCodec.compact(receipt), "receipt_file": path])
+        } else {
+            print(TextReceipt.render(receipt, columns: columns))
+            print("receipt saved: \(path)")
+        }
+    case .declined(let reason):
+        if json { printJSON(["status": "declined", "reason": reason]) }
+        throw Declined(reason: reason)
+    }
+}
+
+struct Charge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Customer-presented: charge the customer's payment code, typed or read from an image, and print the receipt.")
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var terminal: TerminalOptions
+    @Option(help: "Amount in the merchant's currency, e.g. 12.50.") var amount: String
+    @Option(help: "The customer's 18-digit code.") var code: String?
+    @Option(help: "A PNG or PGM image of the customer's code, read with zbar.") var image: String?
+    @Option(help: "Sale id (UUIDv7): the ledger request id; repeat it to retry without charging twice.") var id: String?
+    @Option(help: "Receipt width in columns: 32, 42 or 48.") var columns = 32
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard (code == nil) != (image == nil) else { throw ValidationError("Give exactly one of --code and --image.") }
+        guard [32, 42, 48].contains(columns) else { throw ValidationError("--columns is 32, 42 or 48") }
+    }
+
+    func run() throws {
+        let checkout = try makeCheckout(store, terminal)
+        let money = try checkout.amount(amount)
+        let saleID = id ?? UUIDv7.make()
+        let result: SaleResult
+        if let code {
+            result = try checkout.charge(amount: money, code: code, saleID: saleID)
+        } else {
+            result = try checkout.charge(amount: money, frame: try ImageFile.read(path: image!), scanner: CodeScanner(), saleID: saleID)
+        }
+        try finish(result, store: store, columns: columns, json: json)
+    }
+}
+
+struct RefundCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "refund", abstract: "Refund all or part of a payment, back to the wallet that paid.")
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var terminal: TerminalOptions
+    @Argument(help: "The payment id (receipt number).") var payment: String
+    @Option(help: "Amount to refund.") var amount: String
+    @Option(help: "Refund id (UUIDv7); repeat it to retry safely.") var id: String?
+    @Option(help: "Receipt width in columns: 32, 42 or 48.") var columns = 32
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let checkout = try makeCheckout(store, terminal)
+        let money = try checkout.amount(amount)
+        try finish(try checkout.refund(payment: payment, amount: money, refundID: id ?? UUIDv7.make()), store: store, columns: columns, json: json)
+    }
+}
+
+struct MerchantQRCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merchant-qr",
+        abstract: "Merchant-presented: open an order and print its dynamic EMVCo QR payload; or --parse a payload.")
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var terminal: TerminalOptions
+    @Option(help: "Amount, e.g. 12.50.") var amount: String?
+    @Option(help: "ISO 4217 currency; must be the merchant's.") var currency: String?
+    @Option(help: "Order id (≤ 25 characters; default: made here).") var order: String?
+    @Option(help: "Write the QR to this PNG.") var png: String?
+    @Option(help: "Write the QR to this SVG.") var svg: String?
+    @Flag(name: .customLong("terminal"), help: "Draw the QR in this terminal.") var drawInTerminal = false
+    @Flag(help: "Wait until the order is paid or expires, then print the receipt.") var wait = false
+    @Option(help: "Print the fields of this EMVCo payload as JSON instead; exits 1 if it is not valid.") var parse: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard (parse == nil) != (amount == nil) else { throw ValidationError("Give --amount to make an order, or --parse PAYLOAD.") }
+    }
+
+    func run() throws {
+        if let parse {
+            let qr: MerchantQR
+            do { qr = try MerchantQR.parse(parse) } catch { throw Failure("invalid EMVCo payload: \(error)") }
+            let data = try JSONEncoder.sorted.encode(qr)
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        let checkout = try makeCheckout(store, terminal)
+        if let currency, try qrpos.currency(currency) != checkout.merchant.currency {
+            throw ValidationError("merchant \(checkout.merchant.id) takes \(checkout.merchant.currency.code), not \(currency)")
+        }
+        let presented = try checkout.presentOrder(amount: try checkout.amount(amount!), orderID: order ?? UUIDv7.make())
+        let matrix = try QREncoder.encode(presented.payload)
+        if let png { try ImageFile.write(Render.raster(matrix, moduleSize: 6), to: png) }
+        if let svg { try Data(Render.svg(matrix).utf8).write(to: URL(fileURLWithPath: svg)) }
+        if drawInTerminal { print(Render.terminal(matrix)) }
+        if json {
+            printJSON(["order_id": presented.order.id, "payload": presented.payload, "expires_at": presented.order.expiresAt,
+                       "qr_version": matrix.version, "amount": presented.order.amount.decimalString,
+                       "currency": presented.order.amount.currency.code])
+        } else {
+            print(presented.payload)
+            FileHandle.standardError.write(Data("order \(presented.order.id), QR version \(matrix.version)-\(matrix.errorCorrection.rawValue)\n".utf8))
+        }
+        if wait { try finish(try checkout.awaitPayment(of: presented), store: store, columns: 32, json: json) }
+    }
+}
+
+struct OrderCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "order", abstract: "Merchant-presented orders.", subcommands: [Status.self])
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show whether an order is open, paid or expired.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "Order id.") var id: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            guard let order = try store.openLedger().order(id, now: UnixTime.nowMillis()) else { throw Failure("no order \(id)") }
+            if json {
+                var object: [String: Any] = ["id": order.id, "status": order.status.rawValue, "amount": order.amount.decimalString,
+                                             "currency": order.amount.currency.code, "merchant": order.merchantID,
+                                             "terminal": order.terminalID, "expires_at": order.expiresAt]
+                if let p = order.paymentID { object["payment_id"] = p }
+                printJSON(object)
+            } else {
+                print("\(order.status.rawValue)\(order.paymentID.map { " by payment \($0)" } ?? "")")
+            }
+        }
+    }
+}
+
+struct LedgerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ledger", abstract: "The wallet ledger.", subcommands: [Audit.self])
+
+    struct Audit: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check every ledger invariant; exits 1 listing each violation.")
+        @OptionGroup var store: StoreOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            guard store.database.map({ $0.contains("://") }) == true || FileManager.default.fileExists(atPath: store.databasePath) else {
+                throw Failure("no ledger at \(store.databasePath)")
+            }
+            let report = try store.openLedger().audit()
+            if json {
+                printJSON(["passed": report.passed, "accounts": report.accounts, "transfers": report.transfers, "totals": report.totals,
+                           "violations": report.violations.map { ["check": $0.check, "detail": $0.detail] }])
+            } else {
+                for v in report.violations { print("VIOLATION \(v)") }
+                print("audit \(report.passed ? "passed" : "FAILED"): \(report.accounts) accounts, \(report.transfers) transfers, "
+                      + report.totals.sorted(by: { $0.key < $1.key }).map { "\($0.key) debits = credits = \($0.value)" }.joined(separator: ", "))
+            }
+            if !report.passed { throw ExitCode.failure }
+        }
+    }
+}
+
+struct ReceiptCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "receipt", abstract: "Signed receipts.", subcommands: [Verify.self, Show.self])
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check a receipt's signature; exits 1 if it fails.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "A receipt file (JSON) or the receipt string (QRR1.…).") var receipt: String
+        @Option(name: .customLong("public-key"), help: "The terminal's public key, 64 hex digits (default: this terminal's own).") var publicKey: String?
+
+        func run() throws {
+            let signed = try loadReceipt(receipt)
+            let key = try publicKey.map { hex in
+                guard let bytes = hexBytes(hex) else { throw ValidationError("--public-key is 64 hex digits") }
+                return try ReceiptKey.publicKey(rawRepresentation: bytes)
+            } ?? store.receiptKey().publicKey
+            do { try ReceiptCodec.verify(signed, publicKey: key) } catch { throw Failure("receipt \(signed.receipt.number) is NOT valid: \(error)") }
+            print("receipt \(signed.receipt.number) valid: \(signed.receipt.kind.rawValue) \(signed.receipt.amount), signed by key \(signed.keyID)")
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a receipt as text.")
+        @Argument(help: "A receipt file (JSON) or the receipt string (QRR1.…).") var receipt: String
+        @Option(help: "Width in columns: 32, 42 or 48.") var columns = 32
+
+        func run() throws {
+            print(TextReceipt.render(try loadReceipt(receipt), columns: columns))
+        }
+    }
+}
+
+func loadReceipt(_ fileOrString: String) throws -> SignedReceipt {
+    var text = fileOrString
+    if let data = FileManager.default.contents(atPath: fileOrString) { text = String(decoding: data, as: UTF8.self) }
+    do { return try ReceiptCodec.parse(compact: text.trimmingCharacters(in: .whitespacesAndNewlines)) } catch {
+        throw Failure("not a receipt: \(error)")
+    }
+}
+
+func hexBytes(_ hex: String) -> [UInt8]? {
+    guard hex.count % 2 == 0 else { return nil }
+    var bytes: [UInt8] = []
+    var index = hex.startIndex
+    while index < hex.endIndex {
+        let next = hex.index(index, offsetBy: 2)
+        guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
+        bytes.append(byte)
+        index = next
+    }
+    return bytes
+}
+
+extension JSONEncoder {
+    /// Sorted keys, no escaped slashes: stable output for rigs.
+    static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import Ledger
+import LedgerSQLite
+import Payments
+import Receipts
+
+/// Where the terminal keeps its state: the ledger file, its receipt key and its receipts.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Folder for the ledger, the receipt key and receipts (env QRPOS_HOME; default ~/.local/share/qrpos).", valueName: "dir"))
+    var home: String?
+
+    @Option(name: .long, help: ArgumentHelp("The ledger: a SQLite file path (default <home>/ledger.sqlite).", valueName: "url"))
+    var database: String?
+
+    var homeDirectory: String {
+        if let home { return home }
+        if let env = ProcessInfo.processInfo.environment["QRPOS_HOME"], !env.isEmpty { return env }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".local/share/qrpos").path
+    }
+
+    var databasePath: String {
+        database ?? (homeDirectory as NSString).appendingPathComponent("ledger.sqlite")
+    }
+
+    func openLedger() throws -> SQLiteLedger {
+        let path = databasePath
+        if path.hasPrefix("postgres://") || path.hasPrefix("postgresql://") {
+            throw Failure("PostgreSQL ledgers are not supported yet: give a SQLite file path")
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+        return try SQLiteLedger(path: path)
+    }
+
+    /// The terminal's receipt signing key, made on first use and kept readable by its owner only.
+    func receiptKey() throws -> ReceiptKey {
+        let path = (homeDirectory as NSString).appendingPathComponent("receipt-key")
+        if let data = FileManager.default.contents(atPath: path) {
+            do { return try ReceiptKey(rawRepresentation: data) } catch {
+                throw Failure("the receipt key at \(path) is damaged: \(error)")
+            }
+        }
+        try FileManager.default.createDirectory(atPath: homeDirectory, withIntermediateDirectories: true)
+        let key = ReceiptKey()
+        guard FileManager.default.createFile(atPath: path, contents: key.rawRepresentation, attributes: [.posixPermissions: 0o600]) else {
+            throw Failure("cannot write the receipt key to \(path)")
+        }
+        return key
+    }
+
+    /// Saves a signed receipt as JSON under <home>/receipts/, returning the file's path.
+    func save(_ receipt: SignedReceipt) throws -> String {
+        let folder = (homeDirectory as NSString).appendingPathComponent("receipts")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let path = (folder as NSString).appendingPathComponent(receipt.receipt.number + ".json")
+        try Data(ReceiptCodec.json(receipt).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        return path
+    }
+}
+
+/// Which merchant and terminal a command acts for.
+struct TerminalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The merchant this terminal serves (env QRPOS_MERCHANT).", valueName: "id"))
+    var merchant: String?
+
+    @Option(name: .customLong("terminal-id"), help: ArgumentHelp("This terminal's label (env QRPOS_TERMINAL; default T1).", valueName: "id"))
+    var terminalID: String?
+
+    func merchantID() throws -> String {
+        if let merchant { return merchant }
+        if let env = ProcessInfo.processInfo.environment["QRPOS_MERCHANT"], !env.isEmpty { return env }
+        throw ValidationError("Say which merchant this terminal serves: --merchant ID (or QRPOS_MERCHANT). `qrpos merchant create` makes one.")
+    }
+
+    var terminal: String {
+        terminalID ?? ProcessInfo.processInfo.environment["QRPOS_TERMINAL"].flatMap { $0.isEmpty ? nil : $0 } ?? "T1"
+    }
+}
+
+/// Parses a currency option.
+func currency(_ text: String) throws -> Currency {
+    guard let c = Currency(text) else {
+        throw ValidationError("Unknown currency '\(text)'. Known: \(Currency.known.map(\.code).joined(separator: ", ")).")
+    }
+    return c
+}
+
+/// Prints one JSON object on one line with sorted keys: the stable form rigs parse.
+func printJSON(_ object: [String: Any]) {
+    let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+func outcomeJSON(_ outcome: Outcome) -> [String: Any] {
+    switch outcome.result {
+    case .posted(let t):
+        var object: [String: Any] = ["status": "posted", "id": t.id, "kind": t.kind.rawValue, "amount": t.amount.decimalString,
+                                     "currency": t.amount.currency.code, "debit": t.debitAccount, "credit": t.creditAccount,
+                                     "replayed": outcome.replayed, "created_at": t.createdAt]
+        if let r = t.refundOf { object["refund_of"] = r }
+        if let o = t.orderID { object["order_id"] = o }
+        return object
+    case .declined(let d):
+        return ["status": "declined", "id": outcome.requestID, "reason": d.rawValue, "message": d.description, "replayed": outcome.replayed]
+    }
+}

@@ -1,0 +1,170 @@
+import ArgumentParser
+import Barcodes
+import Foundation
+import Ledger
+import Payments
+
+struct WalletCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wallet",
+        abstract: "The customer's side: wallets, top-ups, withdrawals, payment codes, paying a merchant QR.",
+        subcommands: [Create.self, Deposit.self, Withdraw.self, Balance.self, History.self, Code.self, Pay.self]
+    )
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Open a wallet; prints its id.")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "The holder's name.") var name: String
+        @Option(help: "The holder's phone number (unique).") var phone: String?
+        @Option(help: "ISO 4217 currency.") var currency: String = "CNY"
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let account = try store.openLedger().createWallet(name: name, phone: phone, currency: try qrpos.currency(currency), now: UnixTime.nowMillis())
+            if json { printJSON(["id": account.id, "name": account.name, "currency": account.currency.code]) } else { print(account.id) }
+        }
+    }
+
+    struct Deposit: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Top up a wallet with cash at the counter or from a linked bank.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "Wallet id.") var wallet: String
+        @Argument(help: "Amount, e.g. 100.00.") var amount: String
+        @Option(help: "cash or bank.") var source: String = "cash"
+        @Option(help: "Request id (UUIDv7); give the same one to retry safely.") var id: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            guard let source = DepositSource(rawValue: source) else { throw ValidationError("--source is cash or bank") }
+            let ledger = try store.openLedger()
+            let money = try walletAmount(ledger, wallet, amount)
+            try report(try ledger.deposit(requestID: id ?? UUIDv7.make(), wallet: wallet, amount: money, source: source, now: UnixTime.nowMillis()), json: json)
+        }
+    }
+
+    struct Withdraw: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Withdraw from a wallet to its bank.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "Wallet id.") var wallet: String
+        @Argument(help: "Amount, e.g. 20.00.") var amount: String
+        @Option(help: "Request id (UUIDv7); give the same one to retry safely.") var id: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let ledger = try store.openLedger()
+            let money = try walletAmount(ledger, wallet, amount)
+            try report(try ledger.withdraw(requestID: id ?? UUIDv7.make(), wallet: wallet, amount: money, now: UnixTime.nowMillis()), json: json)
+        }
+    }
+
+    struct Balance: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show an account's balance (wallet or merchant).")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "Account id.") var account: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            guard let a = try store.openLedger().account(account) else { throw Failure("no account \(account)") }
+            if json {
+                printJSON(["id": a.id, "kind": a.kind.rawValue, "balance": a.balance.decimalString, "currency": a.currency.code,
+                           "minor_units": a.balance.minorUnits])
+            } else {
+                print(a.balance)
+            }
+        }
+    }
+
+    struct History: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List an account's transfers, newest first.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "Account id.") var account: String
+        @Option(help: "At most this many.") var limit = 50
+        @Flag(help: "Print JSON lines.") var json = false
+
+        func run() throws {
+            let ledger = try store.openLedger()
+            guard try ledger.account(account) != nil else { throw Failure("no account \(account)") }
+            for t in try ledger.history(account: account, limit: limit) {
+                if json {
+                    printJSON(outcomeJSON(Outcome(requestID: t.id, result: .posted(t), replayed: false)))
+                } else {
+                    let sign = t.creditAccount == account ? "+" : "-"
+                    let when = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(t.createdAt) / 1000))
+                    print("\(when)  \(t.kind.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(sign)\(t.amount)  \(t.id)")
+                }
+            }
+        }
+    }
+
+    struct Code: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a one-time payment code (18 digits, 60 s, one payment) as a QR and a Code 128 barcode.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "Wallet id.") var wallet: String
+        @Option(help: "Write the QR to this PNG.") var png: String?
+        @Option(name: .customLong("barcode-png"), help: "Write the Code 128 barcode to this PNG.") var barcodePNG: String?
+        @Option(help: "Seconds the code stays valid.") var validity: Int = 60
+        @Flag(help: "Draw the QR and barcode in the terminal.") var terminal = false
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            guard validity > 0 && validity <= 600 else { throw ValidationError("--validity is 1 to 600 seconds") }
+            let issued = try store.openLedger().issueCode(wallet: wallet, validityMillis: Int64(validity) * 1000, now: UnixTime.nowMillis())
+            let digits = issued.code.digits
+            if let png { try ImageFile.write(Render.raster(try QREncoder.encode(digits), moduleSize: 8), to: png) }
+            if let barcodePNG { try ImageFile.write(Render.raster(code128: try Code128.encode(digits), moduleWidth: 3, height: 120), to: barcodePNG) }
+            if terminal {
+                print(Render.terminal(try QREncoder.encode(digits)))
+                print(Render.terminal(code128: try Code128.encode(digits)))
+            }
+            if json {
+                printJSON(["code": digits, "expires_at": issued.expiresAt])
+            } else {
+                print(digits)
+            }
+        }
+    }
+
+    struct Pay: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Pay a merchant's dynamic QR (the EMVCo payload) from a wallet, exactly once.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The EMVCo payload the QR carries.") var payload: String
+        @Option(help: "The paying wallet.") var wallet: String
+        @Option(help: "Request id (UUIDv7); give the same one to retry safely.") var id: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            try report(try payOrder(ledger: store.openLedger(), payload: payload, wallet: wallet, requestID: id ?? UUIDv7.make(),
+                                now: UnixTime.nowMillis()), json: json)
+        }
+    }
+}
+
+/// The wallet's side of a merchant-presented payment: read the order QR, check it, pay it.
+func payOrder(ledger: any LedgerStore, payload: String, wallet: String, requestID: String, now: Int64) throws -> Outcome {
+    let qr: OrderQR
+    do {
+        qr = try OrderQR(MerchantQR.parse(payload))
+    } catch {
+        throw Failure("not a payable merchant QR: \(error)")
+    }
+    return try ledger.payOrder(requestID: requestID, orderID: qr.orderID, wallet: wallet, merchant: qr.merchantID,
+                               amount: qr.amount, now: now)
+}
+
+/// Parses an amount in the wallet's own currency.
+func walletAmount(_ ledger: any LedgerStore, _ wallet: String, _ text: String) throws -> Money {
+    guard let account = try ledger.account(wallet), account.kind == .wallet else { throw Failure("no wallet \(wallet)") }
+    do { return try Money(parsing: text, currency: account.currency) } catch { throw Failure(error.message) }
+}
+
+/// Prints a money-moving outcome; a decline is thrown so the command exits 3 with its reason.
+func report(_ outcome: Outcome, json: Bool) throws {
+    if json { printJSON(outcomeJSON(outcome)) }
+    switch outcome.result {
+    case .posted(let t):
+        if !json { print("\(t.kind.rawValue) \(t.amount) posted: \(t.id)\(outcome.replayed ? " (already done earlier)" : "")") }
+    case .declined(let d):
+        throw Declined(reason: d.description)
+    }
+}
