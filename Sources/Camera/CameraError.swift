@@ -92,6 +92,7 @@ extension CameraError {
         case ENODEV: "ENODEV"
         case ENOTTY: "ENOTTY"
         case EISDIR: "EISDIR"
+        case ENOTDIR: "ENOTDIR"
         case EINVAL: "EINVAL"
         case EBUSY: "EBUSY"
         case EIO: "EIO"

@@ -58,7 +58,7 @@ public struct FileFrameSource: FrameSource, Sendable {
 
     /// Plays every `.pgm` and `.png` file in `directory` (not its subdirectories), sorted by name
     /// in byte order, so zero-pad numbered names. Throws `.notFound` when the directory does not
-    /// exist or holds no such file.
+    /// exist or holds no such file, `.badFrame` when it holds more than `fileCountMax`.
     public init(directory: String, loop: Bool = false) throws(CameraError) {
         var opened: OpaquePointer?
         try systemCall("opendir", device: directory) {
@@ -68,11 +68,16 @@ public struct FileFrameSource: FrameSource, Sendable {
         let stream = opened!
         defer { closedir(stream) }
         var names: [String] = []
-        while let entry = readdir(stream), names.count < Self.fileCountMax {
+        while let entry = readdir(stream) {
             let name = string(fromCharacters: entry.pointee.d_name)
             guard let dot = name.lastIndex(of: "."),
                   Self.imageExtensions.contains(name[name.index(after: dot)...].lowercased())
             else { continue }
+            // readdir's order is arbitrary, so cutting the list short would keep a random subset.
+            guard names.count < Self.fileCountMax else {
+                throw CameraError(code: .badFrame, message: "\(directory) holds more than \(Self.fileCountMax) images",
+                                  device: directory)
+            }
             names.append(name)
         }
         guard !names.isEmpty else {

@@ -101,6 +101,7 @@ public enum VideoDevices {
 
     /// The `videoN` nodes in `directory`, sorted by N (so video10 follows video9).
     static func deviceNodes(in directory: String) -> [String] {
+        // Listing never throws: no /dev (a container) just means no cameras.
         guard let stream = opendir(directory) else { return [] }
         defer { closedir(stream) }
         var numbered: [(number: Int, path: String)] = []

@@ -69,7 +69,9 @@ public struct Checkout: Sendable {
 
     /// Charges `amount` against the customer's code, as typed or read by the scanner.
     /// A text that is not a payment code is declined before the ledger is asked.
-    public func charge(amount: Money, code text: String, saleID: String = UUIDv7.make(), now: Int64 = UnixTime.nowMillis()) throws -> SaleResult {
+    /// `lines` are the basket's items, printed on the receipt.
+    public func charge(amount: Money, code text: String, lines: [Receipt.Line] = [], saleID: String = UUIDv7.make(),
+                       now: Int64 = UnixTime.nowMillis()) throws -> SaleResult {
         var machine = CheckoutMachine()
         let sale = CheckoutMachine.Sale(id: saleID, amount: amount)
         _ = machine.handle(.scanCustomerCode(sale))
@@ -79,7 +81,7 @@ public struct Checkout: Sendable {
         case .authorize(let code, let sale):
             let outcome = try ledger.charge(requestID: sale.id, code: code, merchant: merchant.id, amount: sale.amount,
                                             memo: "terminal \(terminalID)", now: now)
-            return try finish(&machine, outcome: outcome, method: "customer code", payer: code.masked, now: now)
+            return try finish(&machine, outcome: outcome, method: "customer code", payer: code.masked, lines: lines, now: now)
         case let other:
             preconditionFailure("checkout machine answered a code with \(other)")
         }
@@ -87,12 +89,12 @@ public struct Checkout: Sendable {
 
     /// Reads the frame with the real scanner and charges the first payment code in it. A frame
     /// without a code, or with codes that are not payment codes, is declined with the reason.
-    public func charge(amount: Money, frame: LumaFrame, scanner: CodeScanner, saleID: String = UUIDv7.make(),
-                       now: Int64 = UnixTime.nowMillis()) throws -> SaleResult {
+    public func charge(amount: Money, frame: LumaFrame, scanner: CodeScanner, lines: [Receipt.Line] = [],
+                       saleID: String = UUIDv7.make(), now: Int64 = UnixTime.nowMillis()) throws -> SaleResult {
         let texts = scanner.scan(frame).compactMap(\.text)
         guard !texts.isEmpty else { return .declined(reason: "no code found in the image") }
         let code = texts.first { (try? PaymentCode($0)) != nil } ?? texts[0]
-        return try charge(amount: amount, code: code, saleID: saleID, now: now)
+        return try charge(amount: amount, code: code, lines: lines, saleID: saleID, now: now)
     }
 
     // MARK: Merchant presents a QR
@@ -164,11 +166,12 @@ public struct Checkout: Sendable {
 
     // MARK: Private
 
-    private func finish(_ machine: inout CheckoutMachine, outcome: Outcome, method: String, payer: String, now: Int64) throws -> SaleResult {
+    private func finish(_ machine: inout CheckoutMachine, outcome: Outcome, method: String, payer: String,
+                        lines: [Receipt.Line], now: Int64) throws -> SaleResult {
         switch machine.handle(.authorized(outcome)) {
         case .issueReceipt(let transfer):
             _ = machine.handle(.done)
-            return .approved(try sign(transfer, method: method, payer: payer, now: now))
+            return .approved(try sign(transfer, method: method, payer: payer, lines: lines, now: now))
         case .showDecline(let reason):
             _ = machine.handle(.done)
             return .declined(reason: reason)
@@ -177,12 +180,12 @@ public struct Checkout: Sendable {
         }
     }
 
-    private func sign(_ transfer: Transfer, method: String, payer: String, now: Int64) throws -> SignedReceipt {
+    private func sign(_ transfer: Transfer, method: String, payer: String, lines: [Receipt.Line] = [], now: Int64) throws -> SignedReceipt {
         let receipt = Receipt(number: transfer.id, kind: transfer.kind == .refund ? .refund : .sale,
                               merchantID: merchant.id, merchantName: merchant.name, merchantCity: merchant.city,
                               terminalID: terminalID, paymentID: transfer.id, refundOf: transfer.refundOf,
                               orderID: transfer.orderID, method: method, payer: payer, amount: transfer.amount,
-                              issuedAt: now / 1000)
+                              issuedAt: now / 1000, lines: lines)
         return try receiptKey.sign(receipt)
     }
 }

@@ -12,12 +12,15 @@ struct Demo: ParsableCommand {
         abstract: "Run a whole checkout, both flows, on an embedded ledger in a temporary folder; exits 0 only if every step did what it should.")
     @Option(help: "Keep the demo's files in this folder instead of a temporary one.") var keep: String?
     @Option(help: "Receipt width in columns: 32, 42 or 48.") var columns = 32
+    @Option(help: "The catalogue the first sale's basket comes from (default: assets/catalogue.json when run from the repository).")
+    var catalogue: String?
 
     func run() throws {
         let folder = keep ?? FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-demo-\(UUIDv7.make())").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { if keep == nil { try? FileManager.default.removeItem(atPath: folder) } }
-        var demo = try DemoRun(folder: folder, columns: columns)
+        let cataloguePath = catalogue ?? (FileManager.default.fileExists(atPath: "assets/catalogue.json") ? "assets/catalogue.json" : nil)
+        var demo = try DemoRun(folder: folder, columns: columns, catalogue: try cataloguePath.map(Catalogue.init(path:)))
         try demo.run()
         if demo.failures.isEmpty {
             print("\nDEMO PASSED: \(demo.steps) checks, every step did what it should.")
@@ -40,9 +43,12 @@ struct DemoRun {
     var failures: [String] = []
     var receipts: [SignedReceipt] = []
 
-    init(folder: String, columns: Int) throws {
+    let catalogue: Catalogue?
+
+    init(folder: String, columns: Int, catalogue: Catalogue?) throws {
         self.folder = folder
         self.columns = columns
+        self.catalogue = catalogue
         ledger = try SQLiteLedger(path: (folder as NSString).appendingPathComponent("ledger.sqlite"))
     }
 
@@ -86,7 +92,11 @@ struct DemoRun {
         try ImageFile.write(barcode, to: path("alice-code-128.png"))
         check(scanner.scan(try ImageFile.read(path: path("alice-code-128.png"))).map(\.text) == [aliceCode.code.digits],
               "the same code as a Code 128 barcode reads back through zbar")
-        let sale1 = try checkout.charge(amount: cny("12.50"), frame: try ImageFile.read(path: path("alice-code.png")), scanner: scanner, now: now + 2_000)
+        // The basket: 2 soy milk and a bun from the catalogue, 12.50 in all (or just the amount without one).
+        let basket = try catalogue?.basket([("SOY-500", 2), ("BUN-PORK", 1)])
+        check(basket == nil || basket?.total == cny("12.50"), "the basket from the catalogue comes to 12.50")
+        let sale1 = try checkout.charge(amount: cny("12.50"), frame: try ImageFile.read(path: path("alice-code.png")), scanner: scanner,
+                                        lines: basket?.lines ?? [], now: now + 2_000)
         check(sale1.receipt != nil, "charge 12.50 with the scanned code: approved")
         printReceipt(sale1)
 

@@ -49,7 +49,7 @@ func flatFrame(_ value: UInt8, width: Int = 8, height: Int = 4) -> LumaFrame {
     LumaFrame(width: width, height: height, fill: value)
 }
 
-/// A QR code for `text` rendered at 4 px a module, centred on a white `side` x `side` frame.
+/// A QR code for `text` rendered at 4 px a module with the standard 4-module quiet zone.
 func qrFrame(_ text: String) throws -> LumaFrame {
     Render.raster(try QREncoder.encode(text), moduleSize: 4, quietZone: 4)
 }

@@ -1,0 +1,116 @@
+import Barcodes
+import Foundation
+import Ledger
+import LedgerSQLite
+import Payments
+import Receipts
+import Terminal
+import Testing
+
+/// A checkout on a real SQLite ledger in a temporary folder.
+struct Till {
+    let ledger: SQLiteLedger
+    let checkout: Checkout
+    let merchant: Merchant
+    let wallet: Account
+    let key = ReceiptKey()
+    let now: Int64 = 1_800_000_000_000
+
+    init(walletCash: String = "100.00") throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-till-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        ledger = try SQLiteLedger(path: dir.appendingPathComponent("ledger.sqlite").path)
+        merchant = try ledger.createMerchant(name: "Tea House 茶馆", city: "Hangzhou", categoryCode: "5812", countryCode: "CN", currency: .CNY, now: now)
+        wallet = try ledger.createWallet(name: "Carol", phone: nil, currency: .CNY, now: now)
+        _ = try ledger.deposit(requestID: UUIDv7.make(), wallet: wallet.id, amount: try Money(parsing: walletCash, currency: .CNY), source: .cash, now: now)
+        checkout = Checkout(ledger: ledger, merchant: merchant, terminalID: "T9", receiptKey: key)
+    }
+
+    func cny(_ s: String) throws -> Money { try Money(parsing: s, currency: .CNY) }
+}
+
+@Suite("Checkout on the embedded ledger")
+struct CheckoutTests {
+    @Test("a code read from a rendered image by zbar is charged, and the receipt is signed")
+    func chargeFromImage() throws {
+        let till = try Till()
+        let code = try till.ledger.issueCode(wallet: till.wallet.id, validityMillis: 60_000, now: till.now)
+        let frame = try ImageFile.read(bytes: try ImageFile.png(Render.raster(try QREncoder.encode(code.code.digits))), name: "phone")
+        let result = try till.checkout.charge(amount: try till.cny("8.80"), frame: frame, scanner: CodeScanner(), now: till.now + 1)
+        let receipt = try #require(result.receipt)
+        #expect(receipt.receipt.amount == (try till.cny("8.80")))
+        #expect(receipt.receipt.payer == code.code.masked)
+        #expect(!receipt.receipt.payer.contains(String(code.code.digits.prefix(14))))
+        try ReceiptCodec.verify(receipt, publicKey: till.key.publicKey)
+        #expect(try till.ledger.audit().passed)
+    }
+
+    @Test("retrying a sale with the same id charges once and returns the same payment")
+    func retrySameSale() throws {
+        let till = try Till()
+        let code = try till.ledger.issueCode(wallet: till.wallet.id, validityMillis: 60_000, now: till.now).code.digits
+        let saleID = UUIDv7.make()
+        let first = try till.checkout.charge(amount: try till.cny("10.00"), code: code, saleID: saleID, now: till.now)
+        let retry = try till.checkout.charge(amount: try till.cny("10.00"), code: code, saleID: saleID, now: till.now + 3_000)
+        #expect(first.receipt?.receipt.paymentID == retry.receipt?.receipt.paymentID)
+        #expect(try till.ledger.account(till.wallet.id)?.balance == till.cny("90.00"))
+    }
+
+    @Test("an image without a code, or with a foreign code, is declined before the ledger is asked")
+    func noCode() throws {
+        let till = try Till()
+        let blank = try till.checkout.charge(amount: try till.cny("1.00"), frame: LumaFrame(width: 200, height: 200), scanner: CodeScanner(), now: till.now)
+        #expect(blank.declineReason == "no code found in the image")
+        let url = Render.raster(try QREncoder.encode("https://example.com/"))
+        let foreign = try till.checkout.charge(amount: try till.cny("1.00"), frame: url, scanner: CodeScanner(), now: till.now)
+        #expect(foreign.declineReason?.contains("18 digits") == true)
+        #expect(try till.ledger.history(account: till.wallet.id, limit: 10).count == 1)
+    }
+
+    @Test("a presented order is seen paid by polling, and an unpaid one expires")
+    func presentAndAwait() throws {
+        let till = try Till()
+        let presented = try till.checkout.presentOrder(amount: try till.cny("23.00"), now: till.now)
+        let qr = try OrderQR(MerchantQR.parse(presented.payload))
+        #expect(qr.merchantName == "Tea House 茶馆")
+        var clock = till.now
+        var polls = 0
+        let result = try till.checkout.awaitPayment(of: presented, now: { clock }, sleep: { ms in
+            polls += 1
+            clock += ms
+            if polls == 3 {
+                _ = try? till.ledger.payOrder(requestID: UUIDv7.make(), orderID: qr.orderID, wallet: till.wallet.id,
+                                              merchant: qr.merchantID, amount: qr.amount, now: clock)
+            }
+        })
+        #expect(polls == 3)
+        #expect(result.receipt?.receipt.method == "merchant QR")
+        #expect(result.receipt?.receipt.orderID == qr.orderID)
+
+        let unpaid = try till.checkout.presentOrder(amount: try till.cny("1.00"), now: till.now)
+        clock = till.now
+        let expired = try till.checkout.awaitPayment(of: unpaid, now: { clock }, sleep: { clock += $0 })
+        #expect(expired.declineReason == Decline.orderExpired.description)
+        #expect(clock == till.now + Limits.standard.orderValidityMillis)
+    }
+
+    @Test("amounts above the terminal's limit, zero or malformed are refused")
+    func amounts() throws {
+        let till = try Till()
+        #expect(throws: CheckoutError.self) { try till.checkout.amount("0") }
+        #expect(throws: CheckoutError.self) { try till.checkout.amount("50000.01") }
+        #expect(throws: CheckoutError.self) { try till.checkout.amount("1,00") }
+        #expect(try till.checkout.amount("50000.00").minorUnits == 5_000_000)
+    }
+
+    @Test("a refund of another merchant's payment is refused")
+    func refundOtherMerchant() throws {
+        let till = try Till()
+        let other = try till.ledger.createMerchant(name: "Other", city: "Beijing", categoryCode: "5411", countryCode: "CN", currency: .CNY, now: till.now)
+        let code = try till.ledger.issueCode(wallet: till.wallet.id, validityMillis: 60_000, now: till.now).code
+        let payment = try #require(try till.ledger.charge(requestID: UUIDv7.make(), code: code, merchant: other.id,
+                                                          amount: try till.cny("5.00"), memo: "", now: till.now).transfer)
+        let r = try till.checkout.refund(payment: payment.id, amount: try till.cny("5.00"), now: till.now)
+        #expect(r.declineReason?.contains("another merchant") == true)
+    }
+}

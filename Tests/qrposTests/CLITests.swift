@@ -1,0 +1,126 @@
+import Barcodes
+import Foundation
+import Payments
+import Testing
+
+@Suite("qrpos command line")
+struct CLITests {
+    @Test("qrpos demo runs both flows end to end and exits 0")
+    func demo() throws {
+        let cli = try CLI()
+        let r = try cli.run(["demo"])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("DEMO PASSED"))
+        #expect(!r.stdout.contains("[FAILED]"))
+        #expect(r.stdout.contains("insufficient funds"))
+        #expect(r.stdout.contains("already used"))
+    }
+
+    @Test("scan prints one JSON line per code, nothing for a frame without one, and exits 1 on an unreadable file")
+    func scanContract() throws {
+        let cli = try CLI()
+        try ImageFile.write(Render.raster(try QREncoder.encode("hello, 世界"), moduleSize: 4), to: cli.path("a.png"))
+        try ImageFile.write(Render.raster(code128: try Code128.encode("281234567890123452")), to: cli.path("b.pgm"))
+        try ImageFile.write(LumaFrame(width: 320, height: 240, fill: 200), to: cli.path("blank.png"))
+        let r = try cli.run(["scan", cli.path("a.png"), cli.path("b.pgm"), cli.path("blank.png")])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.lines.count == 2)
+        let first = try cli.json(r.lines[0]), second = try cli.json(r.lines[1])
+        #expect(first["source"] as? String == cli.path("a.png"))
+        #expect(first["symbology"] as? String == "QR-Code")
+        #expect(first["data"] as? String == "hello, 世界")
+        #expect(second["symbology"] as? String == "CODE-128")
+        #expect(second["data"] as? String == "281234567890123452")
+
+        let stdin = try cli.run(["scan", "-"], stdin: Data(ImageFile.pgm(Render.raster(try QREncoder.encode("from stdin")))))
+        #expect(try cli.json(try #require(stdin.lines.first))["data"] as? String == "from stdin")
+
+        let missing = try cli.run(["scan", cli.path("nope.png"), cli.path("a.png")])
+        #expect(missing.status == 1)
+        #expect(missing.lines.count == 1, "the readable file is still scanned")
+        #expect(missing.stderr.contains("nope.png"))
+    }
+
+    @Test("merchant-qr --parse prints the EMVCo spec sample's fields and rejects a bad CRC")
+    func parseContract() throws {
+        let cli = try CLI()
+        let sample = "00020101021229300012D156000000000510A93FO3230Q31280012D15600000001030812345678520441115802CN5914BEST TRANSPORT6007BEIJING64200002ZH0104最佳运输0202北京540523.7253031565502016233030412340603***0708A60086670902ME91320016A0112233449988770708123456786304A13A"
+        let ok = try cli.run(["merchant-qr", "--parse", sample])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains("BEST TRANSPORT") && ok.stdout.contains("23.72"))
+        let bad = try cli.run(["merchant-qr", "--parse", String(sample.dropLast()) + "B"])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.lowercased().contains("crc"))
+    }
+
+    @Test("the checkout from the command line: codes, merchant QR, refunds, declines with exit 3, audit")
+    func checkout() throws {
+        let cli = try CLI()
+        let merchant = try cli.run(["merchant", "create", "--name", "Corner Shop", "--city", "Hangzhou"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(merchant.hasPrefix("mer_"))
+        let env = ["QRPOS_MERCHANT": merchant]
+        let alice = try cli.run(["wallet", "create", "--name", "Alice"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try cli.run(["wallet", "deposit", alice, "50.00"]).status == 0)
+
+        // Customer-presented, through an image of the code.
+        let code = try cli.run(["wallet", "code", alice, "--png", cli.path("code.png"), "--barcode-png", cli.path("code128.png")])
+        let digits = code.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(digits.count == 18)
+        let charge = try cli.run(["charge", "--amount", "12.50", "--image", cli.path("code128.png"), "--json"], environment: env)
+        #expect(charge.status == 0, "\(charge.stderr)")
+        let sale = try cli.json(try #require(charge.lines.last))
+        #expect(sale["status"] as? String == "approved")
+        let paymentID = try #require(sale["payment_id"] as? String)
+        // The same code again: declined, exit 3, the reason on stderr.
+        let replay = try cli.run(["charge", "--amount", "1.00", "--code", digits], environment: env)
+        #expect(replay.status == 3)
+        #expect(replay.stderr.contains("already used"))
+
+        // Merchant-presented.
+        let order = try cli.run(["merchant-qr", "--amount", "20.00", "--currency", "CNY", "--png", cli.path("order.png"),
+                                 "--svg", cli.path("order.svg"), "--json"], environment: env)
+        #expect(order.status == 0, "\(order.stderr)")
+        let orderJSON = try cli.json(try #require(order.lines.last))
+        let payload = try #require(orderJSON["payload"] as? String)
+        let scanned = try cli.run(["scan", cli.path("order.png")])
+        #expect(try cli.json(try #require(scanned.lines.first))["data"] as? String == payload)
+        #expect(try cli.run(["order", "status", orderJSON["order_id"] as! String]).stdout.hasPrefix("open"))
+        #expect(try cli.run(["wallet", "pay", payload, "--wallet", alice]).status == 0)
+        let twice = try cli.run(["wallet", "pay", payload, "--wallet", alice])
+        #expect(twice.status == 3 && twice.stderr.contains("already paid"))
+        #expect(try cli.run(["order", "status", orderJSON["order_id"] as! String]).stdout.hasPrefix("paid"))
+
+        // Refund, then one too many; insufficient funds.
+        #expect(try cli.run(["refund", paymentID, "--amount", "2.50"], environment: env).status == 0)
+        #expect(try cli.run(["refund", paymentID, "--amount", "10.01"], environment: env).status == 3)
+        #expect(try cli.run(["wallet", "withdraw", alice, "1000.00"]).status == 3)
+
+        let balance = try cli.json(try cli.run(["wallet", "balance", alice, "--json"]).stdout)
+        #expect(balance["balance"] as? String == "20.00")   // 50 - 12.50 - 20 + 2.50
+        #expect(try cli.run(["wallet", "history", alice]).lines.count == 4)
+
+        // The saved receipt verifies; a tampered one does not.
+        let receiptFile = cli.home.appendingPathComponent("receipts/\(paymentID).json")
+        #expect(try cli.run(["receipt", "verify", receiptFile.path]).status == 0)
+        let tampered = try String(contentsOf: receiptFile, encoding: .utf8).replacingOccurrences(of: "1250", with: "125")
+        try tampered.write(to: cli.home.appendingPathComponent("tampered.json"), atomically: true, encoding: .utf8)
+        #expect(try cli.run(["receipt", "verify", cli.path("tampered.json")]).status == 1)
+
+        let audit = try cli.run(["ledger", "audit"])
+        #expect(audit.status == 0 && audit.stdout.contains("audit passed"))
+    }
+
+    @Test("bad input gets one clear line and a non-zero exit")
+    func badInput() throws {
+        let cli = try CLI()
+        let noMerchant = try cli.run(["charge", "--amount", "1.00", "--code", "281234567890123452"])
+        #expect(noMerchant.status != 0 && noMerchant.stderr.contains("--merchant"))
+        let merchant = try cli.run(["merchant", "create", "--name", "M", "--city", "C"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let badAmount = try cli.run(["charge", "--amount", "12.505", "--code", "281234567890123452", "--merchant", merchant])
+        #expect(badAmount.status == 1 && badAmount.stderr.contains("decimals"))
+        let badCode = try cli.run(["charge", "--amount", "1.00", "--code", "12345", "--merchant", merchant])
+        #expect(badCode.status == 3 && badCode.stderr.contains("18 digits"))
+        #expect(try cli.run(["wallet", "pay", "not a qr", "--wallet", "wal_x"]).status == 1)
+        #expect(try cli.run(["ledger", "audit", "--database", cli.path("none.sqlite")]).status == 1)
+    }
+}
