@@ -4,9 +4,9 @@
 /// `encoded()` always writes the canonical order, so a canonical payload re-encodes byte for byte.
 /// Field values keep their text where the specification leaves the form open, and become typed
 /// values (`Currency`, `Money`) where a wrong reading would cost money.
-public struct MerchantQR: Sendable, Equatable, Encodable {
+public struct MerchantQR: Sendable, Equatable {
     /// Field 01: whether the code is printed once for many payments or made for one.
-    public enum Initiation: String, Sendable, Encodable {
+    public enum Initiation: String, Sendable {
         /// "11": the same code for many payments, typically without an amount.
         case staticCode = "11"
         /// "12": a code for one payment, typically with an amount.
@@ -424,7 +424,7 @@ extension Substring {
 // MARK: - Field types
 
 /// A merchant account information field, 02–51: how a payment network finds the merchant.
-public enum MerchantAccount: Sendable, Equatable, Encodable {
+public enum MerchantAccount: Sendable, Equatable {
     /// 02–25: a value defined by the network (Visa, Mastercard, EMVCo, Discover, Amex, JCB, UnionPay).
     case primitive(TLV)
     /// 26–51: a template whose sub-id 00 names the network.
@@ -448,7 +448,7 @@ public enum MerchantAccount: Sendable, Equatable, Encodable {
 
 /// A template that starts with a globally unique identifier: merchant accounts 26–51 and
 /// unreserved templates 80–99.
-public struct EMVTemplate: Sendable, Equatable, Encodable {
+public struct EMVTemplate: Sendable, Equatable {
     /// The template's own two-digit id.
     public var id: String
     /// Sub-id 00: a reverse domain name, a UUID or an AID naming whoever defines the other sub-ids,
@@ -500,7 +500,7 @@ public struct EMVTemplate: Sendable, Equatable, Encodable {
 
 /// An object in 65–99: RFU ids 65–79 and unreserved templates 80–99, kept so that re-encoding a
 /// payload loses nothing.
-public enum UnreservedObject: Sendable, Equatable, Encodable {
+public enum UnreservedObject: Sendable, Equatable {
     /// A value kept exactly as read: any of 65–79, and 80–99 that did not read as a template.
     case raw(TLV)
     /// An 80–99 template with a GUI in sub-id 00.
@@ -523,7 +523,7 @@ public enum UnreservedObject: Sendable, Equatable, Encodable {
 }
 
 /// Fields 55–57: whether the wallet asks for a tip or adds a convenience fee.
-public enum TipIndicator: Sendable, Equatable, Encodable {
+public enum TipIndicator: Sendable, Equatable {
     /// 55 = 01: the wallet asks the payer for a tip.
     case promptConsumer
     /// 55 = 02 with 56: a fixed fee in the payload's currency.
@@ -534,7 +534,7 @@ public enum TipIndicator: Sendable, Equatable, Encodable {
 
 /// Field 62, the additional data template. Named sub-fields 01–08 are 1 to 25 printable ASCII
 /// characters; "***" in any of them asks the wallet to prompt the payer for it.
-public struct AdditionalData: Sendable, Equatable, Encodable {
+public struct AdditionalData: Sendable, Equatable {
     /// 62-01.
     public var billNumber: String?
     /// 62-02.
@@ -627,7 +627,7 @@ public struct AdditionalData: Sendable, Equatable, Encodable {
 }
 
 /// Field 64: the merchant's name and city in a second language, for wallets set to it.
-public struct LanguageTemplate: Sendable, Equatable, Encodable {
+public struct LanguageTemplate: Sendable, Equatable {
     /// 64-00: ISO 639-1 alpha-2, e.g. "ZH".
     public var languagePreference: String
     /// 64-01: 1 to 25 characters in any script.

@@ -130,8 +130,7 @@ struct MerchantQRCommand: ParsableCommand {
         if let parse {
             let qr: MerchantQR
             do { qr = try MerchantQR.parse(parse) } catch { throw Failure("invalid EMVCo payload: \(error)") }
-            let data = try JSONEncoder.sorted.encode(qr)
-            print(String(decoding: data, as: UTF8.self))
+            printJSON(merchantQRJSON(qr, payload: parse))
             return
         }
         let checkout = try makeCheckout(store, terminal)
@@ -255,13 +254,4 @@ func hexBytes(_ hex: String) -> [UInt8]? {
         index = next
     }
     return bytes
-}
-
-extension JSONEncoder {
-    /// Sorted keys, no escaped slashes: stable output for rigs.
-    static var sorted: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }
 }
