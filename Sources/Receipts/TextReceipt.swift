@@ -62,19 +62,34 @@ public enum TextReceipt {
 
     /// Two for East Asian wide and full-width characters and emoji, one for anything else.
     /// East Asian "ambiguous" characters (such as "…") count one, as on a UTF-8 terminal.
+    ///
+    /// A grapheme cluster counts the sum of its scalars less the marks that sit on another
+    /// character, because some clusters are several cells wide: half-width "ｶﾞ" is one cluster in
+    /// two columns. Counting too many only wraps early; counting too few would overrun the paper.
     static func displayWidth(_ character: Character) -> Int {
-        guard let first = character.unicodeScalars.first else { return 0 }
-        if first.properties.isEmojiPresentation || character.unicodeScalars.contains("\u{FE0F}") {
+        let scalars = character.unicodeScalars
+        guard let first = scalars.first else { return 0 }
+        if first.properties.isEmojiPresentation || scalars.contains("\u{FE0F}") {
             return 2
         }
-        switch first.value {
+        let sum = scalars.reduce(0) { width, scalar in
+            switch scalar.properties.generalCategory {
+            case .nonspacingMark, .enclosingMark, .format: width
+            default: width + displayWidth(scalar)
+            }
+        }
+        return max(1, sum)
+    }
+
+    private static func displayWidth(_ scalar: Unicode.Scalar) -> Int {
+        switch scalar.value {
         case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF,
              0xA000...0xA4CF, 0xA960...0xA97F, 0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE10...0xFE19,
              0xFE30...0xFE6F, 0xFF00...0xFF60, 0xFFE0...0xFFE6, 0x1F300...0x1F64F, 0x1F900...0x1F9FF,
              0x20000...0x2FFFD, 0x30000...0x3FFFD:
-            return 2
+            2
         default:
-            return 1
+            1
         }
     }
 

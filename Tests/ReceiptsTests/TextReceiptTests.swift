@@ -109,7 +109,8 @@ struct TextReceiptTests {
         #expect(TextReceipt.displayWidth("ｶﾞ") == 2)
         #expect(TextReceipt.displayWidth("Ａ") == 2)
         #expect(TextReceipt.displayWidth("☕") == 2)
-        #expect(TextReceipt.displayWidth("é") == 1)
+        #expect(TextReceipt.displayWidth("e\u{301}") == 1)
+        #expect(TextReceipt.displayWidth("한국") == 4)
         #expect(TextReceipt.displayWidth("…") == 1)
     }
 }
