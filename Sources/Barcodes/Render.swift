@@ -82,15 +82,23 @@ public enum Render {
         return text
     }
 
-    /// A Code 128 module row as `height` lines of full blocks (`█` a bar, space a gap), one column
-    /// per module, with `quietZone` columns of space each side; colours as in
-    /// ``terminal(_:quietZone:ansi:)``. An 18-digit code is 154 columns wide with the quiet zone.
+    /// A Code 128 module row as `height` lines of half blocks, two modules per column (`█` both
+    /// bars, `▌` bar then gap, `▐` gap then bar, space both gaps), so an 18-digit payment code
+    /// (134 modules) fits an 80-column terminal: 77 columns with the quiet zone. `quietZone` is
+    /// in modules on each side; colours as in ``terminal(_:quietZone:ansi:)``.
     public static func terminal(code128 modules: [Bool], height: Int = 4, quietZone: Int = 10, ansi: Bool = true) -> String {
         precondition(!modules.isEmpty && height >= 1 && quietZone >= 0, "bad Code 128 terminal geometry")
-        let margin = String(repeating: " ", count: quietZone)
-        var line = ansi ? blackOnWhite + margin : margin
-        for bar in modules { line += bar ? "█" : " " }
-        line += margin
+        var row = [Bool](repeating: false, count: quietZone) + modules + [Bool](repeating: false, count: quietZone)
+        if row.count % 2 == 1 { row.append(false) }
+        var line = ansi ? blackOnWhite : ""
+        for i in stride(from: 0, to: row.count, by: 2) {
+            switch (row[i], row[i + 1]) {
+            case (true, true): line += "█"
+            case (true, false): line += "▌"
+            case (false, true): line += "▐"
+            case (false, false): line += " "
+            }
+        }
         if ansi { line += reset }
         line += "\n"
         return String(repeating: line, count: height)

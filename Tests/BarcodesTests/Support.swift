@@ -127,13 +127,20 @@ func pixels(fromTerminal text: String, scale: Int = 4) -> LumaFrame {
     return scaleUp(modules, scaleX: scale, scaleY: scale)
 }
 
-/// Turns a Code 128 terminal rendering (full blocks) back into pixels.
+/// Turns a Code 128 terminal rendering (half blocks, two modules a column) back into pixels.
 func pixels(fromCode128Terminal text: String, scaleX: Int = 2, scaleY: Int = 20) -> LumaFrame {
     let lines = text.split(separator: "\n").map { stripSGR(String($0)) }
     let modules = lines.map { line in
-        line.map { character -> Bool in
-            if character != "█" && character != " " { Issue.record("unexpected character \(character)") }
-            return character == "█"
+        line.flatMap { character -> [Bool] in
+            switch character {
+            case "█": return [true, true]
+            case "▌": return [true, false]
+            case "▐": return [false, true]
+            case " ": return [false, false]
+            default:
+                Issue.record("unexpected character \(character)")
+                return [false, false]
+            }
         }
     }
     return scaleUp(modules, scaleX: scaleX, scaleY: scaleY)
