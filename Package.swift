@@ -61,10 +61,13 @@ let package = Package(
         .testTarget(name: "PaymentsTests", dependencies: ["Payments"], swiftSettings: strict),
         .testTarget(name: "BarcodesTests", dependencies: ["Barcodes"], swiftSettings: strict),
         .testTarget(name: "CameraTests", dependencies: ["Camera", "Barcodes"], swiftSettings: strict),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "LedgerSQLite", "Payments"], swiftSettings: strict),
+        .testTarget(name: "LedgerTests", dependencies: [
+            "Ledger", "LedgerSQLite", "Payments",
+            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
         .testTarget(name: "ReceiptsTests", dependencies: ["Receipts", "Payments"], swiftSettings: strict),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal", "Ledger", "LedgerSQLite", "Payments", "Barcodes", "Receipts"], swiftSettings: strict),
-        .testTarget(name: "qrposTests", dependencies: ["Payments", "Barcodes"], swiftSettings: strict),
+        .testTarget(name: "qrposTests", dependencies: ["Payments", "Barcodes", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

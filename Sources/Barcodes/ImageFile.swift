@@ -56,31 +56,35 @@ public enum ImageFile {
     }
 
     private static func readPNG(_ bytes: [UInt8], name: String) throws(BarcodeError) -> LumaFrame {
-        var image = png_image()
-        image.version = png_uint_32(PNG_IMAGE_VERSION)
-        let begun = bytes.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
-        guard begun != 0 else {
-            // On failure libpng has already released image.opaque.
-            throw BarcodeError(.malformedImage, "\(name): bad PNG: \(message(of: &image))")
+        // libpng keeps the memory pointer from begin_read until finish_read, so both calls run
+        // inside one withUnsafeBytes: the buffer is borrowed for exactly that long.
+        let result: Result<LumaFrame, BarcodeError> = bytes.withUnsafeBytes { source in
+            var image = png_image()
+            image.version = png_uint_32(PNG_IMAGE_VERSION)
+            guard png_image_begin_read_from_memory(&image, source.baseAddress, source.count) != 0 else {
+                // On failure libpng has already released image.opaque.
+                return .failure(BarcodeError(.malformedImage, "\(name): bad PNG: \(message(of: &image))"))
+            }
+            let width = Int(image.width), height = Int(image.height)
+            do throws(BarcodeError) {
+                try checkSize(width: width, height: height, name: name)
+            } catch {
+                png_image_free(&image)
+                return .failure(error)
+            }
+            image.format = png_uint_32(PNG_FORMAT_GRAY)
+            var white = png_color(red: 255, green: 255, blue: 255)
+            var pixels = [UInt8](repeating: 255, count: width * height)
+            let finished = pixels.withUnsafeMutableBytes { buffer in
+                png_image_finish_read(&image, &white, buffer.baseAddress, png_int_32(width), nil)
+            }
+            // finish_read frees image.opaque whether it succeeds or fails.
+            guard finished != 0 else {
+                return .failure(BarcodeError(.malformedImage, "\(name): bad PNG: \(message(of: &image))"))
+            }
+            return .success(LumaFrame(width: width, height: height, pixels: pixels))
         }
-        let width = Int(image.width), height = Int(image.height)
-        do {
-            try checkSize(width: width, height: height, name: name)
-        } catch {
-            png_image_free(&image)
-            throw error
-        }
-        image.format = png_uint_32(PNG_FORMAT_GRAY)
-        var white = png_color(red: 255, green: 255, blue: 255)
-        var pixels = [UInt8](repeating: 255, count: width * height)
-        let finished = pixels.withUnsafeMutableBytes { buffer in
-            png_image_finish_read(&image, &white, buffer.baseAddress, png_int_32(width), nil)
-        }
-        // finish_read frees image.opaque whether it succeeds or fails.
-        guard finished != 0 else {
-            throw BarcodeError(.malformedImage, "\(name): bad PNG: \(message(of: &image))")
-        }
-        return LumaFrame(width: width, height: height, pixels: pixels)
+        return try result.get()
     }
 
     /// The NUL-terminated `png_image.message`, or a fallback when libpng left it empty.

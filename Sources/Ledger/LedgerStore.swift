@@ -25,12 +25,15 @@ public protocol LedgerStore: Sendable {
 
     func createOrder(id: String, merchant: String, amount: Money, terminalID: String, expiresAt: Int64, now: Int64) throws -> Order
     func order(_ id: String, now: Int64) throws -> Order?
+    /// Closes an unpaid order so it can never be paid (the terminal stopped waiting), and returns
+    /// it as it stands: if a payment won the race it is returned `paid`, and the sale stands.
+    func cancelOrder(_ id: String, now: Int64) throws -> Order
     /// Pays an open order from `wallet`; `amount` and `merchant` are what the customer's QR said,
     /// and must match the order.
     func payOrder(requestID: String, orderID: String, wallet: String, merchant: String, amount: Money, now: Int64) throws -> Outcome
 
-    /// Refunds part or all of a payment, back to the wallet that paid it.
-    func refund(requestID: String, payment: String, amount: Money, now: Int64) throws -> Outcome
+    /// Refunds part or all of a payment to `merchant`, back to the wallet that paid it.
+    func refund(requestID: String, payment: String, merchant: String, amount: Money, now: Int64) throws -> Outcome
 
     func transfer(_ id: String) throws -> Transfer?
     /// Transfers touching `account`, newest first.

@@ -154,7 +154,7 @@ public enum Decline: String, Sendable, Codable, CaseIterable, Error, CustomStrin
         case .orderPaid: "order already paid"
         case .amountMismatch: "amount does not match the order"
         case .currencyMismatch: "currency does not match the account"
-        case .merchantMismatch: "the QR code's merchant does not match the order"
+        case .merchantMismatch: "the merchant does not match the order or payment"
         case .refundExceedsPayment: "refund would exceed what is left of the payment"
         case .notAPayment: "only a payment can be refunded"
         case .accountUnknown: "account not found"
@@ -207,7 +207,11 @@ public struct IssuedCode: Sendable, Hashable {
 /// A merchant-presented order: what the dynamic QR asks the customer to pay.
 public struct Order: Sendable, Hashable, Codable {
     public enum Status: String, Sendable, Codable {
-        case open, paid, expired
+        /// Payable now.
+        case open
+        case paid
+        /// Past its expiry, or cancelled by the terminal: never payable again.
+        case expired
     }
     public let id: String
     public let merchantID: String
@@ -258,6 +262,13 @@ public struct AuditReport: Sendable, Codable {
         self.totals = totals
         self.violations = violations
     }
+}
+
+/// Limits of the ledger itself.
+public enum LedgerLimits {
+    /// The largest amount of one transfer, in minor units (10^15: ten trillion yuan). Far below
+    /// Int64's range, so no account total can overflow before every wallet on earth is rich.
+    public static let transferAmountMax: Int64 = 1_000_000_000_000_000
 }
 
 /// A failure of the ledger itself (not a decline): a request the ledger cannot even consider.

@@ -13,10 +13,17 @@ public final class SQLiteLedger: LedgerStore {
     /// The file this ledger lives in.
     public let path: String
     private let pool: DatabasePool
+    /// The key of the payment-code digests (table ledger_secret).
+    private let codeKey: [UInt8]
 
-    /// Opens (creating if needed) the ledger at `path` and brings its schema up to date.
-    public init(path: String) throws {
+    /// Opens the ledger at `path` and brings its schema up to date, creating the file if needed.
+    /// With `existingOnly`, a missing file or a file that is not a qrpos ledger is an error and
+    /// nothing is written (what `qrpos ledger audit` wants).
+    public init(path: String, existingOnly: Bool = false) throws {
         self.path = path
+        if existingOnly && !FileManager.default.fileExists(atPath: path) {
+            throw LedgerError(.notFound, "no ledger at \(path)")
+        }
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
@@ -24,7 +31,21 @@ public final class SQLiteLedger: LedgerStore {
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
-            try Schema.migrator.migrate(pool)
+            if existingOnly {
+                guard try pool.read({ try Schema.migrator.hasCompletedMigrations($0) }) else {
+                    throw LedgerError(.notFound, "\(path) is not a qrpos ledger (or one from a newer qrpos)")
+                }
+            } else {
+                try Schema.migrator.migrate(pool)
+            }
+            codeKey = try pool.read { db in
+                guard let data = try Data.fetchOne(db, sql: "SELECT code_key FROM ledger_secret WHERE id = 1") else {
+                    throw LedgerError(.storage, "the ledger at \(path) has lost its code key")
+                }
+                return Array(data)
+            }
+        } catch let error as LedgerError {
+            throw error
         } catch {
             throw LedgerError(.storage, "cannot open the ledger at \(path): \(error)")
         }
@@ -121,9 +142,10 @@ public final class SQLiteLedger: LedgerStore {
             // rather than hand one customer's code to another.
             while true {
                 let code = PaymentCode.random(using: &rng)
-                if try Row.fetchOne(db, sql: "SELECT 1 FROM payment_code WHERE digest = ?", arguments: [code.digest]) != nil { continue }
+                let digest = code.digest(key: codeKey)
+                if try Row.fetchOne(db, sql: "SELECT 1 FROM payment_code WHERE digest = ?", arguments: [digest]) != nil { continue }
                 try db.execute(sql: "INSERT INTO payment_code (digest, wallet, issued_at, expires_at) VALUES (?, ?, ?, ?)",
-                               arguments: [code.digest, wallet, now, now + validityMillis])
+                               arguments: [digest, wallet, now, now + validityMillis])
                 return IssuedCode(code: code, walletID: wallet, expiresAt: now + validityMillis)
             }
         }
@@ -131,16 +153,19 @@ public final class SQLiteLedger: LedgerStore {
 
     public func charge(requestID: String, code: PaymentCode, merchant: String, amount: Money, memo: String, now: Int64) throws -> Outcome {
         try checkPositive(amount)
-        return try request(requestID, fingerprint: "charge|\(code.digest)|\(merchant)|\(amount)", now: now) { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT wallet, expires_at, used_by FROM payment_code WHERE digest = ?",
-                                             arguments: [code.digest]) else { return .declined(.codeUnknown) }
-            if row["used_by"] as String? != nil { return .declined(.codeUsed) }
-            if now >= row["expires_at"] as Int64 { return .declined(.codeExpired) }
-            // Spent now, whatever follows: a code is good for one presentation only. The request
-            // row this points at is inserted in the same transaction.
-            try db.execute(sql: "UPDATE payment_code SET used_by = ? WHERE digest = ?", arguments: [requestID, code.digest])
+        let digest = code.digest(key: codeKey)
+        return try request(requestID, fingerprint: "charge|\(digest)|\(merchant)|\(amount)", now: now) { db in
+            // The terminal's own mistakes (unknown merchant, wrong currency) leave the customer's
+            // code unspent.
             guard let m = try loadAccount(db, merchant), m.kind == .merchant else { return .declined(.accountUnknown) }
             guard m.currency == amount.currency else { return .declined(.currencyMismatch) }
+            guard let row = try Row.fetchOne(db, sql: "SELECT wallet, expires_at, used_by FROM payment_code WHERE digest = ?",
+                                             arguments: [digest]) else { return .declined(.codeUnknown) }
+            if row["used_by"] as String? != nil { return .declined(.codeUsed) }
+            if now >= row["expires_at"] as Int64 { return .declined(.codeExpired) }
+            // Spent now, whatever follows: a code is good for one presentation only, as Alipay's
+            // are. The request row this points at is inserted in the same transaction.
+            try db.execute(sql: "UPDATE payment_code SET used_by = ? WHERE digest = ?", arguments: [requestID, digest])
             let wallet: String = row["wallet"]
             return try post(db, Transfer(id: requestID, kind: .payment, debitAccount: wallet, creditAccount: merchant,
                                          amount: amount, refundOf: nil, orderID: nil, memo: memo, createdAt: now))
@@ -179,6 +204,16 @@ public final class SQLiteLedger: LedgerStore {
         try read { db in try loadOrder(db, id, now: now) }
     }
 
+    public func cancelOrder(_ id: String, now: Int64) throws -> Order {
+        try write { db in
+            guard let order = try loadOrder(db, id, now: now) else { throw LedgerError(.notFound, "no order \(id)") }
+            if order.paymentID == nil {
+                try db.execute(sql: "UPDATE merchant_order SET cancelled_at = COALESCE(cancelled_at, ?) WHERE id = ?", arguments: [now, id])
+            }
+            return try loadOrder(db, id, now: now)!
+        }
+    }
+
     public func payOrder(requestID: String, orderID: String, wallet: String, merchant: String, amount: Money, now: Int64) throws -> Outcome {
         try checkPositive(amount)
         return try request(requestID, fingerprint: "pay|\(orderID)|\(wallet)|\(merchant)|\(amount)", now: now) { db in
@@ -204,11 +239,12 @@ public final class SQLiteLedger: LedgerStore {
 
     // MARK: Refunds
 
-    public func refund(requestID: String, payment: String, amount: Money, now: Int64) throws -> Outcome {
+    public func refund(requestID: String, payment: String, merchant: String, amount: Money, now: Int64) throws -> Outcome {
         try checkPositive(amount)
-        return try request(requestID, fingerprint: "refund|\(payment)|\(amount)", now: now) { db in
+        return try request(requestID, fingerprint: "refund|\(payment)|\(merchant)|\(amount)", now: now) { db in
             guard let original = try loadTransfer(db, payment) else { return .declined(.notAPayment) }
             guard original.kind == .payment else { return .declined(.notAPayment) }
+            guard original.creditAccount == merchant else { return .declined(.merchantMismatch) }
             guard original.amount.currency == amount.currency else { return .declined(.currencyMismatch) }
             let refunded = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount), 0) FROM transfer WHERE refund_of = ?",
                                               arguments: [payment]) ?? 0
@@ -230,7 +266,7 @@ public final class SQLiteLedger: LedgerStore {
             try Row.fetchAll(db, sql: """
                 SELECT * FROM transfer WHERE debit_account = ? OR credit_account = ?
                 ORDER BY created_at DESC, id DESC LIMIT ?
-                """, arguments: [account, account, limit]).map(Self.transfer(from:))
+                """, arguments: [account, account, limit]).map(transfer(from:))
         }
     }
 
@@ -313,6 +349,9 @@ public final class SQLiteLedger: LedgerStore {
 
     private func checkPositive(_ amount: Money) throws {
         guard amount.minorUnits > 0 else { throw LedgerError(.invalidRequest, "amount must be positive, not \(amount)") }
+        guard amount.minorUnits <= LedgerLimits.transferAmountMax else {
+            throw LedgerError(.invalidRequest, "\(amount) is above the ledger's limit for one transfer")
+        }
     }
 
     private func write<T>(_ body: (Database) throws -> T) throws -> T {
@@ -353,10 +392,12 @@ public final class SQLiteLedger: LedgerStore {
                     throw LedgerError(.idConflict, "request \(id) was already made with other fields")
                 }
                 if let transferID = row["transfer_id"] as String? {
-                    return Outcome(requestID: id, result: .posted(try loadTransfer(db, transferID)!), replayed: true)
+                    guard let transfer = try loadTransfer(db, transferID) else {
+                        throw LedgerError(.storage, "request \(id) points at a missing transfer \(transferID)")
+                    }
+                    return Outcome(requestID: id, result: .posted(transfer), replayed: true)
                 }
-                let decline = Decline(rawValue: row["decline"] as String)!
-                return Outcome(requestID: id, result: .declined(decline), replayed: true)
+                return Outcome(requestID: id, result: .declined(try decode(Decline.self, row["decline"], "request \(id)")), replayed: true)
             }
             let result = try decide(db)
             switch result {
@@ -382,7 +423,7 @@ public final class SQLiteLedger: LedgerStore {
         let amount = transfer.amount.minorUnits
         let (newDebits, o1) = debit.debitsPosted.addingReportingOverflow(amount)
         let (newCredits, o2) = credit.creditsPosted.addingReportingOverflow(amount)
-        precondition(!o1 && !o2, "ledger totals overflowed Int64")
+        guard !o1, !o2 else { throw LedgerError(.invalidRequest, "account totals would overflow: transfer refused") }
         if debit.flags.contains(.debitsMustNotExceedCredits) && newDebits > debit.creditsPosted {
             return .declined(debit.kind == .merchant ? .merchantInsufficientFunds : .insufficientFunds)
         }
@@ -415,7 +456,8 @@ public final class SQLiteLedger: LedgerStore {
 
     private func loadAccount(_ db: Database, _ id: String) throws -> Account? {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM account WHERE id = ?", arguments: [id]) else { return nil }
-        return Account(id: row["id"], kind: AccountKind(rawValue: row["kind"])!, currency: Currency(row["currency"] as String)!,
+        return Account(id: row["id"], kind: try decode(AccountKind.self, row["kind"], "account \(id)"),
+                       currency: try currency(row["currency"], "account \(id)"),
                        name: row["name"], flags: AccountFlags(rawValue: row["flags"]),
                        debitsPosted: row["debits_posted"], creditsPosted: row["credits_posted"])
     }
@@ -426,17 +468,18 @@ public final class SQLiteLedger: LedgerStore {
             FROM merchant m JOIN account a ON a.id = m.account_id WHERE a.id = ?
             """, arguments: [id]) else { return nil }
         return Merchant(id: row["id"], name: row["name"], city: row["city"], categoryCode: row["category_code"],
-                        countryCode: row["country_code"], currency: Currency(row["currency"] as String)!)
+                        countryCode: row["country_code"], currency: try currency(row["currency"], "merchant \(id)"))
     }
 
     private func loadTransfer(_ db: Database, _ id: String) throws -> Transfer? {
-        try Row.fetchOne(db, sql: "SELECT * FROM transfer WHERE id = ?", arguments: [id]).map(Self.transfer(from:))
+        try Row.fetchOne(db, sql: "SELECT * FROM transfer WHERE id = ?", arguments: [id]).map(transfer(from:))
     }
 
-    private static func transfer(from row: Row) -> Transfer {
-        Transfer(id: row["id"], kind: TransferKind(rawValue: row["kind"])!, debitAccount: row["debit_account"],
+    private func transfer(from row: Row) throws -> Transfer {
+        let id: String = row["id"]
+        return Transfer(id: id, kind: try decode(TransferKind.self, row["kind"], "transfer \(id)"), debitAccount: row["debit_account"],
                  creditAccount: row["credit_account"],
-                 amount: Money(minorUnits: row["amount"], currency: Currency(row["currency"] as String)!),
+                 amount: Money(minorUnits: row["amount"], currency: try currency(row["currency"], "transfer \(id)")),
                  refundOf: row["refund_of"], orderID: row["order_id"], memo: row["memo"], createdAt: row["created_at"])
     }
 
@@ -444,10 +487,23 @@ public final class SQLiteLedger: LedgerStore {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM merchant_order WHERE id = ?", arguments: [id]) else { return nil }
         let payment: String? = row["payment"]
         let expiresAt: Int64 = row["expires_at"]
-        let status: Order.Status = payment != nil ? .paid : (now >= expiresAt ? .expired : .open)
+        let cancelled = row["cancelled_at"] as Int64? != nil
+        let status: Order.Status = payment != nil ? .paid : (cancelled || now >= expiresAt ? .expired : .open)
         return Order(id: row["id"], merchantID: row["merchant"],
-                     amount: Money(minorUnits: row["amount"], currency: Currency(row["currency"] as String)!),
+                     amount: Money(minorUnits: row["amount"], currency: try currency(row["currency"], "order \(id)")),
                      terminalID: row["terminal"], createdAt: row["created_at"], expiresAt: expiresAt,
                      paymentID: payment, status: status)
+    }
+
+    /// A stored enum value this build does not know (a newer qrpos wrote it, or the file is
+    /// damaged) is a storage error naming the row, never a crash.
+    private func decode<T: RawRepresentable>(_ type: T.Type, _ raw: String, _ row: String) throws -> T where T.RawValue == String {
+        guard let value = T(rawValue: raw) else { throw LedgerError(.storage, "\(row) has an unknown \(T.self) '\(raw)'") }
+        return value
+    }
+
+    private func currency(_ code: String, _ row: String) throws -> Currency {
+        guard let value = Currency(code) else { throw LedgerError(.storage, "\(row) has an unknown currency '\(code)'") }
+        return value
     }
 }

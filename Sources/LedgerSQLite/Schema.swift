@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// The ledger's schema. Migrations are never edited once shipped: a change is a new migration.
@@ -82,9 +83,21 @@ enum Schema {
                     created_at INTEGER NOT NULL,
                     expires_at INTEGER NOT NULL,
                     payment TEXT UNIQUE REFERENCES transfer(id),
-                    CHECK (expires_at > created_at)
+                    -- Set when the terminal gave up waiting: from then on the order cannot be paid.
+                    cancelled_at INTEGER,
+                    CHECK (expires_at > created_at),
+                    CHECK (payment IS NULL OR cancelled_at IS NULL)
+                ) STRICT;
+
+                -- The key of the payment-code digests, made once per ledger.
+                CREATE TABLE ledger_secret (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    code_key BLOB NOT NULL CHECK (length(code_key) = 32)
                 ) STRICT;
                 """)
+            var rng = SystemRandomNumberGenerator()
+            let key = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            try db.execute(sql: "INSERT INTO ledger_secret (id, code_key) VALUES (1, ?)", arguments: [Data(key)])
         }
         return migrator
     }

@@ -4,8 +4,8 @@ import Crypto
 /// shown by the wallet as a QR and a Code 128 barcode and read by the terminal.
 ///
 /// The digits are random: the ledger keeps a digest of each code it issued next to the wallet,
-/// so the code tells an onlooker nothing about whose wallet it is, and a leaked ledger table
-/// gives no usable codes. The last digit is a Luhn check digit so a misread barcode is refused
+/// so the code tells an onlooker nothing about whose wallet it is; the ledger stores only a keyed
+/// digest of it. The last digit is a Luhn check digit so a misread barcode is refused
 /// at the terminal before anything reaches the ledger.
 public struct PaymentCode: Sendable, Hashable, CustomStringConvertible {
     /// Every qrpos code starts with these two digits (Alipay uses 25–30, WeChat 10–15).
@@ -77,8 +77,12 @@ public struct PaymentCodeError: Error, Sendable, Equatable, CustomStringConverti
 
 
 extension PaymentCode {
-    /// SHA-256 of the digits, hex: what the ledger stores instead of the code itself.
-    public var digest: String {
-        SHA256.hash(data: Array(digits.utf8)).map { String(format: "%02x", $0) }.joined()
+    /// HMAC-SHA-256 of the digits under the ledger's own secret, hex: what the ledger stores
+    /// instead of the code. Keyed, because 10^15 codes are few enough to hash them all: an
+    /// unkeyed digest of a leaked table would give the live codes back.
+    public func digest(key: [UInt8]) -> String {
+        precondition(key.count >= 32, "a code digest key has at least 256 bits")
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(digits.utf8), using: SymmetricKey(data: key))
+        return mac.map { String(format: "%02x", $0) }.joined()
     }
 }

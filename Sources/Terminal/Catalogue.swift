@@ -50,7 +50,9 @@ public struct Catalogue: Sendable {
             guard !overflow else { throw CheckoutError("line \(sku) is too large") }
             lines.append(Receipt.Line(name: item.name, quantity: quantity, unitPrice: item.price,
                                       total: Money(minorUnits: lineTotal, currency: currency)))
-            total += lineTotal
+            let (sum, sumOverflow) = total.addingReportingOverflow(lineTotal)
+            guard !sumOverflow else { throw CheckoutError("the basket's total is too large") }
+            total = sum
         }
         return (lines, Money(minorUnits: total, currency: currency))
     }

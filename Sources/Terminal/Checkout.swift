@@ -72,6 +72,7 @@ public struct Checkout: Sendable {
     /// `lines` are the basket's items, printed on the receipt.
     public func charge(amount: Money, code text: String, lines: [Receipt.Line] = [], saleID: String = UUIDv7.make(),
                        now: Int64 = UnixTime.nowMillis()) throws -> SaleResult {
+        try checkReceiptFields(lines: lines)
         var machine = CheckoutMachine()
         let sale = CheckoutMachine.Sale(id: saleID, amount: amount)
         _ = machine.handle(.scanCustomerCode(sale))
@@ -99,11 +100,16 @@ public struct Checkout: Sendable {
 
     // MARK: Merchant presents a QR
 
-    /// Opens an order at the ledger and makes its dynamic QR payload.
-    public func presentOrder(amount: Money, orderID: String = UUIDv7.make(), now: Int64 = UnixTime.nowMillis()) throws -> PresentedOrder {
-        // 62-01 holds at most 25 characters: a UUIDv7 without dashes is 32, so the order id
-        // is the id's last 25 hex digits when made here (still unique: 74 random bits).
-        let shortID = orderID.count <= 25 ? orderID : String(orderID.replacingOccurrences(of: "-", with: "").suffix(25))
+    /// Opens an order at the ledger and makes its dynamic QR payload. `orderID` (at most 25
+    /// characters, EMVCo 62-01) is made here when not given.
+    public func presentOrder(amount: Money, orderID: String? = nil, now: Int64 = UnixTime.nowMillis()) throws -> PresentedOrder {
+        try checkReceiptFields(lines: [])
+        // 62-01 holds at most 25 characters: a UUIDv7 without dashes is 32, so an id made here is
+        // the last 25 hex digits of one (still unique: 74 random bits).
+        let shortID = orderID ?? String(UUIDv7.make().replacingOccurrences(of: "-", with: "").suffix(25))
+        guard (1...25).contains(shortID.unicodeScalars.count) else {
+            throw CheckoutError("an order id is 1 to 25 characters (EMVCo 62-01), not \(shortID.count)")
+        }
         let expiresAt = now + limits.orderValidityMillis
         // The QR is built (and so checked) before the order exists: a merchant whose name does not
         // fit EMVCo's limits leaves no orphan order behind.
@@ -130,13 +136,12 @@ public struct Checkout: Sendable {
             }
             switch order.status {
             case .paid:
-                let transfer = try ledger.transfer(order.paymentID!)!
-                guard case .issueReceipt(let paid) = machine.handle(.orderPaid(transfer)) else {
-                    preconditionFailure("checkout machine did not issue a receipt for a paid order")
-                }
-                _ = machine.handle(.done)
-                return .approved(try sign(paid, method: "merchant QR", payer: "wallet …" + paid.debitAccount.suffix(4), now: t))
+                return try paidReceipt(order, machine: &machine, now: t)
             case .expired:
+                // Close the order at the ledger before saying "declined": a payment that was
+                // already on its way either landed first (then this sale stands) or is refused.
+                let closed = try ledger.cancelOrder(order.id, now: t)
+                if closed.status == .paid { return try paidReceipt(closed, machine: &machine, now: t) }
                 _ = machine.handle(.orderExpired)
                 return .declined(reason: Decline.orderExpired.description)
             case .open:
@@ -147,15 +152,11 @@ public struct Checkout: Sendable {
 
     // MARK: Refunds
 
-    /// Refunds `amount` of an earlier payment back to the wallet that paid it.
+    /// Refunds `amount` of an earlier payment back to the wallet that paid it. The ledger refuses
+    /// a payment made to another merchant.
     public func refund(payment: String, amount: Money, refundID: String = UUIDv7.make(), now: Int64 = UnixTime.nowMillis()) throws -> SaleResult {
-        guard let original = try ledger.transfer(payment), original.kind == .payment else {
-            return .declined(reason: Decline.notAPayment.description)
-        }
-        guard original.creditAccount == merchant.id else {
-            return .declined(reason: "payment \(payment) was made to another merchant")
-        }
-        let outcome = try ledger.refund(requestID: refundID, payment: payment, amount: amount, now: now)
+        try checkReceiptFields(lines: [])
+        let outcome = try ledger.refund(requestID: refundID, payment: payment, merchant: merchant.id, amount: amount, now: now)
         switch outcome.result {
         case .posted(let transfer):
             return .approved(try sign(transfer, method: "refund", payer: "wallet …" + transfer.creditAccount.suffix(4), now: now))
@@ -165,6 +166,27 @@ public struct Checkout: Sendable {
     }
 
     // MARK: Private
+
+    /// Everything the receipt will carry besides the ledger's answer is checked before the
+    /// ledger is asked: once money has moved, the receipt must not fail to be made.
+    private func checkReceiptFields(lines: [Receipt.Line]) throws {
+        let probe = Receipt(number: "check", kind: .sale, merchantID: merchant.id, merchantName: merchant.name,
+                            merchantCity: merchant.city, terminalID: terminalID, paymentID: "check",
+                            method: "customer code", payer: "check", amount: Money(minorUnits: 1, currency: merchant.currency),
+                            issuedAt: 0, lines: lines)
+        do { try probe.validate() } catch { throw CheckoutError("cannot make receipts: \(error.message)") }
+    }
+
+    private func paidReceipt(_ order: Order, machine: inout CheckoutMachine, now: Int64) throws -> SaleResult {
+        guard let paymentID = order.paymentID, let transfer = try ledger.transfer(paymentID) else {
+            throw CheckoutError("order \(order.id) is paid but its payment is missing from the ledger")
+        }
+        guard case .issueReceipt(let paid) = machine.handle(.orderPaid(transfer)) else {
+            preconditionFailure("checkout machine did not issue a receipt for a paid order")
+        }
+        _ = machine.handle(.done)
+        return .approved(try sign(paid, method: "merchant QR", payer: "wallet …" + paid.debitAccount.suffix(4), now: now))
+    }
 
     private func finish(_ machine: inout CheckoutMachine, outcome: Outcome, method: String, payer: String,
                         lines: [Receipt.Line], now: Int64) throws -> SaleResult {

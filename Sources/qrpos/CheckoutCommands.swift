@@ -44,14 +44,22 @@ func makeCheckout(_ store: StoreOptions, _ terminal: TerminalOptions) throws -> 
 func finish(_ result: SaleResult, store: StoreOptions, columns: Int, json: Bool) throws {
     switch result {
     case .approved(let receipt):
-        let path = try store.save(receipt)
+        // The money has moved: say so first, and let nothing after it turn the sale into an error.
+        var saved: String?
+        var problem: String?
+        do { saved = try store.save(receipt) } catch { problem = "receipt not saved: \(error)" }
         if json {
-            printJSON(["status": "approved", "payment_id": receipt.receipt.paymentID, "amount": receipt.receipt.amount.decimalString,
-                       "currency": receipt.receipt.amount.currency.code, "receipt": try ReceiptCodec.compact(receipt), "receipt_file": path])
+            var object: [String: Any] = ["status": "approved", "payment_id": receipt.receipt.paymentID,
+                                         "amount": receipt.receipt.amount.decimalString,
+                                         "currency": receipt.receipt.amount.currency.code,
+                                         "receipt": (try? ReceiptCodec.compact(receipt)) ?? ""]
+            if let saved { object["receipt_file"] = saved }
+            printJSON(object)
         } else {
             print(TextReceipt.render(receipt, columns: columns))
-            print("receipt saved: \(path)")
+            if let saved { print("receipt saved: \(saved)") }
         }
+        if let problem { FileHandle.standardError.write(Data("warning: \(problem)\n".utf8)) }
     case .declined(let reason):
         if json { printJSON(["status": "declined", "reason": reason]) }
         throw Declined(reason: reason)
@@ -72,7 +80,8 @@ struct Charge: ParsableCommand {
 
     func validate() throws {
         guard (code == nil) != (image == nil) else { throw ValidationError("Give exactly one of --code and --image.") }
-        guard [32, 42, 48].contains(columns) else { throw ValidationError("--columns is 32, 42 or 48") }
+        try checkColumns(columns)
+        try checkRequestID(id)
     }
 
     func run() throws {
@@ -99,6 +108,11 @@ struct RefundCommand: ParsableCommand {
     @Option(help: "Receipt width in columns: 32, 42 or 48.") var columns = 32
     @Flag(help: "Print JSON.") var json = false
 
+    func validate() throws {
+        try checkColumns(columns)
+        try checkRequestID(id)
+    }
+
     func run() throws {
         let checkout = try makeCheckout(store, terminal)
         let money = try checkout.amount(amount)
@@ -124,6 +138,7 @@ struct MerchantQRCommand: ParsableCommand {
 
     func validate() throws {
         guard (parse == nil) != (amount == nil) else { throw ValidationError("Give --amount to make an order, or --parse PAYLOAD.") }
+        if let order, !(1...25).contains(order.unicodeScalars.count) { throw ValidationError("--order is 1 to 25 characters (EMVCo 62-01)") }
     }
 
     func run() throws {
@@ -135,9 +150,9 @@ struct MerchantQRCommand: ParsableCommand {
         }
         let checkout = try makeCheckout(store, terminal)
         if let currency, try qrpos.currency(currency) != checkout.merchant.currency {
-            throw ValidationError("merchant \(checkout.merchant.id) takes \(checkout.merchant.currency.code), not \(currency)")
+            throw Failure("merchant \(checkout.merchant.id) takes \(checkout.merchant.currency.code), not \(currency)")
         }
-        let presented = try checkout.presentOrder(amount: try checkout.amount(amount!), orderID: order ?? UUIDv7.make())
+        let presented = try checkout.presentOrder(amount: try checkout.amount(amount!), orderID: order)
         let matrix = try QREncoder.encode(presented.payload)
         if let png { try ImageFile.write(Render.raster(matrix, moduleSize: 6), to: png) }
         if let svg { try Data(Render.svg(matrix).utf8).write(to: URL(fileURLWithPath: svg)) }
@@ -187,10 +202,7 @@ struct LedgerCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            guard store.database.map({ $0.contains("://") }) == true || FileManager.default.fileExists(atPath: store.databasePath) else {
-                throw Failure("no ledger at \(store.databasePath)")
-            }
-            let report = try store.openLedger().audit()
+            let report = try store.openLedger(existingOnly: true).audit()
             if json {
                 printJSON(["passed": report.passed, "accounts": report.accounts, "transfers": report.transfers, "totals": report.totals,
                            "violations": report.violations.map { ["check": $0.check, "detail": $0.detail] }])
@@ -218,7 +230,7 @@ struct ReceiptCommand: ParsableCommand {
             let key = try publicKey.map { hex in
                 guard let bytes = hexBytes(hex) else { throw ValidationError("--public-key is 64 hex digits") }
                 return try ReceiptKey.publicKey(rawRepresentation: bytes)
-            } ?? store.receiptKey().publicKey
+            } ?? store.receiptKey(create: false).publicKey
             do { try ReceiptCodec.verify(signed, publicKey: key) } catch { throw Failure("receipt \(signed.receipt.number) is NOT valid: \(error)") }
             print("receipt \(signed.receipt.number) valid: \(signed.receipt.kind.rawValue) \(signed.receipt.amount), signed by key \(signed.keyID)")
         }
@@ -228,6 +240,8 @@ struct ReceiptCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print a receipt as text.")
         @Argument(help: "A receipt file (JSON) or the receipt string (QRR1.…).") var receipt: String
         @Option(help: "Width in columns: 32, 42 or 48.") var columns = 32
+
+        func validate() throws { try checkColumns(columns) }
 
         func run() throws {
             print(TextReceipt.render(try loadReceipt(receipt), columns: columns))

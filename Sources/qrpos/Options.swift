@@ -23,30 +23,47 @@ struct StoreOptions: ParsableArguments {
         database ?? (homeDirectory as NSString).appendingPathComponent("ledger.sqlite")
     }
 
-    func openLedger() throws -> SQLiteLedger {
+    /// Opens the ledger, creating it unless `existingOnly`. A URL names a server ledger, which
+    /// this build does not have yet: only plain SQLite file paths are taken.
+    func openLedger(existingOnly: Bool = false) throws -> SQLiteLedger {
         let path = databasePath
         if path.hasPrefix("postgres://") || path.hasPrefix("postgresql://") {
             throw Failure("PostgreSQL ledgers are not supported yet: give a SQLite file path")
         }
-        let folder = (path as NSString).deletingLastPathComponent
-        if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-        return try SQLiteLedger(path: path)
+        if path.contains("://") { throw Failure("unknown ledger URL \(path): give a SQLite file path") }
+        if !existingOnly {
+            let folder = (path as NSString).deletingLastPathComponent
+            if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+        }
+        return try SQLiteLedger(path: path, existingOnly: existingOnly)
     }
 
-    /// The terminal's receipt signing key, made on first use and kept readable by its owner only.
-    func receiptKey() throws -> ReceiptKey {
-        let path = (homeDirectory as NSString).appendingPathComponent("receipt-key")
-        if let data = FileManager.default.contents(atPath: path) {
-            do { return try ReceiptKey(rawRepresentation: data) } catch {
-                throw Failure("the receipt key at \(path) is damaged: \(error)")
+    var receiptKeyPath: String { (homeDirectory as NSString).appendingPathComponent("receipt-key") }
+
+    /// The terminal's receipt signing key, made on first use (unless `create` is false) and kept
+    /// readable by its owner only. Made with O_EXCL: two commands starting at once agree on one key
+    /// instead of the last writer silently replacing a key receipts were already signed with.
+    func receiptKey(create: Bool = true) throws -> ReceiptKey {
+        let path = receiptKeyPath
+        if !FileManager.default.fileExists(atPath: path) {
+            guard create else { throw Failure("this terminal has no receipt key at \(path): give --public-key") }
+            try FileManager.default.createDirectory(atPath: homeDirectory, withIntermediateDirectories: true)
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            if fd >= 0 {
+                let key = ReceiptKey()
+                let raw = [UInt8](key.rawRepresentation)
+                let written = raw.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                let synced = fsync(fd)
+                close(fd)
+                guard written == raw.count, synced == 0 else { throw Failure("cannot write the receipt key to \(path)") }
+                return key
             }
+            guard errno == EEXIST else { throw Failure("cannot create the receipt key at \(path): \(String(cString: strerror(errno)))") }
         }
-        try FileManager.default.createDirectory(atPath: homeDirectory, withIntermediateDirectories: true)
-        let key = ReceiptKey()
-        guard FileManager.default.createFile(atPath: path, contents: key.rawRepresentation, attributes: [.posixPermissions: 0o600]) else {
-            throw Failure("cannot write the receipt key to \(path)")
+        guard let data = FileManager.default.contents(atPath: path) else { throw Failure("cannot read the receipt key at \(path)") }
+        do { return try ReceiptKey(rawRepresentation: data) } catch {
+            throw Failure("the receipt key at \(path) is damaged: \(error)")
         }
-        return key
     }
 
     /// Saves a signed receipt as JSON under <home>/receipts/, returning the file's path.
@@ -70,7 +87,7 @@ struct TerminalOptions: ParsableArguments {
     func merchantID() throws -> String {
         if let merchant { return merchant }
         if let env = ProcessInfo.processInfo.environment["QRPOS_MERCHANT"], !env.isEmpty { return env }
-        throw ValidationError("Say which merchant this terminal serves: --merchant ID (or QRPOS_MERCHANT). `qrpos merchant create` makes one.")
+        throw Failure("say which merchant this terminal serves: --merchant ID (or QRPOS_MERCHANT); `qrpos merchant create` makes one")
     }
 
     var terminal: String {
@@ -84,6 +101,20 @@ func currency(_ text: String) throws -> Currency {
         throw ValidationError("Unknown currency '\(text)'. Known: \(Currency.known.map(\.code).joined(separator: ", ")).")
     }
     return c
+}
+
+/// Checks a caller-made request id: it names files (receipts) and ledger rows, so it is kept to
+/// letters, digits and '-' (a UUIDv7 fits).
+func checkRequestID(_ id: String?) throws {
+    guard let id else { return }
+    guard (1...64).contains(id.count), id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+        throw ValidationError("--id is 1 to 64 letters, digits or '-' (a UUIDv7 fits)")
+    }
+}
+
+/// Checks a receipt width.
+func checkColumns(_ columns: Int) throws {
+    guard [32, 42, 48].contains(columns) else { throw ValidationError("--columns is 32, 42 or 48") }
 }
 
 /// Prints one JSON object on one line with sorted keys: the stable form rigs parse.

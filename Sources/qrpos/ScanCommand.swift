@@ -20,6 +20,7 @@ struct Scan: ParsableCommand {
     func validate() throws {
         guard files.isEmpty != (device == nil) else { throw ValidationError("Give image files, or --device PATH.") }
         if let count, count < 1 { throw ValidationError("--count is at least 1") }
+        guard (16...8192).contains(width), (16...8192).contains(height) else { throw ValidationError("--width and --height are 16 to 8192") }
     }
 
     func run() throws {

@@ -34,6 +34,8 @@ struct WalletCommand: ParsableCommand {
         @Option(help: "Request id (UUIDv7); give the same one to retry safely.") var id: String?
         @Flag(help: "Print JSON.") var json = false
 
+        func validate() throws { try checkRequestID(id) }
+
         func run() throws {
             guard let source = DepositSource(rawValue: source) else { throw ValidationError("--source is cash or bank") }
             let ledger = try store.openLedger()
@@ -49,6 +51,8 @@ struct WalletCommand: ParsableCommand {
         @Argument(help: "Amount, e.g. 20.00.") var amount: String
         @Option(help: "Request id (UUIDv7); give the same one to retry safely.") var id: String?
         @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws { try checkRequestID(id) }
 
         func run() throws {
             let ledger = try store.openLedger()
@@ -80,6 +84,10 @@ struct WalletCommand: ParsableCommand {
         @Argument(help: "Account id.") var account: String
         @Option(help: "At most this many.") var limit = 50
         @Flag(help: "Print JSON lines.") var json = false
+
+        func validate() throws {
+            guard limit >= 1 else { throw ValidationError("--limit is at least 1") }
+        }
 
         func run() throws {
             let ledger = try store.openLedger()
@@ -132,6 +140,8 @@ struct WalletCommand: ParsableCommand {
         @Option(help: "The paying wallet.") var wallet: String
         @Option(help: "Request id (UUIDv7); give the same one to retry safely.") var id: String?
         @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws { try checkRequestID(id) }
 
         func run() throws {
             try report(try payOrder(ledger: store.openLedger(), payload: payload, wallet: wallet, requestID: id ?? UUIDv7.make(),

@@ -4,6 +4,7 @@ import Ledger
 import LedgerSQLite
 import Payments
 import Testing
+import Crypto
 
 @Suite("SQLite wallet ledger")
 struct SQLiteLedgerTests {
@@ -72,7 +73,10 @@ struct SQLiteLedgerTests {
         let f = try Fixture()
         let issued = try f.ledger.issueCode(wallet: f.alice.id, validityMillis: 60_000, now: f.now)
         #expect(issued.code.digits.count == 18)
-        #expect(!issued.code.digits.contains(f.alice.id))
+        // The ledger keeps only a keyed digest: neither the code nor its plain SHA-256 is stored.
+        let stored = try DatabaseQueue(path: f.ledger.path).read { try String.fetchAll($0, sql: "SELECT digest FROM payment_code") }
+        #expect(stored.count == 1 && !stored[0].contains(issued.code.digits))
+        #expect(stored[0] != SHA256.hash(data: Array(issued.code.digits.utf8)).map { String(format: "%02x", $0) }.joined())
         let paid = try f.ledger.charge(requestID: UUIDv7.make(), code: issued.code, merchant: f.merchant.id,
                                        amount: cny("12.50"), memo: "T1", now: f.now + 1_000)
         let t = try #require(paid.transfer)
@@ -148,12 +152,12 @@ struct SQLiteLedgerTests {
         let code = try f.ledger.issueCode(wallet: f.alice.id, validityMillis: 60_000, now: f.now).code
         let payment = try #require(try f.ledger.charge(requestID: UUIDv7.make(), code: code, merchant: f.merchant.id,
                                                        amount: cny("30.00"), memo: "", now: f.now).transfer)
-        let r1 = try f.ledger.refund(requestID: UUIDv7.make(), payment: payment.id, amount: cny("10.00"), now: f.now)
+        let r1 = try f.ledger.refund(requestID: UUIDv7.make(), payment: payment.id, merchant: f.merchant.id, amount: cny("10.00"), now: f.now)
         #expect(r1.transfer?.refundOf == payment.id)
-        #expect(try f.ledger.refund(requestID: UUIDv7.make(), payment: payment.id, amount: cny("20.01"), now: f.now).decline == .refundExceedsPayment)
-        #expect(try f.ledger.refund(requestID: UUIDv7.make(), payment: payment.id, amount: cny("20.00"), now: f.now).transfer != nil)
-        #expect(try f.ledger.refund(requestID: UUIDv7.make(), payment: payment.id, amount: cny("0.01"), now: f.now).decline == .refundExceedsPayment)
-        #expect(try f.ledger.refund(requestID: UUIDv7.make(), payment: r1.transfer!.id, amount: cny("1.00"), now: f.now).decline == .notAPayment)
+        #expect(try f.ledger.refund(requestID: UUIDv7.make(), payment: payment.id, merchant: f.merchant.id, amount: cny("20.01"), now: f.now).decline == .refundExceedsPayment)
+        #expect(try f.ledger.refund(requestID: UUIDv7.make(), payment: payment.id, merchant: f.merchant.id, amount: cny("20.00"), now: f.now).transfer != nil)
+        #expect(try f.ledger.refund(requestID: UUIDv7.make(), payment: payment.id, merchant: f.merchant.id, amount: cny("0.01"), now: f.now).decline == .refundExceedsPayment)
+        #expect(try f.ledger.refund(requestID: UUIDv7.make(), payment: r1.transfer!.id, merchant: f.merchant.id, amount: cny("1.00"), now: f.now).decline == .notAPayment)
         #expect(try f.balance(f.alice.id) == 10_000)
         #expect(try f.balance(f.merchant.id) == 0)
         try f.expectAuditPasses()
@@ -207,5 +211,125 @@ struct SQLiteLedgerTests {
                 try db.execute(sql: "UPDATE account SET debits_posted = credits_posted + 1 WHERE id = ?", arguments: [f.alice.id])
             }
         }
+    }
+}
+
+@Suite("SQLite wallet ledger: retries, races and limits")
+struct SQLiteLedgerRaceTests {
+    @Test("a refund retried with its id applies once; with another amount it is an id conflict")
+    func refundRetry() throws {
+        let f = try Fixture()
+        let code = try f.ledger.issueCode(wallet: f.alice.id, validityMillis: 60_000, now: f.now).code
+        let payment = try #require(try f.ledger.charge(requestID: UUIDv7.make(), code: code, merchant: f.merchant.id,
+                                                       amount: cny("10.00"), memo: "", now: f.now).transfer)
+        let id = UUIDv7.make()
+        let first = try f.ledger.refund(requestID: id, payment: payment.id, merchant: f.merchant.id, amount: cny("4.00"), now: f.now)
+        let again = try f.ledger.refund(requestID: id, payment: payment.id, merchant: f.merchant.id, amount: cny("4.00"), now: f.now)
+        #expect(first.transfer != nil && again.replayed && again.transfer == first.transfer)
+        #expect(throws: LedgerError.self) {
+            try f.ledger.refund(requestID: id, payment: payment.id, merchant: f.merchant.id, amount: cny("5.00"), now: f.now)
+        }
+        #expect(try f.balance(f.alice.id) == 9_400)
+        try f.expectAuditPasses()
+    }
+
+    @Test("a refund asked by another merchant is declined")
+    func refundOtherMerchant() throws {
+        let f = try Fixture()
+        let other = try f.ledger.createMerchant(name: "Other", city: "Beijing", categoryCode: "5411", countryCode: "CN", currency: .CNY, now: f.now)
+        let code = try f.ledger.issueCode(wallet: f.alice.id, validityMillis: 60_000, now: f.now).code
+        let payment = try #require(try f.ledger.charge(requestID: UUIDv7.make(), code: code, merchant: f.merchant.id,
+                                                       amount: cny("10.00"), memo: "", now: f.now).transfer)
+        #expect(try f.ledger.refund(requestID: UUIDv7.make(), payment: payment.id, merchant: other.id, amount: cny("1.00"), now: f.now).decline == .merchantMismatch)
+        try f.expectAuditPasses()
+    }
+
+    @Test("paying an order retried with the same request id returns the same payment")
+    func payOrderRetry() throws {
+        let f = try Fixture()
+        _ = try f.ledger.createOrder(id: "o-r", merchant: f.merchant.id, amount: cny("3.00"), terminalID: "T", expiresAt: f.now + 60_000, now: f.now)
+        let id = UUIDv7.make()
+        let first = try f.ledger.payOrder(requestID: id, orderID: "o-r", wallet: f.alice.id, merchant: f.merchant.id, amount: cny("3.00"), now: f.now)
+        let again = try f.ledger.payOrder(requestID: id, orderID: "o-r", wallet: f.alice.id, merchant: f.merchant.id, amount: cny("3.00"), now: f.now + 1)
+        #expect(first.transfer != nil && again.replayed && again.transfer == first.transfer)
+        #expect(try f.balance(f.alice.id) == 9_700)
+        try f.expectAuditPasses()
+    }
+
+    @Test("many wallets racing to pay one order: exactly one pays")
+    func concurrentOrderPayers() async throws {
+        let f = try Fixture()
+        let ledger = f.ledger, merchant = f.merchant.id, now = f.now
+        var wallets: [String] = []
+        for i in 0..<12 {
+            let w = try ledger.createWallet(name: "W\(i)", phone: nil, currency: .CNY, now: now)
+            _ = try ledger.deposit(requestID: UUIDv7.make(), wallet: w.id, amount: cny("10.00"), source: .cash, now: now)
+            wallets.append(w.id)
+        }
+        _ = try ledger.createOrder(id: "o-race", merchant: merchant, amount: cny("7.00"), terminalID: "T", expiresAt: now + 60_000, now: now)
+        let paid = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for w in wallets {
+                group.addTask {
+                    try ledger.payOrder(requestID: UUIDv7.make(), orderID: "o-race", wallet: w, merchant: merchant,
+                                        amount: cny("7.00"), now: now).transfer != nil
+                }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(paid == 1)
+        #expect(try f.balance(merchant) == 700)
+        try f.expectAuditPasses()
+    }
+
+    @Test("a terminal's cancel and a late payment: whichever commits first wins, never both")
+    func cancelRace() throws {
+        let f = try Fixture()
+        _ = try f.ledger.createOrder(id: "o-c1", merchant: f.merchant.id, amount: cny("2.00"), terminalID: "T", expiresAt: f.now + 60_000, now: f.now)
+        let cancelled = try f.ledger.cancelOrder("o-c1", now: f.now + 1_000)
+        #expect(cancelled.status == .expired)
+        let late = try f.ledger.payOrder(requestID: UUIDv7.make(), orderID: "o-c1", wallet: f.alice.id, merchant: f.merchant.id,
+                                         amount: cny("2.00"), now: f.now + 2_000)
+        #expect(late.decline == .orderExpired)
+
+        _ = try f.ledger.createOrder(id: "o-c2", merchant: f.merchant.id, amount: cny("2.00"), terminalID: "T", expiresAt: f.now + 60_000, now: f.now)
+        let paid = try f.ledger.payOrder(requestID: UUIDv7.make(), orderID: "o-c2", wallet: f.alice.id, merchant: f.merchant.id,
+                                         amount: cny("2.00"), now: f.now + 1_000)
+        let afterPay = try f.ledger.cancelOrder("o-c2", now: f.now + 2_000)
+        #expect(afterPay.status == .paid && afterPay.paymentID == paid.transfer?.id)
+        #expect(try f.balance(f.alice.id) == 9_800)
+        try f.expectAuditPasses()
+    }
+
+    @Test("a charge to an unknown merchant leaves the customer's code unspent")
+    func terminalMistakeKeepsCode() throws {
+        let f = try Fixture()
+        let code = try f.ledger.issueCode(wallet: f.alice.id, validityMillis: 60_000, now: f.now).code
+        #expect(try f.ledger.charge(requestID: UUIDv7.make(), code: code, merchant: "mer_nope", amount: cny("1.00"), memo: "", now: f.now).decline == .accountUnknown)
+        #expect(try f.ledger.charge(requestID: UUIDv7.make(), code: code, merchant: f.merchant.id, amount: cny("1.00"), memo: "", now: f.now).transfer != nil)
+        try f.expectAuditPasses()
+    }
+
+    @Test("an amount above the transfer limit is refused and nothing overflows")
+    func transferLimit() throws {
+        let f = try Fixture()
+        let huge = Money(minorUnits: LedgerLimits.transferAmountMax + 1, currency: .CNY)
+        #expect(throws: LedgerError.self) {
+            try f.ledger.deposit(requestID: UUIDv7.make(), wallet: f.alice.id, amount: huge, source: .cash, now: f.now)
+        }
+        let max = Money(minorUnits: LedgerLimits.transferAmountMax, currency: .CNY)
+        #expect(try f.ledger.deposit(requestID: UUIDv7.make(), wallet: f.alice.id, amount: max, source: .cash, now: f.now).transfer != nil)
+        try f.expectAuditPasses()
+    }
+
+    @Test("opening an existing-only ledger refuses a missing file and a file that is not a ledger")
+    func existingOnly() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-eo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        #expect(throws: LedgerError.self) { try SQLiteLedger(path: dir.appendingPathComponent("none.sqlite").path, existingOnly: true) }
+        let other = dir.appendingPathComponent("other.sqlite").path
+        try DatabaseQueue(path: other).write { try $0.execute(sql: "CREATE TABLE t (x)") }
+        #expect(throws: LedgerError.self) { try SQLiteLedger(path: other, existingOnly: true) }
+        let tables = try DatabaseQueue(path: other).read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'table'") }
+        #expect(tables == ["t"], "nothing was written into the foreign file")
     }
 }

@@ -1,6 +1,8 @@
 import Barcodes
 import Foundation
+import GRDB
 import Payments
+import Synchronization
 import Testing
 
 @Suite("qrpos command line")
@@ -123,4 +125,65 @@ struct CLITests {
         #expect(try cli.run(["wallet", "pay", "not a qr", "--wallet", "wal_x"]).status == 1)
         #expect(try cli.run(["ledger", "audit", "--database", cli.path("none.sqlite")]).status == 1)
     }
+
+    @Test("merchant-qr --parse names the fault of a bad length and of a missing mandatory field")
+    func parseFaults() throws {
+        let cli = try CLI()
+        // Pix static sample (BCB manual) with its merchant name's length raised past the end.
+        let pix = "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D"
+        #expect(try cli.run(["merchant-qr", "--parse", pix]).status == 0)
+        let badLength = try cli.run(["merchant-qr", "--parse", pix.replacingOccurrences(of: "5913Fulano", with: "5999Fulano")])
+        #expect(badLength.status == 1 && !badLength.stderr.isEmpty)
+        // Without field 59 (merchant name), CRC recomputed so only the missing field is wrong.
+        let body = pix.replacingOccurrences(of: "5913Fulano de Tal", with: "").dropLast(4)
+        let crc = String(format: "%04X", crc16(Array(body.utf8)))
+        let missing = try cli.run(["merchant-qr", "--parse", body + crc])
+        #expect(missing.status == 1 && missing.stderr.contains("59"))
+    }
+
+    @Test("ledger audit exits 1 and lists each violation of a tampered ledger; refuses a file that is not a ledger")
+    func auditViolations() throws {
+        let cli = try CLI()
+        let wallet = try cli.run(["wallet", "create", "--name", "A"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try cli.run(["wallet", "deposit", wallet, "5.00"]).status == 0)
+        #expect(try cli.run(["ledger", "audit"]).status == 0)
+        // Tamper with the file behind the ledger's back, as a bad disk or a bad actor would.
+        try DatabaseQueue(path: cli.path("ledger.sqlite")).write { db in
+            try db.execute(sql: "UPDATE account SET credits_posted = credits_posted + 1 WHERE kind = 'wallet'")
+        }
+        let audit = try cli.run(["ledger", "audit"])
+        #expect(audit.status == 1)
+        #expect(audit.stdout.contains("VIOLATION debits equal credits"))
+        #expect(audit.stdout.contains("VIOLATION balances match transfers"))
+        try Data("not a database".utf8).write(to: cli.home.appendingPathComponent("junk.sqlite"))
+        #expect(try cli.run(["ledger", "audit", "--database", cli.path("junk.sqlite")]).status == 1)
+        #expect(try cli.run(["ledger", "audit", "--database", "sqlite:///tmp/x.sqlite"]).status == 1)
+    }
+
+    @Test("twenty processes withdrawing from one wallet at once: exactly what it holds goes out, nothing more")
+    func manyProcesses() throws {
+        let cli = try CLI()
+        let wallet = try cli.run(["wallet", "create", "--name", "Shared"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try cli.run(["wallet", "deposit", wallet, "10.00"]).status == 0)
+        let results = Mutex<[Int32]>([])
+        DispatchQueue.concurrentPerform(iterations: 20) { _ in
+            let status = (try? cli.run(["wallet", "withdraw", wallet, "1.00"]).status) ?? -1
+            results.withLock { $0.append(status) }
+        }
+        let statuses = results.withLock { $0 }
+        #expect(statuses.filter { $0 == 0 }.count == 10)
+        #expect(statuses.filter { $0 == 3 }.count == 10, "the rest are declined, not errors: \(statuses)")
+        #expect(try cli.json(try cli.run(["wallet", "balance", wallet, "--json"]).stdout)["minor_units"] as? Int == 0)
+        #expect(try cli.run(["ledger", "audit"]).status == 0)
+    }
+}
+
+/// CRC-16/CCITT-FALSE, written out again here so the test does not trust the code it tests.
+func crc16(_ bytes: [UInt8]) -> UInt16 {
+    var crc: UInt16 = 0xFFFF
+    for byte in bytes {
+        crc ^= UInt16(byte) << 8
+        for _ in 0..<8 { crc = crc & 0x8000 != 0 ? (crc << 1) ^ 0x1021 : crc << 1 }
+    }
+    return crc
 }
