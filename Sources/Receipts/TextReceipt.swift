@@ -30,7 +30,8 @@ public enum TextReceipt {
         page.row("Merchant", receipt.merchantID)
         page.row("Terminal", receipt.terminalID)
         if let orderID = receipt.orderID { page.row("Order", orderID) }
-        page.row("Payment", receipt.paymentID)
+        // Usually the receipt number is the payment id: print it once.
+        if receipt.paymentID != receipt.number { page.row("Payment", receipt.paymentID) }
         if let refundOf = receipt.refundOf { page.row("Refund of", refundOf) }
         page.row("Method", receipt.method)
         page.row("Payer", receipt.payer)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Barcodes
 import Foundation
 import Ledger
+import Logging
 import Payments
 import Receipts
 import Terminal
@@ -165,7 +166,13 @@ struct MerchantQRCommand: ParsableCommand {
             print(presented.payload)
             FileHandle.standardError.write(Data("order \(presented.order.id), QR version \(matrix.version)-\(matrix.errorCorrection.rawValue)\n".utf8))
         }
-        if wait { try finish(try checkout.awaitPayment(of: presented), store: store, columns: 32, json: json) }
+        if wait {
+            let log = Logger(label: "qrpos.order")
+            log.notice("waiting for payment", metadata: ["order": "\(presented.order.id)", "expires_at": "\(presented.order.expiresAt)"])
+            let result = try checkout.awaitPayment(of: presented)
+            log.notice("order settled", metadata: ["order": "\(presented.order.id)", "paid": "\(result.receipt != nil)"])
+            try finish(result, store: store, columns: 32, json: json)
+        }
     }
 }
 
