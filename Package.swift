@@ -67,6 +67,8 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "ReceiptsTests", dependencies: ["Receipts", "Payments"], swiftSettings: strict),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal", "Ledger", "LedgerSQLite", "Payments", "Barcodes", "Receipts"], swiftSettings: strict),
+        // Boots a QEMU guest with a real V4L2 driver; runs whenever QEMU is installed.
+        .testTarget(name: "HardwareTests", swiftSettings: strict),
         .testTarget(name: "qrposTests", dependencies: ["Payments", "Barcodes", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

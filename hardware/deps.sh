@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages qrpos builds and tests against, only when one is missing.
+#   hardware/deps.sh          what the build and the demo need
+#   hardware/deps.sh --hil    also QEMU and the V4L2 tools of the hardware-in-the-loop rig (tests)
 # Run as root or with sudo available. --no-install-recommends keeps libzbar-dev from pulling
 # in ~100 packages of GTK/Ghostscript/autotools it does not need.
 set -euo pipefail
@@ -14,6 +16,15 @@ packages=(
   zbar-tools        # zbarimg: an independent decoder the tests cross-check against
   libzint-dev       # zint: Code 128 barcodes (payment codes on a phone screen)
 )
+
+if [ "${1:-}" = "--hil" ]; then
+  packages+=(
+    qemu-system-x86   # boots Debian's kernel with the vivid V4L2 driver (hardware/hil)
+    v4l-utils         # v4l2-ctl: configures vivid and streams frames into its output node
+    busybox-static    # the guest's initramfs
+    kmod              # depmod/modprobe for the guest's modules
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do

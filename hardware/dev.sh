@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v swift >/dev/null || { echo "qrpos needs the Swift 6 toolchain on PATH (swift.org/install)" >&2; exit 1; }
-hardware/deps.sh
+if [ "${1:-}" = test ]; then hardware/deps.sh --hil; else hardware/deps.sh; fi
 
 case "${1:-}" in
   demo)

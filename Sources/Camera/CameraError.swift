@@ -24,8 +24,14 @@ public struct CameraError: Error, Sendable, CustomStringConvertible {
         case ioctlFailed
         /// A frame was required but the source has ended.
         case endOfStream
-        /// A frame arrived but cannot be used: too short for its format, or an unreadable image file.
+        /// A frame arrived but cannot be used: too short for its format, an unreadable image file,
+        /// or a Y4M stream that is malformed or truncated.
         case badFrame
+        /// The device has no control by the name given (see `qrpos devices` for the names).
+        case controlNotFound
+        /// The device has the control but refuses the value: out of range, read-only, or a type
+        /// that needs extended controls.
+        case controlRejected
     }
 
     /// What kind of failure this is.
@@ -53,8 +59,9 @@ public struct CameraError: Error, Sendable, CustomStringConvertible {
 
 extension CameraError {
     /// The error for system call `operation` failing with `errorNumber` on `device`: the only place
-    /// errno values become codes, so `ENODEV` means `.unplugged` everywhere.
-    init(errorNumber: Int32, operation: String, device: String) {
+    /// errno values become codes, so `ENODEV` means `.unplugged` everywhere. Public so a test can
+    /// stand in for the kernel with the very errors it would cause.
+    public init(errorNumber: Int32, operation: String, device: String) {
         let code: Code
         let hint: String
         switch errorNumber {

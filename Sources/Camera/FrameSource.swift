@@ -29,6 +29,13 @@ public protocol FrameSource: ~Copyable {
     mutating func next() throws(CameraError) -> CapturedFrame?
     /// What this source reads from, for logs and errors.
     var name: String { get }
+    /// One line for a log saying what was opened: for a camera, the format it negotiated.
+    var details: String { get }
+}
+
+extension FrameSource where Self: ~Copyable {
+    /// The name: files have nothing more worth logging.
+    public var details: String { name }
 }
 
 /// Frames read from PGM or PNG files, in order, optionally looping: for replaying recorded
@@ -37,8 +44,10 @@ public protocol FrameSource: ~Copyable {
 public struct FileFrameSource: FrameSource, Sendable {
     /// File name extensions (lowercase) a directory source picks up.
     public static let imageExtensions: Set<String> = ["pgm", "png"]
-    /// The most files a directory source takes; more is a mistake, not a recording.
+    /// The most files a directory or list source takes; more is a mistake, not a recording.
     public static let fileCountMax = 100_000
+    /// The longest line a list file may have (PATH_MAX).
+    public static let pathLengthMax = 4096
 
     /// The files, in the order they are played.
     public let paths: [String]
@@ -86,6 +95,40 @@ public struct FileFrameSource: FrameSource, Sendable {
         let prefix = directory.hasSuffix("/") ? directory : directory + "/"
         self.init(paths: names.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).map { prefix + $0 },
                   loop: loop, name: directory)
+    }
+
+    /// Plays the image files named in the text file at `listFile`, one path a line, in order.
+    /// Blank lines and lines starting with `#` are skipped; a relative path is taken from the
+    /// list's own folder, so a recording and its list move together. Throws `.notFound` when the
+    /// list cannot be opened or names no file, `.badFrame` when it names more than
+    /// `fileCountMax` or has a line longer than `pathLengthMax`. The images themselves are
+    /// checked as they are played.
+    public init(listFile: String, loop: Bool = false) throws(CameraError) {
+        let fd = try systemCall("open", device: listFile) { open(listFile, O_RDONLY | O_CLOEXEC) }
+        defer { _ = close(fd) }
+        var reader = DescriptorReader(fd: fd, name: listFile)
+        let folder = listFile.lastIndex(of: "/").map { String(listFile[...$0]) } ?? ""
+        var paths: [String] = []
+        lines: while true {
+            let bytes: [UInt8]
+            switch try reader.readLine(lengthMax: Self.pathLengthMax) {
+            case .endOfStream: break lines
+            case .line(let line), .truncated(let line): bytes = line
+            }
+            // Trimmed on both ends, which also takes the \r of a list written on Windows.
+            let text = String(decoding: bytes, as: UTF8.self)
+            let line = String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+            guard !line.isEmpty, !line.hasPrefix("#") else { continue }
+            guard paths.count < Self.fileCountMax else {
+                throw CameraError(code: .badFrame, message: "\(listFile) names more than \(Self.fileCountMax) images",
+                                  device: listFile)
+            }
+            paths.append(line.hasPrefix("/") ? line : folder + line)
+        }
+        guard !paths.isEmpty else {
+            throw CameraError(code: .notFound, message: "\(listFile) names no image files", device: listFile)
+        }
+        self.init(paths: paths, loop: loop, name: listFile)
     }
 
     /// The next file's frame, or nil after the last one (never, when looping over at least one

@@ -33,7 +33,20 @@ public struct ScanDeduplicator: Sendable {
         /// This much time since the code was last seen. Choose it longer than the frame interval,
         /// or a code in view at a low frame rate counts as new in every frame.
         case duration(Duration)
+        /// Both: at least `frames` frames without the code and at least `duration` since it was
+        /// last seen. For a live camera, whose decoded frame rate depends on the machine: the
+        /// time keeps a fast loop from splitting one presentation at a brief loss (glare, a hand
+        /// passing), the frame count keeps a slow one from making a new event of every frame.
+        case framesAndDuration(frames: Int, duration: Duration)
     }
+
+    /// The window for a live camera: two decoded frames and half a second without the code.
+    /// Half a second covers glare and a hand passing; taking a phone away and showing it again
+    /// takes longer.
+    public static let cameraWindow = Window.framesAndDuration(frames: 2, duration: .milliseconds(500))
+    /// The window for recorded frames: ten frames, a third of a second at 30 fps, and no clock,
+    /// so a replay gives the same events on any machine.
+    public static let recordingWindow = Window.frames(10)
 
     private struct Sighting: Sendable {
         var frame: UInt64
@@ -53,6 +66,8 @@ public struct ScanDeduplicator: Sendable {
         switch window {
         case .frames(let count): precondition(count > 0, "a window is at least one frame")
         case .duration(let duration): precondition(duration > .zero, "a window is longer than zero")
+        case .framesAndDuration(let count, let duration):
+            precondition(count > 0 && duration > .zero, "a window is at least one frame and longer than zero")
         }
         self.window = window
     }
@@ -79,6 +94,8 @@ public struct ScanDeduplicator: Sendable {
         switch window {
         case .frames(let count): frame - sighting.frame - 1 >= UInt64(count)
         case .duration(let duration): instant - sighting.at >= duration
+        case .framesAndDuration(let count, let duration):
+            frame - sighting.frame - 1 >= UInt64(count) && instant - sighting.at >= duration
         }
     }
 }

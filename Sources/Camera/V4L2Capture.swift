@@ -15,6 +15,32 @@ public struct CaptureFormat: Sendable, Hashable {
     public let isEmulated: Bool
 }
 
+/// What to ask of a camera when opening it: everything `V4L2Capture` negotiates or sets, so a
+/// `CameraSession` can ask the same again when the camera comes back.
+public struct CaptureSettings: Sendable, Hashable {
+    /// The frame size to ask for; the driver picks the nearest it has.
+    public var width: Int
+    public var height: Int
+    /// How many mmap buffers to ask for; the driver may grant more (up to `bufferCountMax`).
+    public var bufferCount: Int
+    /// How long `next()` waits for a frame before throwing `.timeout`.
+    public var timeoutMilliseconds: Int
+    /// Controls to set after the format, in this order (so an automatic mode can be switched off
+    /// before the manual value it governs is set).
+    public var controls: [ControlSetting]
+
+    public init(
+        width: Int = 640, height: Int = 480, bufferCount: Int = 4, timeoutMilliseconds: Int = 2000,
+        controls: [ControlSetting] = []
+    ) {
+        self.width = width
+        self.height = height
+        self.bufferCount = bufferCount
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.controls = controls
+    }
+}
+
 /// Live frames from a V4L2 camera through libv4l2, with memory-mapped streaming I/O.
 ///
 /// Owns the device fd and the mapped buffers; dropping it stops streaming, unmaps and closes.
@@ -38,11 +64,22 @@ public struct V4L2Capture: ~Copyable, FrameSource {
     public let format: CaptureFormat
     /// How long `next()` waits for a frame before throwing `.timeout`.
     public let timeoutMilliseconds: Int
+    /// The controls set at open, as the driver read them back.
+    public let appliedControls: [ControlInfo]
     private let layout: LumaLayout
     private var device: VideoDeviceHandle
 
     /// The device node: frames from this source carry it as their `source`.
     public var name: String { path }
+
+    /// The device, the negotiated format and the controls set, for the log line at open.
+    public var details: String {
+        var text = "\(path) \(format.pixelFormat) \(format.width)x\(format.height)"
+        if format.isEmulated { text += " (converted by libv4l2)" }
+        let controls = appliedControls.map { "\($0.key)=\($0.value.map(String.init) ?? "?")" }
+        if !controls.isEmpty { text += ", controls " + controls.joined(separator: " ") }
+        return text
+    }
 
     /// Opens `path`, negotiates a luma-friendly format near `width` x `height`, maps
     /// `bufferCount` buffers, queues them all and starts streaming.
@@ -54,6 +91,19 @@ public struct V4L2Capture: ~Copyable, FrameSource {
         path: String, width: Int = 640, height: Int = 480, bufferCount: Int = 4,
         timeoutMilliseconds: Int = 2000
     ) throws(CameraError) {
+        try self.init(path: path, settings: CaptureSettings(
+            width: width, height: height, bufferCount: bufferCount, timeoutMilliseconds: timeoutMilliseconds))
+    }
+
+    /// Opens `path` as `settings` say: negotiates the format (VIDIOC_S_FMT), sets the controls
+    /// in order (VIDIOC_QUERYCTRL, VIDIOC_S_CTRL), maps the buffers and starts streaming.
+    ///
+    /// Throws as `init(path:width:height:bufferCount:timeoutMilliseconds:)` does, and
+    /// `.controlNotFound` or `.controlRejected` for a control the device does not have or
+    /// refuses: a setting asked for is never silently skipped.
+    public init(path: String, settings: CaptureSettings) throws(CameraError) {
+        let width = settings.width, height = settings.height
+        let bufferCount = settings.bufferCount, timeoutMilliseconds = settings.timeoutMilliseconds
         precondition((1...Self.frameSideMax).contains(width) && (1...Self.frameSideMax).contains(height),
                      "frame size \(width)x\(height) out of range")
         precondition((1...Self.bufferCountMax).contains(bufferCount), "buffer count \(bufferCount) out of range")
@@ -79,12 +129,20 @@ public struct V4L2Capture: ~Copyable, FrameSource {
         guard let layout = LumaLayout(format.pixelFormat) else {
             preconditionFailure("negotiation accepted \(format.pixelFormat), which has no luma layout")
         }
+        var applied: [ControlInfo] = []
+        if !settings.controls.isEmpty {
+            let available = try device.controls()
+            for setting in settings.controls {
+                applied.append(try device.setControl(setting, among: available))
+            }
+        }
         try device.mapBuffers(count: bufferCount)
         try device.startStreaming()
 
         self.path = path
         self.format = format
         self.timeoutMilliseconds = timeoutMilliseconds
+        self.appliedControls = applied
         self.layout = layout
         self.device = device
     }
@@ -117,22 +175,37 @@ public struct V4L2Capture: ~Copyable, FrameSource {
                 continue
             }
             let now = clock.now
+            // VIDIOC_QBUF writes the buffer's new (queued) state back into the struct: sequence 0,
+            // other flags, no timestamp. Keep what DQBUF said.
+            let dequeued = buffer
             // Copy first, then hand the buffer straight back so the driver never runs short.
-            let frame = device.luma(in: buffer, format: format, layout: layout)
+            let frame = device.luma(in: dequeued, format: format, layout: layout)
             try device.ioctl(.queueBuffer, &buffer)
 
-            if buffer.flags & UInt32(V4L2_BUF_FLAG_ERROR) != 0 { continue }
+            if dequeued.flags & UInt32(V4L2_BUF_FLAG_ERROR) != 0 { continue }
             guard let frame else {
                 throw CameraError(
                     code: .badFrame,
-                    message: "frame \(buffer.sequence) from \(path) has \(buffer.bytesused) bytes, "
+                    message: "frame \(dequeued.sequence) from \(path) has \(dequeued.bytesused) bytes, "
                         + "too few for \(format.pixelFormat) \(format.width)x\(format.height)",
                     device: path, operation: "VIDIOC_DQBUF")
             }
             return CapturedFrame(
-                frame: frame, sequence: UInt64(buffer.sequence),
-                capturedAt: Self.captureInstant(of: buffer, now: now), source: path)
+                frame: frame, sequence: UInt64(dequeued.sequence),
+                capturedAt: Self.captureInstant(of: dequeued, now: now), source: path)
         }
+    }
+
+    /// Every control the camera offers, with its current value (VIDIOC_QUERYCTRL, VIDIOC_G_CTRL).
+    public func controls() throws(CameraError) -> [ControlInfo] {
+        try device.controls()
+    }
+
+    /// Sets one control while streaming (VIDIOC_S_CTRL) and returns it as read back. Throws
+    /// `.controlNotFound`, `.controlRejected` or `.unplugged`.
+    @discardableResult
+    public func setControl(_ setting: ControlSetting) throws(CameraError) -> ControlInfo {
+        try device.setControl(setting, among: try device.controls())
     }
 
     /// A poll timeout in whole milliseconds, rounded up so a sub-millisecond remainder still waits.

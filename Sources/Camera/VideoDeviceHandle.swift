@@ -18,6 +18,9 @@ struct IoctlRequest: Sendable {
     static let dequeueBuffer = IoctlRequest(name: "VIDIOC_DQBUF", code: qrpos_VIDIOC_DQBUF())
     static let streamOn = IoctlRequest(name: "VIDIOC_STREAMON", code: qrpos_VIDIOC_STREAMON())
     static let streamOff = IoctlRequest(name: "VIDIOC_STREAMOFF", code: qrpos_VIDIOC_STREAMOFF())
+    static let queryControl = IoctlRequest(name: "VIDIOC_QUERYCTRL", code: qrpos_VIDIOC_QUERYCTRL())
+    static let setControl = IoctlRequest(name: "VIDIOC_S_CTRL", code: qrpos_VIDIOC_S_CTRL())
+    static let getControl = IoctlRequest(name: "VIDIOC_G_CTRL", code: qrpos_VIDIOC_G_CTRL())
 }
 
 /// One capture buffer the driver shares with us, mapped with `v4l2_mmap`.

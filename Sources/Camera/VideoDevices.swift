@@ -30,12 +30,15 @@ public struct VideoDeviceInfo: Sendable, Hashable, Codable {
         /// The frame sizes. For a stepwise or continuous range this holds the two ends only:
         /// smallest first, then largest.
         public let sizes: [SizeInfo]
+        /// True when `sizes` are the two ends of a range the driver takes any size within.
+        public let isSizeRange: Bool
 
-        public init(fourcc: String, description: String, isEmulated: Bool, sizes: [SizeInfo]) {
+        public init(fourcc: String, description: String, isEmulated: Bool, sizes: [SizeInfo], isSizeRange: Bool = false) {
             self.fourcc = fourcc
             self.description = description
             self.isEmulated = isEmulated
             self.sizes = sizes
+            self.isSizeRange = isSizeRange
         }
     }
 
@@ -53,10 +56,13 @@ public struct VideoDeviceInfo: Sendable, Hashable, Codable {
     public let canStream: Bool
     /// The capture formats, empty when the node cannot capture.
     public let formats: [FormatInfo]
+    /// The controls (brightness, exposure, focus, …) with their ranges and current values;
+    /// the names in `key` are what `qrpos scan --control` takes.
+    public let controls: [ControlInfo]
 
     public init(
         path: String, driver: String, card: String, busInfo: String,
-        canCapture: Bool, canStream: Bool, formats: [FormatInfo]
+        canCapture: Bool, canStream: Bool, formats: [FormatInfo], controls: [ControlInfo] = []
     ) {
         self.path = path
         self.driver = driver
@@ -65,6 +71,7 @@ public struct VideoDeviceInfo: Sendable, Hashable, Codable {
         self.canCapture = canCapture
         self.canStream = canStream
         self.formats = formats
+        self.controls = controls
     }
 }
 
@@ -78,12 +85,18 @@ public enum VideoDevices {
     /// (busy, no permission, not V4L2) are left out; call `info(path:)` on one to learn why.
     /// Empty when there are none.
     public static func list() -> [VideoDeviceInfo] {
-        let paths = deviceNodes(in: "/dev")
-        return paths.compactMap { try? info(path: $0) }
+        nodePaths().compactMap { try? info(path: $0) }
+    }
+
+    /// Every `/dev/videoN` node, in N order, whether or not it opens: for callers that want to
+    /// say why a node is missing from `list()`. Empty when there are none.
+    public static func nodePaths() -> [String] {
+        deviceNodes(in: "/dev")
     }
 
     /// Opens `path` and describes it: VIDIOC_QUERYCAP, then for a capture node VIDIOC_ENUM_FMT,
-    /// VIDIOC_ENUM_FRAMESIZES and VIDIOC_ENUM_FRAMEINTERVALS. Does not start streaming.
+    /// VIDIOC_ENUM_FRAMESIZES, VIDIOC_ENUM_FRAMEINTERVALS and VIDIOC_QUERYCTRL. Does not start
+    /// streaming.
     public static func info(path: String) throws(CameraError) -> VideoDeviceInfo {
         let device = try VideoDeviceHandle(opening: path)
         let capabilities = device.deviceCapabilities
@@ -95,7 +108,8 @@ public enum VideoDevices {
             busInfo: string(fromCharacters: device.capability.bus_info),
             canCapture: canCapture,
             canStream: capabilities & UInt32(V4L2_CAP_STREAMING) != 0,
-            formats: canCapture ? try device.formats() : []
+            formats: canCapture ? try device.formats() : [],
+            controls: canCapture ? try device.controls() : []
         )
     }
 
@@ -144,7 +158,8 @@ extension VideoDeviceHandle {
         var result: [VideoDeviceInfo.FormatInfo] = []
         for description in try formatDescriptions() {
             var sizes: [VideoDeviceInfo.SizeInfo] = []
-            for (width, height) in try frameSizes(of: description.format) {
+            let (frameSizes, isRange) = try frameSizes(of: description.format)
+            for (width, height) in frameSizes {
                 sizes.append(VideoDeviceInfo.SizeInfo(
                     width: Int(width), height: Int(height),
                     framesPerSecond: try framesPerSecond(of: description.format, width: width, height: height)
@@ -152,15 +167,15 @@ extension VideoDeviceHandle {
             }
             result.append(VideoDeviceInfo.FormatInfo(
                 fourcc: description.format.code, description: description.description,
-                isEmulated: description.isEmulated, sizes: sizes
+                isEmulated: description.isEmulated, sizes: sizes, isSizeRange: isRange
             ))
         }
         return result
     }
 
-    /// The frame sizes of `format`. Drivers that do not implement ENUM_FRAMESIZES (ENOTTY) just
-    /// have none listed.
-    func frameSizes(of format: PixelFormat) throws(CameraError) -> [(UInt32, UInt32)] {
+    /// The frame sizes of `format`, and whether they are the two ends of a range. Drivers that do
+    /// not implement ENUM_FRAMESIZES (ENOTTY) just have none listed.
+    func frameSizes(of format: PixelFormat) throws(CameraError) -> (sizes: [(UInt32, UInt32)], isRange: Bool) {
         var sizes: [(UInt32, UInt32)] = []
         for index in 0..<VideoDevices.enumerationCountMax {
             var size = v4l2_frmsizeenum()
@@ -173,10 +188,10 @@ extension VideoDeviceHandle {
                 // Stepwise and continuous ranges are one entry (index 0) describing the range.
                 sizes.append((size.stepwise.min_width, size.stepwise.min_height))
                 sizes.append((size.stepwise.max_width, size.stepwise.max_height))
-                break
+                return (sizes, true)
             }
         }
-        return sizes
+        return (sizes, false)
     }
 
     /// The frame rates of `format` at one size; intervals are seconds per frame, so rates are

@@ -8,35 +8,83 @@ import Synchronization
 /// Set by SIGINT/SIGTERM: the scan loop finishes its frame, stops streaming and exits 0.
 private let stopRequested = Atomic<Bool>(false)
 
-/// `qrpos scan --device`: streams from a V4L2 camera and prints each code once per presentation.
-/// Runs on the main thread, never on the cooperative pool: capture blocks in poll/DQBUF.
-func scanDevice(_ path: String, count: Int?, width: Int, height: Int) throws {
-    let log = Logger(label: "qrpos.scan")
-    var capture: V4L2Capture
-    do {
-        capture = try V4L2Capture(path: path, width: width, height: height)
-    } catch {
-        throw Failure(error.message)
+/// Serialises stdout: codes are printed on the decode thread, camera events on the capture thread.
+private let output = Mutex(())
+
+/// Prints one JSON line and flushes it at once: a rig reads each line as it comes.
+private func emit(_ object: [String: Any]) {
+    output.withLock { _ in
+        printJSON(object)
+        // All streams: Swift 6 rejects naming the C global `stdout` from a nonisolated function.
+        fflush(nil)
     }
-    log.notice("camera open", metadata: [
-        "device": "\(path)", "format": "\(capture.format.pixelFormat)", "width": "\(capture.format.width)",
-        "height": "\(capture.format.height)", "converted": "\(capture.format.isEmulated)",
-    ])
-    let scanner = CodeScanner()
+}
+
+/// `qrpos scan --device` and `qrpos scan --frames`: runs `input` through the scan loop and prints
+/// each code once per presentation. The loop captures and decodes on threads of its own; this
+/// (main) thread only waits, polling the signal flag.
+func scanStream(_ input: FrameInput, options: ScanLoopOptions, printsCameraEvents: Bool) throws {
+    let log = Logger(label: "qrpos.scan")
     for sig in [SIGINT, SIGTERM] {
         signal(sig) { _ in stopRequested.store(true, ordering: .relaxed) }
     }
+    let loop = ScanLoop(options: options, shouldStop: { stopRequested.load(ordering: .relaxed) })
+    let stats: ScanLoopStats
     do {
-        let summary = try scanFrames(&capture, eventCountMax: count, decode: scanner.scan,
-                                     onEvent: { event in
-            var object = scanJSON(event.code, source: event.source)
-            object["latency_ms"] = Double(event.latency.components.attoseconds / 1_000_000_000_000) / 1000
-                + Double(event.latency.components.seconds) * 1000
-            printJSON(object)
-            fflush(nil)   // a rig reads each line as it comes
-        }, shouldStop: { stopRequested.load(ordering: .relaxed) })
-        log.notice("scan finished", metadata: ["frames": "\(summary.frameCount)", "codes": "\(summary.eventCount)"])
+        stats = try loop.run(opening: { () throws(CameraError) -> AnyFrameSource in
+            let source = try input.open(
+                onCameraEvent: { report($0, device: input.name, log: log, printsJSON: printsCameraEvents) },
+                shouldStop: { loop.isStopping })
+            if !input.isLive { log.info("frames open", metadata: ["source": "\(source.details)"]) }
+            return source
+        }, onEvent: { emit(scanJSON($0)) })
     } catch {
         throw Failure(error.message)
     }
+    log.notice("scan finished", metadata: [
+        "frames": "\(stats.framesCaptured)", "decoded": "\(stats.framesDecoded)", "dropped": "\(stats.framesDropped)",
+        "codes": "\(stats.events)",
+    ])
+}
+
+/// Logs a camera event on stderr and, when asked, prints it as a JSON line too.
+private func report(_ event: CameraSessionEvent, device: String, log: Logger, printsJSON: Bool) {
+    var object: [String: Any] = ["source": device]
+    switch event {
+    case .opened(let details):
+        log.notice("camera open", metadata: ["camera": "\(details)"])
+        object["event"] = "camera_open"
+        object["details"] = details
+    case .unplugged(let error):
+        log.warning("camera unplugged", metadata: ["device": "\(device)", "error": "\(error.message)"])
+        object["event"] = "camera_unplugged"
+        object["error"] = error.message
+    case .frameTimeout(let error, let streak):
+        log.warning("no frame from the camera", metadata: ["device": "\(device)", "error": "\(error.message)", "streak": "\(streak)"])
+        object["event"] = "camera_timeout"
+        object["error"] = error.message
+        object["streak"] = streak
+    case .stalled(let error, let timeoutCount):
+        log.warning("camera stalled, re-opening it", metadata: [
+            "device": "\(device)", "error": "\(error.message)", "timeouts": "\(timeoutCount)",
+        ])
+        object["event"] = "camera_stalled"
+        object["error"] = error.message
+    case .reopenFailed(let error, let attempt, let retryAfter):
+        // Once a second or two while the camera is away: detail for those who ask for it.
+        log.info("camera still away", metadata: [
+            "device": "\(device)", "error": "\(error.message)", "attempt": "\(attempt)",
+            "retry_ms": "\(milliseconds(retryAfter))",
+        ])
+        return
+    case .back(let details, let attempts, let downtime):
+        log.notice("camera back", metadata: [
+            "camera": "\(details)", "attempts": "\(attempts)", "downtime_ms": "\(milliseconds(downtime))",
+        ])
+        object["event"] = "camera_back"
+        object["details"] = details
+        object["attempts"] = attempts
+        object["downtime_ms"] = milliseconds(downtime)
+    }
+    if printsJSON { emit(object) }
 }

@@ -63,4 +63,23 @@ struct ScanDeduplicatorTests {
         // 500 ms since last seen: new.
         #expect(deduplicator.admit([codeA], at: start + .milliseconds(1000)) == [codeA])
     }
+
+    @Test("frames and duration: a code is forgotten only when both have passed")
+    func framesAndDuration() {
+        var deduplicator = ScanDeduplicator(forgetAfter: .framesAndDuration(frames: 2, duration: .milliseconds(500)))
+        let start = ContinuousClock.now
+        #expect(deduplicator.admit([codeA], at: start) == [codeA])
+        // A fast camera: many frames without A, but within half a second, so still the same event.
+        for step in 1...10 {
+            #expect(deduplicator.admit([], at: start + .milliseconds(40) * step) == [])
+        }
+        #expect(deduplicator.admit([codeA], at: start + .milliseconds(450)) == [])
+        // A slow decoder: one frame without A, long after: not enough frames, still the same.
+        #expect(deduplicator.admit([], at: start + .seconds(2)) == [])
+        #expect(deduplicator.admit([codeA], at: start + .seconds(3)) == [])
+        // Two frames without A and more than half a second: new.
+        #expect(deduplicator.admit([], at: start + .seconds(4)) == [])
+        #expect(deduplicator.admit([], at: start + .seconds(5)) == [])
+        #expect(deduplicator.admit([codeA], at: start + .seconds(6)) == [codeA])
+    }
 }
