@@ -89,6 +89,9 @@ struct Charge: ParsableCommand {
         let checkout = try makeCheckout(store, terminal)
         let money = try checkout.amount(amount)
         let saleID = id ?? UUIDv7.make()
+        // Said before the ledger is asked: if this process dies mid-call, `--id` with this id
+        // retries the same sale without charging twice.
+        Logger(label: "qrpos.charge").notice("sale \(saleID): authorizing \(money) (retry with --id \(saleID))")
         let result: SaleResult
         if let code {
             result = try checkout.charge(amount: money, code: code, saleID: saleID)
