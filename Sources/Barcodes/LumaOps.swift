@@ -292,7 +292,8 @@ public enum LumaOps {
     }
 
     /// Rotates the frame by `degrees` about its centre onto a canvas large enough to hold all of
-    /// it (nearest neighbour; the corners outside are filled with the frame's mean grey).
+    /// it, with bilinear interpolation (nearest-neighbour steps turn a barcode's 2-pixel bars into
+    /// jagged ones zbar misreads); the corners outside are filled with the frame's mean grey.
     ///
     /// zbar reads Code 128 only along rows and columns, so a barcode turned by 20–70 degrees has
     /// no scan line crossing all of its bars; turning the frame brings one back.
@@ -305,30 +306,83 @@ public enum LumaOps {
         prepare(&destination, width: width, height: height)
         var total = 0
         source.pixels.withUnsafeBufferPointer { src in
-            for y in Swift.stride(from: 0, to: src.count, by: 61) { total += Int(src[y]) }
+            for i in Swift.stride(from: 0, to: src.count, by: 61) { total += Int(src[i]) }
         }
         let fill = UInt8(total / max(1, (source.pixels.count + 60) / 61))
-        // Fixed point, 16 fraction bits: inverse-map each output pixel into the source.
-        let scale = 65536.0
-        let cosF = Int(c * scale), sinF = Int(s * scale)
-        let centreX = Int(Double(sourceWidth) * 0.5 * scale), centreY = Int(Double(sourceHeight) * 0.5 * scale)
-        let halfWidth = width / 2, halfHeight = height / 2
+        // Fixed point, 16 fraction bits: inverse-map each output pixel centre into the source.
+        let one = 65536.0
+        let cosF = Int(c * one), sinF = Int(s * one)
+        let centreX = Int((Double(sourceWidth) * 0.5 - 0.5) * one), centreY = Int((Double(sourceHeight) * 0.5 - 0.5) * one)
+        let halfWidth = Double(width) * 0.5 - 0.5, halfHeight = Double(height) * 0.5 - 0.5
         source.pixels.withUnsafeBufferPointer { src in
             destination.pixels.withUnsafeMutableBufferPointer { dst in
                 for y in 0..<height {
-                    let dy = y - halfHeight
-                    var sx = -halfWidth * cosF - dy * sinF + centreX
-                    var sy = -halfWidth * sinF + dy * cosF + centreY
+                    let dy = Double(y) - halfHeight
+                    var sx = Int((-halfWidth * c - dy * s) * one) + centreX
+                    var sy = Int((-halfWidth * s + dy * c) * one) + centreY
                     let out = y * width
                     for x in 0..<width {
                         let ix = sx >> 16, iy = sy >> 16
-                        if ix >= 0, iy >= 0, ix < sourceWidth, iy < sourceHeight {
-                            dst[out + x] = src[iy * sourceWidth + ix]
+                        if ix >= 0, iy >= 0, ix + 1 < sourceWidth, iy + 1 < sourceHeight {
+                            let fx = (sx >> 8) & 255, fy = (sy >> 8) & 255
+                            let i = iy * sourceWidth + ix
+                            let top = Int(src[i]) * (256 - fx) + Int(src[i + 1]) * fx
+                            let bottom = Int(src[i + sourceWidth]) * (256 - fx) + Int(src[i + sourceWidth + 1]) * fx
+                            dst[out + x] = UInt8(truncatingIfNeeded: (top * (256 - fy) + bottom * fy + 32768) >> 16)
                         } else {
                             dst[out + x] = fill
                         }
                         sx += cosF
                         sy += sinF
+                    }
+                }
+            }
+        }
+    }
+
+    /// Collapses horizontal bands of an image whose bars run vertically into one averaged row
+    /// each: averaging the rows of a barcode along its bars cancels noise, moiré and JPEG blocks
+    /// by the square root of the band's height, and leaves its width profile exact. Each row is
+    /// then stretched to the full range, and a sharpened copy of every band follows the plain
+    /// ones (against defocus), each drawn `rowsPerBand` rows tall so zbar's row scan finds it.
+    ///
+    /// The bands overlap by half, so a barcode shorter than a band still fills one of them.
+    public static func bandProfiles(_ source: LumaFrame, into destination: inout LumaFrame, bandCount: Int, rowsPerBand: Int = 3) {
+        precondition(bandCount >= 1 && rowsPerBand >= 1, "bad band profile parameters")
+        let width = source.width
+        let bandHeight = max(1, 2 * source.height / (bandCount + 1))
+        prepare(&destination, width: width, height: 2 * bandCount * rowsPerBand)
+        var sums = [Int](repeating: 0, count: width)
+        var profile = [Int](repeating: 0, count: width)
+        source.pixels.withUnsafeBufferPointer { src in
+            destination.pixels.withUnsafeMutableBufferPointer { dst in
+                for band in 0..<bandCount {
+                    let top = min(source.height - bandHeight, band * bandHeight / 2)
+                    for x in 0..<width { sums[x] = 0 }
+                    for y in top..<(top + bandHeight) {
+                        let row = y * width
+                        for x in 0..<width { sums[x] += Int(src[row + x]) }
+                    }
+                    var low = Int.max, high = Int.min
+                    for x in 0..<width {
+                        low = min(low, sums[x])
+                        high = max(high, sums[x])
+                    }
+                    let span = max(high - low, bandHeight)
+                    for x in 0..<width { profile[x] = (sums[x] - low) * 255 / span }
+                    for copy in 0..<rowsPerBand {
+                        let row = (band * rowsPerBand + copy) * width
+                        for x in 0..<width { dst[row + x] = UInt8(truncatingIfNeeded: profile[x]) }
+                    }
+                    // Unsharp mask against a 5-tap mean: narrow bars that defocus left as shallow
+                    // dips get their depth back.
+                    let sharpenedTop = (bandCount + band) * rowsPerBand
+                    for x in 0..<width {
+                        let left2 = profile[max(0, x - 2)], left1 = profile[max(0, x - 1)]
+                        let right1 = profile[min(width - 1, x + 1)], right2 = profile[min(width - 1, x + 2)]
+                        let mean = (left2 + left1 + profile[x] + right1 + right2) / 5
+                        let value = UInt8(clamping: profile[x] + 2 * (profile[x] - mean))
+                        for copy in 0..<rowsPerBand { dst[(sharpenedTop + copy) * width + x] = value }
                     }
                 }
             }

@@ -65,6 +65,8 @@ public struct RegionFinder {
     public static let busyFactor: Float = 2.2
     /// Busy blocks a region needs: a 21-module QR code of 1.5-pixel modules, halved, spans 2x2.
     public static let blockCountMin = 3
+    /// The weakest region kept, as a fraction of the best one's score.
+    public static let scoreFractionMin = 0.2
 
     private var energy: [Float] = []
     private var tensor: [SIMD4<Float>] = []
@@ -135,17 +137,19 @@ public struct RegionFinder {
             let coherence = sxx + syy > 0 ? spread / (sxx + syy) : 0
             var angle = 0.5 * atan2(2 * sxy, sxx - syy) * 180 / Double.pi
             if angle < 0 { angle += 180 }
-            // Margin: a block and a fifth of the region's size each side, for the quiet zone
+            // Margin: a block and an eighth of the region's size each side, for the quiet zone
             // (Code 128's is 10 modules) and edge blocks that fell just under the threshold.
             let width = (right - left + 1) * side, height = (bottom - top + 1) * side
-            let marginX = side + width / 5, marginY = side + height / 5
+            let marginX = side + width / 8, marginY = side + height / 8
             let x0 = max(0, left * side - marginX), y0 = max(0, top * side - marginY)
             let x1 = min(frame.width, (right + 1) * side + marginX), y1 = min(frame.height, (bottom + 1) * side + marginY)
             let box = PixelBox(x: x0 * scale, y: y0 * scale, width: (x1 - x0) * scale, height: (y1 - y0) * scale)
             regions.append(CodeRegion(box: box, angle: angle, coherence: coherence, score: Double(score)))
         }
         regions.sort { $0.score > $1.score }
-        return Array(regions.prefix(countMax))
+        // Clutter far weaker than the best region is not worth a crop of its own.
+        let scoreMin = (regions.first?.score ?? 0) * Self.scoreFractionMin
+        return Array(regions.prefix { $0.score >= scoreMin }.prefix(countMax))
     }
 
     /// Per block: the sum of |gx| + |gy| (central differences), and the structure tensor

@@ -35,23 +35,29 @@ public struct ScanStrategy: Sendable, Hashable, CustomStringConvertible {
         /// Turned so the region's edges run vertically: Code 128 at angles where no row or column
         /// of zbar's crosses all its bars. Regions only, and only when their edges agree in direction.
         case align
+        /// Turned like `align`, then each band of rows averaged into one row: a barcode's
+        /// profile with noise, moiré and blur averaged out. Regions only, barcodes only.
+        case profile
+
+        /// Whether the filter needs a region's edge direction.
+        var needsRegion: Bool { self == .align || self == .profile }
     }
 
     public let scope: Scope
     public let filter: Filter
 
     public init(_ scope: Scope, _ filter: Filter) {
-        precondition(!(scope == .frame && filter == .align), "aligning needs a region's direction")
+        precondition(!(scope == .frame && filter.needsRegion), "\(filter) needs a region's direction")
         self.scope = scope
         self.filter = filter
     }
 
-    /// The frame as captured, density 2: the cheap first look.
+    /// The frame as captured, density 2: what a plain zbar scan does, at half its cost.
     public static let plain = ScanStrategy(.frame, .none)
 
     /// Every strategy there is, for measuring them one by one.
     public static let all: [ScanStrategy] = Scope.allCases.flatMap { scope in
-        Filter.allCases.compactMap { filter in scope == .frame && filter == .align ? nil : ScanStrategy(scope, filter) }
+        Filter.allCases.compactMap { filter in scope == .frame && filter.needsRegion ? nil : ScanStrategy(scope, filter) }
     }
 
     /// `halve` for a frame strategy, `region-threshold` for a region one.
@@ -60,7 +66,7 @@ public struct ScanStrategy: Sendable, Hashable, CustomStringConvertible {
 
 /// What ``RobustScanner`` found in one frame, and how.
 public struct RobustScanResult: Sendable, Equatable {
-    /// The codes found, deduplicated, in the order first found; empty when none was.
+    /// The codes found, deduplicated, in the order found; empty when none was.
     public let codes: [ScannedCode]
     /// The strategy that found them, or nil when none did.
     public let strategy: ScanStrategy?
@@ -70,52 +76,70 @@ public struct RobustScanResult: Sendable, Equatable {
     public let elapsed: Duration
 }
 
-/// Where a live scan loop is in the strategy list: kept by the caller from frame to frame, so
-/// the slow strategies are spread over consecutive frames instead of all run on each one.
+/// Where a live scan loop is in the strategy list, kept by the caller from frame to frame so
+/// that the costly strategies are spread over consecutive frames instead of all run on one.
 public struct ScanCursor: Sendable, Equatable {
-    /// The index in the scanner's fallback list of the next strategy to try.
-    public internal(set) var next = 0
-    /// The last strategy that decoded; tried early on the next frames, since a code held in
-    /// view usually needs the same help from one frame to the next.
+    /// The index in ``RobustScanner/strategies`` of the next fallback to try.
+    public internal(set) var next = 1
+    /// The last strategy that decoded, tried right after the first one on the next frames: a
+    /// code held in view usually needs the same help from one frame to the next.
     public internal(set) var lastSuccess: ScanStrategy?
+    /// Frames in a row on which `lastSuccess` found nothing; past
+    /// ``RobustScanner/stickyMissCountMax`` it is forgotten (the code has left the view).
+    public internal(set) var lastSuccessMisses = 0
 
     public init() {}
 }
 
-/// A zbar scanner that does not give up after one look: when the frame as captured yields
-/// nothing, it tries filtered versions of the frame and of its likely code regions, cheapest and
-/// most often useful first, within a time budget.
+/// A zbar scanner that does not give up after one look: it tries a list of strategies (filters
+/// of the frame or of its likely code regions), the cheap and often useful first, until one
+/// decodes or the time budget runs out, and reports which one decoded.
 ///
 /// Image operations run on buffers the scanner keeps, so once warm a scan allocates little
 /// beyond its result. Like ``CodeScanner`` it is not `Sendable`: make one per thread or task.
 public final class RobustScanner {
     /// The default budget per frame. A 30 fps camera delivers a frame every 33 ms; this leaves
-    /// the capture thread and the rest of the loop room on a two-core machine.
+    /// the capture thread and the rest of the loop a little room.
     public static let budgetMillisDefault = 30
-    /// The largest budget accepted; beyond it a live loop falls a frame behind for one scan.
+    /// The largest budget accepted: beyond it a live loop falls a frame behind for one scan.
     public static let budgetMillisMax = 1_000
     /// Regions searched per frame: the code and two pieces of clutter that outshine it.
     public static let regionCountMax = 3
+    /// How much a region's edges must agree in direction for the barcode-only filters, which
+    /// turn it by that direction: a barcode measures 0.45–0.9, a QR code below 0.3.
+    public static let coherenceMin = 0.35
+    /// The shortest payload accepted. Payment codes are 18 digits or more and tokens longer;
+    /// what zbar reports shorter than this from a filtered frame is noise.
+    public static let payloadByteCountMin = 4
+    /// Live frames on which the last successful strategy may fail before it loses its place
+    /// right after the first strategy.
+    public static let stickyMissCountMax = 15
 
-    /// The strategies tried after ``ScanStrategy/plain`` failed, in order: the order comes from
-    /// the corpus (how many frames each one rescues per millisecond it costs).
-    public static let fallbacksDefault: [ScanStrategy] = [
-        ScanStrategy(.frame, .halve),
-        ScanStrategy(.regions, .invert),
+    /// The default order, from the seeded corpus (`qrpos bench scan --strategy-report`): at
+    /// each step the strategy that reads the most frames the earlier ones missed per
+    /// millisecond it costs. The halved regions come first because they read more than a plain
+    /// density-2 scan of the whole frame (62% of coded frames against 58%) at a third of its
+    /// cost; the whole frame as captured comes late, as the net for a code the region finder
+    /// ranked below clutter.
+    public static let strategiesDefault: [ScanStrategy] = [
+        ScanStrategy(.regions, .halve),
+        ScanStrategy(.regions, .profile),
         ScanStrategy(.regions, .none),
+        ScanStrategy(.regions, .invert),
         ScanStrategy(.regions, .threshold),
+        ScanStrategy(.regions, .dense),
+        ScanStrategy(.regions, .align),
         ScanStrategy(.regions, .median),
         ScanStrategy(.regions, .double),
-        ScanStrategy(.regions, .align),
-        ScanStrategy(.regions, .stretch),
         ScanStrategy(.regions, .sharpen),
+        ScanStrategy(.frame, .threshold),
         ScanStrategy(.regions, .box),
-        ScanStrategy(.frame, .invert),
+        .plain,
         ScanStrategy(.frame, .dense),
     ]
 
-    /// The strategies tried when plain fails.
-    public let fallbacks: [ScanStrategy]
+    /// The strategies in the order tried; the first runs on every frame whatever the budget.
+    public let strategies: [ScanStrategy]
     /// The symbologies looked for.
     public let symbologies: Set<Symbology>
 
@@ -124,51 +148,82 @@ public final class RobustScanner {
     private var work = LumaFrame(width: 1, height: 1)
     private var crop = LumaFrame(width: 1, height: 1)
     private var halved = LumaFrame(width: 1, height: 1)
+    private var turned = LumaFrame(width: 1, height: 1)
     private var integral: [UInt32] = []
     private var finder = RegionFinder()
     /// The regions of the frame being scanned, found once per frame on first need.
     private var regions: [CodeRegion]?
-    /// Measured cost of each strategy in nanoseconds per frame pixel (a moving average), so
-    /// the budget check can tell whether the next strategy still fits.
-    private var costPerPixel: [ScanStrategy: Double] = [:]
+    /// Measured cost of each strategy in nanoseconds per pixel of work (``workPixels``), a
+    /// moving average, so the budget check can tell whether the next strategy still fits. Seeded
+    /// with rough release-build figures, replaced by this machine's own as scans run.
+    private var costPerPixel: [ScanStrategy: Double] = [
+        ScanStrategy(.regions, .halve): 12, ScanStrategy(.regions, .profile): 6, ScanStrategy(.regions, .none): 20,
+        ScanStrategy(.regions, .invert): 20, ScanStrategy(.regions, .threshold): 20, ScanStrategy(.regions, .dense): 40,
+        ScanStrategy(.regions, .align): 30, ScanStrategy(.regions, .median): 28, ScanStrategy(.regions, .double): 70,
+        ScanStrategy(.regions, .sharpen): 35, ScanStrategy(.frame, .threshold): 20, ScanStrategy(.regions, .box): 20,
+        .plain: 22, ScanStrategy(.frame, .dense): 43,
+    ]
 
-    /// A scanner for `symbologies` trying `fallbacks` after the frame as captured.
-    public init(symbologies: Set<Symbology> = [.qrCode, .code128], fallbacks: [ScanStrategy] = RobustScanner.fallbacksDefault) {
-        precondition(!fallbacks.contains(.plain), "plain always runs first; it is not a fallback")
+    /// A scanner for `symbologies` trying `strategies` in order.
+    public init(symbologies: Set<Symbology> = [.qrCode, .code128], strategies: [ScanStrategy] = RobustScanner.strategiesDefault) {
+        precondition(!strategies.isEmpty, "a scanner needs at least one strategy")
+        precondition(Set(strategies).count == strategies.count, "each strategy once")
         self.symbologies = symbologies
-        self.fallbacks = fallbacks
+        self.strategies = strategies
         sparse = CodeScanner(symbologies: symbologies, density: 2)
         full = CodeScanner(symbologies: symbologies, density: 1)
     }
 
-    // MARK: Scanning one frame
+    // MARK: Scanning
 
-    /// Scans `frame` as captured, then with each fallback in order until one finds a code, as
-    /// long as the next still fits in `budgetMillis` (nil: try them all, for measurements).
+    /// Tries the strategies in order until one finds a code, skipping those that no longer fit
+    /// in `budgetMillis` by their measured cost (nil: try them all, as the tests and the corpus
+    /// report do, so results do not depend on the machine's speed).
     public func scan(_ frame: LumaFrame, budgetMillis: Int? = RobustScanner.budgetMillisDefault) -> RobustScanResult {
-        var cursor = ScanCursor()
-        return scan(frame, order: [.plain] + fallbacks, cursor: &cursor, budgetMillis: budgetMillis, live: false)
+        scan(frame, order: strategies, forced: nil, budgetMillis: budgetMillis)
     }
 
-    /// Scans one frame of a live loop: the frame as captured, then the strategy that last
-    /// decoded, then fallbacks from `cursor` on, for as long as `budgetMillis` allows but at
-    /// least one a frame. The cursor moves past the fallbacks tried, so consecutive frames share
-    /// the work, and a code in view that only a late fallback reads is still read within a few
-    /// frames.
+    /// Scans one frame of a live loop: the first strategy, then the one that decoded last, then
+    /// the others from `cursor` on, as many as `budgetMillis` allows but at least one. The cursor
+    /// moves past those tried, so consecutive frames share the list: a code in view that only a
+    /// late strategy reads is read within a few frames, and each frame stays within budget.
     public func scan(_ frame: LumaFrame, cursor: inout ScanCursor, budgetMillis: Int = RobustScanner.budgetMillisDefault) -> RobustScanResult {
-        var order: [ScanStrategy] = [.plain]
-        if let last = cursor.lastSuccess, last != .plain { order.append(last) }
-        let start = fallbacks.isEmpty ? 0 : cursor.next % fallbacks.count
-        for offset in 0..<fallbacks.count {
-            let strategy = fallbacks[(start + offset) % fallbacks.count]
-            if !order.contains(strategy) { order.append(strategy) }
+        var order = [strategies[0]]
+        if let last = cursor.lastSuccess, last != strategies[0] { order.append(last) }
+        let rotation = Array(strategies.dropFirst())
+        var forced: ScanStrategy?
+        if !rotation.isEmpty {
+            let start = max(0, cursor.next - 1) % rotation.count
+            for offset in 0..<rotation.count {
+                let strategy = rotation[(start + offset) % rotation.count]
+                guard !order.contains(strategy) else { continue }
+                // The first strategy from the cursor runs whatever the budget, so the rotation
+                // always moves on.
+                if forced == nil { forced = strategy }
+                order.append(strategy)
+            }
         }
-        return scan(frame, order: order, cursor: &cursor, budgetMillis: budgetMillis, live: true)
+        let result = scan(frame, order: order, forced: forced, budgetMillis: budgetMillis)
+        if let last = result.tried.last(where: { $0 != order[0] && $0 != cursor.lastSuccess }),
+           let index = strategies.firstIndex(of: last) {
+            cursor.next = index + 1 < strategies.count ? index + 1 : 1
+        }
+        if let decoder = result.strategy {
+            cursor.lastSuccess = decoder
+            cursor.lastSuccessMisses = 0
+        } else if cursor.lastSuccess != nil {
+            cursor.lastSuccessMisses += 1
+            if cursor.lastSuccessMisses > Self.stickyMissCountMax {
+                cursor.lastSuccess = nil
+                cursor.lastSuccessMisses = 0
+            }
+        }
+        return result
     }
 
-    private func scan(
-        _ frame: LumaFrame, order: [ScanStrategy], cursor: inout ScanCursor, budgetMillis: Int?, live: Bool
-    ) -> RobustScanResult {
+    /// Runs `order` until a strategy decodes; the first one and `forced` run whatever the
+    /// budget, the others only when their estimated cost still fits.
+    private func scan(_ frame: LumaFrame, order: [ScanStrategy], forced: ScanStrategy?, budgetMillis: Int?) -> RobustScanResult {
         if let budgetMillis {
             precondition((1...Self.budgetMillisMax).contains(budgetMillis), "scan budget must be 1…\(Self.budgetMillisMax) ms")
         }
@@ -177,45 +232,68 @@ public final class RobustScanner {
         let clock = ContinuousClock()
         let start = clock.now
         var tried: [ScanStrategy] = []
-        var cursorMoved = false
-        let pixels = Double(frame.width * frame.height)
-        for strategy in order {
-            let isCursorStep = live && strategy != .plain && strategy != cursor.lastSuccess
-            // The first cursor step of a live frame always runs, so the rotation advances.
-            if let budgetMillis, strategy != .plain, !(isCursorStep && !cursorMoved) {
-                let estimate = Duration.nanoseconds(Int64((costPerPixel[strategy] ?? 20) * pixels))
+        for (position, strategy) in order.enumerated() {
+            let pixels = workPixels(strategy, frame)
+            if pixels == 0 { continue }
+            if let budgetMillis, position > 0, strategy != forced {
+                let estimate = Duration.nanoseconds(Int64((costPerPixel[strategy] ?? 20) * Double(pixels)))
                 if start.duration(to: clock.now) + estimate > .milliseconds(budgetMillis) { continue }
             }
             let began = clock.now
             let codes = plausible(run(strategy, on: frame))
-            learn(strategy, took: began.duration(to: clock.now), pixels: pixels)
+            learn(strategy, took: began.duration(to: clock.now), pixels: Double(pixels))
             tried.append(strategy)
-            if isCursorStep, let index = fallbacks.firstIndex(of: strategy) {
-                cursorMoved = true
-                cursor.next = index + 1
-            }
             if !codes.isEmpty {
-                if live { cursor.lastSuccess = strategy }
                 return RobustScanResult(codes: codes, strategy: strategy, tried: tried, elapsed: start.duration(to: clock.now))
             }
         }
         return RobustScanResult(codes: [], strategy: nil, tried: tried, elapsed: start.duration(to: clock.now))
     }
 
+    /// The pixels `strategy` works on in `frame`: all of them, or those of the regions it
+    /// filters (finding the regions if no strategy has yet). Costs are learnt per pixel of work,
+    /// since a region strategy costs little on a frame whose code is small and much on one
+    /// with large clutter.
+    private func workPixels(_ strategy: ScanStrategy, _ frame: LumaFrame) -> Int {
+        switch strategy.scope {
+        case .frame:
+            return frame.width * frame.height
+        case .regions:
+            return regions(for: strategy.filter, in: frame).reduce(0) { $0 + $1.box.area }
+        }
+    }
+
+    /// The regions `filter` runs on. The plain looks (`none`, `dense`, `halve`) take every
+    /// region; the corrective filters only the best one (the best coherent one for the barcode
+    /// filters), which is the code in all but a few corpus frames of small codes in clutter:
+    /// running them on clutter too costs up to three times as much for almost nothing.
+    private func regions(for filter: ScanStrategy.Filter, in frame: LumaFrame) -> [CodeRegion] {
+        let all = cachedRegions(in: frame)
+        switch filter {
+        case .none, .dense, .halve:
+            return all
+        case .align, .profile:
+            return all.first { $0.coherence >= Self.coherenceMin }.map { [$0] } ?? []
+        case .invert, .stretch, .threshold, .median, .box, .double, .sharpen:
+            return Array(all.prefix(1))
+        }
+    }
+
     private func learn(_ strategy: ScanStrategy, took: Duration, pixels: Double) {
         let (seconds, attoseconds) = took.components
-        let nanoseconds = Double(seconds) * 1e9 + Double(attoseconds) * 1e-9
-        let sample = nanoseconds / pixels
+        let sample = (Double(seconds) * 1e9 + Double(attoseconds) * 1e-9) / pixels
         costPerPixel[strategy] = 0.8 * (costPerPixel[strategy] ?? sample) + 0.2 * sample
     }
 
-    /// Drops what cannot be a real code: empty data, which zbar's QR decoder does report for
-    /// some filtered frames. zbar's own checks carry the rest (QR's Reed–Solomon codes, Code
-    /// 128's check character).
+    /// Drops what cannot be a payment code: payloads shorter than ``payloadByteCountMin``.
+    /// zbar reports an empty QR payload for some sharpened frames, and Code 128 of one or two
+    /// characters from the edges of a turned crop (a start, a character, a check character and
+    /// a stop are easy to find by chance; every further character must also decode). zbar's own
+    /// checks carry the rest: QR's Reed–Solomon codes, Code 128's check character.
     private func plausible(_ codes: [ScannedCode]) -> [ScannedCode] {
-        var seen: [ScannedCode] = []
-        for code in codes where !code.data.isEmpty && !seen.contains(code) { seen.append(code) }
-        return seen
+        var kept: [ScannedCode] = []
+        for code in codes where code.data.count >= Self.payloadByteCountMin && !kept.contains(code) { kept.append(code) }
+        return kept
     }
 
     // MARK: Strategies
@@ -230,19 +308,17 @@ public final class RobustScanner {
 
     private func cachedRegions(in frame: LumaFrame) -> [CodeRegion] {
         if let regions { return regions }
-        let found: [CodeRegion]
+        var found: [CodeRegion] = []
         if frame.width >= 64 && frame.height >= 64 {
             LumaOps.downscale2(frame, into: &halved)
             found = finder.find(in: halved, scale: 2, countMax: Self.regionCountMax)
-        } else {
-            found = []
         }
         regions = found
         return found
     }
 
-    /// What zbar reports for `frame` seen through `strategy`, with no plausibility filter; for
-    /// measuring strategies one by one.
+    /// What zbar reports for `frame` seen through `strategy`, without the plausibility filter:
+    /// for measuring strategies one by one.
     public func attempt(_ strategy: ScanStrategy, on frame: LumaFrame) -> [ScannedCode] {
         regions = nil
         defer { regions = nil }
@@ -252,24 +328,21 @@ public final class RobustScanner {
     private func run(_ strategy: ScanStrategy, on frame: LumaFrame) -> [ScannedCode] {
         switch strategy.scope {
         case .frame:
-            return apply(strategy.filter, to: frame, isCrop: false, angle: 0)
+            return apply(strategy.filter, to: frame, angle: 0, isCrop: false)
         case .regions:
-            var codes: [ScannedCode] = []
-            for region in cachedRegions(in: frame) {
-                if strategy.filter == .align && region.coherence < 0.5 { continue }
+            for region in regions(for: strategy.filter, in: frame) {
                 copy(region.box, of: frame, into: &crop)
-                codes = apply(strategy.filter, to: crop, isCrop: true, angle: region.angle)
-                if !codes.isEmpty { break }
+                let codes = apply(strategy.filter, to: crop, angle: region.angle, isCrop: true)
+                if !codes.isEmpty { return codes }
             }
-            return codes
+            return []
         }
     }
 
-    private func apply(_ filter: ScanStrategy.Filter, to frame: LumaFrame, isCrop: Bool, angle: Double) -> [ScannedCode] {
-        let scanner = isCrop ? full : sparse
+    private func apply(_ filter: ScanStrategy.Filter, to frame: LumaFrame, angle: Double, isCrop: Bool) -> [ScannedCode] {
         switch filter {
         case .none:
-            return scanner.scan(frame)
+            return sparse.scan(frame)
         case .dense:
             return full.scan(frame)
         case .invert:
@@ -277,6 +350,8 @@ public final class RobustScanner {
         case .stretch:
             LumaOps.stretchContrast(frame, into: &work)
         case .threshold:
+            // A window a quarter of a crop (the code fills most of it), a twelfth of a frame:
+            // wider than a QR finder pattern's core at any module size the corpus shows.
             let radius = max(8, min(frame.width, frame.height) / (isCrop ? 8 : 24))
             LumaOps.adaptiveThreshold(frame, into: &work, radius: radius, percent: 10, integral: &integral)
         case .median:
@@ -289,13 +364,16 @@ public final class RobustScanner {
             return full.scan(work)
         case .double:
             LumaOps.upscale(frame, into: &work, factor: 2)
-            return sparse.scan(work)
         case .sharpen:
             LumaOps.sharpen(frame, into: &work, amount: 2)
         case .align:
             LumaOps.rotate(frame, into: &work, degrees: angle)
+        case .profile:
+            LumaOps.rotate(frame, into: &turned, degrees: angle)
+            LumaOps.bandProfiles(turned, into: &work, bandCount: 7)
+            return full.scan(work)
         }
-        return scanner.scan(work)
+        return sparse.scan(work)
     }
 
     /// Copies `box` of `frame` into `destination`.
@@ -306,7 +384,8 @@ public final class RobustScanner {
             destination.pixels.withUnsafeMutableBufferPointer { dst in
                 for row in 0..<box.height {
                     let from = (box.y + row) * sourceWidth + box.x
-                    for column in 0..<box.width { dst[row * box.width + column] = src[from + column] }
+                    let to = row * box.width
+                    for column in 0..<box.width { dst[to + column] = src[from + column] }
                 }
             }
         }

@@ -24,7 +24,8 @@ public enum ScanCorpus {
         case rotated
         /// The phone tilted 35–60 degrees away from the camera.
         case perspective
-        /// Out of focus (Gaussian, sigma about half a module) or moved during the exposure.
+        /// Out of focus (Gaussian, sigma 0.3–0.5 of a module) or moved during the exposure
+        /// (0.8–1.5 modules).
         case blurred
         /// Heavy sensor noise (sigma 16–32 grey levels) and dead or hot pixels.
         case noisy
@@ -42,7 +43,7 @@ public enum ScanCorpus {
         case jpeg
         /// A thumb over part of the code (5–10% of a QR symbol, part of a barcode's height).
         case occluded
-        /// Far away: QR modules of 1.5–2.2 pixels, Code 128 modules of 1.0–1.4 pixels.
+        /// Far away: QR modules of 1.6–2.3 pixels, Code 128 modules of 1.3–1.8 pixels.
         case smallModules
         /// Held close: the code fills most of the frame.
         case largeModules
@@ -150,6 +151,25 @@ private struct CodeLayout {
         return CodeLayout(width: side, height: side, dark: dark, symbology: .qrCode, label: "qr v\(matrix.version)")
     }
 
+    /// Whether zbar reads the code drawn cleanly (4 pixels a module, upright) with an ellipse of
+    /// `grey` over it, centred at `u, v` with radii `radiusU, radiusV`, all in modules.
+    func isReadable(under u: Double, _ v: Double, _ radiusU: Double, _ radiusV: Double, grey: Float, text: String) -> Bool {
+        let scale = 4
+        var frame = LumaFrame(width: width * scale, height: height * scale)
+        for y in 0..<frame.height {
+            for x in 0..<frame.width {
+                let mu = (Double(x) + 0.5) / Double(scale), mv = (Double(y) + 0.5) / Double(scale)
+                let du = (mu - u) / radiusU, dv = (mv - v) / radiusV
+                if du * du + dv * dv <= 1 {
+                    frame[x, y] = UInt8(grey)
+                } else if dark[Int(mv) * width + Int(mu)] {
+                    frame[x, y] = 0
+                }
+            }
+        }
+        return CodeScanner(symbologies: [symbology]).scan(frame).contains { $0.data == Array(text.utf8) }
+    }
+
     static func code128(_ text: String, heightModules: Int) -> CodeLayout {
         guard let bars = try? Code128.encode(text) else {
             preconditionFailure("corpus payload did not encode as Code 128: \(text)")
@@ -236,7 +256,7 @@ private struct FrameBuilder {
             look.dark = light
             look.bezelValue = Float(random.double(in: 5...20))
         case .smallModules:
-            module = isBarcode ? random.double(in: 1.0...1.4) : random.double(in: 1.5...2.2)
+            module = isBarcode ? random.double(in: 1.3...1.8) : random.double(in: 1.6...2.3)
             blurSigma = random.double(in: 0.3...0.55)
         case .largeModules:
             let extent = Double(max(layout.width, layout.height)) + 2 * look.screenMargin
@@ -257,6 +277,20 @@ private struct FrameBuilder {
             }
         default:
             break
+        }
+        if var thumb = occluder {
+            // A thumb may hide what no decoder can restore (a finder pattern, more codewords
+            // than the error correction covers). Shrink it until zbar reads the code drawn
+            // cleanly, so every occluded frame is readable in principle.
+            var shrinks = 0
+            while !layout.isReadable(under: thumb.u, thumb.v, thumb.radiusU, thumb.radiusV, grey: thumb.value, text: text),
+                  shrinks < 12 {
+                thumb.radiusU *= 0.85
+                thumb.radiusV *= 0.85
+                shrinks += 1
+            }
+            occluder = thumb
+            notes.append("thumb=\(shrinks)")
         }
 
         // MARK: Geometry
@@ -332,10 +366,10 @@ private struct FrameBuilder {
             notes.append(String(format1: "veil=%.2f", Double(strength)))
         case .blurred:
             if random.chance(0.5) {
-                blurSigma = module * random.double(in: 0.35...0.6)
+                blurSigma = module * random.double(in: 0.3...0.5)
                 notes.append(String(format1: "defocus=%.2f", blurSigma))
             } else {
-                let length = max(2, Int((module * random.double(in: 0.9...1.8)).rounded()))
+                let length = max(2, Int((module * random.double(in: 0.8...1.5)).rounded()))
                 canvas.motionBlur(length: length, angle: random.double(in: 0...Double.pi))
                 notes.append("motion=\(length)")
             }

@@ -43,6 +43,12 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("budget-ms"), help: "RobustScanner's time budget per frame, in milliseconds.")
     var budgetMillis: Int = RobustScanner.budgetMillisDefault
 
+    @Flag(name: .customLong("no-budget"), help: "scan: let RobustScanner try every strategy on every frame (decode rates without the time limit).")
+    var noBudget = false
+
+    @Flag(help: "scan --corpus-report: list every frame RobustScanner missed.")
+    var verbose = false
+
     @Option(name: .customLong("write-corpus"), help: ArgumentHelp("scan: write the corpus frames as PNG files into this folder (for qrpos scan --frames) and stop.", valueName: "dir"))
     var corpusFolder: String?
 
@@ -64,7 +70,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         switch Name(rawValue: name)! {
         case .scan:
-            var bench = ScanBench(seed: seed, count: count, budgetMillis: budgetMillis)
+            var bench = ScanBench(seed: seed, count: count, budgetMillis: noBudget ? nil : budgetMillis, verbose: verbose)
             if let corpusFolder {
                 try bench.writeCorpus(to: corpusFolder)
             } else if corpusReport {
@@ -82,7 +88,9 @@ struct Bench: ParsableCommand {
 struct ScanBench {
     let seed: UInt64
     let count: Int
-    let budgetMillis: Int
+    /// RobustScanner's budget per frame; nil lets it try every strategy.
+    let budgetMillis: Int?
+    let verbose: Bool
 
     private func corpus(_ size: ScanCorpus.FrameSize) -> [ScanCorpus.Frame] {
         ScanCorpus.generate(seed: seed, count: count, sizes: [size])
@@ -142,7 +150,7 @@ struct ScanBench {
                 }
                 let strategyJSON = "{" + strategies.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ") + "}"
                 printLine(case: "robust-\(size)-\(label)", times: times, tally: tally,
-                          extra: ["budget_ms": "\(budgetMillis)", "strategies": strategyJSON])
+                          extra: ["budget_ms": budgetMillis.map(String.init) ?? "null", "strategies": strategyJSON])
             }
         }
     }
@@ -190,12 +198,12 @@ struct ScanBench {
                 row.times.append(elapsedMillis(result.elapsed))
                 if let strategy = result.strategy { row.strategies[strategy, default: 0] += 1 }
                 rows[frame.category] = row
-                if outcome == .misread || outcome == .phantom {
-                    print("\(outcome.rawValue): frame \(frame.index) \(frame.summary): \(result.codes.map { $0.text ?? "\($0.data)" })")
+                if outcome == .misread || outcome == .phantom || verbose && outcome == .missed {
+                    print("\(outcome.rawValue): frame \(frame.index) \(frame.summary): \(result.codes.map { $0.text ?? "\($0.data)" }) tried \(result.tried.map(\.description).joined(separator: ",")) in \(format(elapsedMillis(result.elapsed), digits: 1)) ms")
                 }
             }
         }
-        print("seed \(seed), \(count) frames per size at \(ScanCorpus.FrameSize.standard.map(\.description).joined(separator: " and ")), budget \(budgetMillis) ms")
+        print("seed \(seed), \(count) frames per size at \(ScanCorpus.FrameSize.standard.map(\.description).joined(separator: " and ")), \(budgetMillis.map { "budget \($0) ms" } ?? "no budget")")
         print(pad("category", 15) + pad("frames", 7, right: true) + pad("zbar", 8, right: true) + pad("robust", 8, right: true)
               + pad("misread", 8, right: true) + pad("phantom", 8, right: true) + pad("med ms", 8, right: true) + "  decoded by")
         for category in ScanCorpus.Category.allCases {
@@ -242,9 +250,9 @@ struct ScanBench {
                     if size == .vga { times[strategy, default: []].append(took) }
                     let outcome = CorpusOutcome(frame: frame, decoded: codes)
                     line.append("\"\(strategy)\": [\"\(outcome.rawValue)\", \(format(took))]")
-                    if outcome == .misread || outcome == .phantom {
+                    if outcome == .misread || outcome == .phantom || verbose && outcome == .missed {
                         misreads[strategy, default: 0] += 1
-                        print("\(outcome.rawValue) by \(strategy): frame \(frame.index) \(frame.summary): \(codes.map { $0.text ?? "\($0.data)" }) expected \(frame.expected?.text ?? "nothing")")
+                        print("\(outcome.rawValue) by \(strategy): frame \(frame.index) \(frame.summary): \(codes.map { "\($0.symbology) \($0.text ?? "\($0.data)")" }) expected \(frame.expected?.text ?? "nothing")")
                     }
                     if outcome == .read {
                         reads[frame.category, default: [:]][strategy, default: 0] += 1
@@ -255,8 +263,10 @@ struct ScanBench {
                         plainMissed[frame.category, default: 0] += 1
                     }
                 }
+                let finderStart = ContinuousClock.now
+                let regions = robust.codeRegions(in: frame.luma)
+                line.append("\"finder_ms\": \(format(elapsedMillis(finderStart.duration(to: .now))))")
                 if let box = frame.codeBox {
-                    let regions = robust.codeRegions(in: frame.luma)
                     let best = regions.map { $0.box.intersection(box)?.area ?? 0 }.max() ?? 0
                     let rank = regions.firstIndex { ($0.box.intersection(box)?.area ?? 0) * 10 >= box.area * 9 }
                     line.append("\"region_cover\": \(format(Double(best) / Double(max(1, box.area)))), \"region_rank\": \(rank.map(String.init) ?? "null"), \"regions\": \(regions.count)")
