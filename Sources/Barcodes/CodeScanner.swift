@@ -47,6 +47,21 @@ public final class CodeScanner {
     /// each symbol's bytes are copied out with `zbar_symbol_get_data_length`, since they may hold
     /// NUL, before the image and its symbols are destroyed.
     public func scan(_ frame: LumaFrame) -> [ScannedCode] {
+        decode(frame).map(\.code)
+    }
+
+    /// A code zbar found, with how many of its scan lines agreed on it.
+    public struct Decode: Sendable, Hashable {
+        public let code: ScannedCode
+        /// `zbar_symbol_get_quality`: for a barcode, the number of scan lines that decoded these
+        /// exact bytes; for a QR code always 1 (its Reed–Solomon check stands in).
+        public let quality: Int
+    }
+
+    /// Like ``scan(_:)``, with each code's quality: a barcode read on one scan line only is
+    /// worth less than one read the same on several, since one line can misread (a bar lost to
+    /// blur can still leave a valid check character).
+    public func decode(_ frame: LumaFrame) -> [Decode] {
         let image = ZBarImage()
         zbar_image_set_format(image.raw, ZBarImage.y800)
         zbar_image_set_size(image.raw, UInt32(frame.width), UInt32(frame.height))
@@ -57,7 +72,7 @@ public final class CodeScanner {
             let found = zbar_scan_image(scanner, image.raw)
             // -1 means zbar could not handle the image format, which Y800 always is.
             precondition(found >= 0, "zbar_scan_image rejected a Y800 image")
-            var codes: [ScannedCode] = []
+            var codes: [Decode] = []
             var symbol = zbar_image_first_symbol(image.raw)
             while let current = symbol {
                 if let symbology = Symbology(zbarType: zbar_symbol_get_type(current)) {
@@ -65,7 +80,8 @@ public final class CodeScanner {
                     let data = zbar_symbol_get_data(current).map { start in
                         start.withMemoryRebound(to: UInt8.self, capacity: count) { Array(UnsafeBufferPointer(start: $0, count: count)) }
                     } ?? []
-                    codes.append(ScannedCode(symbology: symbology, data: data))
+                    codes.append(Decode(code: ScannedCode(symbology: symbology, data: data),
+                                        quality: Int(zbar_symbol_get_quality(current))))
                 }
                 symbol = zbar_symbol_next(current)
             }

@@ -76,7 +76,10 @@ struct CorpusCanvas {
         var bytes = [UInt8](repeating: 0, count: pixels.count)
         pixels.withUnsafeBufferPointer { src in
             bytes.withUnsafeMutableBufferPointer { dst in
-                for i in 0..<src.count { dst[i] = UInt8(max(0, min(255, src[i] + 0.5))) }
+                for i in 0..<src.count {
+                    let value = src[i]
+                    dst[i] = value <= 0 ? 0 : value >= 255 ? 255 : UInt8(value + 0.5)
+                }
             }
         }
         return LumaFrame(width: width, height: height, pixels: bytes)
@@ -91,31 +94,37 @@ struct CorpusCanvas {
 
     // MARK: Scene
 
-    /// Smooth light: a base level, a linear gradient and a few soft blobs, as a counter or a
-    /// hand behind the code looks through a webcam.
+    /// Smooth light: a base level, a linear gradient and a few soft Gaussian blobs, as a
+    /// counter or a hand behind the code looks through a webcam. The blobs are separable (a row
+    /// factor times a column factor), which keeps this cheap even in a debug build.
     mutating func paintBackground(_ random: inout SplitMix64, base: Float) {
         let angle = random.double(in: 0...(2 * Double.pi))
-        let slope = Float(random.double(in: 0...60)) / Float(max(width, height))
-        let gx = Float(cos(angle)) * slope, gy = Float(sin(angle)) * slope
-        var blobs: [(x: Float, y: Float, radius: Float, amplitude: Float)] = []
+        let slope = random.double(in: 0...60) / Double(max(width, height))
+        let gx = cos(angle) * slope, gy = sin(angle) * slope
+        let w = width, h = height
+        var columnBase = (0..<w).map { Float(gx * (Double($0) - Double(w) / 2)) }
+        let rowBase = (0..<h).map { base + Float(gy * (Double($0) - Double(h) / 2)) }
+        var columnFactors: [[Float]] = [], rowFactors: [[Float]] = []
         for _ in 0..<random.int(in: 1...4) {
-            blobs.append((Float(random.double(in: 0...Double(width))), Float(random.double(in: 0...Double(height))),
-                          Float(random.double(in: 40...220)), Float(random.double(in: -45...45))))
+            let x = random.double(in: 0...Double(w)), y = random.double(in: 0...Double(h))
+            let radius = random.double(in: 40...220), amplitude = random.double(in: -45...45)
+            columnFactors.append((0..<w).map { Float(exp(-(Double($0) - x) * (Double($0) - x) / (2 * radius * radius))) })
+            rowFactors.append((0..<h).map { Float(amplitude * exp(-(Double($0) - y) * (Double($0) - y) / (2 * radius * radius))) })
         }
-        let cx = Float(width) / 2, cy = Float(height) / 2
-        let w = width
+        // Blobs past the first are folded into the columns row by row; one blob stays a product.
         pixels.withUnsafeMutableBufferPointer { px in
-            for y in 0..<height {
-                let fy = Float(y)
-                for x in 0..<w {
-                    let fx = Float(x)
-                    var value = base + gx * (fx - cx) + gy * (fy - cy)
-                    for blob in blobs {
-                        let dx = fx - blob.x, dy = fy - blob.y
-                        let d2 = (dx * dx + dy * dy) / (blob.radius * blob.radius)
-                        if d2 < 4 { value += blob.amplitude * (1 - d2 / 4) * (1 - d2 / 4) }
+            columnBase.withUnsafeMutableBufferPointer { columns in
+                for y in 0..<h {
+                    let row = y * w
+                    let level = rowBase[y]
+                    for x in 0..<w { px[row + x] = level + columns[x] }
+                    for (blob, factors) in columnFactors.enumerated() {
+                        let weight = rowFactors[blob][y]
+                        if weight > -0.05 && weight < 0.05 { continue }
+                        factors.withUnsafeBufferPointer { f in
+                            for x in 0..<w { px[row + x] += weight * f[x] }
+                        }
                     }
-                    px[y * w + x] = value
                 }
             }
         }
@@ -215,19 +224,37 @@ struct CorpusCanvas {
         let centre = 1 - 2 * side
         let source = pixels
         let w = width, h = height
-        let step = horizontal ? 1 : w
-        source.withUnsafeBufferPointer { src in
-            pixels.withUnsafeMutableBufferPointer { dst in
-                for y in 0..<h {
-                    for x in 0..<w {
-                        let i = y * w + x
-                        let hasBefore = horizontal ? x > 0 : y > 0
-                        let hasAfter = horizontal ? x < w - 1 : y < h - 1
-                        let before = hasBefore ? src[i - step] : src[i]
-                        let after = hasAfter ? src[i + step] : src[i]
-                        dst[i] = centre * src[i] + side * (before + after)
+        let lines = horizontal ? h : w, length = horizontal ? w : h
+        let step = horizontal ? 1 : w, lineStep = horizontal ? w : 1
+        source.withUnsafeBufferPointer { srcBuffer in
+            pixels.withUnsafeMutableBufferPointer { dstBuffer in
+                let src = srcBuffer.baseAddress!, dst = dstBuffer.baseAddress!
+                var line = 0
+                while line < lines {
+                    let base = line * lineStep
+                    var previous = src[base], current = src[base]
+                    var i = 0
+                    while i < length {
+                        let next = i + 1 < length ? src[base + (i + 1) * step] : current
+                        dst[base + i * step] = centre * current + side * (previous + next)
+                        previous = current
+                        current = next
+                        i += 1
                     }
+                    line += 1
                 }
+            }
+        }
+    }
+
+    /// Multiplies every pixel by `gain` (less light, or more exposure before clipping).
+    mutating func scale(by gain: Float) {
+        pixels.withUnsafeMutableBufferPointer { buffer in
+            let px = buffer.baseAddress!
+            var i = 0
+            while i < buffer.count {
+                px[i] *= gain
+                i += 1
             }
         }
     }
@@ -238,19 +265,29 @@ struct CorpusCanvas {
         let lines = horizontal ? h : w, length = horizontal ? w : h
         let step = horizontal ? 1 : w, lineStep = horizontal ? w : 1
         let scale = 1 / Float(2 * radius + 1)
-        source.withUnsafeBufferPointer { src in
-            pixels.withUnsafeMutableBufferPointer { dst in
-                for line in 0..<lines {
+        source.withUnsafeBufferPointer { srcBuffer in
+            pixels.withUnsafeMutableBufferPointer { dstBuffer in
+                let src = srcBuffer.baseAddress!, dst = dstBuffer.baseAddress!
+                var line = 0
+                while line < lines {
                     let base = line * lineStep
-                    // Running sum with the edge pixel repeated beyond the border.
+                    let first = src[base], last = src[base + (length - 1) * step]
+                    // Running sum with the edge pixels repeated beyond the border.
                     var sum: Float = 0
-                    for k in -radius...radius { sum += src[base + min(max(k, 0), length - 1) * step] }
-                    for i in 0..<length {
-                        dst[base + i * step] = sum * scale
-                        let outgoing = min(max(i - radius, 0), length - 1)
-                        let incoming = min(max(i + radius + 1, 0), length - 1)
-                        sum += src[base + incoming * step] - src[base + outgoing * step]
+                    var k = -radius
+                    while k <= radius {
+                        sum += k < 0 ? first : k >= length ? last : src[base + k * step]
+                        k += 1
                     }
+                    var i = 0
+                    while i < length {
+                        dst[base + i * step] = sum * scale
+                        let outgoing = i - radius, incoming = i + radius + 1
+                        sum += (incoming >= length ? last : src[base + incoming * step])
+                            - (outgoing < 0 ? first : src[base + outgoing * step])
+                        i += 1
+                    }
+                    line += 1
                 }
             }
         }
@@ -261,39 +298,69 @@ struct CorpusCanvas {
     mutating func motionBlur(length: Int, angle: Double) {
         guard length > 1 else { return }
         let source = pixels
-        let offsets = (0..<length).map { i -> (Int, Int) in
-            let t = Double(i) - Double(length - 1) / 2
-            return (Int((t * cos(angle)).rounded()), Int((t * sin(angle)).rounded()))
-        }
         let scale = 1 / Float(length)
         let w = width, h = height
-        source.withUnsafeBufferPointer { src in
-            pixels.withUnsafeMutableBufferPointer { dst in
-                for y in 0..<h {
-                    for x in 0..<w {
-                        var sum: Float = 0
-                        for (dx, dy) in offsets {
-                            let sx = min(max(x + dx, 0), w - 1), sy = min(max(y + dy, 0), h - 1)
-                            sum += src[sy * w + sx]
+        // One pass a shifted copy, each added in place; pixels whose copy would come from
+        // outside the frame take the nearest edge pixel.
+        source.withUnsafeBufferPointer { srcBuffer in
+            pixels.withUnsafeMutableBufferPointer { dstBuffer in
+                let src = srcBuffer.baseAddress!, dst = dstBuffer.baseAddress!
+                var i = 0
+                while i < w * h {
+                    dst[i] = 0
+                    i += 1
+                }
+                for copy in 0..<length {
+                    let t = Double(copy) - Double(length - 1) / 2
+                    let dx = Int((t * cos(angle)).rounded()), dy = Int((t * sin(angle)).rounded())
+                    var y = 0
+                    while y < h {
+                        let sy = y + dy < 0 ? 0 : y + dy >= h ? h - 1 : y + dy
+                        let row = y * w, sourceRow = sy * w
+                        var x = 0
+                        while x < w {
+                            let sx = x + dx < 0 ? 0 : x + dx >= w ? w - 1 : x + dx
+                            dst[row + x] += src[sourceRow + sx]
+                            x += 1
                         }
-                        dst[y * w + x] = sum * scale
+                        y += 1
                     }
+                }
+                i = 0
+                while i < w * h {
+                    dst[i] *= scale
+                    i += 1
                 }
             }
         }
     }
 
-    /// Adds zero-mean noise of standard deviation `sigma` (the sum of four uniform draws, which
-    /// is close to Gaussian and costs one generator call a pixel), then replaces `saltPepper`
+    /// Adds zero-mean noise of standard deviation `sigma` (a sum of four uniform draws, which is
+    /// close to Gaussian), then replaces `saltPepper`
     /// of the pixels with black or white (dead and hot pixels, dust).
     mutating func addNoise(sigma: Double, saltPepper: Double = 0, _ random: inout SplitMix64) {
-        // Four 16-bit uniforms sum to a variance of 4/12 of 65536²; scale that to sigma.
-        let scale = Float(sigma / (65536 * (4.0 / 12).squareRoot()))
-        pixels.withUnsafeMutableBufferPointer { px in
-            for i in 0..<px.count {
-                let bits = random.next()
-                let sum = Int(bits & 0xFFFF) + Int((bits >> 16) & 0xFFFF) + Int((bits >> 32) & 0xFFFF) + Int(bits >> 48)
-                px[i] += Float(sum - 131_070) * scale
+        // Each pixel sums four uniform 8-bit draws (variance 4 (256² - 1) / 12), scaled to
+        // sigma. The sums for the two halves of a 64-bit draw are looked up in a table of the
+        // 65536 pairs of bytes, so one generator call and two table reads cover two pixels.
+        let scale = Float(sigma / (4 * (65536.0 - 1) / 12).squareRoot())
+        let pairs = Self.bytePairSums
+        pixels.withUnsafeMutableBufferPointer { buffer in
+            pairs.withUnsafeBufferPointer { pairBuffer in
+                let px = buffer.baseAddress!, pairSums = pairBuffer.baseAddress!
+                let count = buffer.count
+                var i = 0
+                while i + 1 < count {
+                    let bits = random.next()
+                    let first = Int(pairSums[Int(bits & 0xFFFF)]) + Int(pairSums[Int((bits >> 16) & 0xFFFF)])
+                    let second = Int(pairSums[Int((bits >> 32) & 0xFFFF)]) + Int(pairSums[Int(bits >> 48)])
+                    px[i] += Float(first - 510) * scale
+                    px[i + 1] += Float(second - 510) * scale
+                    i += 2
+                }
+                if i < count {
+                    let bits = random.next()
+                    px[i] += Float(Int(pairSums[Int(bits & 0xFFFF)]) + Int(pairSums[Int((bits >> 16) & 0xFFFF)]) - 510) * scale
+                }
             }
         }
         if saltPepper > 0 {
@@ -303,6 +370,9 @@ struct CorpusCanvas {
             }
         }
     }
+
+    /// The sum of the two bytes of every 16-bit value.
+    private static let bytePairSums: [UInt16] = (0..<65536).map { UInt16(($0 & 0xFF) + ($0 >> 8)) }
 
     /// JPEG's loss without its entropy coding: each 8x8 block through the DCT, quantised with
     /// the standard luminance table scaled for `quality` (1–100, as libjpeg's), and back. This
@@ -324,46 +394,132 @@ struct CorpusCanvas {
         }
         var block = [Float](repeating: 0, count: 64), temp = [Float](repeating: 0, count: 64)
         let w = width, h = height
-        for by in Swift.stride(from: 0, to: h, by: 8) {
-            for bx in Swift.stride(from: 0, to: w, by: 8) {
-                // Edge blocks repeat their last row and column, as encoders pad.
-                for j in 0..<8 {
-                    for i in 0..<8 {
-                        block[j * 8 + i] = pixels[min(by + j, h - 1) * w + min(bx + i, w - 1)] - 128
-                    }
-                }
-                // Forward DCT: rows then columns.
-                for j in 0..<8 {
-                    for k in 0..<8 {
-                        var sum: Float = 0
-                        for n in 0..<8 { sum += basis[k * 8 + n] * block[j * 8 + n] }
-                        temp[j * 8 + k] = sum
-                    }
-                }
-                for k in 0..<8 {
-                    for i in 0..<8 {
-                        var sum: Float = 0
-                        for n in 0..<8 { sum += basis[k * 8 + n] * temp[n * 8 + i] }
-                        let q = table[k * 8 + i]
-                        block[k * 8 + i] = (sum / q).rounded() * q
-                    }
-                }
-                // Inverse DCT: columns then rows.
-                for n in 0..<8 {
-                    for i in 0..<8 {
-                        var sum: Float = 0
-                        for k in 0..<8 { sum += basis[k * 8 + n] * block[k * 8 + i] }
-                        temp[n * 8 + i] = sum
-                    }
-                }
-                for j in 0..<8 where by + j < h {
-                    for n in 0..<8 where bx + n < w {
-                        var sum: Float = 0
-                        for k in 0..<8 { sum += basis[k * 8 + n] * temp[j * 8 + k] }
-                        pixels[(by + j) * w + bx + n] = sum + 128
+        basis.withUnsafeBufferPointer { basisBuffer in
+            table.withUnsafeBufferPointer { tableBuffer in
+                block.withUnsafeMutableBufferPointer { blockBuffer in
+                    temp.withUnsafeMutableBufferPointer { tempBuffer in
+                        pixels.withUnsafeMutableBufferPointer { pixelBuffer in
+                            let basis = basisBuffer.baseAddress!, table = tableBuffer.baseAddress!
+                            let block = blockBuffer.baseAddress!, temp = tempBuffer.baseAddress!
+                            let pixels = pixelBuffer.baseAddress!
+                            var by = 0
+                            while by < h {
+                                var bx = 0
+                                while bx < w {
+                                    Self.jpegBlock(pixels, width: w, height: h, x: bx, y: by, basis: basis, table: table, block: block, temp: temp)
+                                    bx += 8
+                                }
+                                by += 8
+                            }
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /// One 8x8 block through DCT, quantisation and inverse DCT, in place.
+    ///
+    /// A nearly flat block (a range below the first AC step, so every AC coefficient quantises
+    /// to zero or nearly) becomes its mean on the DC step's grid without the transforms: the
+    /// same flat block the full path gives, at a fraction of the cost.
+    private static func jpegBlock(
+        _ pixels: UnsafeMutablePointer<Float>, width w: Int, height h: Int, x bx: Int, y by: Int,
+        basis: UnsafePointer<Float>, table: UnsafePointer<Float>, block: UnsafeMutablePointer<Float>, temp: UnsafeMutablePointer<Float>
+    ) {
+        // Edge blocks repeat their last row and column, as encoders pad.
+        var low: Float = 1e9, high: Float = -1e9, total: Float = 0
+        var j = 0
+        while j < 8 {
+            let row = (by + j < h ? by + j : h - 1) * w
+            var i = 0
+            while i < 8 {
+                let value = pixels[row + (bx + i < w ? bx + i : w - 1)] - 128
+                block[j * 8 + i] = value
+                total += value
+                if value < low { low = value }
+                if value > high { high = value }
+                i += 1
+            }
+            j += 1
+        }
+        if high - low < table[1] {
+            // DC = 8 × mean with this orthonormal DCT; quantise it as the full path would.
+            let dc = (total / 8 / table[0]).rounded() * table[0]
+            let flat = dc / 8 + 128
+            j = 0
+            while j < 8 && by + j < h {
+                var n = 0
+                while n < 8 && bx + n < w {
+                    pixels[(by + j) * w + bx + n] = flat
+                    n += 1
+                }
+                j += 1
+            }
+            return
+        }
+        // Forward DCT: rows, then columns with quantisation.
+        j = 0
+        while j < 8 {
+            var k = 0
+            while k < 8 {
+                var sum: Float = 0
+                var n = 0
+                while n < 8 {
+                    sum += basis[k * 8 + n] * block[j * 8 + n]
+                    n += 1
+                }
+                temp[j * 8 + k] = sum
+                k += 1
+            }
+            j += 1
+        }
+        var k = 0
+        while k < 8 {
+            var i = 0
+            while i < 8 {
+                var sum: Float = 0
+                var n = 0
+                while n < 8 {
+                    sum += basis[k * 8 + n] * temp[n * 8 + i]
+                    n += 1
+                }
+                let q = table[k * 8 + i]
+                block[k * 8 + i] = (sum / q).rounded() * q
+                i += 1
+            }
+            k += 1
+        }
+        // Inverse DCT: columns, then rows.
+        var n = 0
+        while n < 8 {
+            var i = 0
+            while i < 8 {
+                var sum: Float = 0
+                var k = 0
+                while k < 8 {
+                    sum += basis[k * 8 + n] * block[k * 8 + i]
+                    k += 1
+                }
+                temp[n * 8 + i] = sum
+                i += 1
+            }
+            n += 1
+        }
+        j = 0
+        while j < 8 && by + j < h {
+            var n = 0
+            while n < 8 && bx + n < w {
+                var sum: Float = 0
+                var k = 0
+                while k < 8 {
+                    sum += basis[k * 8 + n] * temp[j * 8 + k]
+                    k += 1
+                }
+                pixels[(by + j) * w + bx + n] = sum + 128
+                n += 1
+            }
+            j += 1
         }
     }
 }

@@ -39,9 +39,13 @@ public struct CorpusTally: Sendable, Equatable {
         /// No frames yet.
         public init() {}
 
-        /// Read frames over coded frames (or, for a no-code category, frames left quiet), 0…1.
-        public var rate: Double {
-            frames == 0 ? 0 : Double(read + (frames - read - missed - misread - phantom)) / Double(frames)
+        /// Adds another's counts.
+        public mutating func add(_ other: Counts) {
+            frames += other.frames
+            read += other.read
+            missed += other.missed
+            misread += other.misread
+            phantom += other.phantom
         }
     }
 
@@ -77,15 +81,14 @@ public struct CorpusTally: Sendable, Equatable {
     /// Totals over the categories without a code.
     public var noCode: Counts { total { !$0.hasCode } }
 
+    /// Adds another tally's counts, as from a corpus split over several tasks.
+    public mutating func merge(_ other: CorpusTally) {
+        for (category, counts) in other.categories { categories[category, default: Counts()].add(counts) }
+    }
+
     private func total(where include: (ScanCorpus.Category) -> Bool) -> Counts {
         var sum = Counts()
-        for (category, counts) in categories where include(category) {
-            sum.frames += counts.frames
-            sum.read += counts.read
-            sum.missed += counts.missed
-            sum.misread += counts.misread
-            sum.phantom += counts.phantom
-        }
+        for (category, counts) in categories where include(category) { sum.add(counts) }
         return sum
     }
 

@@ -21,13 +21,29 @@ public enum LumaOps {
         }
     }
 
+    /// Runs `body` with raw pointers to the pixels of `source` and `destination`. Raw pointers
+    /// and `while` loops, rather than iterators and buffer subscripts, also keep the debug build
+    /// (the unit tests) within a few times the release build's speed.
+    @inline(__always)
+    static func withPixels(
+        _ source: LumaFrame, _ destination: inout LumaFrame,
+        _ body: (UnsafePointer<UInt8>, UnsafeMutablePointer<UInt8>) -> Void
+    ) {
+        source.pixels.withUnsafeBufferPointer { src in
+            destination.pixels.withUnsafeMutableBufferPointer { dst in body(src.baseAddress!, dst.baseAddress!) }
+        }
+    }
+
     /// Light-on-dark becomes dark-on-light: dark-mode phone screens show codes this way, and zbar
     /// finds QR finder patterns and Code 128 start characters only as dark-on-light.
     public static func invert(_ source: LumaFrame, into destination: inout LumaFrame) {
         prepare(&destination, width: source.width, height: source.height)
-        source.pixels.withUnsafeBufferPointer { src in
-            destination.pixels.withUnsafeMutableBufferPointer { dst in
-                for i in 0..<src.count { dst[i] = 255 &- src[i] }
+        let count = source.pixels.count
+        withPixels(source, &destination) { src, dst in
+            var i = 0
+            while i < count {
+                dst[i] = 255 &- src[i]
+                i += 1
             }
         }
     }
@@ -37,14 +53,18 @@ public enum LumaOps {
     /// detector, whose thresholds are absolute, sees the code's edges.
     public static func stretchContrast(_ source: LumaFrame, into destination: inout LumaFrame, clipFraction: Double = 0.005) {
         precondition(clipFraction >= 0 && clipFraction < 0.5, "clip fraction must be in 0..<0.5")
-        prepare(&destination, width: source.width, height: source.height)
         var histogram = [Int](repeating: 0, count: 256)
+        let count = source.pixels.count
         source.pixels.withUnsafeBufferPointer { src in
             histogram.withUnsafeMutableBufferPointer { bins in
-                for value in src { bins[Int(value)] += 1 }
+                var i = 0
+                while i < count {
+                    bins[Int(src[i])] += 1
+                    i += 1
+                }
             }
         }
-        let clipCount = Int(Double(source.pixels.count) * clipFraction)
+        let clipCount = Int(Double(count) * clipFraction)
         var low = 0, seen = 0
         while low < 255, seen + histogram[low] <= clipCount { seen += histogram[low]; low += 1 }
         var high = 255
@@ -52,10 +72,7 @@ public enum LumaOps {
         while high > 0, seen + histogram[high] <= clipCount { seen += histogram[high]; high -= 1 }
         // A flat frame has nothing to stretch; a span below 4 would only amplify quantisation.
         let span = max(high - low, 4)
-        var table = [UInt8](repeating: 0, count: 256)
-        for value in 0..<256 {
-            table[value] = UInt8(clamping: (value - low) * 255 / span)
-        }
+        let table = (0..<256).map { UInt8(clamping: ($0 - low) * 255 / span) }
         map(source, into: &destination, table: table)
     }
 
@@ -63,10 +80,14 @@ public enum LumaOps {
     public static func map(_ source: LumaFrame, into destination: inout LumaFrame, table: [UInt8]) {
         precondition(table.count == 256, "a lookup table has 256 entries")
         prepare(&destination, width: source.width, height: source.height)
-        source.pixels.withUnsafeBufferPointer { src in
-            destination.pixels.withUnsafeMutableBufferPointer { dst in
-                table.withUnsafeBufferPointer { lut in
-                    for i in 0..<src.count { dst[i] = lut[Int(src[i])] }
+        let count = source.pixels.count
+        withPixels(source, &destination) { src, dst in
+            table.withUnsafeBufferPointer { lut in
+                let lut = lut.baseAddress!
+                var i = 0
+                while i < count {
+                    dst[i] = lut[Int(src[i])]
+                    i += 1
                 }
             }
         }
@@ -88,34 +109,45 @@ public enum LumaOps {
         if integral.count < stride * (height + 1) {
             integral = [UInt32](repeating: 0, count: stride * (height + 1))
         }
-        source.pixels.withUnsafeBufferPointer { src in
-            integral.withUnsafeMutableBufferPointer { sums in
+        let keep = UInt64(100 - percent)
+        withPixels(source, &destination) { src, dst in
+            integral.withUnsafeMutableBufferPointer { buffer in
+                let sums = buffer.baseAddress!
                 // Row 0 and column 0 stay zero, so window sums need no edge cases.
-                for x in 0...width { sums[x] = 0 }
-                for y in 0..<height {
+                var x = 0
+                while x <= width {
+                    sums[x] = 0
+                    x += 1
+                }
+                var y = 0
+                while y < height {
                     var rowSum: UInt32 = 0
                     let above = y * stride, here = (y + 1) * stride, row = y * width
                     sums[here] = 0
-                    for x in 0..<width {
+                    x = 0
+                    while x < width {
                         rowSum &+= UInt32(src[row + x])
                         sums[here + x + 1] = sums[above + x + 1] &+ rowSum
+                        x += 1
                     }
+                    y += 1
                 }
-                destination.pixels.withUnsafeMutableBufferPointer { dst in
-                    let keep = UInt64(100 - percent)
-                    for y in 0..<height {
-                        let top = max(0, y - radius), bottom = min(height - 1, y + radius)
-                        let rowTop = top * stride, rowBottom = (bottom + 1) * stride
-                        let rows = UInt64(bottom - top + 1)
-                        let row = y * width
-                        for x in 0..<width {
-                            let left = max(0, x - radius), right = min(width - 1, x + radius)
-                            let sum = UInt64(sums[rowBottom + right + 1] &- sums[rowTop + right + 1]
-                                             &- sums[rowBottom + left] &+ sums[rowTop + left])
-                            let count = rows * UInt64(right - left + 1)
-                            dst[row + x] = UInt64(src[row + x]) * count * 100 < sum * keep ? 0 : 255
-                        }
+                y = 0
+                while y < height {
+                    let top = y > radius ? y - radius : 0, bottom = y + radius < height ? y + radius : height - 1
+                    let rowTop = top * stride, rowBottom = (bottom + 1) * stride
+                    let rows = UInt64(bottom - top + 1)
+                    let row = y * width
+                    x = 0
+                    while x < width {
+                        let left = x > radius ? x - radius : 0, right = x + radius < width ? x + radius : width - 1
+                        let sum = UInt64(sums[rowBottom + right + 1] &- sums[rowTop + right + 1]
+                                         &- sums[rowBottom + left] &+ sums[rowTop + left])
+                        let count = rows * UInt64(right - left + 1)
+                        dst[row + x] = UInt64(src[row + x]) * count * 100 < sum * keep ? 0 : 255
+                        x += 1
                     }
+                    y += 1
                 }
             }
         }
@@ -126,22 +158,25 @@ public enum LumaOps {
     public static func boxBlur3(_ source: LumaFrame, into destination: inout LumaFrame) {
         let width = source.width, height = source.height
         prepare(&destination, width: width, height: height)
-        source.pixels.withUnsafeBufferPointer { src in
-            destination.pixels.withUnsafeMutableBufferPointer { dst in
-                copyBorder(src, dst, width: width, height: height)
-                guard width >= 3, height >= 3 else { return }
-                for y in 1..<(height - 1) {
-                    let up = (y - 1) * width, row = y * width, down = (y + 1) * width
-                    // Column sums of three rows, slid along the row: 3 adds a pixel, not 9.
-                    var a = Int(src[up]) + Int(src[row]) + Int(src[down])
-                    var b = Int(src[up + 1]) + Int(src[row + 1]) + Int(src[down + 1])
-                    for x in 1..<(width - 1) {
-                        let c = Int(src[up + x + 1]) + Int(src[row + x + 1]) + Int(src[down + x + 1])
-                        dst[row + x] = UInt8(truncatingIfNeeded: ((a + b + c) &* 7282) >> 16)
-                        a = b
-                        b = c
-                    }
+        withPixels(source, &destination) { src, dst in
+            copyBorder(src, dst, width: width, height: height)
+            guard width >= 3, height >= 3 else { return }
+            var y = 1
+            while y < height - 1 {
+                let up = (y - 1) * width, row = y * width, down = (y + 1) * width
+                // Column sums of three rows, slid along the row: 3 adds a pixel, not 9.
+                var a = Int(src[up]) + Int(src[row]) + Int(src[down])
+                var b = Int(src[up + 1]) + Int(src[row + 1]) + Int(src[down + 1])
+                var x = 1
+                while x < width - 1 {
+                    let c = Int(src[up + x + 1]) + Int(src[row + x + 1]) + Int(src[down + x + 1])
+                    // 7282 / 65536 is 1/9 to within 0.003%.
+                    dst[row + x] = UInt8(truncatingIfNeeded: ((a + b + c) &* 7282) >> 16)
+                    a = b
+                    b = c
+                    x += 1
                 }
+                y += 1
             }
         }
     }
@@ -151,75 +186,120 @@ public enum LumaOps {
     public static func median3(_ source: LumaFrame, into destination: inout LumaFrame) {
         let width = source.width, height = source.height
         prepare(&destination, width: width, height: height)
-        source.pixels.withUnsafeBufferPointer { src in
-            destination.pixels.withUnsafeMutableBufferPointer { dst in
-                copyBorder(src, dst, width: width, height: height)
-                guard width >= 3, height >= 3 else { return }
-                for y in 1..<(height - 1) {
-                    let up = (y - 1) * width, row = y * width, down = (y + 1) * width
-                    for x in 1..<(width - 1) {
-                        // Sort each column of three, then the median of nine is the median of
-                        // (max of the minima, median of the medians, min of the maxima).
-                        var a0 = src[up + x - 1], a1 = src[row + x - 1], a2 = src[down + x - 1]
-                        var b0 = src[up + x], b1 = src[row + x], b2 = src[down + x]
-                        var c0 = src[up + x + 1], c1 = src[row + x + 1], c2 = src[down + x + 1]
-                        sort3(&a0, &a1, &a2)
-                        sort3(&b0, &b1, &b2)
-                        sort3(&c0, &c1, &c2)
-                        let lowMax = max(a0, max(b0, c0))
-                        let highMin = min(a2, min(b2, c2))
-                        var m0 = a1, m1 = b1, m2 = c1
-                        sort3(&m0, &m1, &m2)
-                        var t0 = lowMax, t1 = m1, t2 = highMin
-                        sort3(&t0, &t1, &t2)
-                        dst[row + x] = t1
-                    }
+        withPixels(source, &destination) { src, dst in
+            copyBorder(src, dst, width: width, height: height)
+            guard width >= 3, height >= 3 else { return }
+            var y = 1
+            while y < height - 1 {
+                let up = (y - 1) * width, row = y * width, down = (y + 1) * width
+                var x = 1
+                while x < width - 1 {
+                    // Sort each column of three; the median of nine is then the median of the
+                    // largest minimum, the median of the medians and the smallest maximum.
+                    var a0 = src[up + x - 1], a1 = src[row + x - 1], a2 = src[down + x - 1]
+                    var b0 = src[up + x], b1 = src[row + x], b2 = src[down + x]
+                    var c0 = src[up + x + 1], c1 = src[row + x + 1], c2 = src[down + x + 1]
+                    if a0 > a1 { swap(&a0, &a1) }; if a1 > a2 { swap(&a1, &a2) }; if a0 > a1 { swap(&a0, &a1) }
+                    if b0 > b1 { swap(&b0, &b1) }; if b1 > b2 { swap(&b1, &b2) }; if b0 > b1 { swap(&b0, &b1) }
+                    if c0 > c1 { swap(&c0, &c1) }; if c1 > c2 { swap(&c1, &c2) }; if c0 > c1 { swap(&c0, &c1) }
+                    var lowMax = a0 > b0 ? a0 : b0
+                    if c0 > lowMax { lowMax = c0 }
+                    var highMin = a2 < b2 ? a2 : b2
+                    if c2 < highMin { highMin = c2 }
+                    var m0 = a1, m1 = b1, m2 = c1
+                    if m0 > m1 { swap(&m0, &m1) }; if m1 > m2 { swap(&m1, &m2) }; if m0 > m1 { swap(&m0, &m1) }
+                    var t0 = lowMax, t1 = m1, t2 = highMin
+                    if t0 > t1 { swap(&t0, &t1) }; if t1 > t2 { swap(&t1, &t2) }; if t0 > t1 { swap(&t0, &t1) }
+                    dst[row + x] = t1
+                    x += 1
                 }
+                y += 1
             }
         }
     }
 
-    @inline(__always)
-    private static func sort3(_ a: inout UInt8, _ b: inout UInt8, _ c: inout UInt8) {
-        if a > b { swap(&a, &b) }
-        if b > c { swap(&b, &c) }
-        if a > b { swap(&a, &b) }
-    }
-
-    private static func copyBorder(_ src: UnsafeBufferPointer<UInt8>, _ dst: UnsafeMutableBufferPointer<UInt8>, width: Int, height: Int) {
-        for x in 0..<width {
+    private static func copyBorder(_ src: UnsafePointer<UInt8>, _ dst: UnsafeMutablePointer<UInt8>, width: Int, height: Int) {
+        let last = (height - 1) * width
+        var x = 0
+        while x < width {
             dst[x] = src[x]
-            dst[(height - 1) * width + x] = src[(height - 1) * width + x]
+            dst[last + x] = src[last + x]
+            x += 1
         }
-        for y in 0..<height {
+        var y = 0
+        while y < height {
             dst[y * width] = src[y * width]
             dst[y * width + width - 1] = src[y * width + width - 1]
+            y += 1
         }
     }
 
-    /// Sharpens by unsharp masking against the 3x3 mean: `p + amount (p - mean)`. Gives a
-    /// defocused code steeper edges for zbar's edge detector. Borders are copied.
-    public static func sharpen(_ source: LumaFrame, into destination: inout LumaFrame, amount: Int = 2) {
-        precondition(amount >= 1, "sharpening amount must be at least 1")
+    /// A box average over `(2 radius + 1)²` pixels (edges repeated), as two one-dimensional
+    /// running sums through `scratch`: the cost does not depend on the radius. Two passes
+    /// approximate a Gaussian of sigma `radius` × 1.15.
+    public static func boxBlur(_ source: LumaFrame, into destination: inout LumaFrame, radius: Int, scratch: inout [UInt8]) {
+        precondition(radius >= 1, "blur radius must be at least 1")
         let width = source.width, height = source.height
         prepare(&destination, width: width, height: height)
-        source.pixels.withUnsafeBufferPointer { src in
-            destination.pixels.withUnsafeMutableBufferPointer { dst in
-                copyBorder(src, dst, width: width, height: height)
-                guard width >= 3, height >= 3 else { return }
-                for y in 1..<(height - 1) {
-                    let up = (y - 1) * width, row = y * width, down = (y + 1) * width
-                    var a = Int(src[up]) + Int(src[row]) + Int(src[down])
-                    var b = Int(src[up + 1]) + Int(src[row + 1]) + Int(src[down + 1])
-                    for x in 1..<(width - 1) {
-                        let c = Int(src[up + x + 1]) + Int(src[row + x + 1]) + Int(src[down + x + 1])
-                        let pixel = Int(src[row + x])
-                        let sharpened = pixel + amount * (9 * pixel - (a + b + c)) / 9
-                        dst[row + x] = UInt8(clamping: sharpened)
-                        a = b
-                        b = c
-                    }
-                }
+        if scratch.count < width * height { scratch = [UInt8](repeating: 0, count: width * height) }
+        let count = 2 * radius + 1
+        // Reciprocal in 16.16 fixed point, so each pixel costs a multiply, not a divide.
+        let reciprocal = (65536 + count / 2) / count
+        scratch.withUnsafeMutableBufferPointer { scratchBuffer in
+            let middle = scratchBuffer.baseAddress!
+            withPixels(source, &destination) { src, dst in
+                blurLines(src, middle, lines: height, length: width, step: 1, lineStep: width, radius: radius, reciprocal: reciprocal)
+                blurLines(UnsafePointer(middle), dst, lines: width, length: height, step: width, lineStep: 1, radius: radius, reciprocal: reciprocal)
+            }
+        }
+    }
+
+    private static func blurLines(
+        _ src: UnsafePointer<UInt8>, _ dst: UnsafeMutablePointer<UInt8>,
+        lines: Int, length: Int, step: Int, lineStep: Int, radius: Int, reciprocal: Int
+    ) {
+        var line = 0
+        while line < lines {
+            let base = line * lineStep
+            let first = Int(src[base]), last = Int(src[base + (length - 1) * step])
+            var sum = 0
+            var k = -radius
+            while k <= radius {
+                sum += k < 0 ? first : k >= length ? last : Int(src[base + k * step])
+                k += 1
+            }
+            var i = 0
+            while i < length {
+                dst[base + i * step] = UInt8(truncatingIfNeeded: (sum * reciprocal + 32768) >> 16)
+                let outgoing = i - radius, incoming = i + radius + 1
+                sum += (incoming >= length ? last : Int(src[base + incoming * step]))
+                    - (outgoing < 0 ? first : Int(src[base + outgoing * step]))
+                i += 1
+            }
+            line += 1
+        }
+    }
+
+    /// Unsharp masking against a wide Gaussian-like blur (two box passes of `radius`):
+    /// `p + amount (p - blur)`. Restores the contrast of single modules that a defocus of a
+    /// pixel or two has washed into their neighbours, which a 3x3 kernel cannot reach.
+    public static func unsharp(
+        _ source: LumaFrame, into destination: inout LumaFrame, radius: Int, amount: Int,
+        blurred: inout LumaFrame, scratch: inout [UInt8]
+    ) {
+        precondition(amount >= 1, "sharpening amount must be at least 1")
+        boxBlur(source, into: &blurred, radius: radius, scratch: &scratch)
+        // The second pass lands in the destination, which is then sharpened in place: each
+        // output pixel reads only its own blurred value.
+        boxBlur(blurred, into: &destination, radius: radius, scratch: &scratch)
+        let count = source.pixels.count
+        withPixels(source, &destination) { src, dst in
+            var i = 0
+            while i < count {
+                let pixel = Int(src[i])
+                let value = pixel + amount * (pixel - Int(dst[i]))
+                dst[i] = value < 0 ? 0 : value > 255 ? 255 : UInt8(truncatingIfNeeded: value)
+                i += 1
             }
         }
     }
@@ -231,60 +311,63 @@ public enum LumaOps {
         precondition(width >= 1 && height >= 1, "frame too small to halve")
         prepare(&destination, width: width, height: height)
         let sourceWidth = source.width
-        source.pixels.withUnsafeBufferPointer { src in
-            destination.pixels.withUnsafeMutableBufferPointer { dst in
-                for y in 0..<height {
-                    let top = 2 * y * sourceWidth, bottom = top + sourceWidth, row = y * width
-                    for x in 0..<width {
-                        let sum = Int(src[top + 2 * x]) + Int(src[top + 2 * x + 1])
-                            + Int(src[bottom + 2 * x]) + Int(src[bottom + 2 * x + 1])
-                        dst[row + x] = UInt8(truncatingIfNeeded: (sum + 2) >> 2)
-                    }
+        withPixels(source, &destination) { src, dst in
+            var y = 0
+            while y < height {
+                let top = 2 * y * sourceWidth, bottom = top + sourceWidth, row = y * width
+                var x = 0
+                while x < width {
+                    let sum = Int(src[top + 2 * x]) + Int(src[top + 2 * x + 1])
+                        + Int(src[bottom + 2 * x]) + Int(src[bottom + 2 * x + 1])
+                    dst[row + x] = UInt8(truncatingIfNeeded: (sum + 2) >> 2)
+                    x += 1
                 }
+                y += 1
             }
         }
     }
 
-    /// Crops `x, y, width, height` (clamped to the frame) and scales it by `factor`, 1…4, with
-    /// bilinear interpolation: modules of one or two pixels become wide enough for zbar's edge
-    /// detector, and cropping first keeps the cost to the region of interest.
-    public static func upscale(
-        _ source: LumaFrame, into destination: inout LumaFrame,
-        region: (x: Int, y: Int, width: Int, height: Int)? = nil, factor: Int = 2
-    ) {
+    /// Crops `region` (clamped to the frame; nil for all of it) and scales it by `factor`, 1…4,
+    /// with bilinear interpolation: modules of one or two pixels become wide enough for zbar's
+    /// edge detector, and cropping first keeps the cost to the region of interest.
+    public static func upscale(_ source: LumaFrame, into destination: inout LumaFrame, region: PixelBox? = nil, factor: Int = 2) {
         precondition((1...4).contains(factor), "upscale factor must be 1…4")
-        let left = max(0, region?.x ?? 0), top = max(0, region?.y ?? 0)
-        let right = min(source.width, left + (region?.width ?? source.width))
-        let bottom = min(source.height, top + (region?.height ?? source.height))
-        precondition(right > left && bottom > top, "empty upscale region")
-        let cropWidth = right - left, cropHeight = bottom - top
-        let width = cropWidth * factor, height = cropHeight * factor
+        let box = (region ?? PixelBox(x: 0, y: 0, width: source.width, height: source.height))
+            .intersection(PixelBox(x: 0, y: 0, width: source.width, height: source.height))
+        guard let box else { preconditionFailure("upscale region outside the frame") }
+        let width = box.width * factor, height = box.height * factor
         prepare(&destination, width: width, height: height)
         let sourceWidth = source.width
         // Fixed-point (8 fraction bits) source positions of each output column, computed once.
-        var columns = [(index: Int, weight: Int)](repeating: (0, 0), count: width)
+        var columns = [Int](repeating: 0, count: width), weights = [Int](repeating: 0, count: width)
         for x in 0..<width {
             let position = max(0, ((2 * x + 1) * 256 / factor - 256) / 2)
-            let index = min(position >> 8, cropWidth - 1)
-            columns[x] = (left + index, index + 1 < cropWidth ? position & 255 : 0)
+            let index = min(position >> 8, box.width - 1)
+            columns[x] = box.x + index
+            weights[x] = index + 1 < box.width ? position & 255 : 0
         }
-        source.pixels.withUnsafeBufferPointer { src in
-            destination.pixels.withUnsafeMutableBufferPointer { dst in
-                columns.withUnsafeBufferPointer { cols in
-                    for y in 0..<height {
+        withPixels(source, &destination) { src, dst in
+            columns.withUnsafeBufferPointer { columnBuffer in
+                weights.withUnsafeBufferPointer { weightBuffer in
+                    let columns = columnBuffer.baseAddress!, weights = weightBuffer.baseAddress!
+                    var y = 0
+                    while y < height {
                         let position = max(0, ((2 * y + 1) * 256 / factor - 256) / 2)
-                        let index = min(position >> 8, cropHeight - 1)
-                        let weightY = index + 1 < cropHeight ? position & 255 : 0
-                        let row0 = (top + index) * sourceWidth
+                        let index = min(position >> 8, box.height - 1)
+                        let weightY = index + 1 < box.height ? position & 255 : 0
+                        let row0 = (box.y + index) * sourceWidth
                         let row1 = weightY > 0 ? row0 + sourceWidth : row0
                         let out = y * width
-                        for x in 0..<width {
-                            let (column, weightX) = cols[x]
+                        var x = 0
+                        while x < width {
+                            let column = columns[x], weightX = weights[x]
                             let next = weightX > 0 ? column + 1 : column
                             let upper = Int(src[row0 + column]) * (256 - weightX) + Int(src[row0 + next]) * weightX
                             let lower = Int(src[row1 + column]) * (256 - weightX) + Int(src[row1 + next]) * weightX
                             dst[out + x] = UInt8(truncatingIfNeeded: (upper * (256 - weightY) + lower * weightY + 32768) >> 16)
+                            x += 1
                         }
+                        y += 1
                     }
                 }
             }
@@ -304,38 +387,42 @@ public enum LumaOps {
         let width = Int((Double(sourceWidth) * abs(c) + Double(sourceHeight) * abs(s)).rounded(.up))
         let height = Int((Double(sourceWidth) * abs(s) + Double(sourceHeight) * abs(c)).rounded(.up))
         prepare(&destination, width: width, height: height)
-        var total = 0
-        source.pixels.withUnsafeBufferPointer { src in
-            for i in Swift.stride(from: 0, to: src.count, by: 61) { total += Int(src[i]) }
-        }
-        let fill = UInt8(total / max(1, (source.pixels.count + 60) / 61))
         // Fixed point, 16 fraction bits: inverse-map each output pixel centre into the source.
         let one = 65536.0
         let cosF = Int(c * one), sinF = Int(s * one)
         let centreX = Int((Double(sourceWidth) * 0.5 - 0.5) * one), centreY = Int((Double(sourceHeight) * 0.5 - 0.5) * one)
         let halfWidth = Double(width) * 0.5 - 0.5, halfHeight = Double(height) * 0.5 - 0.5
-        source.pixels.withUnsafeBufferPointer { src in
-            destination.pixels.withUnsafeMutableBufferPointer { dst in
-                for y in 0..<height {
-                    let dy = Double(y) - halfHeight
-                    var sx = Int((-halfWidth * c - dy * s) * one) + centreX
-                    var sy = Int((-halfWidth * s + dy * c) * one) + centreY
-                    let out = y * width
-                    for x in 0..<width {
-                        let ix = sx >> 16, iy = sy >> 16
-                        if ix >= 0, iy >= 0, ix + 1 < sourceWidth, iy + 1 < sourceHeight {
-                            let fx = (sx >> 8) & 255, fy = (sy >> 8) & 255
-                            let i = iy * sourceWidth + ix
-                            let top = Int(src[i]) * (256 - fx) + Int(src[i + 1]) * fx
-                            let bottom = Int(src[i + sourceWidth]) * (256 - fx) + Int(src[i + sourceWidth + 1]) * fx
-                            dst[out + x] = UInt8(truncatingIfNeeded: (top * (256 - fy) + bottom * fy + 32768) >> 16)
-                        } else {
-                            dst[out + x] = fill
-                        }
-                        sx += cosF
-                        sy += sinF
+        withPixels(source, &destination) { src, dst in
+            var total = 0, samples = 0, i = 0
+            while i < sourceWidth * sourceHeight {
+                total += Int(src[i])
+                samples += 1
+                i += 61
+            }
+            let fill = UInt8(total / max(1, samples))
+            var y = 0
+            while y < height {
+                let dy = Double(y) - halfHeight
+                var sx = Int((-halfWidth * c - dy * s) * one) + centreX
+                var sy = Int((-halfWidth * s + dy * c) * one) + centreY
+                let out = y * width
+                var x = 0
+                while x < width {
+                    let ix = sx >> 16, iy = sy >> 16
+                    if ix >= 0, iy >= 0, ix + 1 < sourceWidth, iy + 1 < sourceHeight {
+                        let fx = (sx >> 8) & 255, fy = (sy >> 8) & 255
+                        let i = iy * sourceWidth + ix
+                        let top = Int(src[i]) * (256 - fx) + Int(src[i + 1]) * fx
+                        let bottom = Int(src[i + sourceWidth]) * (256 - fx) + Int(src[i + sourceWidth + 1]) * fx
+                        dst[out + x] = UInt8(truncatingIfNeeded: (top * (256 - fy) + bottom * fy + 32768) >> 16)
+                    } else {
+                        dst[out + x] = fill
                     }
+                    sx += cosF
+                    sy += sinF
+                    x += 1
                 }
+                y += 1
             }
         }
     }
@@ -344,7 +431,8 @@ public enum LumaOps {
     /// each: averaging the rows of a barcode along its bars cancels noise, moiré and JPEG blocks
     /// by the square root of the band's height, and leaves its width profile exact. Each row is
     /// then stretched to the full range, and a sharpened copy of every band follows the plain
-    /// ones (against defocus), each drawn `rowsPerBand` rows tall so zbar's row scan finds it.
+    /// ones (against defocus), each drawn `rowsPerBand` rows tall. With one row a band, zbar's
+    /// count of scan lines agreeing on a barcode counts bands that agree.
     ///
     /// The bands overlap by half, so a barcode shorter than a band still fills one of them.
     public static func bandProfiles(_ source: LumaFrame, into destination: inout LumaFrame, bandCount: Int, rowsPerBand: Int = 3) {

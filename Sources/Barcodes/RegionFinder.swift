@@ -155,35 +155,40 @@ public struct RegionFinder {
     /// Per block: the sum of |gx| + |gy| (central differences), and the structure tensor
     /// (gx², gy², gx·gy) for the direction of the edges.
     private mutating func measure(_ frame: LumaFrame, columns: Int, rows: Int) {
-        let side = Self.blockSide, width = frame.width
-        for i in 0..<energy.count {
-            energy[i] = 0
-            tensor[i] = .zero
-        }
-        frame.pixels.withUnsafeBufferPointer { px in
-            energy.withUnsafeMutableBufferPointer { energy in
-                tensor.withUnsafeMutableBufferPointer { tensor in
-                    for by in 0..<rows {
-                        for bx in 0..<columns {
-                            var magnitude: Int32 = 0
-                            var xx: Int32 = 0, yy: Int32 = 0, xy: Int32 = 0
-                            let y0 = max(1, by * side), y1 = min(frame.height - 1, (by + 1) * side)
-                            let x0 = max(1, bx * side), x1 = min(width - 1, (bx + 1) * side)
-                            for y in y0..<y1 {
+        let side = Self.blockSide, width = frame.width, height = frame.height
+        frame.pixels.withUnsafeBufferPointer { pixelBuffer in
+            energy.withUnsafeMutableBufferPointer { energyBuffer in
+                tensor.withUnsafeMutableBufferPointer { tensorBuffer in
+                    // Raw pointers and while loops keep the debug build (unit tests) quick.
+                    let px = pixelBuffer.baseAddress!, energy = energyBuffer.baseAddress!, tensor = tensorBuffer.baseAddress!
+                    var by = 0
+                    while by < rows {
+                        var bx = 0
+                        while bx < columns {
+                            var magnitude: Int32 = 0, xx: Int32 = 0, yy: Int32 = 0, xy: Int32 = 0
+                            let y0 = by == 0 ? 1 : by * side, y1 = by == rows - 1 ? min(height - 1, (by + 1) * side) : (by + 1) * side
+                            let x0 = bx == 0 ? 1 : bx * side, x1 = bx == columns - 1 ? min(width - 1, (bx + 1) * side) : (bx + 1) * side
+                            var y = y0
+                            while y < y1 {
                                 let row = y * width
-                                for x in x0..<x1 {
+                                var x = x0
+                                while x < x1 {
                                     let gx = Int32(px[row + x + 1]) - Int32(px[row + x - 1])
                                     let gy = Int32(px[row + x + width]) - Int32(px[row + x - width])
-                                    magnitude += abs(gx) + abs(gy)
+                                    magnitude += (gx < 0 ? -gx : gx) + (gy < 0 ? -gy : gy)
                                     xx += gx * gx
                                     yy += gy * gy
                                     xy += gx * gy
+                                    x += 1
                                 }
+                                y += 1
                             }
                             let block = by * columns + bx
                             energy[block] = Float(magnitude)
                             tensor[block] = SIMD4(Float(xx), Float(yy), Float(xy), 0)
+                            bx += 1
                         }
+                        by += 1
                     }
                 }
             }

@@ -24,13 +24,17 @@ public struct ScanStrategy: Sendable, Hashable, CustomStringConvertible {
         case threshold
         /// A 3x3 median: sensor noise, dead pixels, JPEG speckle.
         case median
+        /// A 3x3 median, then the wide unsharp mask of `sharpen`: heavy noise, whose median
+        /// still blurs the modules.
+        case denoise
         /// A 3x3 box average: Gaussian noise and a screen's fine pixel grid.
         case box
         /// Halved by 2x2 averaging: large modules, noise and moiré averaged away, a quarter of the cost.
         case halve
         /// Doubled (bilinear): modules of one or two pixels.
         case double
-        /// Unsharp-masked: defocus and motion blur.
+        /// Unsharp-masked against a wide blur (sigma about 2 pixels), then binarised against the
+        /// local mean: defocus and motion blur of up to half a module.
         case sharpen
         /// Turned so the region's edges run vertically: Code 128 at angles where no row or column
         /// of zbar's crosses all its bars. Regions only, and only when their edges agree in direction.
@@ -108,6 +112,8 @@ public final class RobustScanner {
     /// How much a region's edges must agree in direction for the barcode-only filters, which
     /// turn it by that direction: a barcode measures 0.45–0.9, a QR code below 0.3.
     public static let coherenceMin = 0.35
+    /// Scan lines that must read a barcode alike before it counts: one line alone can misread.
+    public static let barcodeLineCountMin = 2
     /// The shortest payload accepted. Payment codes are 18 digits or more and tokens longer;
     /// what zbar reports shorter than this from a filtered frame is noise.
     public static let payloadByteCountMin = 4
@@ -149,7 +155,9 @@ public final class RobustScanner {
     private var crop = LumaFrame(width: 1, height: 1)
     private var halved = LumaFrame(width: 1, height: 1)
     private var turned = LumaFrame(width: 1, height: 1)
+    private var spare = LumaFrame(width: 1, height: 1)
     private var integral: [UInt32] = []
+    private var scratch: [UInt8] = []
     private var finder = RegionFinder()
     /// The regions of the frame being scanned, found once per frame on first need.
     private var regions: [CodeRegion]?
@@ -159,7 +167,7 @@ public final class RobustScanner {
     private var costPerPixel: [ScanStrategy: Double] = [
         ScanStrategy(.regions, .halve): 12, ScanStrategy(.regions, .profile): 6, ScanStrategy(.regions, .none): 20,
         ScanStrategy(.regions, .invert): 20, ScanStrategy(.regions, .threshold): 20, ScanStrategy(.regions, .dense): 40,
-        ScanStrategy(.regions, .align): 30, ScanStrategy(.regions, .median): 28, ScanStrategy(.regions, .double): 70,
+        ScanStrategy(.regions, .align): 30, ScanStrategy(.regions, .median): 28, ScanStrategy(.regions, .denoise): 45, ScanStrategy(.regions, .double): 70,
         ScanStrategy(.regions, .sharpen): 35, ScanStrategy(.frame, .threshold): 20, ScanStrategy(.regions, .box): 20,
         .plain: 22, ScanStrategy(.frame, .dense): 43,
     ]
@@ -274,7 +282,7 @@ public final class RobustScanner {
             return all
         case .align, .profile:
             return all.first { $0.coherence >= Self.coherenceMin }.map { [$0] } ?? []
-        case .invert, .stretch, .threshold, .median, .box, .double, .sharpen:
+        case .invert, .stretch, .threshold, .median, .denoise, .box, .double, .sharpen:
             return Array(all.prefix(1))
         }
     }
@@ -285,14 +293,31 @@ public final class RobustScanner {
         costPerPixel[strategy] = 0.8 * (costPerPixel[strategy] ?? sample) + 0.2 * sample
     }
 
-    /// Drops what cannot be a payment code: payloads shorter than ``payloadByteCountMin``.
-    /// zbar reports an empty QR payload for some sharpened frames, and Code 128 of one or two
-    /// characters from the edges of a turned crop (a start, a character, a check character and
-    /// a stop are easy to find by chance; every further character must also decode). zbar's own
-    /// checks carry the rest: QR's Reed–Solomon codes, Code 128's check character.
-    private func plausible(_ codes: [ScannedCode]) -> [ScannedCode] {
+    /// Keeps what can be a payment code and drops what may be a misread, so a till never acts
+    /// on a wrong payload:
+    ///
+    /// - payloads shorter than ``payloadByteCountMin`` (zbar reports empty QR payloads from some
+    ///   sharpened frames, and one-character Code 128 from the edges of a turned crop);
+    /// - Code 128 that fewer than ``barcodeLineCountMin`` scan lines read alike: on the corpus,
+    ///   single lines of blurred, box-averaged or JPEG frames read 18-digit codes with one digit
+    ///   pair wrong and a valid check character, and eight-digit fragments of them;
+    /// - every Code 128 when several lines agree on different payloads: a till sees one barcode
+    ///   at a time, so two confirmed reads of one frame are one barcode read twice, once wrongly.
+    ///
+    /// QR codes need no such vote: their Reed–Solomon check rejects what it cannot correct, and
+    /// the corpus shows no QR misread.
+    private func plausible(_ decodes: [CodeScanner.Decode]) -> [ScannedCode] {
         var kept: [ScannedCode] = []
-        for code in codes where code.data.count >= Self.payloadByteCountMin && !kept.contains(code) { kept.append(code) }
+        var barcodes: [CodeScanner.Decode] = []
+        for decode in decodes where decode.code.data.count >= Self.payloadByteCountMin {
+            switch decode.code.symbology {
+            case .qrCode:
+                if !kept.contains(decode.code) { kept.append(decode.code) }
+            case .code128:
+                if decode.quality >= Self.barcodeLineCountMin { barcodes.append(decode) }
+            }
+        }
+        if let first = barcodes.first, barcodes.allSatisfy({ $0.code == first.code }) { kept.append(first.code) }
         return kept
     }
 
@@ -317,15 +342,15 @@ public final class RobustScanner {
         return found
     }
 
-    /// What zbar reports for `frame` seen through `strategy`, without the plausibility filter:
+    /// What `strategy` alone reads in `frame`, through the same plausibility filter as a scan:
     /// for measuring strategies one by one.
     public func attempt(_ strategy: ScanStrategy, on frame: LumaFrame) -> [ScannedCode] {
         regions = nil
         defer { regions = nil }
-        return run(strategy, on: frame)
+        return plausible(run(strategy, on: frame))
     }
 
-    private func run(_ strategy: ScanStrategy, on frame: LumaFrame) -> [ScannedCode] {
+    private func run(_ strategy: ScanStrategy, on frame: LumaFrame) -> [CodeScanner.Decode] {
         switch strategy.scope {
         case .frame:
             return apply(strategy.filter, to: frame, angle: 0, isCrop: false)
@@ -339,12 +364,12 @@ public final class RobustScanner {
         }
     }
 
-    private func apply(_ filter: ScanStrategy.Filter, to frame: LumaFrame, angle: Double, isCrop: Bool) -> [ScannedCode] {
+    private func apply(_ filter: ScanStrategy.Filter, to frame: LumaFrame, angle: Double, isCrop: Bool) -> [CodeScanner.Decode] {
         switch filter {
         case .none:
-            return sparse.scan(frame)
+            return sparse.decode(frame)
         case .dense:
-            return full.scan(frame)
+            return full.decode(frame)
         case .invert:
             LumaOps.invert(frame, into: &work)
         case .stretch:
@@ -361,32 +386,37 @@ public final class RobustScanner {
         case .halve:
             guard frame.width >= 4, frame.height >= 4 else { return [] }
             LumaOps.downscale2(frame, into: &work)
-            return full.scan(work)
+            return full.decode(work)
         case .double:
             LumaOps.upscale(frame, into: &work, factor: 2)
         case .sharpen:
-            LumaOps.sharpen(frame, into: &work, amount: 2)
+            LumaOps.unsharp(frame, into: &turned, radius: 2, amount: 2, blurred: &work, scratch: &scratch)
+            let radius = max(8, min(frame.width, frame.height) / (isCrop ? 8 : 24))
+            LumaOps.adaptiveThreshold(turned, into: &work, radius: radius, percent: 5, integral: &integral)
+            return full.decode(work)
+        case .denoise:
+            LumaOps.median3(frame, into: &turned)
+            LumaOps.unsharp(turned, into: &work, radius: 2, amount: 2, blurred: &spare, scratch: &scratch)
+            return full.decode(work)
         case .align:
             LumaOps.rotate(frame, into: &work, degrees: angle)
         case .profile:
             LumaOps.rotate(frame, into: &turned, degrees: angle)
-            LumaOps.bandProfiles(turned, into: &work, bandCount: 7)
-            return full.scan(work)
+            LumaOps.bandProfiles(turned, into: &work, bandCount: 7, rowsPerBand: 1)
+            return full.decode(work)
         }
-        return sparse.scan(work)
+        return sparse.decode(work)
     }
 
     /// Copies `box` of `frame` into `destination`.
     private func copy(_ box: PixelBox, of frame: LumaFrame, into destination: inout LumaFrame) {
         LumaOps.prepare(&destination, width: box.width, height: box.height)
         let sourceWidth = frame.width
-        frame.pixels.withUnsafeBufferPointer { src in
-            destination.pixels.withUnsafeMutableBufferPointer { dst in
-                for row in 0..<box.height {
-                    let from = (box.y + row) * sourceWidth + box.x
-                    let to = row * box.width
-                    for column in 0..<box.width { dst[to + column] = src[from + column] }
-                }
+        LumaOps.withPixels(frame, &destination) { src, dst in
+            var row = 0
+            while row < box.height {
+                (dst + row * box.width).update(from: src + (box.y + row) * sourceWidth + box.x, count: box.width)
+                row += 1
             }
         }
     }

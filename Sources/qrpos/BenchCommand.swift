@@ -49,6 +49,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "scan --corpus-report: list every frame RobustScanner missed.")
     var verbose = false
 
+    @Option(name: .customLong("loop-seconds"), help: "scan: how long each run of the live scan loop lasts, at 30 frames a second.")
+    var loopSeconds: Int = 10
+
     @Option(name: .customLong("write-corpus"), help: ArgumentHelp("scan: write the corpus frames as PNG files into this folder (for qrpos scan --frames) and stop.", valueName: "dir"))
     var corpusFolder: String?
 
@@ -62,6 +65,7 @@ struct Bench: ParsableCommand {
         guard (1...RobustScanner.budgetMillisMax).contains(budgetMillis) else {
             throw ValidationError("--budget-ms must be 1…\(RobustScanner.budgetMillisMax)")
         }
+        guard (1...120).contains(loopSeconds) else { throw ValidationError("--loop-seconds is 1 to 120") }
         guard !(corpusReport && strategyReport) else {
             throw ValidationError("choose one of --corpus-report and --strategy-report")
         }
@@ -78,6 +82,18 @@ struct Bench: ParsableCommand {
             } else if strategyReport {
                 bench.strategyReport(json: json)
             } else {
+                // The live loop first, before the corpus fills memory, so its resident-memory
+                // figure is the loop's own: 30 fps at 640x480 and 1280x720, zbar and robust.
+                for (width, height) in [(640, 480), (1280, 720)] {
+                    printJSON(try benchScanLoop(width: width, height: height, framesPerSecond: 30, seconds: loopSeconds,
+                                                decoder: "zbar", makeDecoder: { CodeScanner().scan }))
+                    let budget = budgetMillis
+                    printJSON(try benchScanLoop(width: width, height: height, framesPerSecond: 30, seconds: loopSeconds,
+                                                decoder: "robust", makeDecoder: {
+                        let robust = RobustScanner()
+                        return { robust.scan($0, budgetMillis: budget).codes }
+                    }))
+                }
                 bench.timings()
             }
         }
@@ -146,7 +162,7 @@ struct ScanBench {
                     let result = robust.scan(frame.luma, budgetMillis: budgetMillis)
                     times.append(elapsedMillis(result.elapsed))
                     tally.record(frame, decoded: result.codes)
-                    strategies[result.strategy?.description ?? "none", default: 0] += 1
+                    strategies[result.strategy?.description ?? "unread", default: 0] += 1
                 }
                 let strategyJSON = "{" + strategies.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \($0.value)" }.joined(separator: ", ") + "}"
                 printLine(case: "robust-\(size)-\(label)", times: times, tally: tally,
@@ -187,11 +203,17 @@ struct ScanBench {
         var rows: [ScanCorpus.Category: (plain: CorpusTally.Counts, robust: CorpusTally.Counts, times: [Double], strategies: [ScanStrategy: Int])] = [:]
         let plain = CodeScanner()
         let robust = RobustScanner()
+        var bySize: [(ScanCorpus.FrameSize, CorpusTally, CorpusTally)] = []
         for size in ScanCorpus.FrameSize.standard {
+            var sizePlain = CorpusTally(), sizeRobust = CorpusTally()
+            defer { bySize.append((size, sizePlain, sizeRobust)) }
             for frame in corpus(size) {
-                let plainOutcome = overallPlain.record(frame, decoded: plain.scan(frame.luma))
+                let plainCodes = plain.scan(frame.luma)
+                let plainOutcome = overallPlain.record(frame, decoded: plainCodes)
+                sizePlain.record(frame, decoded: plainCodes)
                 let result = robust.scan(frame.luma, budgetMillis: budgetMillis)
                 let outcome = overallRobust.record(frame, decoded: result.codes)
+                sizeRobust.record(frame, decoded: result.codes)
                 var row = rows[frame.category] ?? (CorpusTally.Counts(), CorpusTally.Counts(), [], [:])
                 add(&row.plain, plainOutcome)
                 add(&row.robust, outcome)
@@ -223,6 +245,12 @@ struct ScanBench {
               + pad("\(overallRobust.coded.misread)", 8, right: true) + pad("-", 8, right: true)
               + pad(format(percentile(allTimes, 0.5), digits: 1), 8, right: true)
               + "  zbar misread \(overallPlain.coded.misread)")
+        for (size, sizePlain, sizeRobust) in bySize {
+            print(pad("coded \(size)", 15) + pad("\(sizeRobust.coded.frames)", 7, right: true)
+                  + pad(percent(sizePlain.coded.read, sizePlain.coded.frames), 8, right: true)
+                  + pad(percent(sizeRobust.coded.read, sizeRobust.coded.frames), 8, right: true)
+                  + pad("\(sizeRobust.coded.misread)", 8, right: true))
+        }
         print(pad("no code", 15) + pad("\(overallRobust.noCode.frames)", 7, right: true)
               + pad("-", 8, right: true) + pad("-", 8, right: true) + pad("-", 8, right: true)
               + pad("\(overallRobust.noCode.phantom)", 8, right: true) + pad("", 8, right: true)

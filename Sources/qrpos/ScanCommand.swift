@@ -72,7 +72,7 @@ struct Scan: ParsableCommand {
             try scanStream(input, options: loopOptions(live: false), printsCameraEvents: events)
             return
         }
-        let scanner = CodeScanner()
+        let scanner = RobustScanner()   // every strategy: a still image has no next frame to try
         var unreadable = 0
         for file in files {
             let frame: LumaFrame
@@ -87,7 +87,7 @@ struct Scan: ParsableCommand {
                 unreadable += 1
                 continue
             }
-            for code in scanner.scan(frame) { printJSON(scanJSON(code, source: file)) }
+            for code in scanner.scan(frame, budgetMillis: nil).codes { printJSON(scanJSON(code, source: file)) }
         }
         if unreadable > 0 { throw ExitCode.failure }
     }

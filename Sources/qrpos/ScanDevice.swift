@@ -28,7 +28,15 @@ func scanStream(_ input: FrameInput, options: ScanLoopOptions, printsCameraEvent
     for sig in [SIGINT, SIGTERM] {
         signal(sig) { _ in stopRequested.store(true, ordering: .relaxed) }
     }
-    let loop = ScanLoop(options: options, shouldStop: { stopRequested.load(ordering: .relaxed) })
+    // The project's scanner, not bare zbar: a camera spreads the retry strategies over
+    // consecutive frames (a cursor) within the frame budget; recorded frames get every strategy.
+    let live = input.isLive
+    let loop = ScanLoop(options: options, shouldStop: { stopRequested.load(ordering: .relaxed) }, makeDecoder: {
+        let robust = RobustScanner()
+        if !live { return { robust.scan($0, budgetMillis: nil).codes } }
+        var cursor = ScanCursor()
+        return { robust.scan($0, cursor: &cursor).codes }
+    })
     let stats: ScanLoopStats
     do {
         stats = try loop.run(opening: { () throws(CameraError) -> AnyFrameSource in
