@@ -384,8 +384,10 @@ public enum LumaOps {
         let radians = degrees * Double.pi / 180
         let c = cos(radians), s = sin(radians)
         let sourceWidth = source.width, sourceHeight = source.height
-        let width = Int((Double(sourceWidth) * abs(c) + Double(sourceHeight) * abs(s)).rounded(.up))
-        let height = Int((Double(sourceWidth) * abs(s) + Double(sourceHeight) * abs(c)).rounded(.up))
+        // cos(90°) is 6e-17, not 0: shave that error off before rounding up, or a quarter turn
+        // of a 64x48 frame would come out 49 wide.
+        let width = Int((Double(sourceWidth) * abs(c) + Double(sourceHeight) * abs(s) - 1e-9).rounded(.up))
+        let height = Int((Double(sourceWidth) * abs(s) + Double(sourceHeight) * abs(c) - 1e-9).rounded(.up))
         prepare(&destination, width: width, height: height)
         // Fixed point, 16 fraction bits: inverse-map each output pixel centre into the source.
         let one = 65536.0

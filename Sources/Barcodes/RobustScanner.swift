@@ -39,8 +39,8 @@ public struct ScanStrategy: Sendable, Hashable, CustomStringConvertible {
         /// Turned so the region's edges run vertically: Code 128 at angles where no row or column
         /// of zbar's crosses all its bars. Regions only, and only when their edges agree in direction.
         case align
-        /// Turned like `align`, then each band of rows averaged into one row: a barcode's
-        /// profile with noise, moiré and blur averaged out. Regions only, barcodes only.
+        /// Doubled, turned like `align`, then each band of rows averaged into one row: a
+        /// barcode's profile with noise, moiré and blur averaged out. Regions only, for barcodes.
         case profile
 
         /// Whether the filter needs a region's edge direction.
@@ -114,6 +114,10 @@ public final class RobustScanner {
     public static let coherenceMin = 0.35
     /// Scan lines that must read a barcode alike before it counts: one line alone can misread.
     public static let barcodeLineCountMin = 2
+    /// The lower bar for ``ScanStrategy/Filter/profile``: noise, moiré and JPEG blocks at
+    /// 640x480 pull a small barcode's measured coherence down to 0.2, and a wasted profile of a
+    /// QR code costs little.
+    public static let profileCoherenceMin = 0.2
     /// The shortest payload accepted. Payment codes are 18 digits or more and tokens longer;
     /// what zbar reports shorter than this from a filtered frame is noise.
     public static let payloadByteCountMin = 4
@@ -165,7 +169,7 @@ public final class RobustScanner {
     /// moving average, so the budget check can tell whether the next strategy still fits. Seeded
     /// with rough release-build figures, replaced by this machine's own as scans run.
     private var costPerPixel: [ScanStrategy: Double] = [
-        ScanStrategy(.regions, .halve): 12, ScanStrategy(.regions, .profile): 6, ScanStrategy(.regions, .none): 20,
+        ScanStrategy(.regions, .halve): 12, ScanStrategy(.regions, .profile): 25, ScanStrategy(.regions, .none): 20,
         ScanStrategy(.regions, .invert): 20, ScanStrategy(.regions, .threshold): 20, ScanStrategy(.regions, .dense): 40,
         ScanStrategy(.regions, .align): 30, ScanStrategy(.regions, .median): 28, ScanStrategy(.regions, .denoise): 45, ScanStrategy(.regions, .double): 70,
         ScanStrategy(.regions, .sharpen): 35, ScanStrategy(.frame, .threshold): 20, ScanStrategy(.regions, .box): 20,
@@ -280,8 +284,10 @@ public final class RobustScanner {
         switch filter {
         case .none, .dense, .halve:
             return all
-        case .align, .profile:
+        case .align:
             return all.first { $0.coherence >= Self.coherenceMin }.map { [$0] } ?? []
+        case .profile:
+            return all.first { $0.coherence >= Self.profileCoherenceMin }.map { [$0] } ?? []
         case .invert, .stretch, .threshold, .median, .denoise, .box, .double, .sharpen:
             return Array(all.prefix(1))
         }
@@ -401,7 +407,10 @@ public final class RobustScanner {
         case .align:
             LumaOps.rotate(frame, into: &work, degrees: angle)
         case .profile:
-            LumaOps.rotate(frame, into: &turned, degrees: angle)
+            // Doubled first: a barcode of 1.6-pixel modules turned by a few degrees loses its
+            // narrow bars to the rotation's interpolation; at double size they survive.
+            LumaOps.upscale(frame, into: &spare, factor: 2)
+            LumaOps.rotate(spare, into: &turned, degrees: angle)
             LumaOps.bandProfiles(turned, into: &work, bandCount: 7, rowsPerBand: 1)
             return full.decode(work)
         }

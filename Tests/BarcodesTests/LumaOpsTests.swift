@@ -22,16 +22,22 @@ struct LumaOpsTests {
         #expect(Int(half[3, 4]) == (sum + 2) / 4)
     }
 
-    @Test("doubling then halving gives the frame back to within one level")
+    @Test("doubling then halving gives a smooth frame back to within one level")
     func doubleThenHalve() {
+        // Bilinear doubling then 2x2 averaging is exact on a linear ramp (up to rounding), while
+        // on noise it blurs by design; so the round trip is checked on a ramp.
+        var ramp = LumaFrame(width: 64, height: 48)
+        for y in 0..<48 { for x in 0..<64 { ramp[x, y] = UInt8(2 * x + y) } }
         var double = LumaFrame(width: 1, height: 1), back = LumaFrame(width: 1, height: 1)
-        LumaOps.upscale(noise, into: &double, factor: 2)
+        LumaOps.upscale(ramp, into: &double, factor: 2)
         #expect(double.width == 128 && double.height == 96)
         LumaOps.downscale2(double, into: &back)
         // Interior pixels only: at the border the bilinear weights are clamped.
-        for y in 1..<(noise.height - 1) {
-            for x in 1..<(noise.width - 1) { #expect(abs(Int(back[x, y]) - Int(noise[x, y])) <= 40) }
+        var worst = 0
+        for y in 1..<(ramp.height - 1) {
+            for x in 1..<(ramp.width - 1) { worst = max(worst, abs(Int(back[x, y]) - Int(ramp[x, y]))) }
         }
+        #expect(worst <= 1)
         var same = LumaFrame(width: 1, height: 1)
         LumaOps.upscale(noise, into: &same, factor: 1)
         #expect(same == noise)

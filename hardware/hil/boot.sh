@@ -8,6 +8,9 @@ set -euo pipefail
 cache=$(cd "${1:?usage: boot.sh CACHE WORK CMD}" && pwd)
 work=$(cd "${2:?}" && pwd)
 cmd=${3:?}
+# The repository is shared again at its own path: the guest mounts a tmpfs over /tmp, which
+# would hide a checkout (and its qrpos binary and kernel cache) that lives under /tmp.
+repo=$(cd "$(dirname "$0")/../.." && pwd)
 kver=$(cat "$cache/kernel-version")
 accel=${HIL_ACCEL:-tcg}
 timeout_s=${HIL_TIMEOUT:-300}
@@ -22,7 +25,8 @@ timeout "$timeout_s" qemu-system-x86_64 -machine q35,accel="$accel" -cpu max -sm
   -display none -nodefaults -no-reboot -serial stdio \
   -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
   -kernel "$cache/kpkg/boot/vmlinuz-$kver" -initrd "$cache/initrd.cpio.gz" \
-  -append "console=ttyS0 panic=-1 quiet hil_work=$work hil_cmd=$work/guest-cmd.sh" \
+  -append "console=ttyS0 panic=-1 quiet hil_repo=$repo hil_work=$work hil_cmd=$work/guest-cmd.sh" \
+  -fsdev local,id=p,path="$repo",security_model=none,readonly=on,multidevs=remap -device virtio-9p-pci,fsdev=p,mount_tag=repo \
   -fsdev local,id=r,path=/,security_model=none,readonly=on,multidevs=remap -device virtio-9p-pci,fsdev=r,mount_tag=hostroot \
   -fsdev local,id=w,path="$work",security_model=none,multidevs=remap -device virtio-9p-pci,fsdev=w,mount_tag=work \
   </dev/null > "$work/serial.log" 2>&1

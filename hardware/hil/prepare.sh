@@ -27,7 +27,7 @@ if [ ! -e "kpkg/lib/modules/$kver/modules.dep" ]; then
   depmod -a -b "$PWD/kpkg" "$kver"     # the .deb ships no modules.dep
 fi
 
-if [ ! -s initrd.cpio.gz ]; then
+if [ ! -s initrd.cpio.gz ] || [ "$here/init" -nt initrd.cpio.gz ]; then
   rm -rf initrd && mkdir -p initrd/{bin,mods,proc,sys,dev,newroot}
   cp /bin/busybox initrd/bin/
   : > initrd/mods.order
