@@ -429,6 +429,59 @@ public enum LumaOps {
         }
     }
 
+    /// The direction of the most common edges in `frame`, in degrees 0…180 (0: edges running
+    /// vertically, gradients horizontal), and the share of the edge strength within 6 degrees of
+    /// it, 0…1: high for a barcode's parallel bars, low for a QR code's edges in both directions.
+    ///
+    /// A histogram of gradient directions weighted by magnitude, rather than the mean of the
+    /// structure tensor: a phone's bezel adds two long strong edges across a barcode's bars,
+    /// which pull a mean away from the bars but only add a second, smaller peak here.
+    public static func dominantEdgeAngle(_ frame: LumaFrame) -> (angle: Double, share: Double) {
+        let binCount = 60 // 3 degrees each
+        var bins = [Float](repeating: 0, count: binCount)
+        let width = frame.width, height = frame.height
+        guard width >= 3, height >= 3 else { return (0, 0) }
+        var total: Float = 0
+        frame.pixels.withUnsafeBufferPointer { buffer in
+            bins.withUnsafeMutableBufferPointer { binBuffer in
+                let px = buffer.baseAddress!, bins = binBuffer.baseAddress!
+                let scale = Float(binCount) / Float.pi
+                var y = 1
+                while y < height - 1 {
+                    let row = y * width
+                    var x = 1
+                    while x < width - 1 {
+                        let gx = Float(Int(px[row + x + 1]) - Int(px[row + x - 1]))
+                        let gy = Float(Int(px[row + x + width]) - Int(px[row + x - width]))
+                        let magnitude = gx * gx + gy * gy
+                        // Only clear edges vote: noise alone spreads evenly and blurs the peak.
+                        if magnitude > 400 {
+                            var angle = atan2f(gy, gx)
+                            if angle < 0 { angle += Float.pi }
+                            var bin = Int(angle * scale)
+                            if bin >= binCount { bin = binCount - 1 }
+                            let weight = magnitude.squareRoot()
+                            bins[bin] += weight
+                            total += weight
+                        }
+                        x += 1
+                    }
+                    y += 1
+                }
+            }
+        }
+        guard total > 0 else { return (0, 0) }
+        var peak = 0
+        for bin in 1..<binCount where bins[bin] > bins[peak] { peak = bin }
+        let before = bins[(peak + binCount - 1) % binCount], after = bins[(peak + 1) % binCount]
+        // Parabolic refinement of the peak between its neighbours.
+        let denominator = before - 2 * bins[peak] + after
+        let offset = denominator == 0 ? 0 : 0.5 * (before - after) / denominator
+        let angle = (Double(peak) + 0.5 + Double(offset)) * 180 / Double(binCount)
+        let near = before + bins[peak] + after + bins[(peak + 2) % binCount] + bins[(peak + binCount - 2) % binCount]
+        return ((angle + 180).truncatingRemainder(dividingBy: 180), Double(near / total))
+    }
+
     /// Collapses horizontal bands of an image whose bars run vertically into one averaged row
     /// each: averaging the rows of a barcode along its bars cancels noise, moiré and JPEG blocks
     /// by the square root of the band's height, and leaves its width profile exact. Each row is

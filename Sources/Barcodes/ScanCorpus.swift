@@ -43,7 +43,9 @@ public enum ScanCorpus {
         case moire
         /// Heavy JPEG compression (quality 8–22), as from an MJPEG webcam.
         case jpeg
-        /// A thumb over part of the code (5–10% of a QR symbol, part of a barcode's height).
+        /// A thumb over part of the code: up to a tenth of a QR symbol, clear of its finder
+        /// patterns, or half to three quarters of a barcode's height. The thumb is shrunk until
+        /// zbar reads the code drawn cleanly with it, so every frame is readable in principle.
         case occluded
         /// Far away: QR modules of 1.6–2.3 pixels, Code 128 modules of 1.3–1.8 pixels.
         case smallModules

@@ -1,0 +1,161 @@
+import Barcodes
+import Testing
+
+/// Draws `image` onto a `fill`-coloured frame of `width` x `height` at (`left`, `top`).
+private func place(_ image: LumaFrame, width: Int = 640, height: Int = 480, left: Int = 180, top: Int = 120, fill: UInt8) -> LumaFrame {
+    var frame = LumaFrame(width: width, height: height, fill: fill)
+    for y in 0..<image.height {
+        for x in 0..<image.width { frame[left + x, top + y] = image[x, y] }
+    }
+    return frame
+}
+
+@Suite("RobustScanner")
+struct RobustScannerTests {
+    @Test("a light-on-dark code: zbar alone reads nothing, the robust scanner reads it by inverting a region")
+    func inverted() throws {
+        let payload = "00020101021229300012com.example.pay0110123456789052045411530397854041.005802DE6304ABCD"
+        var symbol = Render.raster(try QREncoder.encode(payload), moduleSize: 4)
+        for i in symbol.pixels.indices { symbol.pixels[i] = 255 - symbol.pixels[i] }
+        let frame = place(symbol, fill: 20)
+        #expect(CodeScanner().scan(frame).isEmpty)
+        let result = RobustScanner().scan(frame, budgetMillis: nil)
+        #expect(result.codes == [ScannedCode(symbology: .qrCode, data: Array(payload.utf8))])
+        #expect(result.strategy == ScanStrategy(.regions, .invert))
+        #expect(result.tried.first == RobustScanner.strategiesDefault.first && result.tried.last == result.strategy)
+    }
+
+    @Test("a barcode turned 40 degrees: no row or column of zbar's crosses it, aligning its region does")
+    func turnedBarcode() throws {
+        let bars = Render.raster(code128: try Code128.encode("281234567890123456"), moduleWidth: 3, height: 90)
+        var turned = LumaFrame(width: 1, height: 1)
+        LumaOps.rotate(place(bars, width: 700, height: 500, left: 120, top: 200, fill: 255), into: &turned, degrees: 40)
+        #expect(CodeScanner().scan(turned).isEmpty)
+        let result = RobustScanner().scan(turned, budgetMillis: nil)
+        #expect(result.codes.first?.text == "281234567890123456")
+        #expect(result.strategy?.filter == .align || result.strategy?.filter == .profile)
+    }
+
+    /// Pairs of a corpus category and a strategy meant for it.
+    static let remedies: [(ScanCorpus.Category, ScanStrategy)] = [
+        (.inverted, ScanStrategy(.regions, .invert)),
+        (.noisy, ScanStrategy(.regions, .halve)),
+        (.noisy, ScanStrategy(.regions, .denoise)),
+        (.lowContrast, ScanStrategy(.regions, .dense)),
+        (.moire, ScanStrategy(.regions, .box)),
+        (.blurred, ScanStrategy(.regions, .sharpen)),
+        (.smallModules, ScanStrategy(.regions, .dense)),
+        (.rotated, ScanStrategy(.regions, .align)),
+        (.rotated, ScanStrategy(.regions, .profile)),
+    ]
+
+    @Test("each strategy reads frames of its category that zbar alone misses", arguments: remedies)
+    func remedy(category: ScanCorpus.Category, strategy: ScanStrategy) {
+        let frames = Corpus.frames.filter { $0.category == category }
+        let plain = CodeScanner()
+        let robust = RobustScanner()
+        var plainReads = 0, rescued = 0
+        for frame in frames {
+            let plainRead = CorpusOutcome(frame: frame, decoded: plain.scan(frame.luma)) == .read
+            let strategyRead = CorpusOutcome(frame: frame, decoded: robust.attempt(strategy, on: frame.luma)) == .read
+            if plainRead { plainReads += 1 }
+            if strategyRead && !plainRead { rescued += 1 }
+        }
+        #expect(rescued >= 1, "\(strategy) rescued none of the \(frames.count - plainReads) \(category) frames zbar missed")
+    }
+
+    @Test("a live loop spreads the strategies over frames, and then leads with the one that worked")
+    func live() throws {
+        var symbol = Render.raster(try QREncoder.encode("https://pay.example.com/o/A1B2C3?amount=12.50"), moduleSize: 4)
+        for i in symbol.pixels.indices { symbol.pixels[i] = 255 - symbol.pixels[i] }
+        let frame = place(symbol, fill: 30)
+        let scanner = RobustScanner()
+        var cursor = ScanCursor()
+        var framesUntilRead = 0
+        var result = scanner.scan(frame, cursor: &cursor, budgetMillis: 1)
+        while result.codes.isEmpty, framesUntilRead < scanner.strategies.count {
+            // A 1 ms budget leaves room for the first strategy and the forced step only.
+            #expect(result.tried.count <= 2)
+            framesUntilRead += 1
+            result = scanner.scan(frame, cursor: &cursor, budgetMillis: 1)
+        }
+        #expect(result.strategy == ScanStrategy(.regions, .invert))
+        #expect(framesUntilRead >= 1 && framesUntilRead < scanner.strategies.count)
+        #expect(cursor.lastSuccess == ScanStrategy(.regions, .invert))
+        let next = scanner.scan(frame, cursor: &cursor, budgetMillis: 1)
+        #expect(next.tried == [scanner.strategies[0], ScanStrategy(.regions, .invert)])
+        #expect(next.codes == result.codes)
+    }
+
+    @Test("a live loop forgets the strategy that worked once the code has been gone a while")
+    func liveForgets() throws {
+        var symbol = Render.raster(try QREncoder.encode("tok_8f3kQ9zLmN2pX7"), moduleSize: 4)
+        for i in symbol.pixels.indices { symbol.pixels[i] = 255 - symbol.pixels[i] }
+        let scanner = RobustScanner()
+        var cursor = ScanCursor()
+        _ = scanner.scan(place(symbol, fill: 30), cursor: &cursor, budgetMillis: RobustScanner.budgetMillisMax)
+        #expect(cursor.lastSuccess == ScanStrategy(.regions, .invert))
+        let empty = LumaFrame(width: 320, height: 240, fill: 200)
+        for _ in 0...RobustScanner.stickyMissCountMax { _ = scanner.scan(empty, cursor: &cursor, budgetMillis: 1) }
+        #expect(cursor.lastSuccess == nil)
+    }
+
+    @Test("payloads shorter than the minimum are not reported: too easy to find by chance")
+    func shortPayloads() throws {
+        let frame = place(Render.raster(try QREncoder.encode("abc"), moduleSize: 4), fill: 255)
+        #expect(CodeScanner().scan(frame).first?.text == "abc")
+        #expect(RobustScanner().scan(frame, budgetMillis: nil).codes.isEmpty)
+        let four = place(Render.raster(try QREncoder.encode("abcd"), moduleSize: 4), fill: 255)
+        #expect(RobustScanner().scan(four, budgetMillis: nil).codes.first?.text == "abcd")
+    }
+
+    @Test("every strategy is distinct and named, and the region-only filters have no frame form")
+    func strategies() {
+        #expect(Set(ScanStrategy.all).count == ScanStrategy.all.count)
+        #expect(Set(ScanStrategy.all.map(\.description)).count == ScanStrategy.all.count)
+        #expect(!ScanStrategy.all.contains { $0.scope == .frame && ($0.filter == .align || $0.filter == .profile) })
+        #expect(Set(RobustScanner.strategiesDefault).isSubset(of: Set(ScanStrategy.all)))
+        #expect(ScanStrategy.plain.description == "none" && ScanStrategy(.regions, .invert).description == "region-invert")
+    }
+
+    @Test("the region finder puts the code in one of its regions")
+    func regions() {
+        let scanner = RobustScanner()
+        for frame in Corpus.frames.prefix(3 * ScanCorpus.Category.allCases.count) {
+            guard let box = frame.codeBox else { continue }
+            let covered = scanner.codeRegions(in: frame.luma).contains { ($0.box.intersection(box)?.area ?? 0) * 10 >= box.area * 9 }
+            #expect(covered, "frame \(frame.index): \(frame.summary)")
+        }
+    }
+
+    @Test("a seeded corpus at 640x480: at least 95% read, no misreads, nothing read where there is no code")
+    func corpus() async {
+        // Two scanners on two tasks, since the debug build is slow; every strategy is tried
+        // (no budget), so the result does not depend on the machine's speed.
+        let frames = Corpus.frames
+        let halves = await withTaskGroup(of: CorpusTally.self) { group in
+            for part in 0..<2 {
+                group.addTask {
+                    let scanner = RobustScanner()
+                    var tally = CorpusTally()
+                    for frame in stride(from: part, to: frames.count, by: 2).map({ frames[$0] }) {
+                        let outcome = tally.record(frame, decoded: scanner.scan(frame.luma, budgetMillis: nil).codes)
+                        if outcome != .read && outcome != .quiet {
+                            print("corpus frame \(frame.index) \(outcome): \(frame.summary)")
+                        }
+                    }
+                    return tally
+                }
+            }
+            var all: [CorpusTally] = []
+            for await tally in group { all.append(tally) }
+            return all
+        }
+        var tally = CorpusTally()
+        for half in halves { tally.merge(half) }
+        #expect(tally.coded.frames == Corpus.framesPerCategory * ScanCorpus.Category.coded.count)
+        #expect(tally.readRate >= 0.95, "read \(tally.coded.read) of \(tally.coded.frames)")
+        #expect(tally.coded.misread == 0)
+        #expect(tally.noCode.phantom == 0)
+    }
+}
