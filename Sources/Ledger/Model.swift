@@ -1,10 +1,15 @@
 import Payments
 
-/// What an account is for. The kind decides its normal side: a wallet or merchant account holds
-/// money owed to its owner (credit-normal); the settlement account holds the bank and cash money
-/// behind every wallet (debit-normal).
+/// What an account is for. The kind decides its normal side and its flags: wallets, merchants,
+/// billers and the fee account hold money owed to their owner (credit-normal, never overdrawn);
+/// the settlement account holds the bank and cash money behind every wallet (debit-normal, never
+/// paying out more than came in); an exchange account is the currency desk's position in one
+/// currency, which may go either way.
 public enum AccountKind: String, Sendable, Codable, CaseIterable {
-    case wallet, merchant, settlement
+    case wallet, merchant, settlement, exchange, revenue, biller
+
+    /// The settlement account's balance is what it has received; every other's what it owes.
+    public var isDebitNormal: Bool { self == .settlement }
 }
 
 /// Balance limits an account carries, as in TigerBeetle: the ledger refuses any transfer that
@@ -26,30 +31,46 @@ public struct Account: Sendable, Hashable, Codable {
     public let currency: Currency
     public let name: String
     public let flags: AccountFlags
-    public let debitsPosted: Int64
-    public let creditsPosted: Int64
+    /// Held by pending transfers, not yet posted or released.
+    public internal(set) var debitsPending: Int64
+    public internal(set) var debitsPosted: Int64
+    public internal(set) var creditsPending: Int64
+    public internal(set) var creditsPosted: Int64
 
     public init(id: String, kind: AccountKind, currency: Currency, name: String, flags: AccountFlags,
-                debitsPosted: Int64, creditsPosted: Int64) {
+                debitsPending: Int64 = 0, debitsPosted: Int64, creditsPending: Int64 = 0, creditsPosted: Int64) {
         self.id = id
         self.kind = kind
         self.currency = currency
         self.name = name
         self.flags = flags
+        self.debitsPending = debitsPending
         self.debitsPosted = debitsPosted
+        self.creditsPending = creditsPending
         self.creditsPosted = creditsPosted
     }
 
-    /// The balance on the account's normal side: what a wallet holder or merchant can spend, or
-    /// what the settlement account holds for everyone.
+    /// The posted balance on the account's normal side: what a wallet holder or merchant owns,
+    /// or what the settlement account holds for everyone.
     public var balance: Money {
-        Money(minorUnits: kind == .settlement ? debitsPosted - creditsPosted : creditsPosted - debitsPosted,
+        Money(minorUnits: kind.isDebitNormal ? debitsPosted - creditsPosted : creditsPosted - debitsPosted,
+              currency: currency)
+    }
+
+    /// What can be spent now: the posted balance less what pending transfers hold against it.
+    public var available: Money {
+        Money(minorUnits: kind.isDebitNormal ? debitsPosted - creditsPosted - creditsPending
+                                             : creditsPosted - debitsPosted - debitsPending,
               currency: currency)
     }
 
     /// The flags an account of `kind` is opened with.
     public static func flags(for kind: AccountKind) -> AccountFlags {
-        kind == .settlement ? .creditsMustNotExceedDebits : .debitsMustNotExceedCredits
+        switch kind {
+        case .settlement: .creditsMustNotExceedDebits
+        case .exchange: []
+        case .wallet, .merchant, .revenue, .biller: .debitsMustNotExceedCredits
+        }
     }
 }
 
@@ -84,6 +105,17 @@ public enum TransferKind: String, Sendable, Codable, CaseIterable {
     case payment
     /// Merchant → wallet, against an earlier payment.
     case refund
+    /// Wallet → wallet, by id or phone number.
+    case transfer
+    /// One leg of a currency exchange: wallet → exchange desk in one currency, desk → wallet in
+    /// the other, linked.
+    case exchange
+    /// Wallet → the fee account, linked to what it is the fee of.
+    case fee
+    /// Wallet → biller.
+    case bill
+    /// A correction: a new transfer that undoes or adjusts an earlier one, never an edit.
+    case correction
 }
 
 /// Where deposited money came from; both are settled through the settlement account.
@@ -109,15 +141,26 @@ public struct Transfer: Sendable, Hashable, Codable {
     /// Unix milliseconds.
     public let createdAt: Int64
 
+    /// Two-phase and linking flags (``TransferFlags``).
+    public let flags: TransferFlags
+    /// For a post or void, the pending transfer it resolves.
+    public let pendingID: String?
+    /// For a pending transfer, how long the hold lasts before it expires; 0: until resolved.
+    public let timeoutMillis: Int64
+
+    /// A transfer as a client asks for it. The ledger's engine validates every field (an amount
+    /// that is not positive, one account on both sides: refused with a reason, never a crash).
     public init(id: String, kind: TransferKind, debitAccount: String, creditAccount: String, amount: Money,
+                flags: TransferFlags = [], pendingID: String? = nil, timeoutMillis: Int64 = 0,
                 refundOf: String?, orderID: String?, memo: String, createdAt: Int64) {
-        precondition(amount.minorUnits > 0, "a transfer moves a positive amount")
-        precondition(debitAccount != creditAccount, "a transfer moves money between two accounts")
         self.id = id
         self.kind = kind
         self.debitAccount = debitAccount
         self.creditAccount = creditAccount
         self.amount = amount
+        self.flags = flags
+        self.pendingID = pendingID
+        self.timeoutMillis = timeoutMillis
         self.refundOf = refundOf
         self.orderID = orderID
         self.memo = memo
