@@ -116,8 +116,25 @@ public struct LedgerChanges: Sendable {
     public var accounts: [String: Account] = [:]
     public var transfers: [Transfer] = []
     public var resolved: [String: PendingStatus] = [:]
+    /// Each account a change touched, as it stood after that change, in order: what alerts are
+    /// made from.
+    public var postings: [Posting] = []
     public init() {}
     public var isEmpty: Bool { transfers.isEmpty && resolved.isEmpty }
+}
+
+/// One account as one change left it.
+public struct Posting: Sendable, Hashable {
+    /// The transfer, or for an expiry the pending transfer that expired.
+    public let transferID: String
+    /// The transfer's kind and phase: "payment", "withdrawal:hold", "withdrawal:post",
+    /// "withdrawal:void", "withdrawal:expire".
+    public let event: String
+    /// The account after the change.
+    public let account: Account
+    /// How much its posted balance moved (0 for a hold, a void or an expiry, which move only
+    /// what is available).
+    public let delta: Int64
 }
 
 /// The ledger's rules, with no storage: TigerBeetle's model of accounts with pending and posted
@@ -241,6 +258,7 @@ public struct LedgerEngine<Reader: LedgerReading> {
         if credit.flags.contains(.creditsMustNotExceedDebits) && creditsAfter > credit.debitsPosted {
             return .refused(.exceedsDebits)
         }
+        let before = (debit, credit)
         if isPending {
             debit.debitsPending += amount
             credit.creditsPending += amount
@@ -249,7 +267,7 @@ public struct LedgerEngine<Reader: LedgerReading> {
             credit.creditsPosted += amount
         }
         let made = request.stamped(now)
-        record(made, debit: debit, credit: credit)
+        record(made, debit: debit, credit: credit, before: before)
         return .created(made)
     }
 
@@ -287,6 +305,7 @@ public struct LedgerEngine<Reader: LedgerReading> {
         }
         precondition(debit.debitsPending >= held && credit.creditsPending >= held,
                      "pending transfer \(pendingID) is not held on its accounts")
+        let before = (debit, credit)
         debit.debitsPending -= held
         credit.creditsPending -= held
         if isPost {
@@ -297,7 +316,7 @@ public struct LedgerEngine<Reader: LedgerReading> {
                             creditAccount: pending.creditAccount, amount: Money(minorUnits: amount, currency: pending.amount.currency),
                             flags: request.flags, pendingID: pendingID, timeoutMillis: 0,
                             refundOf: request.refundOf, orderID: request.orderID, memo: request.memo, createdAt: now)
-        record(made, debit: debit, credit: credit)
+        record(made, debit: debit, credit: credit, before: before)
         changes.resolved[pendingID] = isPost ? .posted(by: request.id) : .voided(by: request.id)
         return .created(made)
     }
@@ -314,21 +333,31 @@ public struct LedgerEngine<Reader: LedgerReading> {
             }
             let held = pending.amount.minorUnits
             precondition(debit.debitsPending >= held && credit.creditsPending >= held, "pending transfer \(id) is not held on its accounts")
+            let before = (debit, credit)
             debit.debitsPending -= held
             credit.creditsPending -= held
-            changes.accounts[debit.id] = debit
-            changes.accounts[credit.id] = credit
+            post(id, pending.kind.rawValue + ":expire", debit, before: before.0)
+            post(id, pending.kind.rawValue + ":expire", credit, before: before.1)
             changes.resolved[id] = .expired(at: now)
             released.append(id)
         }
         return released
     }
 
-    private mutating func record(_ transfer: Transfer, debit: Account, credit: Account) {
-        changes.accounts[debit.id] = debit
-        changes.accounts[credit.id] = credit
+    /// Records a transfer and the two accounts as it left them (`before` as it found them).
+    private mutating func record(_ transfer: Transfer, debit: Account, credit: Account, before: (Account, Account)) {
+        let phase = transfer.flags.contains(.pending) ? ":hold"
+            : transfer.flags.contains(.postPending) ? ":post" : transfer.flags.contains(.voidPending) ? ":void" : ""
+        post(transfer.id, transfer.kind.rawValue + phase, debit, before: before.0)
+        post(transfer.id, transfer.kind.rawValue + phase, credit, before: before.1)
         changes.transfers.append(transfer)
         newTransfers[transfer.id] = transfer
+    }
+
+    private mutating func post(_ transferID: String, _ event: String, _ after: Account, before: Account) {
+        changes.postings.append(Posting(transferID: transferID, event: event, account: after,
+                                        delta: after.balance.minorUnits - before.balance.minorUnits))
+        changes.accounts[after.id] = after
     }
 }
 

@@ -35,6 +35,16 @@ public protocol LedgerStore: Sendable {
     /// Refunds part or all of a payment to `merchant`, back to the wallet that paid it.
     func refund(requestID: String, payment: String, merchant: String, amount: Money, now: Int64) throws -> Outcome
 
+    /// Applies transfers as the engine takes them (``LedgerEngine``), in one transaction: the
+    /// low-level interface under every wallet operation, and a journal upload's.
+    func createTransfers(_ batch: [Transfer], now: Int64) throws -> [TransferResult]
+    /// Releases the holds whose timeout has passed at `now` (up to a batch of them); returns
+    /// their ids.
+    func expirePending(now: Int64) throws -> [String]
+    func pendingStatus(_ id: String) throws -> PendingStatus?
+    /// Wallet events after `seq` (of one account, or all), oldest first.
+    func events(after seq: Int64, account: String?, limit: Int) throws -> [WalletEvent]
+
     func transfer(_ id: String) throws -> Transfer?
     /// Transfers touching `account`, newest first.
     func history(account: String, limit: Int) throws -> [Transfer]

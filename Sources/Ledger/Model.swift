@@ -206,6 +206,46 @@ public enum Decline: String, Sendable, Codable, CaseIterable, Error, CustomStrin
     }
 }
 
+extension Decline {
+    /// The decline a cashier sees for an engine refusal that is the customer's or the world's
+    /// doing; nil for a refusal that means the request itself was wrong.
+    public init?(_ refusal: TransferRefusal, debitKind: AccountKind?) {
+        switch refusal {
+        case .exceedsCredits: self = debitKind == .merchant ? .merchantInsufficientFunds : .insufficientFunds
+        case .currencyMismatch: self = .currencyMismatch
+        case .debitAccountNotFound, .creditAccountNotFound: self = .accountUnknown
+        default: return nil
+        }
+    }
+}
+
+/// One posted change to a wallet, for real-time alerts: read in order from a cursor (`seq`).
+public struct WalletEvent: Sendable, Hashable, Codable {
+    /// Increasing, gap-free within a store's order of commits.
+    public let seq: Int64
+    public let account: String
+    public let transfer: String
+    /// The transfer's kind and phase: "payment", "deposit:hold", "withdrawal:post", ….
+    public let kind: String
+    /// How much the posted balance moved (negative: money out).
+    public let delta: Money
+    /// Minor units after the change.
+    public let available: Int64
+    public let balance: Int64
+    public let createdAt: Int64
+
+    public init(seq: Int64, account: String, transfer: String, kind: String, delta: Money, available: Int64, balance: Int64, createdAt: Int64) {
+        self.seq = seq
+        self.account = account
+        self.transfer = transfer
+        self.kind = kind
+        self.delta = delta
+        self.available = available
+        self.balance = balance
+        self.createdAt = createdAt
+    }
+}
+
 /// The result of a money-moving request. The first outcome of a request id is final: asking
 /// again with the same id returns it, with `replayed` set.
 public struct Outcome: Sendable, Hashable {
@@ -312,6 +352,9 @@ public enum LedgerLimits {
     /// The largest amount of one transfer, in minor units (10^15: ten trillion yuan). Far below
     /// Int64's range, so no account total can overflow before every wallet on earth is rich.
     public static let transferAmountMax: Int64 = 1_000_000_000_000_000
+    /// The most transfers in one batch (one database transaction): a terminal's journal upload
+    /// sends up to this many at once.
+    public static let batchCountMax = 8_190
 }
 
 /// A failure of the ledger itself (not a decline): a request the ledger cannot even consider.

@@ -99,6 +99,84 @@ enum Schema {
             let key = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
             try db.execute(sql: "INSERT INTO ledger_secret (id, code_key) VALUES (1, ?)", arguments: [Data(key)])
         }
+        migrator.registerMigration("v2: two-phase transfers, more kinds of account and transfer, wallet events") { db in
+            // SQLite cannot change a CHECK in place: the two tables are rebuilt, rows kept.
+            try db.execute(sql: """
+                CREATE TABLE account_v2 (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    kind TEXT NOT NULL CHECK (kind IN ('wallet', 'merchant', 'settlement', 'exchange', 'revenue', 'biller')),
+                    currency TEXT NOT NULL CHECK (length(currency) = 3),
+                    name TEXT NOT NULL,
+                    flags INTEGER NOT NULL CHECK (flags BETWEEN 0 AND 2),
+                    debits_pending INTEGER NOT NULL DEFAULT 0 CHECK (debits_pending >= 0),
+                    debits_posted INTEGER NOT NULL DEFAULT 0 CHECK (debits_posted >= 0),
+                    credits_pending INTEGER NOT NULL DEFAULT 0 CHECK (credits_pending >= 0),
+                    credits_posted INTEGER NOT NULL DEFAULT 0 CHECK (credits_posted >= 0),
+                    created_at INTEGER NOT NULL,
+                    CHECK ((flags & 1) = 0 OR debits_pending + debits_posted <= credits_posted),
+                    CHECK ((flags & 2) = 0 OR credits_pending + credits_posted <= debits_posted)
+                ) STRICT;
+                INSERT INTO account_v2 (id, kind, currency, name, flags, debits_posted, credits_posted, created_at)
+                    SELECT id, kind, currency, name, flags, debits_posted, credits_posted, created_at FROM account;
+                DROP TABLE account;
+                ALTER TABLE account_v2 RENAME TO account;
+
+                CREATE TABLE transfer_v2 (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    kind TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal', 'payment', 'refund', 'transfer', 'exchange', 'fee', 'bill', 'correction')),
+                    debit_account TEXT NOT NULL REFERENCES account(id),
+                    credit_account TEXT NOT NULL REFERENCES account(id),
+                    amount INTEGER NOT NULL CHECK (amount > 0),
+                    currency TEXT NOT NULL,
+                    flags INTEGER NOT NULL DEFAULT 0 CHECK (flags BETWEEN 0 AND 15),
+                    pending_id TEXT REFERENCES transfer(id),
+                    timeout_ms INTEGER NOT NULL DEFAULT 0 CHECK (timeout_ms >= 0),
+                    refund_of TEXT REFERENCES transfer(id),
+                    order_id TEXT UNIQUE,
+                    memo TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    CHECK (debit_account <> credit_account),
+                    CHECK (refund_of IS NULL OR kind = 'refund'),
+                    CHECK ((pending_id IS NOT NULL) = ((flags & 12) <> 0)),
+                    CHECK (timeout_ms = 0 OR (flags & 2) <> 0)
+                ) STRICT;
+                INSERT INTO transfer_v2 (id, kind, debit_account, credit_account, amount, currency, refund_of, order_id, memo, created_at)
+                    SELECT id, kind, debit_account, credit_account, amount, currency, refund_of, order_id, memo, created_at FROM transfer;
+                DROP TABLE transfer;
+                ALTER TABLE transfer_v2 RENAME TO transfer;
+                CREATE INDEX transfer_by_debit ON transfer(debit_account, created_at);
+                CREATE INDEX transfer_by_credit ON transfer(credit_account, created_at);
+                CREATE INDEX transfer_by_refund_of ON transfer(refund_of) WHERE refund_of IS NOT NULL;
+
+                -- Every pending transfer and where it stands; it leaves 'pending' exactly once,
+                -- posted or voided by the transfer named, or expired.
+                CREATE TABLE pending_transfer (
+                    id TEXT PRIMARY KEY NOT NULL REFERENCES transfer(id),
+                    status TEXT NOT NULL CHECK (status IN ('pending', 'posted', 'voided', 'expired')),
+                    expires_at INTEGER,
+                    resolved_by TEXT UNIQUE REFERENCES transfer(id),
+                    resolved_at INTEGER,
+                    CHECK ((status = 'pending') = (resolved_at IS NULL)),
+                    CHECK ((status IN ('posted', 'voided')) = (resolved_by IS NOT NULL))
+                ) STRICT;
+                CREATE INDEX pending_due ON pending_transfer(expires_at) WHERE status = 'pending' AND expires_at IS NOT NULL;
+
+                -- Every posted change to a wallet, in order: what alerts are made from. A notifier
+                -- reads from its cursor (the last seq it delivered) and may deliver twice, never skip.
+                CREATE TABLE wallet_event (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    account TEXT NOT NULL REFERENCES account(id),
+                    transfer TEXT NOT NULL REFERENCES transfer(id),
+                    kind TEXT NOT NULL,
+                    delta INTEGER NOT NULL,
+                    available INTEGER NOT NULL,
+                    balance INTEGER NOT NULL,
+                    currency TEXT NOT NULL,
+                    created_at INTEGER NOT NULL
+                ) STRICT;
+                CREATE INDEX wallet_event_by_account ON wallet_event(account, seq);
+                """)
+        }
         return migrator
     }
 }

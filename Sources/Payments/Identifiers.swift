@@ -9,7 +9,11 @@ public enum UUIDv7 {
         precondition(unixMillis >= 0, "UUIDv7 needs a time after 1970")
         var bytes = [UInt8](repeating: 0, count: 16)
         for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: unixMillis >> (8 * (5 - i))) }
-        for i in 6..<16 { bytes[i] = UInt8.random(in: 0...255, using: &rng) }
+        // Two 64-bit draws, not ten 8-bit ones: each draw from the system's generator is a
+        // getrandom call.
+        let high = rng.next(), low = rng.next()
+        for i in 6..<8 { bytes[i] = UInt8(truncatingIfNeeded: high >> (8 * (i - 6))) }
+        for i in 8..<16 { bytes[i] = UInt8(truncatingIfNeeded: low >> (8 * (i - 8))) }
         bytes[6] = 0x70 | (bytes[6] & 0x0F)   // version 7
         bytes[8] = 0x80 | (bytes[8] & 0x3F)   // RFC 9562 variant
         let uuid = UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Barcodes
 import Foundation
+import Ledger
+import LedgerSQLite
 
 /// `qrpos bench NAME`: measurements, one JSON object per line with `--json`.
 ///
@@ -15,12 +17,16 @@ struct Bench: ParsableCommand {
             RobustScanner on a seeded corpus (ScanCorpus) at 640x480 and 1280x720: nominal, hard \
             and no-code frames, and all of them. --corpus-report prints decode rates per category \
             instead, --strategy-report what each strategy alone reads, --write-corpus the frames.
+
+            ledger: payments per second on the SQLite ledger in a temporary folder (WAL, \
+            synchronous=FULL), one payment per transaction and in batches, from 1 and 8 clients, \
+            spread over many merchants and all into one; the ledger is audited after each case.
             """
     )
 
     /// The benchmarks there are; each is a case here and a function below.
     enum Name: String, CaseIterable, ExpressibleByArgument {
-        case scan
+        case scan, ledger
     }
 
     @Argument(help: ArgumentHelp("What to measure: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "name"))
@@ -53,6 +59,15 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("loop-seconds"), help: "scan: how long each run of the live scan loop lasts, at 30 frames a second.")
     var loopSeconds: Int = 10
 
+    @Option(help: "ledger: payments measured one per transaction, per case.")
+    var payments: Int = 5_000
+
+    @Option(name: .customLong("batch-size"), help: "ledger: payments per batch (one transaction).")
+    var batchSize: Int = 1_000
+
+    @Option(help: "ledger: batches measured per case.")
+    var batches: Int = 100
+
     @Option(name: .customLong("write-corpus"), help: ArgumentHelp("scan: write the corpus frames as PNG files into this folder (for qrpos scan --frames) and stop.", valueName: "dir"))
     var corpusFolder: String?
 
@@ -66,6 +81,9 @@ struct Bench: ParsableCommand {
         guard (1...RobustScanner.budgetMillisMax).contains(budgetMillis) else {
             throw ValidationError("--budget-ms must be 1…\(RobustScanner.budgetMillisMax)")
         }
+        guard payments >= 8, batches >= 1, (1...LedgerLimits.batchCountMax).contains(batchSize) else {
+            throw ValidationError("--payments is at least 8, --batches at least 1, --batch-size 1…\(LedgerLimits.batchCountMax)")
+        }
         guard (1...120).contains(loopSeconds) else { throw ValidationError("--loop-seconds is 1 to 120") }
         guard !(corpusReport && strategyReport) else {
             throw ValidationError("choose one of --corpus-report and --strategy-report")
@@ -74,6 +92,16 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         switch Name(rawValue: name)! {
+        case .ledger:
+            let bench = LedgerBench(walletCount: 1_000, merchantCount: 100, singleCount: payments, batchSize: batchSize, batchCount: batches)
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-bench-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: folder) }
+            var made = 0
+            try bench.run {
+                made += 1
+                return (try SQLiteLedger(path: folder.appendingPathComponent("ledger-\(made).sqlite").path), "sqlite")
+            }
         case .scan:
             var bench = ScanBench(seed: seed, count: count, budgetMillis: noBudget ? nil : budgetMillis, verbose: verbose)
             if let corpusFolder {
