@@ -43,6 +43,10 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
 
+        // A bank's payment rail, simulated: settlement after business days, returns, duplicate
+        // and late callbacks (no real bank can be reached from these machines).
+        .target(name: "BankRail", dependencies: ["Payments"], swiftSettings: strict),
+
         // MARK: Receipts and the checkout.
         .target(name: "Receipts", dependencies: [
             "Payments", "Barcodes",
@@ -52,7 +56,7 @@ let package = Package(
 
         // MARK: The one executable.
         .executableTarget(name: "qrpos", dependencies: [
-            "Payments", "Barcodes", "Camera", "Ledger", "LedgerSQLite", "Receipts", "Terminal",
+            "Payments", "Barcodes", "Camera", "Ledger", "LedgerSQLite", "Receipts", "Terminal", "BankRail",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
@@ -62,7 +66,7 @@ let package = Package(
         .testTarget(name: "BarcodesTests", dependencies: ["Barcodes"], swiftSettings: strict),
         .testTarget(name: "CameraTests", dependencies: ["Camera", "Barcodes"], swiftSettings: strict),
         .testTarget(name: "LedgerTests", dependencies: [
-            "Ledger", "LedgerSQLite", "Payments",
+            "Ledger", "LedgerSQLite", "Payments", "BankRail",
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .testTarget(name: "ReceiptsTests", dependencies: ["Receipts", "Payments"], swiftSettings: strict),

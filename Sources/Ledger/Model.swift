@@ -185,6 +185,13 @@ public enum Decline: String, Sendable, Codable, CaseIterable, Error, CustomStrin
     case notAPayment = "not_a_payment"
     case accountUnknown = "account_unknown"
     case merchantInsufficientFunds = "merchant_insufficient_funds"
+    case recipientUnknown = "recipient_unknown"
+    case limitPerPayment = "limit_per_payment"
+    case limitPerDay = "limit_per_day"
+    case velocityCount = "velocity_count"
+    case velocityAmount = "velocity_amount"
+    case quoteExpired = "quote_expired"
+    case quoteInvalid = "quote_invalid"
 
     public var description: String {
         switch self {
@@ -202,6 +209,13 @@ public enum Decline: String, Sendable, Codable, CaseIterable, Error, CustomStrin
         case .notAPayment: "only a payment can be refunded"
         case .accountUnknown: "account not found"
         case .merchantInsufficientFunds: "merchant balance too low for this refund"
+        case .recipientUnknown: "no wallet with that id or phone number"
+        case .limitPerPayment: "above the wallet's limit for one payment"
+        case .limitPerDay: "above the wallet's daily limit"
+        case .velocityCount: "too many payments in a short time: try again later"
+        case .velocityAmount: "too much spent in a short time: try again later"
+        case .quoteExpired: "the exchange quote has expired: ask for a new one"
+        case .quoteInvalid: "the exchange quote is not one this desk gave"
         }
     }
 }

@@ -136,7 +136,7 @@ extension SQLiteLedger {
         let insertPending = try db.cachedStatement(sql: "INSERT INTO pending_transfer (id, status, expires_at) VALUES (?, 'pending', ?)")
         for t in changes.transfers {
             try insertTransfer.execute(arguments: [t.id, t.kind.rawValue, t.debitAccount, t.creditAccount, t.amount.minorUnits,
-                                                   t.amount.currency.code, t.flags.subtracting(.linked).rawValue, t.pendingID,
+                                                   t.amount.currency.code, t.flags.rawValue, t.pendingID,
                                                    t.timeoutMillis, t.refundOf, t.orderID, t.memo, t.createdAt])
             if t.flags.contains(.pending) {
                 try insertPending.execute(arguments: [t.id, t.timeoutMillis > 0 ? t.createdAt + t.timeoutMillis : nil])

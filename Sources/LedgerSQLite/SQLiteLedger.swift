@@ -392,6 +392,10 @@ public final class SQLiteLedger: LedgerStore {
         }
     }
 
+    func writeTransaction<T>(_ body: (Database) throws -> T) throws -> T {
+        try write(body)
+    }
+
     private func write<T>(_ body: (Database) throws -> T) throws -> T {
         do {
             var result: T?

@@ -34,6 +34,7 @@ public struct Currency: Sendable, Hashable, Codable, CustomStringConvertible {
     ]
 
     public static let CNY = Currency.known[0]
+    public static let HKD = Currency.known[1]
     public static let USD = Currency.known[2]
     public static let EUR = Currency.known[3]
     public static let JPY = Currency(code: "JPY", numeric: "392", exponent: 0)

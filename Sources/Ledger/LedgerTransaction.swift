@@ -1,0 +1,32 @@
+import Payments
+
+/// One database transaction of a store, as the wallet operations see it: reads that see the
+/// transaction's own writes, the engine's `apply`, and the few questions the rules ask
+/// (a wallet by phone number, what a wallet spent lately). Everything done through it commits
+/// together or not at all, so a rule checked here (a daily limit, say) cannot be raced past by
+/// a concurrent payment: each store makes its transactions serializable for what they touch.
+public protocol LedgerTransaction: AnyObject {
+    var now: Int64 { get }
+    func account(_ id: String) throws -> Account?
+    func transfer(_ id: String) throws -> Transfer?
+    func pendingStatus(_ id: String) throws -> PendingStatus?
+    /// Runs the batch through ``LedgerEngine`` and writes what it changed.
+    func apply(_ batch: [Transfer]) throws -> [TransferResult]
+    /// Releases these holds if their timeout has passed (``LedgerEngine/expire(_:now:)``).
+    func expire(_ pendingIDs: [String]) throws -> [String]
+    /// The wallet registered with this phone number.
+    func walletID(phone: String) throws -> String?
+    /// How many transfers of `kinds` debited `account` from `since` on (pending holds
+    /// included, voided ones not), and their sum.
+    func debits(of account: String, kinds: Set<TransferKind>, since: Int64) throws -> (count: Int, sum: Int64)
+    /// Creates the account if it does not exist (the exchange desk, the fee account, a biller),
+    /// with the flags of its kind.
+    func ensureAccount(id: String, kind: AccountKind, currency: Currency, name: String) throws
+}
+
+/// A store that can run a ``LedgerTransaction``.
+public protocol TransactionalLedgerStore: LedgerStore {
+    /// Runs `body` in one write transaction at `now`, committing when it returns and rolling
+    /// back when it throws.
+    func transaction<T>(now: Int64, _ body: (any LedgerTransaction) throws -> T) throws -> T
+}

@@ -1,0 +1,80 @@
+import GRDB
+import Ledger
+import Payments
+
+/// A ``LedgerTransaction`` over one SQLite write transaction (`BEGIN IMMEDIATE`: the writer
+/// lock is held from the first statement, so what it reads stays true until it commits).
+final class SQLiteTransaction: LedgerTransaction {
+    let db: Database
+    let now: Int64
+
+    init(db: Database, now: Int64) {
+        self.db = db
+        self.now = now
+    }
+
+    func account(_ id: String) throws -> Account? {
+        var reader = SQLiteReader(db: db)
+        return try reader.account(id)
+    }
+
+    func transfer(_ id: String) throws -> Transfer? {
+        var reader = SQLiteReader(db: db)
+        return try reader.transfer(id)
+    }
+
+    func pendingStatus(_ id: String) throws -> PendingStatus? {
+        var reader = SQLiteReader(db: db)
+        return try reader.pendingStatus(id)
+    }
+
+    func apply(_ batch: [Transfer]) throws -> [TransferResult] {
+        var reader = SQLiteReader(db: db)
+        try reader.prefetch(batch)
+        var engine = LedgerEngine(reader: reader)
+        let results = try engine.apply(batch, now: now)
+        try SQLiteLedger.write(engine.changes, in: db, now: now)
+        return results
+    }
+
+    func expire(_ pendingIDs: [String]) throws -> [String] {
+        var engine = LedgerEngine(reader: SQLiteReader(db: db))
+        let released = try engine.expire(pendingIDs, now: now)
+        try SQLiteLedger.write(engine.changes, in: db, now: now)
+        return released
+    }
+
+    func walletID(phone: String) throws -> String? {
+        try String.fetchOne(db.cachedStatement(sql: "SELECT account_id FROM wallet WHERE phone = ?"), arguments: [phone])
+    }
+
+    func debits(of account: String, kinds: Set<TransferKind>, since: Int64) throws -> (count: Int, sum: Int64) {
+        let marks = repeatElement("?", count: kinds.count).joined(separator: ",")
+        var arguments: StatementArguments = [account, since]
+        arguments += StatementArguments(kinds.map(\.rawValue).sorted())
+        // Single-phase debits and holds; a post repeats its hold and a void cancels it, so
+        // neither counts again, and a voided or expired hold does not count at all.
+        let row = try Row.fetchOne(db, sql: """
+            SELECT COUNT(*) AS n, COALESCE(SUM(t.amount), 0) AS s FROM transfer t
+            LEFT JOIN pending_transfer p ON p.id = t.id
+            WHERE t.debit_account = ? AND t.created_at >= ? AND t.kind IN (\(marks)) AND (t.flags & 12) = 0
+              AND (p.id IS NULL OR p.status IN ('pending', 'posted'))
+            """, arguments: arguments)!
+        return (row["n"], row["s"])
+    }
+
+    func ensureAccount(id: String, kind: AccountKind, currency: Currency, name: String) throws {
+        try db.execute(sql: """
+            INSERT INTO account (id, kind, currency, name, flags, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING
+            """, arguments: [id, kind.rawValue, currency.code, name, Account.flags(for: kind).rawValue, now])
+        guard let made = try account(id), made.kind == kind, made.currency == currency else {
+            throw LedgerError(.invalidRequest, "account \(id) exists as another kind or currency")
+        }
+    }
+}
+
+extension SQLiteLedger: TransactionalLedgerStore {
+    public func transaction<T>(now: Int64, _ body: (any LedgerTransaction) throws -> T) throws -> T {
+        try writeTransaction { db in try body(SQLiteTransaction(db: db, now: now)) }
+    }
+}

@@ -1,0 +1,220 @@
+import BankRail
+import Foundation
+import Ledger
+import LedgerSQLite
+import Payments
+import Testing
+
+/// The wallet operations on a real store. Each test ends with the full audit.
+@Suite struct WalletOperationsTests {
+    let dir: URL
+    let store: SQLiteLedger
+    var ops: WalletOperations
+    let alice: Account
+    let bob: Account
+    let now: Int64 = 1_800_000_000_000
+
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-wallet-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        store = try SQLiteLedger(path: dir.appendingPathComponent("ledger.sqlite").path)
+        ops = WalletOperations(store: store)
+        alice = try store.createWallet(name: "Alice", phone: "+8613800000001", currency: .CNY, now: now)
+        bob = try store.createWallet(name: "Bob", phone: "+8613800000002", currency: .CNY, now: now)
+        _ = try store.deposit(requestID: "cash-alice", wallet: alice.id, amount: cny(1_000_00), source: .cash, now: now)
+    }
+
+    func cny(_ minor: Int64) -> Money { Money(minorUnits: minor, currency: .CNY) }
+    func balance(_ id: String) throws -> Int64 { try #require(try store.account(id)).balance.minorUnits }
+    func available(_ id: String) throws -> Int64 { try #require(try store.account(id)).available.minorUnits }
+    func expectAudit(sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(try store.audit().violations == [], sourceLocation: sourceLocation)
+    }
+
+    @Test func aTransferByPhoneWithItsFeeAppliesWholeOrNotAtAll() throws {
+        let sent = try ops.transfer(requestID: "t1", from: alice.id, to: .phone("+8613800000002"), amount: cny(300_00),
+                                    fee: cny(1_50), now: now + 1)
+        #expect(sent.transfer?.creditAccount == bob.id)
+        #expect(try balance(alice.id) == 1_000_00 - 300_00 - 1_50)
+        #expect(try balance(bob.id) == 300_00)
+        #expect(try balance(WalletOperations.feeAccount(.CNY)) == 1_50)
+        // The retry is the same transfer; other fields under the same id are a conflict.
+        let again = try ops.transfer(requestID: "t1", from: alice.id, to: .phone("+8613800000002"), amount: cny(300_00),
+                                     fee: cny(1_50), now: now + 2)
+        #expect(again.replayed && again.transfer == sent.transfer)
+        #expect(throws: LedgerError.self) {
+            try ops.transfer(requestID: "t1", from: alice.id, to: .wallet(bob.id), amount: cny(301_00), fee: cny(1_50), now: now + 3)
+        }
+        // The amount fits, the fee does not: neither moves.
+        let tooMuch = try ops.transfer(requestID: "t2", from: alice.id, to: .wallet(bob.id), amount: cny(698_50), fee: cny(1), now: now + 4)
+        #expect(tooMuch.decline == .insufficientFunds)
+        #expect(try balance(alice.id) == 698_50)
+        #expect(try store.transfer("t2") == nil && store.transfer("t2.fee") == nil)
+        #expect(try ops.transfer(requestID: "t3", from: alice.id, to: .phone("+10000000000"), amount: cny(1), now: now + 5).decline
+                == .recipientUnknown)
+        try expectAudit()
+    }
+
+    @Test func limitsAndVelocityDeclineWithTheirReason() throws {
+        let unit: @Sendable (Currency) -> WalletLimits = { _ in
+            WalletLimits(perPaymentMax: 200_00, perDayMax: 500_00, velocityCountMax: 3, velocityAmountMax: 450_00,
+                         velocityWindowMillis: 60_000, utcOffsetMinutes: 480)
+        }
+        var ops = self.ops
+        ops.limits = unit
+        #expect(try ops.payBill(requestID: "b0", wallet: alice.id, biller: "biller-power", amount: cny(200_01), reference: "x", now: now).decline
+                == .limitPerPayment)
+        for i in 0..<3 {
+            #expect(try ops.payBill(requestID: "b\(i + 1)", wallet: alice.id, biller: "biller-power", amount: cny(100_00),
+                                    reference: "bill \(i)", now: now + Int64(i)).transfer != nil)
+        }
+        // A fourth within the minute: too many.
+        #expect(try ops.payBill(requestID: "b4", wallet: alice.id, biller: "biller-power", amount: cny(10_00), reference: "y",
+                                now: now + 10).decline == .velocityCount)
+        // After the window: the amount rule, then the day.
+        #expect(try ops.payBill(requestID: "b5", wallet: alice.id, biller: "biller-power", amount: cny(200_00), reference: "y",
+                                now: now + 61_000).transfer != nil)
+        #expect(try ops.transfer(requestID: "b6", from: alice.id, to: .wallet(bob.id), amount: cny(200_00),
+                                 now: now + 122_000).decline == .limitPerDay)
+        // The next local day (UTC+8) starts afresh.
+        let tomorrow = unit(.CNY).dayStart(now) + 86_400_000
+        #expect(try ops.transfer(requestID: "b7", from: alice.id, to: .wallet(bob.id), amount: cny(200_00), now: tomorrow).transfer != nil)
+        #expect(try balance("biller-power") == 500_00)
+        try expectAudit()
+    }
+
+    @Test func anExchangeAtAQuoteMovesBothCurrenciesAndTheFee() throws {
+        let usd = try store.createWallet(name: "Alice USD", phone: nil, currency: .USD, now: now)
+        _ = try store.deposit(requestID: "cash-usd", wallet: usd.id, amount: Money(minorUnits: 500_00, currency: .USD), source: .cash, now: now)
+        let quote = try ops.quote(Money(minorUnits: 100_00, currency: .USD), into: .CNY, now: now)
+        #expect(quote.target == cny(710_00))
+        #expect(quote.fee == Money(minorUnits: 30, currency: .USD))
+        let done = try ops.exchange(requestID: "fx1", quote: quote, from: usd.id, to: alice.id, now: now + 1_000)
+        #expect(done.transfer != nil)
+        #expect(try balance(usd.id) == 500_00 - 100_00 - 30)
+        #expect(try balance(alice.id) == 1_000_00 + 710_00)
+        #expect(try store.account(WalletOperations.exchangeAccount(.USD))?.creditsPosted == 100_00)
+        #expect(try store.account(WalletOperations.exchangeAccount(.CNY))?.debitsPosted == 710_00)
+        // Too late, or a quote the desk never gave.
+        #expect(try ops.exchange(requestID: "fx2", quote: quote, from: usd.id, to: alice.id, now: quote.expiresAt).decline == .quoteExpired)
+        let forged = ExchangeQuote(source: quote.source, target: cny(900_00), fee: quote.fee, rateNumerator: quote.rateNumerator,
+                                   rateDenominator: quote.rateDenominator, expiresAt: quote.expiresAt)
+        #expect(try ops.exchange(requestID: "fx3", quote: forged, from: usd.id, to: alice.id, now: now + 2).decline == .quoteInvalid)
+        try expectAudit()
+    }
+
+    @Test func aBankDepositIsHeldUntilTheBankSettlesOrReturnsIt() throws {
+        let held = try ops.bankDeposit(requestID: "dep1", wallet: bob.id, amount: cny(50_00), now: now)
+        #expect(held.transfer?.flags.contains(.pending) == true)
+        #expect(try balance(bob.id) == 0)
+        #expect(try store.account(bob.id)?.creditsPending == 50_00)
+        // Settled; the same callback again changes nothing; a contradicting one is refused.
+        guard case .created = try ops.bankCallback(reference: "dep1", outcome: .settled, now: now + 1) else { Issue.record("not settled"); return }
+        guard case .exists = try ops.bankCallback(reference: "dep1", outcome: .settled, now: now + 2) else { Issue.record("not idempotent"); return }
+        #expect(try ops.bankCallback(reference: "dep1", outcome: .returned, now: now + 3) == .refused(.pendingTransferAlreadyPosted))
+        #expect(try balance(bob.id) == 50_00)
+        // A withdrawal holds the money at once; returned, it comes back.
+        _ = try ops.bankWithdrawal(requestID: "wd1", wallet: bob.id, amount: cny(20_00), now: now + 4)
+        #expect(try available(bob.id) == 30_00)
+        #expect(try ops.transfer(requestID: "t", from: bob.id, to: .wallet(alice.id), amount: cny(30_01), now: now + 5).decline
+                == .insufficientFunds)
+        _ = try ops.bankCallback(reference: "wd1", outcome: .returned, now: now + 6)
+        #expect(try available(bob.id) == 50_00)
+        #expect(try store.pendingStatus("wd1") == .voided(by: "wd1.returned"))
+        try expectAudit()
+    }
+
+    /// A month of bank traffic through the simulated rail: deposits and withdrawals, returns,
+    /// duplicate and crossing callbacks, holds expiring. The audit passes after every hour, and
+    /// at the end every wallet holds exactly what the bank says it settled.
+    @Test(arguments: [11, 12, 13] as [UInt64])
+    func aMonthOfBankTrafficStaysExact(seed: UInt64) throws {
+        var rail = SimulatedBankRail(seed: seed)
+        var rng = SplitMix(seed: seed)
+        var wallets = [alice.id, bob.id]
+        for i in 0..<4 { wallets.append(try store.createWallet(name: "w\(i)", phone: nil, currency: .CNY, now: now).id) }
+        var cash: [String: Int64] = [alice.id: 1_000_00]
+        var clock = now
+        var refs: [String] = []
+        var made = 0
+        for hour in 0..<(30 * 24) {
+            clock += 3_600_000
+            for _ in 0..<Int(rng.next() % 3) {
+                let wallet = wallets[Int(rng.next() % UInt64(wallets.count))]
+                let amount = cny(Int64(1 + rng.next() % 200_00))
+                made += 1
+                let ref = "r\(hour)-\(made)"
+                if rng.next() % 2 == 0 {
+                    _ = try ops.bankDeposit(requestID: ref, wallet: wallet, amount: amount, now: clock)
+                    rail.submit(reference: ref, direction: .deposit, amount: amount, now: clock)
+                    refs.append(ref)
+                } else if try ops.bankWithdrawal(requestID: ref, wallet: wallet, amount: amount, now: clock).transfer != nil {
+                    rail.submit(reference: ref, direction: .withdrawal, amount: amount, now: clock)
+                    refs.append(ref)
+                }
+                if rng.next() % 5 == 0 {
+                    _ = try store.deposit(requestID: "cash-\(ref)", wallet: wallet, amount: amount, source: .cash, now: clock)
+                    cash[wallet, default: 0] += amount.minorUnits
+                }
+            }
+            for callback in rail.deliver(upTo: clock) {
+                _ = try ops.bankCallback(reference: callback.reference, outcome: callback.settled ? .settled : .returned, now: clock)
+            }
+            _ = try store.expirePending(now: clock)
+            let violations = try store.audit().violations
+            #expect(violations == [], "seed \(seed), hour \(hour)")
+            if !violations.isEmpty { return }
+        }
+        // Every callback arrives, the last ones 15 days late: past a deposit hold's 14 days.
+        clock += 15 * 86_400_000
+        for callback in rail.deliver(upTo: clock) {
+            _ = try ops.bankCallback(reference: callback.reference, outcome: callback.settled ? .settled : .returned, now: clock)
+        }
+        _ = try store.expirePending(now: clock)
+        #expect(rail.outstanding == 0)
+        var expected = cash
+        var late = 0
+        for ref in refs {
+            let truth = try #require(rail.decided[ref])
+            let status = try store.pendingStatus(ref)
+            let hold = try #require(try store.transfer(ref))
+            if case .expired = status {
+                // Only a deposit expires; settled late, it was credited once, as a new deposit.
+                #expect(hold.kind == .deposit, "seed \(seed): \(ref)")
+                #expect((try store.transfer(ref + ".late") != nil) == truth.settled, "seed \(seed): \(ref)")
+                late += 1
+            } else {
+                #expect(status == (truth.settled ? .posted(by: ref + ".settled") : .voided(by: ref + ".returned")), "seed \(seed): \(ref)")
+            }
+            if truth.settled {
+                expected[hold.kind == .deposit ? hold.creditAccount : hold.debitAccount, default: 0]
+                    += hold.kind == .deposit ? truth.amount.minorUnits : -truth.amount.minorUnits
+            }
+        }
+        for wallet in wallets {
+            #expect(try balance(wallet) == expected[wallet, default: 0], "seed \(seed): \(wallet)")
+            #expect(try available(wallet) == expected[wallet, default: 0], "seed \(seed): \(wallet) still holds something")
+        }
+        #expect(refs.count > 300)
+        #expect(late > 0, "the late deposits were exercised")
+        try expectAudit()
+    }
+
+    @Test func walletEventsComeInOrderWithBalancesAfterEachChange() throws {
+        _ = try ops.transfer(requestID: "e1", from: alice.id, to: .wallet(bob.id), amount: cny(10_00), fee: cny(10), now: now + 1)
+        _ = try ops.bankWithdrawal(requestID: "e2", wallet: bob.id, amount: cny(4_00), now: now + 2)
+        _ = try ops.bankCallback(reference: "e2", outcome: .settled, now: now + 3)
+        let all = try store.events(after: 0, account: nil, limit: 100)
+        #expect(all.map(\.seq) == all.map(\.seq).sorted())
+        let bobs = try store.events(after: 0, account: bob.id, limit: 100)
+        #expect(bobs.map(\.kind) == ["transfer", "withdrawal:hold", "withdrawal:post"])
+        #expect(bobs.map(\.delta.minorUnits) == [10_00, 0, -4_00])
+        #expect(bobs.map(\.available) == [10_00, 6_00, 6_00])
+        #expect(bobs.map(\.balance) == [10_00, 10_00, 6_00])
+        // A cursor: after the first event, the rest.
+        #expect(try store.events(after: bobs[0].seq, account: bob.id, limit: 100).map(\.transfer) == ["e2", "e2.settled"])
+        let alices = try store.events(after: 0, account: alice.id, limit: 100)
+        #expect(alices.map(\.kind) == ["deposit", "transfer", "fee"])
+        #expect(alices.map(\.balance) == [1_000_00, 990_00, 989_90])
+    }
+}
