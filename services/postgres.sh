@@ -30,7 +30,9 @@ say() { echo "postgres.sh: $*" >&2; }   # progress goes to stderr: stdout carrie
 case "$port" in
   ''|*[!0-9]*) die "QRPOS_PG_PORT must be a port number, not '$port'" ;;
 esac
-[ "$port" -ge 1 ] && [ "$port" -le 65535 ] || die "QRPOS_PG_PORT must be between 1 and 65535, not $port"
+if [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then
+  die "QRPOS_PG_PORT must be between 1 and 65535, not $port"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Who runs the server. As root: the `postgres` system user, through runuser (util-linux, always
@@ -60,8 +62,9 @@ as_server() {
 # The binaries: the highest major version under /usr/lib/postgresql (Debian's layout, which keeps
 # several majors side by side). Empty when no server is installed.
 find_bin() {
-  local found
-  found=$(ls -d /usr/lib/postgresql/*/bin/postgres 2>/dev/null | sort -V | tail -n 1 || true)
+  local all found
+  all=$(compgen -G '/usr/lib/postgresql/*/bin/postgres' || true)
+  found=$(printf '%s\n' "$all" | sort -V | tail -n 1)
   [ -n "$found" ] && dirname "$found"
   return 0
 }
@@ -127,18 +130,21 @@ resolve_data() {
   fi
   [ -n "$create" ] || return 0
   mkdir -p "$state"
-  if [ ! -d "$data" ]; then
-    mkdir -p "$data"
-  fi
-  # /var/tmp is shared by every user: never take over a directory someone else planted there.
-  local owner
-  owner=$(stat -c %U "$data")
+  private_dir "$data"
+}
+
+# Makes a directory exist, owned by the server user, mode 0700. /var/tmp and /tmp are shared by
+# every user: a directory that someone else planted there is never taken over.
+private_dir() {
+  local dir=$1 owner
+  mkdir -p "$dir"
+  owner=$(stat -c %U "$dir")
   if [ "$owner" != "$server_user" ]; then
-    [ "$owner" = "$(id -un)" ] || die "$data belongs to $owner, not $server_user; remove it or fix its owner"
-    chown "$server_user:" "$data"
+    [ "$owner" = "$(id -un)" ] || die "$dir belongs to $owner, not $server_user; remove it or fix its owner"
+    chown "$server_user:" "$dir"
   fi
-  chmod 0700 "$data"
-  as_server test -w "$data" || die "the user $server_user cannot write to $data"
+  chmod 0700 "$dir"
+  as_server test -w "$dir" || die "the user $server_user cannot write to $dir"
 }
 
 # The Unix socket lives in the data directory (never /var/run/postgresql, which belongs to the
@@ -178,17 +184,19 @@ running_port() { sed -n 4p "$data/postmaster.pid" 2>/dev/null; }
 # After a crash (kill -9 of the postmaster) its children notice within moments and exit, but a
 # backend busy in a long query can linger, and while one does the new server refuses to start
 # ("pre-existing shared memory block is still in use"). Ends those leftovers (postgres processes
-# whose working directory is our data directory, see is_ours), then removes the stale postmaster.pid so a reused PID cannot
-# fool the server. PostgreSQL replays its WAL on the next start: nothing committed is lost.
+# whose working directory is our data directory, see is_ours), then removes the stale
+# postmaster.pid: the server itself would trust a PID that now belongs to another process, or to
+# a zombie that nobody has reaped (seen here). It replays its WAL on the next start: nothing
+# committed is lost.
 clear_crash_leftovers() {
-  local p leftovers=() i
+  local p leftovers=() _
   for p in /proc/[0-9]*; do
     is_ours "${p#/proc/}" && leftovers+=("${p#/proc/}")
   done
   if [ ${#leftovers[@]} -gt 0 ]; then
     say "ending ${#leftovers[@]} process(es) left over from a crashed server: ${leftovers[*]}"
     kill -QUIT "${leftovers[@]}" 2>/dev/null || true
-    for i in $(seq 50); do
+    for _ in $(seq 50); do
       kill -0 "${leftovers[@]}" 2>/dev/null || break
       sleep 0.1
     done
@@ -213,17 +221,18 @@ init_cluster() {
   as_server "$bin/initdb" --pgdata="$data" --username=postgres --auth=trust \
     --encoding=UTF8 --locale=C >"$state/initdb.log" 2>&1 \
     || { tail -n "$log_lines" "$state/initdb.log" >&2; die "initdb failed (log: $state/initdb.log)"; }
-  # Our settings go in a file of their own, rewritten at every start (below), so that editing this
-  # script is enough to change them.
+  # Our settings go in a file of their own, rewritten whenever the server starts (write_config),
+  # so that editing this script is enough to change them.
   echo "include_if_exists = 'qrpos.conf'" | as_server tee -a "$data/postgresql.conf" >/dev/null
 }
 
 # Writes a file in the data directory as the server user, private like the rest of it.
+# shellcheck disable=SC2016 # $1 is for the inner sh
 write_server_file() { as_server sh -c 'umask 077 && cat > "$1"' sh "$1"; }
 
 write_config() {
   write_server_file "$data/qrpos.conf" <<EOF
-# Written by services/postgres.sh at every start: edit the script, not this file.
+# Written by services/postgres.sh whenever it starts the server: edit the script, not this file.
 listen_addresses = '127.0.0.1'         # loopback only
 port = $port
 unix_socket_directories = '$(socket_dir)'
@@ -260,7 +269,7 @@ log_checkpoints = on
 EOF
   # Trust on the socket and 127.0.0.1 only; nothing else may connect at all.
   write_server_file "$data/pg_hba.conf" <<'EOF'
-# Written by services/postgres.sh at every start: a test server, trusted on loopback only.
+# Written by services/postgres.sh whenever it starts the server: trusted on loopback only.
 # TYPE  DATABASE  USER  ADDRESS        METHOD
 local   all       all                  trust
 host    all       all   127.0.0.1/32   trust
@@ -281,8 +290,8 @@ EOF
 # Waits until the server answers on TCP, the way the tests will connect. (As an existing role:
 # pg_isready as root would otherwise fill the log with 'role "root" does not exist'.)
 wait_ready() {
-  local i
-  for i in $(seq 300); do
+  local _
+  for _ in $(seq 300); do
     "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -t 1 && return 0
     running_pid >/dev/null || return 1
     sleep 0.1
@@ -325,9 +334,7 @@ cmd_start() {
     write_config
     local sock
     sock=$(socket_dir)
-    if [ "$sock" != "$data" ]; then
-      mkdir -p "$sock" && chown "$server_user:" "$sock" && chmod 0700 "$sock"
-    fi
+    [ "$sock" = "$data" ] || private_dir "$sock"
     # Keep the log from growing without end across many runs: one old copy is kept.
     if [ -f "$data/postgresql.log" ] && [ "$(stat -c %s "$data/postgresql.log")" -gt 20000000 ]; then
       as_server mv -f "$data/postgresql.log" "$data/postgresql.log.1"
@@ -391,7 +398,7 @@ cmd_psql() {
 
 usage() {
   echo "usage:" >&2
-  sed -n '6,10p' "$0" | sed 's/^#//' >&2
+  grep '^#   services/postgres.sh' "$0" | sed 's/^#//' >&2
   exit 64
 }
 
