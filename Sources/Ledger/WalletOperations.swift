@@ -103,6 +103,28 @@ public struct ExchangeRates: Sendable {
     ])
 }
 
+/// Quotes from a rate table. Target amounts round down (the customer never receives a fraction
+/// the desk did not buy) and fees round up.
+public struct QuoteDesk: Sendable {
+    public let rates: ExchangeRates
+    public init(rates: ExchangeRates) { self.rates = rates }
+
+    public func quote(_ amount: Money, into target: Currency, now: Int64) throws -> ExchangeQuote {
+        guard amount.minorUnits > 0, amount.minorUnits <= LedgerLimits.transferAmountMax else {
+            throw LedgerError(.invalidRequest, "an exchange needs a positive amount within the ledger's limit")
+        }
+        guard let rate = rates.rate(from: amount.currency, to: target) else {
+            throw LedgerError(.invalidRequest, "no rate from \(amount.currency.code) to \(target.code)")
+        }
+        let (product, overflow) = amount.minorUnits.multipliedReportingOverflow(by: rate.numerator)
+        guard !overflow, product / rate.denominator > 0 else { throw LedgerError(.invalidRequest, "\(amount) cannot be exchanged into \(target.code)") }
+        let fee = (amount.minorUnits * rate.feeBasisPoints + 9_999) / 10_000
+        return ExchangeQuote(source: amount, target: Money(minorUnits: product / rate.denominator, currency: target),
+                             fee: Money(minorUnits: fee, currency: amount.currency), rateNumerator: rate.numerator,
+                             rateDenominator: rate.denominator, expiresAt: now + rates.quoteValidityMillis)
+    }
+}
+
 /// A bank's word on a deposit or withdrawal it was sent: what its callback says.
 public enum BankOutcome: String, Sendable, Hashable, Codable {
     /// The money moved: a deposit is posted to the wallet, a withdrawal leaves it.
@@ -250,18 +272,8 @@ public struct WalletOperations: Sendable {
     }
 
     /// A quote for exchanging `amount` into `target`: the rate, the fee and how long it holds.
-    /// Target amounts round down (the customer never receives a fraction the desk did not buy).
     public func quote(_ amount: Money, into target: Currency, now: Int64) throws -> ExchangeQuote {
-        guard amount.minorUnits > 0 else { throw LedgerError(.invalidRequest, "an exchange needs a positive amount") }
-        guard let rate = rates.rate(from: amount.currency, to: target) else {
-            throw LedgerError(.invalidRequest, "no rate from \(amount.currency.code) to \(target.code)")
-        }
-        let (product, overflow) = amount.minorUnits.multipliedReportingOverflow(by: rate.numerator)
-        guard !overflow else { throw LedgerError(.invalidRequest, "\(amount) is too large to exchange") }
-        let fee = (amount.minorUnits * rate.feeBasisPoints + 9_999) / 10_000
-        return ExchangeQuote(source: amount, target: Money(minorUnits: product / rate.denominator, currency: target),
-                             fee: Money(minorUnits: fee, currency: amount.currency), rateNumerator: rate.numerator,
-                             rateDenominator: rate.denominator, expiresAt: now + rates.quoteValidityMillis)
+        try QuoteDesk(rates: rates).quote(amount, into: target, now: now)
     }
 
     /// Exchanges at a quote while it holds: the source wallet pays the desk and the fee, the
@@ -272,7 +284,7 @@ public struct WalletOperations: Sendable {
             guard now < quote.expiresAt else { return try declined(tx, requestID, .quoteExpired) }
             guard let rate = rates.rate(from: quote.source.currency, to: quote.target.currency),
                   rate.numerator == quote.rateNumerator, rate.denominator == quote.rateDenominator,
-                  let fresh = try? self.quote(quote.source, into: quote.target.currency, now: now),
+                  let fresh = try? QuoteDesk(rates: rates).quote(quote.source, into: quote.target.currency, now: now),
                   fresh.target == quote.target, fresh.fee == quote.fee else {
                 return try declined(tx, requestID, .quoteInvalid)
             }

@@ -204,7 +204,22 @@ struct OrderCommand: ParsableCommand {
 }
 
 struct LedgerCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ledger", abstract: "The wallet ledger.", subcommands: [Audit.self])
+    static let configuration = CommandConfiguration(commandName: "ledger", abstract: "The wallet ledger.",
+                                                    subcommands: [Audit.self, Expire.self, LedgerStress.self])
+
+    struct Expire: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Release the holds whose timeout has passed; prints their ids.")
+        @OptionGroup var store: StoreOptions
+
+        func run() throws {
+            let ledger = try store.openLedger(existingOnly: true)
+            while true {
+                let released = try ledger.expirePending(now: UnixTime.nowMillis())
+                for id in released { print(id) }
+                if released.count < LedgerLimits.batchCountMax { return }
+            }
+        }
+    }
 
     struct Audit: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check every ledger invariant; exits 1 listing each violation.")

@@ -126,7 +126,7 @@ func printJSON(_ object: [String: Any]) {
 func outcomeJSON(_ outcome: Outcome) -> [String: Any] {
     switch outcome.result {
     case .posted(let t):
-        var object: [String: Any] = ["status": "posted", "id": t.id, "kind": t.kind.rawValue, "amount": t.amount.decimalString,
+        var object: [String: Any] = ["status": t.flags.contains(.pending) ? "held" : "posted", "id": t.id, "kind": t.kind.rawValue, "amount": t.amount.decimalString,
                                      "currency": t.amount.currency.code, "debit": t.debitAccount, "credit": t.creditAccount,
                                      "replayed": outcome.replayed, "created_at": t.createdAt]
         if let r = t.refundOf { object["refund_of"] = r }

@@ -8,7 +8,8 @@ struct WalletCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wallet",
         abstract: "The customer's side: wallets, top-ups, withdrawals, payment codes, paying a merchant QR.",
-        subcommands: [Create.self, Deposit.self, Withdraw.self, Balance.self, History.self, Code.self, Pay.self]
+        subcommands: [Create.self, Deposit.self, Withdraw.self, Balance.self, History.self, Code.self, Pay.self,
+                      Transfer.self, Bill.self, Quote.self, Exchange.self, BankCallback.self, Alerts.self]
     )
 
     struct Create: ParsableCommand {
@@ -40,7 +41,15 @@ struct WalletCommand: ParsableCommand {
             guard let source = DepositSource(rawValue: source) else { throw ValidationError("--source is cash or bank") }
             let ledger = try store.openLedger()
             let money = try walletAmount(ledger, wallet, amount)
-            try report(try ledger.deposit(requestID: id ?? UUIDv7.make(), wallet: wallet, amount: money, source: source, now: UnixTime.nowMillis()), json: json)
+            let requestID = id ?? UUIDv7.make()
+            switch source {
+            case .cash:
+                try report(try ledger.deposit(requestID: requestID, wallet: wallet, amount: money, source: .cash, now: UnixTime.nowMillis()), json: json)
+            case .bank:
+                // Held until the bank answers: `qrpos wallet bank-callback ID settled|returned`.
+                try report(try WalletOperations(store: ledger).bankDeposit(requestID: requestID, wallet: wallet, amount: money,
+                                                                           now: UnixTime.nowMillis()), json: json)
+            }
         }
     }
 
@@ -57,12 +66,14 @@ struct WalletCommand: ParsableCommand {
         func run() throws {
             let ledger = try store.openLedger()
             let money = try walletAmount(ledger, wallet, amount)
-            try report(try ledger.withdraw(requestID: id ?? UUIDv7.make(), wallet: wallet, amount: money, now: UnixTime.nowMillis()), json: json)
+            // Held at once, settled when the bank answers: `qrpos wallet bank-callback ID settled|returned`.
+            try report(try WalletOperations(store: ledger).bankWithdrawal(requestID: id ?? UUIDv7.make(), wallet: wallet, amount: money,
+                                                                          now: UnixTime.nowMillis()), json: json)
         }
     }
 
     struct Balance: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show an account's balance (wallet or merchant).")
+        static let configuration = CommandConfiguration(abstract: "Show an account's balance (wallet or merchant), and what is available when some is held.")
         @OptionGroup var store: StoreOptions
         @Argument(help: "Account id.") var account: String
         @Flag(help: "Print JSON.") var json = false
@@ -71,9 +82,11 @@ struct WalletCommand: ParsableCommand {
             guard let a = try store.openLedger().account(account) else { throw Failure("no account \(account)") }
             if json {
                 printJSON(["id": a.id, "kind": a.kind.rawValue, "balance": a.balance.decimalString, "currency": a.currency.code,
-                           "minor_units": a.balance.minorUnits])
+                           "minor_units": a.balance.minorUnits, "available": a.available.decimalString,
+                           "available_minor_units": a.available.minorUnits])
             } else {
-                print(a.balance)
+                // Held money (a withdrawal the bank has not settled) is owned but not spendable.
+                print(a.available == a.balance ? "\(a.balance)" : "\(a.balance) (available \(a.available.decimalString))")
             }
         }
     }
@@ -173,7 +186,8 @@ func report(_ outcome: Outcome, json: Bool) throws {
     if json { printJSON(outcomeJSON(outcome)) }
     switch outcome.result {
     case .posted(let t):
-        if !json { print("\(t.kind.rawValue) \(t.amount) posted: \(t.id)\(outcome.replayed ? " (already done earlier)" : "")") }
+        let state = t.flags.contains(.pending) ? "held until the bank answers" : "posted"
+        if !json { print("\(t.kind.rawValue) \(t.amount) \(state): \(t.id)\(outcome.replayed ? " (already done earlier)" : "")") }
     case .declined(let d):
         throw Declined(reason: d.description)
     }

@@ -173,7 +173,46 @@ struct CLITests {
         let statuses = results.withLock { $0 }
         #expect(statuses.filter { $0 == 0 }.count == 10)
         #expect(statuses.filter { $0 == 3 }.count == 10, "the rest are declined, not errors: \(statuses)")
-        #expect(try cli.json(try cli.run(["wallet", "balance", wallet, "--json"]).stdout)["minor_units"] as? Int == 0)
+        // Withdrawals are held until the bank answers: owned, not spendable.
+        let balance = try cli.json(try cli.run(["wallet", "balance", wallet, "--json"]).stdout)
+        #expect(balance["available_minor_units"] as? Int == 0)
+        #expect(balance["minor_units"] as? Int == 10_00)
+        #expect(try cli.run(["ledger", "audit"]).status == 0)
+    }
+
+    @Test("wallet transfer, bill, exchange, bank deposit and its callbacks, alerts from a cursor")
+    func walletMoney() throws {
+        let cli = try CLI()
+        func id(_ args: [String]) throws -> String { try cli.run(args).stdout.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let alice = try id(["wallet", "create", "--name", "Alice", "--phone", "+8613800000001"])
+        let bob = try id(["wallet", "create", "--name", "Bob", "--phone", "+8613800000002"])
+        let dollars = try id(["wallet", "create", "--name", "Alice USD", "--currency", "USD"])
+        #expect(try cli.run(["wallet", "deposit", alice, "100.00"]).status == 0)
+        #expect(try cli.run(["wallet", "deposit", dollars, "20.00"]).status == 0)
+        // A bank top-up is held until the bank answers; the answer counts once.
+        let held = try cli.json(try cli.run(["wallet", "deposit", bob, "30.00", "--source", "bank", "--id", "dep-1", "--json"]).stdout)
+        #expect(held["status"] as? String == "held")
+        #expect(try cli.run(["wallet", "balance", bob]).stdout == "0.00 CNY\n")
+        #expect(try cli.run(["wallet", "bank-callback", "dep-1", "settled"]).status == 0)
+        let again = try cli.json(try cli.run(["wallet", "bank-callback", "dep-1", "settled", "--json"]).stdout)
+        #expect(again["replayed"] as? Bool == true)
+        #expect(try cli.run(["wallet", "bank-callback", "dep-1", "returned"]).status == 3)
+        #expect(try cli.run(["wallet", "balance", bob]).stdout == "30.00 CNY\n")
+        // By phone with a fee; to an unknown phone: declined with its reason.
+        #expect(try cli.run(["wallet", "transfer", alice, "10.00", "--phone", "+8613800000002", "--fee", "0.10"]).status == 0)
+        let unknown = try cli.run(["wallet", "transfer", alice, "1.00", "--phone", "+1555"])
+        #expect(unknown.status == 3 && unknown.stderr.contains("no wallet with that id or phone number"))
+        #expect(try cli.run(["wallet", "bill", alice, "biller-power", "5.00", "--reference", "INV-9"]).status == 0)
+        let exchanged = try cli.run(["wallet", "exchange", dollars, alice, "10.00", "--json"])
+        #expect(exchanged.status == 0)
+        #expect(try cli.json(exchanged.lines[0])["target"] as? String == "71.00")
+        #expect(try cli.run(["wallet", "balance", alice]).stdout == "155.90 CNY\n")
+        // Alerts: Bob's events in order, then from a cursor.
+        let bobs = try cli.run(["wallet", "alerts", bob, "--json"]).lines.map { try cli.json($0) }
+        #expect(bobs.map { $0["kind"] as? String } == ["deposit:hold", "deposit:post", "transfer"])
+        #expect(bobs.map { $0["balance_minor"] as? Int } == [0, 30_00, 40_00])
+        let cursor = try #require(bobs.first?["seq"] as? Int)
+        #expect(try cli.run(["wallet", "alerts", bob, "--after", "\(cursor)", "--json"]).lines.count == 2)
         #expect(try cli.run(["ledger", "audit"]).status == 0)
     }
 }

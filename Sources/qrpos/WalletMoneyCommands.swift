@@ -1,0 +1,174 @@
+import ArgumentParser
+import Foundation
+import Ledger
+import Payments
+
+/// `qrpos wallet transfer|bill|exchange|quote|bank-callback|alerts`: the wallet operations of
+/// ``WalletOperations`` from the command line, each with `--json` for rigs.
+extension WalletCommand {
+    struct Transfer: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Send money to another wallet, by wallet id or phone number, with an optional fee.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The paying wallet's id.") var from: String
+        @Argument(help: "Amount, e.g. 25.00.") var amount: String
+        @Option(help: "The receiving wallet's id.") var to: String?
+        @Option(help: "The receiving wallet's phone number.") var phone: String?
+        @Option(help: "A fee to the fee account, in the same currency.") var fee: String?
+        @Option(help: "A note for both parties.") var memo: String = ""
+        @Option(help: "Request id (UUIDv7); give the same one to retry safely.") var id: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws {
+            try checkRequestID(id)
+            guard (to == nil) != (phone == nil) else { throw ValidationError("give exactly one of --to and --phone") }
+        }
+
+        func run() throws {
+            let ledger = try store.openLedger()
+            let money = try walletAmount(ledger, from, amount)
+            let feeMoney = try fee.map { try walletAmount(ledger, from, $0) }
+            let recipient: WalletOperations.Recipient = to.map { .wallet($0) } ?? .phone(phone!)
+            try report(try WalletOperations(store: ledger).transfer(requestID: id ?? UUIDv7.make(), from: from, to: recipient, amount: money,
+                                                                    fee: feeMoney, memo: memo, now: UnixTime.nowMillis()), json: json)
+        }
+    }
+
+    struct Bill: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Pay a bill to a biller (its account is opened on first use).")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The paying wallet's id.") var wallet: String
+        @Argument(help: "The biller's account id, e.g. biller-power.") var biller: String
+        @Argument(help: "Amount, e.g. 120.00.") var amount: String
+        @Option(help: "The bill's reference (customer number, invoice).") var reference: String
+        @Option(help: "Request id (UUIDv7); give the same one to retry safely.") var id: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws { try checkRequestID(id) }
+
+        func run() throws {
+            let ledger = try store.openLedger()
+            let money = try walletAmount(ledger, wallet, amount)
+            try report(try WalletOperations(store: ledger).payBill(requestID: id ?? UUIDv7.make(), wallet: wallet, biller: biller,
+                                                                   amount: money, reference: reference, now: UnixTime.nowMillis()), json: json)
+        }
+    }
+
+    struct Quote: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Quote a currency exchange: rate, fee, what arrives, until when.")
+        @Argument(help: "Amount to exchange, e.g. 100.00.") var amount: String
+        @Option(help: "Currency paid.") var from: String
+        @Option(help: "Currency received.") var to: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let money: Money
+            do { money = try Money(parsing: amount, currency: try qrpos.currency(from)) } catch let e as MoneyError { throw Failure(e.message) }
+            let quote = try WalletOperations.quoteOnly(money, into: try qrpos.currency(to), now: UnixTime.nowMillis())
+            printQuote(quote, json: json)
+        }
+    }
+
+    struct Exchange: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Exchange between two wallets of different currencies at the desk's current quote.",
+            discussion: "The quote is made and taken in one step; --max-rate-age is not needed. The quote is printed first.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The paying wallet's id.") var from: String
+        @Argument(help: "The receiving wallet's id (another currency).") var to: String
+        @Argument(help: "Amount paid, e.g. 100.00.") var amount: String
+        @Option(help: "Request id (UUIDv7); give the same one to retry safely.") var id: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws { try checkRequestID(id) }
+
+        func run() throws {
+            let ledger = try store.openLedger()
+            let money = try walletAmount(ledger, from, amount)
+            guard let target = try ledger.account(to), target.kind == .wallet else { throw Failure("no wallet \(to)") }
+            let ops = WalletOperations(store: ledger)
+            let now = UnixTime.nowMillis()
+            let quote = try ops.quote(money, into: target.currency, now: now)
+            printQuote(quote, json: json)
+            try report(try ops.exchange(requestID: id ?? UUIDv7.make(), quote: quote, from: from, to: to, now: now), json: json)
+        }
+    }
+
+    struct BankCallback: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "bank-callback",
+            abstract: "Apply a bank's answer to a held deposit or withdrawal (what the bank's webhook does).",
+            discussion: "The first answer decides; the same answer again changes nothing; a contradicting one is refused.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The deposit's or withdrawal's request id.") var reference: String
+        @Argument(help: "settled or returned.") var outcome: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            guard let outcome = BankOutcome(rawValue: outcome) else { throw ValidationError("the outcome is settled or returned") }
+            let result = try WalletOperations(store: try store.openLedger()).bankCallback(reference: reference, outcome: outcome,
+                                                                                          now: UnixTime.nowMillis())
+            switch result {
+            case .created(let t), .exists(let t):
+                if json { printJSON(["status": "applied", "id": t.id, "kind": t.kind.rawValue, "amount": t.amount.decimalString,
+                                     "currency": t.amount.currency.code, "replayed": { if case .exists = result { true } else { false } }()]) }
+                else { print("\(reference): \(outcome.rawValue) (\(t.id))") }
+            case .refused(let r):
+                if json { printJSON(["status": "refused", "reason": r.rawValue]) }
+                throw Declined(reason: "\(reference): \(r)")
+            }
+        }
+    }
+
+    struct Alerts: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Wallet events in order from a cursor: every posted change and hold, with the balance after it.",
+            discussion: "Each line carries its seq; start again with --after SEQ to resume. With --follow, waits for new events.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "A wallet id (default: every wallet).") var wallet: String?
+        @Option(help: "Print events after this seq.") var after: Int64 = 0
+        @Flag(help: "Keep waiting for new events (poll every 200 ms).") var follow = false
+        @Option(help: "Stop after this many events (0: no limit).") var count: Int = 0
+        @Flag(help: "Print JSON lines.") var json = false
+
+        func run() throws {
+            let ledger = try store.openLedger(existingOnly: true)
+            var cursor = after
+            var printed = 0
+            while true {
+                let events = try ledger.events(after: cursor, account: wallet, limit: 500)
+                for e in events {
+                    if json {
+                        printJSON(["seq": e.seq, "account": e.account, "transfer": e.transfer, "kind": e.kind, "delta": e.delta.decimalString,
+                                   "currency": e.delta.currency.code, "available_minor": e.available, "balance_minor": e.balance,
+                                   "created_at": e.createdAt])
+                    } else {
+                        print("\(e.seq)\t\(e.account)\t\(e.kind)\t\(e.delta)\tbalance \(Money(minorUnits: e.balance, currency: e.delta.currency).decimalString)\t\(e.transfer)")
+                    }
+                    cursor = e.seq
+                    printed += 1
+                    if count > 0 && printed >= count { return }
+                }
+                fflush(nil)
+                if !follow { return }
+                if events.isEmpty { Thread.sleep(forTimeInterval: 0.2) }
+            }
+        }
+    }
+}
+
+extension WalletOperations {
+    /// A quote from the desk's rates without a store (quotes touch no ledger).
+    static func quoteOnly(_ amount: Money, into target: Currency, now: Int64) throws -> ExchangeQuote {
+        try QuoteDesk(rates: .demonstration).quote(amount, into: target, now: now)
+    }
+}
+
+private func printQuote(_ q: ExchangeQuote, json: Bool) {
+    if json {
+        printJSON(["quote": true, "source": q.source.decimalString, "source_currency": q.source.currency.code,
+                   "target": q.target.decimalString, "target_currency": q.target.currency.code, "fee": q.fee.decimalString,
+                   "rate_numerator": q.rateNumerator, "rate_denominator": q.rateDenominator, "expires_at": q.expiresAt])
+    } else {
+        print("\(q.source) -> \(q.target), fee \(q.fee), rate \(q.rateNumerator)/\(q.rateDenominator), until \(q.expiresAt)")
+    }
+}
