@@ -16,6 +16,7 @@ public final class SQLiteLedger: LedgerStore {
     /// The key of the payment-code digests (table ledger_secret).
     private let codeKey: [UInt8]
     private let checkpointer: Checkpointer
+    private let groupCommit = GroupCommit()
 
     /// Opens the ledger at `path` and brings its schema up to date, creating the file if needed.
     /// With `existingOnly`, a missing file or a file that is not a qrpos ledger is an error and
@@ -477,13 +478,17 @@ public final class SQLiteLedger: LedgerStore {
         guard batch.count <= LedgerLimits.batchCountMax else {
             throw LedgerError(.invalidRequest, "a batch holds at most \(LedgerLimits.batchCountMax) transfers, not \(batch.count)")
         }
-        return try write { db in
-            var reader = SQLiteReader(db: db)
-            try reader.prefetch(batch)
-            var engine = LedgerEngine(reader: reader)
-            let results = try engine.apply(batch, now: now)
-            try Self.write(engine.changes, in: db, now: now)
-            return results
+        return try groupCommit.submit(batch, now: now) { group in
+            try write { db in
+                try group.map { slot in
+                    var reader = SQLiteReader(db: db)
+                    try reader.prefetch(slot.batch)
+                    var engine = LedgerEngine(reader: reader)
+                    let results = try engine.apply(slot.batch, now: slot.now)
+                    try Self.write(engine.changes, in: db, now: slot.now)
+                    return results
+                }
+            }
         }
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import Ledger
 import LedgerSQLite
 import Payments
+import Synchronization
 import Testing
 
 /// The wallet operations on a real store. Each test ends with the full audit.
@@ -216,5 +217,66 @@ import Testing
         let alices = try store.events(after: 0, account: alice.id, limit: 100)
         #expect(alices.map(\.kind) == ["deposit", "transfer", "fee"])
         #expect(alices.map(\.balance) == [1_000_00, 990_00, 989_90])
+    }
+}
+
+/// Many threads writing at once share commits (group commit); each call still gets exactly its
+/// own results, linked chains stay whole, and no wallet goes past its flag.
+@Suite struct GroupCommitTests {
+    @Test func eightWritersAtOnceEachGetTheirOwnResults() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-group-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try SQLiteLedger(path: dir.appendingPathComponent("ledger.sqlite").path)
+        let now: Int64 = 1_800_000_000_000
+        var wallets: [String] = []
+        for i in 0..<6 {
+            let w = try store.createWallet(name: "w\(i)", phone: nil, currency: .CNY, now: now).id
+            _ = try store.deposit(requestID: "fund-\(i)", wallet: w, amount: Money(minorUnits: 5_000, currency: .CNY), source: .cash, now: now)
+            wallets.append(w)
+        }
+        let walletIDs = wallets
+        let outcomes = Mutex<[(batch: [Transfer], results: [TransferResult])]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { client in
+            var rng = SplitMix(seed: UInt64(client + 1))
+            for call in 0..<150 {
+                let from = walletIDs[Int(rng.next() % 6)], to = walletIDs[Int(rng.next() % 6)]
+                let id = "c\(client)-\(call)"
+                let amount = Money(minorUnits: Int64(1 + rng.next() % 400), currency: .CNY)
+                var batch = [Transfer(id: id, kind: .transfer, debitAccount: from, creditAccount: to, amount: amount,
+                                      refundOf: nil, orderID: nil, memo: "", createdAt: 0)]
+                if rng.next() % 3 == 0 {
+                    batch[0] = Transfer(id: id, kind: .transfer, debitAccount: from, creditAccount: to, amount: amount, flags: .linked,
+                                        refundOf: nil, orderID: nil, memo: "", createdAt: 0)
+                    batch.append(Transfer(id: id + ".b", kind: .transfer, debitAccount: to, creditAccount: from,
+                                          amount: Money(minorUnits: Int64(1 + rng.next() % 400), currency: .CNY),
+                                          refundOf: nil, orderID: nil, memo: "", createdAt: 0))
+                }
+                // Every fifth call is sent twice, as a client retrying after a timeout would.
+                let repeats = call % 5 == 0 ? 2 : 1
+                for _ in 0..<repeats {
+                    if let results = try? store.createTransfers(batch, now: now + Int64(call)) {
+                        outcomes.withLock { $0.append((batch, results)) }
+                    }
+                }
+            }
+        }
+        let all = outcomes.withLock { $0 }
+        #expect(all.count == 8 * 150 + 8 * 30)
+        // (A call sent twice may be refused first and applied on the retry, if money arrived.)
+        let appliedSomewhere = Set(all.flatMap { $0.results.compactMap(\.transfer?.id) })
+        for (batch, results) in all {
+            #expect(results.count == batch.count)
+            // A chain is whole: all applied or none.
+            let applied = results.map { $0.transfer != nil }
+            #expect(applied.allSatisfy { $0 } || applied.allSatisfy { !$0 }, "\(batch.map(\.id)): \(results)")
+            for (t, r) in zip(batch, results) {
+                let stored = try store.transfer(t.id)
+                #expect((stored != nil) == appliedSomewhere.contains(t.id), "\(t.id)")
+                if let made = r.transfer { #expect(stored == made) }
+            }
+        }
+        for w in walletIDs { #expect(try #require(try store.account(w)).balance.minorUnits >= 0) }
+        #expect(try store.audit().violations == [])
     }
 }

@@ -1,0 +1,75 @@
+import Dispatch
+import Ledger
+import Synchronization
+
+/// Group commit for ``SQLiteLedger/createTransfers(_:now:)``: calls that arrive while a commit
+/// is under way wait for the next one, and that one carries all of them, so many clients share
+/// one disk sync instead of queueing for one each (TigerBeetle batches the same way).
+///
+/// Each call's batch still goes through the engine on its own, in arrival order, inside the
+/// shared transaction: its linked chains, its results and its idempotency are exactly what they
+/// would be alone, and it sees every batch before it. The first caller to find no commit under
+/// way leads: it drains the queue, commits, hands every waiter its results, and leads again
+/// while more arrived. A storage failure fails the whole group; every caller gets the error and
+/// retries with its same ids, safely.
+final class GroupCommit: Sendable {
+    /// One waiting call.
+    final class Slot: @unchecked Sendable {
+        let batch: [Transfer]
+        let now: Int64
+        let done = DispatchSemaphore(value: 0)
+        // Written by the leader before `done.signal()`, read by the caller after `wait()`.
+        var result: Result<[TransferResult], any Error> = .success([])
+        init(batch: [Transfer], now: Int64) {
+            self.batch = batch
+            self.now = now
+        }
+    }
+
+    private let state = Mutex<(queue: [Slot], leading: Bool)>(([], false))
+
+    /// Runs `batch` in the next group; `commit` runs one transaction for a group of slots and
+    /// returns each slot's results in order.
+    func submit(_ batch: [Transfer], now: Int64, commit: ([Slot]) throws -> [[TransferResult]]) throws -> [TransferResult] {
+        let slot = Slot(batch: batch, now: now)
+        let lead = state.withLock { s -> Bool in
+            s.queue.append(slot)
+            if s.leading { return false }
+            s.leading = true
+            return true
+        }
+        if lead {
+            while true {
+                let group = state.withLock { s -> [Slot] in
+                    let taken = Self.take(&s.queue)
+                    if taken.isEmpty { s.leading = false }
+                    return taken
+                }
+                if group.isEmpty { break }
+                do {
+                    let results = try commit(group)
+                    for (slot, r) in zip(group, results) { slot.result = .success(r) }
+                } catch {
+                    for slot in group { slot.result = .failure(error) }
+                }
+                // Every slot signals, the leader's own included: it waits on it like the others.
+                for slot in group { slot.done.signal() }
+            }
+        }
+        slot.done.wait()
+        return try slot.result.get()
+    }
+
+    /// Up to ``LedgerLimits/batchCountMax`` transfers' worth of slots from the front (at least one).
+    private static func take(_ queue: inout [Slot]) -> [Slot] {
+        var count = 0
+        var n = 0
+        while n < queue.count && (n == 0 || count + queue[n].batch.count <= LedgerLimits.batchCountMax) {
+            count += queue[n].batch.count
+            n += 1
+        }
+        let taken = Array(queue.prefix(n))
+        queue.removeFirst(n)
+        return taken
+    }
+}
