@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // MARK: C libraries, found through pkg-config and installed from Debian (hardware/deps.sh).
@@ -43,6 +44,12 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
 
+        .target(name: "LedgerPostgres", dependencies: [
+            "Ledger", "Payments",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+
         // A bank's payment rail, simulated: settlement after business days, returns, duplicate
         // and late callbacks (no real bank can be reached from these machines).
         .target(name: "BankRail", dependencies: ["Payments"], swiftSettings: strict),
@@ -56,7 +63,7 @@ let package = Package(
 
         // MARK: The one executable.
         .executableTarget(name: "qrpos", dependencies: [
-            "Payments", "Barcodes", "Camera", "Ledger", "LedgerSQLite", "Receipts", "Terminal", "BankRail",
+            "Payments", "Barcodes", "Camera", "Ledger", "LedgerSQLite", "LedgerPostgres", "Receipts", "Terminal", "BankRail",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
@@ -66,7 +73,7 @@ let package = Package(
         .testTarget(name: "BarcodesTests", dependencies: ["Barcodes"], swiftSettings: strict),
         .testTarget(name: "CameraTests", dependencies: ["Camera", "Barcodes"], swiftSettings: strict),
         .testTarget(name: "LedgerTests", dependencies: [
-            "Ledger", "LedgerSQLite", "Payments", "BankRail",
+            "Ledger", "LedgerSQLite", "LedgerPostgres", "Payments", "BankRail",
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .testTarget(name: "ReceiptsTests", dependencies: ["Receipts", "Payments"], swiftSettings: strict),

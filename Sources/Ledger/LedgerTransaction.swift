@@ -25,7 +25,7 @@ public protocol LedgerTransaction: AnyObject {
 }
 
 /// A store that can run a ``LedgerTransaction``.
-public protocol TransactionalLedgerStore: LedgerStore {
+public protocol TransactionalLedgerStore: LedgerCore {
     /// Runs `body` in one write transaction at `now`, committing when it returns and rolling
     /// back when it throws.
     func transaction<T>(now: Int64, _ body: (any LedgerTransaction) throws -> T) throws -> T

@@ -25,7 +25,7 @@ struct LedgerBench {
         let hot: Bool
     }
 
-    func run(on makeStore: () throws -> (store: any LedgerStore, label: String)) throws {
+    func run(on makeStore: () throws -> (store: any LedgerCore, label: String)) throws {
         let cases = [
             Case(name: "single-spread", clients: 1, batch: 1, hot: false),
             Case(name: "single-hot", clients: 1, batch: 1, hot: true),
@@ -40,7 +40,7 @@ struct LedgerBench {
         }
     }
 
-    private func measure(_ c: Case, store: any LedgerStore, label: String) throws -> [String: Any] {
+    private func measure(_ c: Case, store: any LedgerCore, label: String) throws -> [String: Any] {
         let now = UnixTime.nowMillis()
         // Accounts: wallets funded generously, merchants; made outside the timing.
         let seed = try store.createWallet(name: "seed", phone: nil, currency: .CNY, now: now)

@@ -176,7 +176,7 @@ func payOrder(ledger: any LedgerStore, payload: String, wallet: String, requestI
 }
 
 /// Parses an amount in the wallet's own currency.
-func walletAmount(_ ledger: any LedgerStore, _ wallet: String, _ text: String) throws -> Money {
+func walletAmount(_ ledger: any LedgerCore, _ wallet: String, _ text: String) throws -> Money {
     guard let account = try ledger.account(wallet), account.kind == .wallet else { throw Failure("no wallet \(wallet)") }
     do { return try Money(parsing: text, currency: account.currency) } catch { throw Failure(error.message) }
 }

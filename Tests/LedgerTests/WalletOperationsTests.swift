@@ -6,19 +6,41 @@ import Payments
 import Synchronization
 import Testing
 
-/// The wallet operations on a real store. Each test ends with the full audit.
+/// The wallet operations on both stores: every scenario runs on SQLite and on PostgreSQL
+/// (``StoreKind``), and ends with the full audit.
 @Suite struct WalletOperationsTests {
-    let dir: URL
-    let store: SQLiteLedger
+    @Test(arguments: StoreKind.all) func transferByPhoneWithItsFee(_ kind: StoreKind) throws {
+        try WalletScenarios(kind).aTransferByPhoneWithItsFeeAppliesWholeOrNotAtAll()
+    }
+    @Test(arguments: StoreKind.all) func limitsAndVelocity(_ kind: StoreKind) throws {
+        try WalletScenarios(kind).limitsAndVelocityDeclineWithTheirReason()
+    }
+    @Test(arguments: StoreKind.all) func exchange(_ kind: StoreKind) throws {
+        try WalletScenarios(kind).anExchangeAtAQuoteMovesBothCurrenciesAndTheFee()
+    }
+    @Test(arguments: StoreKind.all) func bankDeposit(_ kind: StoreKind) throws {
+        try WalletScenarios(kind).aBankDepositIsHeldUntilTheBankSettlesOrReturnsIt()
+    }
+    @Test(arguments: [11, 12, 13] as [UInt64]) func aMonthOfBankTrafficOnSQLite(seed: UInt64) throws {
+        try WalletScenarios(.sqlite).aMonthOfBankTrafficStaysExact(seed: seed)
+    }
+    @Test(arguments: [14] as [UInt64]) func aMonthOfBankTrafficOnPostgreSQL(seed: UInt64) throws {
+        try WalletScenarios(.postgres).aMonthOfBankTrafficStaysExact(seed: seed)
+    }
+    @Test(arguments: StoreKind.all) func walletEvents(_ kind: StoreKind) throws {
+        try WalletScenarios(kind).walletEventsComeInOrderWithBalancesAfterEachChange()
+    }
+}
+
+struct WalletScenarios {
+    let store: any TransactionalLedgerStore
     var ops: WalletOperations
     let alice: Account
     let bob: Account
     let now: Int64 = 1_800_000_000_000
 
-    init() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-wallet-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        store = try SQLiteLedger(path: dir.appendingPathComponent("ledger.sqlite").path)
+    init(_ kind: StoreKind) throws {
+        store = try kind.make()
         ops = WalletOperations(store: store)
         alice = try store.createWallet(name: "Alice", phone: "+8613800000001", currency: .CNY, now: now)
         bob = try store.createWallet(name: "Bob", phone: "+8613800000002", currency: .CNY, now: now)
@@ -32,7 +54,7 @@ import Testing
         #expect(try store.audit().violations == [], sourceLocation: sourceLocation)
     }
 
-    @Test func aTransferByPhoneWithItsFeeAppliesWholeOrNotAtAll() throws {
+    func aTransferByPhoneWithItsFeeAppliesWholeOrNotAtAll() throws {
         let sent = try ops.transfer(requestID: "t1", from: alice.id, to: .phone("+8613800000002"), amount: cny(300_00),
                                     fee: cny(1_50), now: now + 1)
         #expect(sent.transfer?.creditAccount == bob.id)
@@ -56,7 +78,7 @@ import Testing
         try expectAudit()
     }
 
-    @Test func limitsAndVelocityDeclineWithTheirReason() throws {
+    func limitsAndVelocityDeclineWithTheirReason() throws {
         let unit: @Sendable (Currency) -> WalletLimits = { _ in
             WalletLimits(perPaymentMax: 200_00, perDayMax: 500_00, velocityCountMax: 3, velocityAmountMax: 450_00,
                          velocityWindowMillis: 60_000, utcOffsetMinutes: 480)
@@ -84,7 +106,7 @@ import Testing
         try expectAudit()
     }
 
-    @Test func anExchangeAtAQuoteMovesBothCurrenciesAndTheFee() throws {
+    func anExchangeAtAQuoteMovesBothCurrenciesAndTheFee() throws {
         let usd = try store.createWallet(name: "Alice USD", phone: nil, currency: .USD, now: now)
         _ = try store.deposit(requestID: "cash-usd", wallet: usd.id, amount: Money(minorUnits: 500_00, currency: .USD), source: .cash, now: now)
         let quote = try ops.quote(Money(minorUnits: 100_00, currency: .USD), into: .CNY, now: now)
@@ -104,7 +126,7 @@ import Testing
         try expectAudit()
     }
 
-    @Test func aBankDepositIsHeldUntilTheBankSettlesOrReturnsIt() throws {
+    func aBankDepositIsHeldUntilTheBankSettlesOrReturnsIt() throws {
         let held = try ops.bankDeposit(requestID: "dep1", wallet: bob.id, amount: cny(50_00), now: now)
         #expect(held.transfer?.flags.contains(.pending) == true)
         #expect(try balance(bob.id) == 0)
@@ -128,7 +150,6 @@ import Testing
     /// A month of bank traffic through the simulated rail: deposits and withdrawals, returns,
     /// duplicate and crossing callbacks, holds expiring. The audit passes after every hour, and
     /// at the end every wallet holds exactly what the bank says it settled.
-    @Test(arguments: [11, 12, 13] as [UInt64])
     func aMonthOfBankTrafficStaysExact(seed: UInt64) throws {
         var rail = SimulatedBankRail(seed: seed)
         var rng = SplitMix(seed: seed)
@@ -201,7 +222,7 @@ import Testing
         try expectAudit()
     }
 
-    @Test func walletEventsComeInOrderWithBalancesAfterEachChange() throws {
+    func walletEventsComeInOrderWithBalancesAfterEachChange() throws {
         _ = try ops.transfer(requestID: "e1", from: alice.id, to: .wallet(bob.id), amount: cny(10_00), fee: cny(10), now: now + 1)
         _ = try ops.bankWithdrawal(requestID: "e2", wallet: bob.id, amount: cny(4_00), now: now + 2)
         _ = try ops.bankCallback(reference: "e2", outcome: .settled, now: now + 3)
@@ -220,14 +241,13 @@ import Testing
     }
 }
 
-/// Many threads writing at once share commits (group commit); each call still gets exactly its
-/// own results, linked chains stay whole, and no wallet goes past its flag.
-@Suite struct GroupCommitTests {
-    @Test func eightWritersAtOnceEachGetTheirOwnResults() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-group-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let store = try SQLiteLedger(path: dir.appendingPathComponent("ledger.sqlite").path)
+/// Many threads writing at once (on SQLite they share commits, group commit; on PostgreSQL they
+/// lock the rows they touch): each call still gets exactly its own results, linked chains stay
+/// whole, retries find their first outcome, and no wallet goes past its flag.
+@Suite struct ConcurrentWriterTests {
+    @Test(arguments: StoreKind.all)
+    func eightWritersAtOnceEachGetTheirOwnResults(_ kind: StoreKind) throws {
+        let store = try kind.make()
         let now: Int64 = 1_800_000_000_000
         var wallets: [String] = []
         for i in 0..<6 {

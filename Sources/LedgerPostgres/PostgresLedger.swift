@@ -1,0 +1,308 @@
+import Foundation
+import Ledger
+import Logging
+import NIOCore
+import NIOPosix
+import Payments
+import PostgresNIO
+import Synchronization
+
+/// The wallet ledger on a PostgreSQL server (postgres-nio), for a fleet of terminals and the
+/// ledger server sharing one ledger. Same engine, same rules, same results as ``SQLiteLedger``:
+/// every change goes through ``LedgerEngine`` inside one transaction.
+///
+/// Concurrency: many tasks or processes write at once. A transaction locks the account rows it
+/// touches (`SELECT … FOR UPDATE`, in id order, so two batches cannot deadlock on each other),
+/// so balances and flags are checked against rows nobody else can change until the commit; a
+/// unique-key race on a transfer id, a deadlock or a serialization failure rolls back and runs
+/// again, where the engine then finds the winner's transfer and answers "exists".
+///
+/// The API is synchronous like ``SQLiteLedger``'s (the stores are interchangeable); each call
+/// borrows a connection from a small pool and waits for its event-loop futures, so it must not
+/// be called on an event loop. Durability is the server's (`synchronous_commit = on`).
+public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable {
+    public let url: String
+    private let configuration: PostgresConnection.Configuration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let idle = Mutex<[PostgresConnection]>([])
+    private let nextID = Atomic<Int>(1)
+    /// Connections kept open between calls.
+    public static let idleConnectionCountMax = 16
+    /// Times a transaction is run again after a deadlock, serialization failure or id race.
+    static let retryCountMax = 8
+
+    /// Connects to `url` (`postgres://user[:password]@host[:port]/database[?search_path=SCHEMA]`)
+    /// and brings the schema up to date, unless `existingOnly` (then a database without the
+    /// ledger is an error). With `search_path`, the ledger lives in that schema (made if
+    /// missing): many ledgers in one database, as the tests use it.
+    public init(url: String, existingOnly: Bool = false) throws {
+        self.url = url
+        guard let parts = URLComponents(string: url), ["postgres", "postgresql"].contains(parts.scheme ?? ""),
+              let host = parts.host, let user = parts.user, parts.path.count > 1 else {
+            throw LedgerError(.invalidRequest, "not a PostgreSQL URL: \(url) (postgres://user@host:port/database)")
+        }
+        var configuration = PostgresConnection.Configuration(host: host, port: parts.port ?? 5432, username: user,
+                                                             password: parts.password, database: String(parts.path.dropFirst()),
+                                                             tls: .disable)
+        let schema = parts.queryItems?.first { $0.name == "search_path" }?.value
+        if let schema {
+            guard !schema.isEmpty, schema.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) else {
+                throw LedgerError(.invalidRequest, "search_path must be lower-case letters, digits and _, not '\(schema)'")
+            }
+            configuration.options.additionalStartupParameters = [("search_path", schema)]
+        }
+        self.configuration = configuration
+        group = MultiThreadedEventLoopGroup.singleton
+        var logger = Logger(label: "qrpos.ledger.postgres")
+        logger.logLevel = .critical
+        self.logger = logger
+        try read { conn in
+            if existingOnly {
+                let rows = try conn.query("SELECT to_regclass('qrpos_schema') IS NOT NULL", logger: logger).wait()
+                guard try rows.first?.decode(Bool.self) == true else {
+                    throw LedgerError(.notFound, "\(url) holds no qrpos ledger")
+                }
+            } else {
+                if let schema { _ = try conn.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)", logger: logger).wait() }
+                try PostgresSchema.migrate(conn, logger: logger)
+            }
+        }
+    }
+
+    deinit {
+        // postgres-nio asserts that a connection is closed before it goes.
+        for conn in idle.withLock({ $0 }) { try? conn.close().wait() }
+    }
+
+    // MARK: Connections and transactions
+
+    func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        let conn: PostgresConnection
+        if let reused = idle.withLock({ $0.popLast() }) {
+            conn = reused
+        } else {
+            do {
+                conn = try PostgresConnection.connect(on: group.next(), configuration: configuration,
+                                                      id: nextID.add(1, ordering: .relaxed).newValue, logger: logger).wait()
+            } catch {
+                throw LedgerError(.storage, "cannot reach the ledger at \(url): \(Self.describe(error))")
+            }
+        }
+        do {
+            let result = try body(conn)
+            let kept = idle.withLock { list -> Bool in
+                guard list.count < Self.idleConnectionCountMax else { return false }
+                list.append(conn)
+                return true
+            }
+            if !kept { try? conn.close().wait() }
+            return result
+        } catch {
+            // A connection that failed mid-transaction is not trusted again.
+            _ = try? conn.query("ROLLBACK", logger: logger).wait()
+            if !conn.isClosed {
+                let kept = idle.withLock { list -> Bool in
+                    guard list.count < Self.idleConnectionCountMax else { return false }
+                    list.append(conn)
+                    return true
+                }
+                if !kept { try? conn.close().wait() }
+            }
+            throw error
+        }
+    }
+
+    /// Runs `body` in one transaction, again from the start after a retryable conflict.
+    func inTransaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try withConnection { conn in
+                    _ = try conn.query("BEGIN", logger: logger).wait()
+                    let result = try body(conn)
+                    _ = try conn.query("COMMIT", logger: logger).wait()
+                    return result
+                }
+            } catch let error as PSQLError where attempt < Self.retryCountMax && Self.isRetryable(error) {
+                continue
+            } catch let error as PSQLError {
+                throw LedgerError(.storage, "ledger transaction failed: \(Self.describe(error))")
+            }
+        }
+    }
+
+    public func transaction<T>(now: Int64, _ body: (any LedgerTransaction) throws -> T) throws -> T {
+        try inTransaction { conn in try body(PostgresTransaction(conn: conn, logger: logger, now: now)) }
+    }
+
+    func read<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        do {
+            return try withConnection(body)
+        } catch let error as PSQLError {
+            throw LedgerError(.storage, "ledger read failed: \(Self.describe(error))")
+        }
+    }
+
+    static func isRetryable(_ error: PSQLError) -> Bool {
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        // unique_violation (an id race), serialization_failure, deadlock_detected.
+        return ["23505", "40001", "40P01"].contains(state)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let e = error as? PSQLError {
+            if let message = e.serverInfo?[.message] { return "\(message) (\(e.serverInfo?[.sqlState] ?? "?"))" }
+            return "\(e.code)"
+        }
+        return "\(error)"
+    }
+
+    // MARK: Accounts
+
+    public func createWallet(name: String, phone: String?, currency: Currency, now: Int64) throws -> Account {
+        let id = ShortID.make(prefix: "wal")
+        return try inTransaction { conn in
+            if let phone, try conn.query("SELECT 1 FROM wallet WHERE phone = \(phone)", logger: logger).wait().first != nil {
+                throw LedgerError(.invalidRequest, "a wallet with phone \(phone) already exists")
+            }
+            try insertAccount(conn, id: id, kind: .wallet, currency: currency, name: name, now: now)
+            _ = try conn.query("INSERT INTO wallet (account_id, phone) VALUES (\(id), \(phone))", logger: logger).wait()
+            return try PostgresReader(conn: conn, logger: logger).account(id)!
+        }
+    }
+
+    public func createMerchant(name: String, city: String, categoryCode: String, countryCode: String,
+                               currency: Currency, now: Int64) throws -> Merchant {
+        guard categoryCode.count == 4, categoryCode.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            throw LedgerError(.invalidRequest, "merchant category code must be 4 digits, not '\(categoryCode)'")
+        }
+        guard countryCode.count == 2, countryCode.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
+            throw LedgerError(.invalidRequest, "country code must be 2 upper-case letters, not '\(countryCode)'")
+        }
+        let id = ShortID.make(prefix: "mer")
+        return try inTransaction { conn in
+            try insertAccount(conn, id: id, kind: .merchant, currency: currency, name: name, now: now)
+            _ = try conn.query("""
+                INSERT INTO merchant (account_id, city, category_code, country_code) VALUES (\(id), \(city), \(categoryCode), \(countryCode))
+                """, logger: logger).wait()
+            return Merchant(id: id, name: name, city: city, categoryCode: categoryCode, countryCode: countryCode, currency: currency)
+        }
+    }
+
+    private func insertAccount(_ conn: PostgresConnection, id: String, kind: AccountKind, currency: Currency, name: String, now: Int64) throws {
+        _ = try conn.query("""
+            INSERT INTO account (id, kind, currency, name, flags, created_at)
+            VALUES (\(id), \(kind.rawValue), \(currency.code), \(name), \(Account.flags(for: kind).rawValue), \(now))
+            """, logger: logger).wait()
+    }
+
+    public func account(_ id: String) throws -> Account? {
+        try read { conn in try PostgresReader(conn: conn, logger: logger, lock: false).account(id) }
+    }
+
+    public func merchant(_ id: String) throws -> Merchant? {
+        try read { conn in
+            guard let row = try conn.query("""
+                SELECT a.id, a.name, a.currency, m.city, m.category_code, m.country_code
+                FROM merchant m JOIN account a ON a.id = m.account_id WHERE a.id = \(id)
+                """, logger: logger).wait().first else { return nil }
+            let (mid, name, currency, city, mcc, country) = try row.decode((String, String, String, String, String, String).self)
+            return Merchant(id: mid, name: name, city: city, categoryCode: mcc, countryCode: country,
+                            currency: try PostgresRows.currency(currency, "merchant \(mid)"))
+        }
+    }
+
+    public func wallet(phone: String) throws -> Account? {
+        try read { conn in
+            guard let row = try conn.query("SELECT account_id FROM wallet WHERE phone = \(phone)", logger: logger).wait().first else { return nil }
+            return try PostgresReader(conn: conn, logger: logger, lock: false).account(try row.decode(String.self))
+        }
+    }
+
+    public func deposit(requestID: String, wallet: String, amount: Money, source: DepositSource, now: Int64) throws -> Outcome {
+        guard amount.minorUnits > 0, amount.minorUnits <= LedgerLimits.transferAmountMax else {
+            throw LedgerError(.invalidRequest, "amount must be positive and within the ledger's limit, not \(amount)")
+        }
+        return try transaction(now: now) { tx in
+            guard let w = try tx.account(wallet), w.kind == .wallet else { return Outcome(requestID: requestID, result: .declined(.accountUnknown), replayed: false) }
+            guard w.currency == amount.currency else { return Outcome(requestID: requestID, result: .declined(.currencyMismatch), replayed: false) }
+            let settlement = WalletOperations.settlementAccount(amount.currency)
+            try tx.ensureAccount(id: settlement, kind: .settlement, currency: amount.currency, name: "Settlement (bank and cash) \(amount.currency.code)")
+            let result = try tx.apply([Transfer(id: requestID, kind: .deposit, debitAccount: settlement, creditAccount: wallet, amount: amount,
+                                                refundOf: nil, orderID: nil, memo: source.rawValue, createdAt: now)])[0]
+            switch result {
+            case .created(let t): return Outcome(requestID: requestID, result: .posted(t), replayed: false)
+            case .exists(let t): return Outcome(requestID: requestID, result: .posted(t), replayed: true)
+            case .refused(.existsWithDifferentFields): throw LedgerError(.idConflict, "request \(requestID) was already made with other fields")
+            case .refused(let r): throw LedgerError(.invalidRequest, "deposit \(requestID) refused: \(r)")
+            }
+        }
+    }
+
+    // MARK: Transfers
+
+    public func createTransfers(_ batch: [Transfer], now: Int64) throws -> [TransferResult] {
+        guard batch.count <= LedgerLimits.batchCountMax else {
+            throw LedgerError(.invalidRequest, "a batch holds at most \(LedgerLimits.batchCountMax) transfers, not \(batch.count)")
+        }
+        return try inTransaction { conn in try PostgresTransaction(conn: conn, logger: logger, now: now).apply(batch) }
+    }
+
+    public func expirePending(now: Int64) throws -> [String] {
+        try inTransaction { conn in
+            let due = try conn.query("""
+                SELECT id FROM pending_transfer WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= \(now)
+                ORDER BY expires_at, id LIMIT \(LedgerLimits.batchCountMax) FOR UPDATE SKIP LOCKED
+                """, logger: logger).wait().map { try $0.decode(String.self) }
+            return try PostgresTransaction(conn: conn, logger: logger, now: now).expire(due)
+        }
+    }
+
+    public func pendingStatus(_ id: String) throws -> PendingStatus? {
+        try read { conn in try PostgresReader(conn: conn, logger: logger, lock: false).pendingStatus(id) }
+    }
+
+    /// Events in the order their transactions began (`xid`, then `seq`), read only below the
+    /// oldest transaction still running, so an event that commits late is never skipped by a
+    /// cursor that moved past its `seq` (sequence numbers are handed out before commit, and
+    /// transactions commit out of order).
+    public func events(after seq: Int64, account: String?, limit: Int) throws -> [WalletEvent] {
+        try read { conn in
+            let rows = try conn.query("""
+                WITH cursor AS (SELECT COALESCE((SELECT xid::text::numeric FROM wallet_event WHERE seq = \(seq)), -1) AS xid)
+                SELECT e.seq, e.account, e.transfer, e.kind, e.delta, e.available, e.balance, e.currency, e.created_at
+                FROM wallet_event e, cursor c
+                WHERE (e.xid::text::numeric, e.seq) > (c.xid, \(seq))
+                  AND e.xid::text::numeric < pg_snapshot_xmin(pg_current_snapshot())::text::numeric
+                  AND (\(account)::text IS NULL OR e.account = \(account))
+                ORDER BY e.xid::text::numeric, e.seq LIMIT \(limit)
+                """, logger: logger).wait()
+            return try rows.map { row in
+                let (s, account, transfer, kind, delta, available, balance, currency, createdAt) =
+                    try row.decode((Int64, String, String, String, Int64, Int64, Int64, String, Int64).self)
+                return WalletEvent(seq: s, account: account, transfer: transfer, kind: kind,
+                                   delta: Money(minorUnits: delta, currency: try PostgresRows.currency(currency, "event \(s)")),
+                                   available: available, balance: balance, createdAt: createdAt)
+            }
+        }
+    }
+
+    public func transfer(_ id: String) throws -> Transfer? {
+        try read { conn in try PostgresReader(conn: conn, logger: logger, lock: false).transfer(id) }
+    }
+
+    public func history(account: String, limit: Int) throws -> [Transfer] {
+        try read { conn in
+            try conn.query("""
+                SELECT \(unescaped: PostgresRows.transferColumns) FROM transfer WHERE debit_account = \(account) OR credit_account = \(account)
+                ORDER BY created_at DESC, id DESC LIMIT \(limit)
+                """, logger: logger).wait().map(PostgresRows.transfer)
+        }
+    }
+
+    public func audit() throws -> AuditReport {
+        try read { conn in try PostgresSchema.audit(conn, logger: logger) }
+    }
+}

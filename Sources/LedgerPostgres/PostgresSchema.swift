@@ -1,0 +1,167 @@
+import Ledger
+import Logging
+import PostgresNIO
+
+/// The PostgreSQL ledger's schema, the same tables and constraints as the SQLite one's, and its
+/// audit. Versions are applied once, under an advisory lock, so several processes starting at
+/// once do not race to create the tables.
+enum PostgresSchema {
+    static let versions: [(Int, String)] = [
+        (1, """
+            CREATE TABLE account (
+                id TEXT PRIMARY KEY,
+                kind TEXT NOT NULL CHECK (kind IN ('wallet', 'merchant', 'settlement', 'exchange', 'revenue', 'biller')),
+                currency TEXT NOT NULL CHECK (length(currency) = 3),
+                name TEXT NOT NULL,
+                flags INT8 NOT NULL CHECK (flags BETWEEN 0 AND 2),
+                debits_pending INT8 NOT NULL DEFAULT 0 CHECK (debits_pending >= 0),
+                debits_posted INT8 NOT NULL DEFAULT 0 CHECK (debits_posted >= 0),
+                credits_pending INT8 NOT NULL DEFAULT 0 CHECK (credits_pending >= 0),
+                credits_posted INT8 NOT NULL DEFAULT 0 CHECK (credits_posted >= 0),
+                created_at INT8 NOT NULL,
+                CHECK ((flags & 1) = 0 OR debits_pending + debits_posted <= credits_posted),
+                CHECK ((flags & 2) = 0 OR credits_pending + credits_posted <= debits_posted)
+            );
+            CREATE TABLE wallet (account_id TEXT PRIMARY KEY REFERENCES account(id), phone TEXT UNIQUE);
+            CREATE TABLE merchant (
+                account_id TEXT PRIMARY KEY REFERENCES account(id),
+                city TEXT NOT NULL,
+                category_code TEXT NOT NULL CHECK (length(category_code) = 4),
+                country_code TEXT NOT NULL CHECK (length(country_code) = 2)
+            );
+            CREATE TABLE transfer (
+                id TEXT PRIMARY KEY,
+                kind TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal', 'payment', 'refund', 'transfer', 'exchange', 'fee', 'bill', 'correction')),
+                debit_account TEXT NOT NULL REFERENCES account(id),
+                credit_account TEXT NOT NULL REFERENCES account(id),
+                amount INT8 NOT NULL CHECK (amount > 0),
+                currency TEXT NOT NULL,
+                flags INT8 NOT NULL DEFAULT 0 CHECK (flags BETWEEN 0 AND 15),
+                pending_id TEXT REFERENCES transfer(id),
+                timeout_ms INT8 NOT NULL DEFAULT 0 CHECK (timeout_ms >= 0),
+                refund_of TEXT REFERENCES transfer(id),
+                order_id TEXT UNIQUE,
+                memo TEXT NOT NULL,
+                created_at INT8 NOT NULL,
+                CHECK (debit_account <> credit_account),
+                CHECK (refund_of IS NULL OR kind = 'refund'),
+                CHECK ((pending_id IS NOT NULL) = ((flags & 12) <> 0)),
+                CHECK (timeout_ms = 0 OR (flags & 2) <> 0)
+            );
+            CREATE INDEX transfer_by_debit ON transfer(debit_account, created_at);
+            CREATE INDEX transfer_by_credit ON transfer(credit_account, created_at);
+            CREATE INDEX transfer_by_refund_of ON transfer(refund_of) WHERE refund_of IS NOT NULL;
+            CREATE TABLE pending_transfer (
+                id TEXT PRIMARY KEY REFERENCES transfer(id),
+                status TEXT NOT NULL CHECK (status IN ('pending', 'posted', 'voided', 'expired')),
+                expires_at INT8,
+                resolved_by TEXT UNIQUE REFERENCES transfer(id),
+                resolved_at INT8,
+                CHECK ((status = 'pending') = (resolved_at IS NULL)),
+                CHECK ((status IN ('posted', 'voided')) = (resolved_by IS NOT NULL))
+            );
+            CREATE INDEX pending_due ON pending_transfer(expires_at) WHERE status = 'pending' AND expires_at IS NOT NULL;
+            -- xid: the writing transaction, so a cursor can read in transaction order below the
+            -- oldest transaction still running, and never skip an event that commits late.
+            CREATE TABLE wallet_event (
+                seq BIGSERIAL PRIMARY KEY,
+                xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+                account TEXT NOT NULL REFERENCES account(id),
+                transfer TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                delta INT8 NOT NULL,
+                available INT8 NOT NULL,
+                balance INT8 NOT NULL,
+                currency TEXT NOT NULL,
+                created_at INT8 NOT NULL
+            );
+            CREATE INDEX wallet_event_by_xid ON wallet_event((xid::text::numeric), seq);
+            CREATE INDEX wallet_event_by_account ON wallet_event(account, seq);
+            """),
+    ]
+
+    static func migrate(_ conn: PostgresConnection, logger: Logger) throws {
+        _ = try conn.query("SELECT pg_advisory_lock(7243001)", logger: logger).wait()
+        defer { _ = try? conn.query("SELECT pg_advisory_unlock(7243001)", logger: logger).wait() }
+        _ = try conn.query("CREATE TABLE IF NOT EXISTS qrpos_schema (version INT PRIMARY KEY)", logger: logger).wait()
+        let done = Set(try conn.query("SELECT version FROM qrpos_schema", logger: logger).wait().map { try $0.decode(Int.self) })
+        for (version, sql) in versions where !done.contains(version) {
+            _ = try conn.query("BEGIN", logger: logger).wait()
+            do {
+                for statement in sql.components(separatedBy: ";\n") where !statement.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                    _ = try conn.query(PostgresQuery(unsafeSQL: statement), logger: logger).wait()
+                }
+                _ = try conn.query("INSERT INTO qrpos_schema (version) VALUES (\(version))", logger: logger).wait()
+                _ = try conn.query("COMMIT", logger: logger).wait()
+            } catch {
+                _ = try? conn.query("ROLLBACK", logger: logger).wait()
+                throw LedgerError(.storage, "cannot create the ledger schema (version \(version)): \(PostgresLedger.describe(error))")
+            }
+        }
+    }
+
+    /// The invariants of ``SQLiteLedger/audit()``, in PostgreSQL's SQL.
+    static func audit(_ conn: PostgresConnection, logger: Logger) throws -> AuditReport {
+        var violations: [Violation] = []
+        func check(_ name: String, _ sql: String) throws {
+            for row in try conn.query(PostgresQuery(unsafeSQL: sql), logger: logger).wait() {
+                violations.append(Violation(check: name, detail: try row.decode(String.self)))
+            }
+        }
+        _ = try conn.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger).wait()
+        defer { _ = try? conn.query("COMMIT", logger: logger).wait() }
+        try check("debits equal credits", """
+            SELECT currency || ': posted ' || SUM(debits_posted) || '/' || SUM(credits_posted) || ', pending ' || SUM(debits_pending) || '/' || SUM(credits_pending)
+            FROM account GROUP BY currency HAVING SUM(debits_posted) <> SUM(credits_posted) OR SUM(debits_pending) <> SUM(credits_pending)
+            """)
+        try check("balances match transfers", """
+            WITH moved AS (
+                SELECT debit_account AS account, amount AS d, 0::int8 AS c, 0::int8 AS dp, 0::int8 AS cp FROM transfer WHERE (flags & 10) = 0
+                UNION ALL SELECT credit_account, 0, amount, 0, 0 FROM transfer WHERE (flags & 10) = 0
+                UNION ALL SELECT t.debit_account, 0, 0, t.amount, 0 FROM transfer t JOIN pending_transfer p ON p.id = t.id WHERE p.status = 'pending'
+                UNION ALL SELECT t.credit_account, 0, 0, 0, t.amount FROM transfer t JOIN pending_transfer p ON p.id = t.id WHERE p.status = 'pending'
+            ), sums AS (SELECT account, SUM(d) AS d, SUM(c) AS c, SUM(dp) AS dp, SUM(cp) AS cp FROM moved GROUP BY account)
+            SELECT 'account ' || a.id || ': stored ' || a.debits_pending || '/' || a.debits_posted || '/' || a.credits_pending || '/' || a.credits_posted
+                   || ', transfers sum to ' || COALESCE(s.dp, 0) || '/' || COALESCE(s.d, 0) || '/' || COALESCE(s.cp, 0) || '/' || COALESCE(s.c, 0)
+            FROM account a LEFT JOIN sums s ON s.account = a.id
+            WHERE a.debits_posted <> COALESCE(s.d, 0) OR a.credits_posted <> COALESCE(s.c, 0)
+               OR a.debits_pending <> COALESCE(s.dp, 0) OR a.credits_pending <> COALESCE(s.cp, 0)
+            """)
+        try check("no balance past its flag", """
+            SELECT 'account ' || id FROM account
+            WHERE ((flags & 1) <> 0 AND debits_pending + debits_posted > credits_posted)
+               OR ((flags & 2) <> 0 AND credits_pending + credits_posted > debits_posted)
+            """)
+        try check("currencies agree", """
+            SELECT 'transfer ' || t.id FROM transfer t JOIN account d ON d.id = t.debit_account JOIN account c ON c.id = t.credit_account
+            WHERE t.currency <> d.currency OR t.currency <> c.currency
+            """)
+        try check("pending transfers resolved exactly once", """
+            SELECT 'transfer ' || t.id || ': no status' FROM transfer t LEFT JOIN pending_transfer p ON p.id = t.id
+                WHERE (t.flags & 2) <> 0 AND p.id IS NULL
+            UNION ALL SELECT 'transfer ' || p.id || ': resolved by a transfer that does not name it' FROM pending_transfer p
+                LEFT JOIN transfer r ON r.id = p.resolved_by
+                WHERE p.resolved_by IS NOT NULL AND (r.id IS NULL OR r.pending_id IS DISTINCT FROM p.id
+                      OR (p.status = 'posted') <> ((r.flags & 4) <> 0))
+            UNION ALL SELECT 'transfer ' || r.pending_id || ': resolution ' || r.id || ' not recorded' FROM transfer r
+                LEFT JOIN pending_transfer p ON p.id = r.pending_id
+                WHERE r.pending_id IS NOT NULL AND p.resolved_by IS DISTINCT FROM r.id
+            UNION ALL SELECT 'transfer ' || r.id || ': resolves more than it held' FROM transfer r JOIN transfer t ON t.id = r.pending_id
+                WHERE r.amount > t.amount OR ((r.flags & 8) <> 0 AND r.amount <> t.amount)
+                   OR r.debit_account <> t.debit_account OR r.credit_account <> t.credit_account
+            """)
+        try check("refunds within their payment", """
+            SELECT 'payment ' || p.id || ' of ' || p.amount || ' refunded ' || SUM(r.amount) FROM transfer r JOIN transfer p ON p.id = r.refund_of
+            GROUP BY p.id, p.amount HAVING SUM(r.amount) > p.amount
+            """)
+        let totals = try conn.query("SELECT currency, SUM(debits_posted)::int8 FROM account GROUP BY currency", logger: logger).wait()
+        var sums: [String: Int64] = [:]
+        for row in totals {
+            let (currency, total) = try row.decode((String, Int64).self)
+            sums[currency] = total
+        }
+        let counts = try conn.query("SELECT (SELECT COUNT(*) FROM account)::int8, (SELECT COUNT(*) FROM transfer)::int8", logger: logger).wait()
+        let (accounts, transfers) = try counts.first!.decode((Int64, Int64).self)
+        return AuditReport(accounts: Int(accounts), transfers: Int(transfers), totals: sums, violations: violations)
+    }
+}

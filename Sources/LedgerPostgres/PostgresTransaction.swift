@@ -1,0 +1,227 @@
+import Ledger
+import Logging
+import Payments
+import PostgresNIO
+
+/// The engine's view of the PostgreSQL ledger inside one transaction. With `lock`, accounts are
+/// read `FOR UPDATE` (prefetched in id order), and so are pending transfers' statuses: what the
+/// engine decides on stays true until the commit.
+final class PostgresReader: LedgerReading {
+    let conn: PostgresConnection
+    let logger: Logger
+    let lock: Bool
+    private var accounts: [String: Account?] = [:]
+    private var transfers: [String: Transfer?] = [:]
+
+    init(conn: PostgresConnection, logger: Logger, lock: Bool = true) {
+        self.conn = conn
+        self.logger = logger
+        self.lock = lock
+    }
+
+    private var forUpdate: String { lock ? " FOR UPDATE" : "" }
+
+    /// Loads what `batch` names in three queries: its transfers (and the holds it resolves), then
+    /// every account involved, locked in id order.
+    func prefetch(_ batch: [Transfer]) throws {
+        let transferIDs = Array(Set(batch.map(\.id) + batch.compactMap(\.pendingID)))
+        let found = try conn.query("""
+            SELECT \(unescaped: PostgresRows.transferColumns) FROM transfer WHERE id = ANY(\(transferIDs))
+            """, logger: logger).wait().map(PostgresRows.transfer)
+        for t in found { transfers[t.id] = .some(t) }
+        for id in transferIDs where transfers[id] == nil { transfers[id] = .some(nil) }
+        var accountIDs = Set(batch.flatMap { [$0.debitAccount, $0.creditAccount] })
+        for t in found where t.flags.contains(.pending) {
+            accountIDs.insert(t.debitAccount)
+            accountIDs.insert(t.creditAccount)
+        }
+        let ids = accountIDs.sorted()
+        let rows = try conn.query("""
+            SELECT \(unescaped: PostgresRows.accountColumns) FROM account WHERE id = ANY(\(ids)) ORDER BY id\(unescaped: forUpdate)
+            """, logger: logger).wait()
+        for a in try rows.map(PostgresRows.account) { accounts[a.id] = .some(a) }
+        for id in ids where accounts[id] == nil { accounts[id] = .some(nil) }
+    }
+
+    func account(_ id: String) throws -> Account? {
+        if let known = accounts[id] { return known }
+        let a = try conn.query("SELECT \(unescaped: PostgresRows.accountColumns) FROM account WHERE id = \(id)\(unescaped: forUpdate)",
+                               logger: logger).wait().first.map(PostgresRows.account)
+        accounts[id] = .some(a)
+        return a
+    }
+
+    func transfer(_ id: String) throws -> Transfer? {
+        if let known = transfers[id] { return known }
+        let t = try conn.query("SELECT \(unescaped: PostgresRows.transferColumns) FROM transfer WHERE id = \(id)",
+                               logger: logger).wait().first.map(PostgresRows.transfer)
+        transfers[id] = .some(t)
+        return t
+    }
+
+    func pendingStatus(_ id: String) throws -> PendingStatus? {
+        guard let row = try conn.query("""
+            SELECT status, resolved_by, resolved_at FROM pending_transfer WHERE id = \(id)\(unescaped: forUpdate)
+            """, logger: logger).wait().first else { return nil }
+        let (status, by, at) = try row.decode((String, String?, Int64?).self)
+        switch status {
+        case "pending": return .pending
+        case "posted": return .posted(by: by ?? "")
+        case "voided": return .voided(by: by ?? "")
+        case "expired": return .expired(at: at ?? 0)
+        default: throw LedgerError(.storage, "pending transfer \(id) has an unknown status '\(status)'")
+        }
+    }
+}
+
+/// A ``LedgerTransaction`` over one PostgreSQL transaction.
+final class PostgresTransaction: LedgerTransaction {
+    let conn: PostgresConnection
+    let logger: Logger
+    let now: Int64
+    private let reader: PostgresReader
+
+    init(conn: PostgresConnection, logger: Logger, now: Int64) {
+        self.conn = conn
+        self.logger = logger
+        self.now = now
+        reader = PostgresReader(conn: conn, logger: logger)
+    }
+
+    func account(_ id: String) throws -> Account? { try PostgresReader(conn: conn, logger: logger).account(id) }
+    func transfer(_ id: String) throws -> Transfer? { try PostgresReader(conn: conn, logger: logger).transfer(id) }
+    func pendingStatus(_ id: String) throws -> PendingStatus? { try PostgresReader(conn: conn, logger: logger).pendingStatus(id) }
+
+    func apply(_ batch: [Transfer]) throws -> [TransferResult] {
+        let reader = PostgresReader(conn: conn, logger: logger)
+        try reader.prefetch(batch)
+        var engine = LedgerEngine(reader: reader)
+        let results = try engine.apply(batch, now: now)
+        try write(engine.changes)
+        return results
+    }
+
+    func expire(_ pendingIDs: [String]) throws -> [String] {
+        var engine = LedgerEngine(reader: PostgresReader(conn: conn, logger: logger))
+        let released = try engine.expire(pendingIDs, now: now)
+        try write(engine.changes)
+        return released
+    }
+
+    func walletID(phone: String) throws -> String? {
+        try conn.query("SELECT account_id FROM wallet WHERE phone = \(phone)", logger: logger).wait().first?.decode(String.self)
+    }
+
+    func debits(of account: String, kinds: Set<TransferKind>, since: Int64) throws -> (count: Int, sum: Int64) {
+        // The wallet's row is locked first: two debits of one wallet check their limits one
+        // after the other, never both against the same history.
+        _ = try self.account(account)
+        let kindNames = kinds.map(\.rawValue).sorted()
+        let row = try conn.query("""
+            SELECT COUNT(*)::int8, COALESCE(SUM(t.amount), 0)::int8 FROM transfer t
+            LEFT JOIN pending_transfer p ON p.id = t.id
+            WHERE t.debit_account = \(account) AND t.created_at >= \(since) AND t.kind = ANY(\(kindNames)) AND (t.flags & 12) = 0
+              AND (p.id IS NULL OR p.status IN ('pending', 'posted'))
+            """, logger: logger).wait().first!
+        let (count, sum) = try row.decode((Int64, Int64).self)
+        return (Int(count), sum)
+    }
+
+    func ensureAccount(id: String, kind: AccountKind, currency: Currency, name: String) throws {
+        _ = try conn.query("""
+            INSERT INTO account (id, kind, currency, name, flags, created_at)
+            VALUES (\(id), \(kind.rawValue), \(currency.code), \(name), \(Account.flags(for: kind).rawValue), \(now))
+            ON CONFLICT (id) DO NOTHING
+            """, logger: logger).wait()
+        guard let made = try PostgresReader(conn: conn, logger: logger, lock: false).account(id), made.kind == kind, made.currency == currency else {
+            throw LedgerError(.invalidRequest, "account \(id) exists as another kind or currency")
+        }
+    }
+
+    /// Writes what the engine changed, a few statements per batch whatever its size: arrays
+    /// bound as parameters and unnested on the server.
+    func write(_ changes: LedgerChanges) throws {
+        if !changes.accounts.isEmpty {
+            let accounts = Array(changes.accounts.values)
+            _ = try conn.query("""
+                UPDATE account a SET debits_pending = v.dp, debits_posted = v.dd, credits_pending = v.cp, credits_posted = v.cc
+                FROM unnest(\(accounts.map(\.id)), \(accounts.map(\.debitsPending)), \(accounts.map(\.debitsPosted)),
+                            \(accounts.map(\.creditsPending)), \(accounts.map(\.creditsPosted))) AS v(id, dp, dd, cp, cc)
+                WHERE a.id = v.id
+                """, logger: logger).wait()
+        }
+        let ts = changes.transfers
+        if !ts.isEmpty {
+            _ = try conn.query("""
+                INSERT INTO transfer (id, kind, debit_account, credit_account, amount, currency, flags, pending_id, timeout_ms,
+                                      refund_of, order_id, memo, created_at)
+                SELECT v.id, v.kind, v.d, v.c, v.amount, v.currency, v.flags, NULLIF(v.pid, ''), v.timeout, NULLIF(v.refund, ''),
+                       NULLIF(v.ord, ''), v.memo, v.at
+                FROM unnest(\(ts.map(\.id)), \(ts.map(\.kind.rawValue)), \(ts.map(\.debitAccount)), \(ts.map(\.creditAccount)),
+                            \(ts.map(\.amount.minorUnits)), \(ts.map(\.amount.currency.code)), \(ts.map { Int64($0.flags.rawValue) }),
+                            \(ts.map { $0.pendingID ?? "" }), \(ts.map(\.timeoutMillis)), \(ts.map { $0.refundOf ?? "" }),
+                            \(ts.map { $0.orderID ?? "" }), \(ts.map(\.memo)), \(ts.map(\.createdAt)))
+                     AS v(id, kind, d, c, amount, currency, flags, pid, timeout, refund, ord, memo, at)
+                """, logger: logger).wait()
+            let holds = ts.filter { $0.flags.contains(.pending) }
+            if !holds.isEmpty {
+                _ = try conn.query("""
+                    INSERT INTO pending_transfer (id, status, expires_at)
+                    SELECT id, 'pending', NULLIF(expires, 0) FROM unnest(\(holds.map(\.id)),
+                        \(holds.map { $0.timeoutMillis > 0 ? $0.createdAt + $0.timeoutMillis : 0 })) AS v(id, expires)
+                    """, logger: logger).wait()
+            }
+        }
+        for (id, status) in changes.resolved {
+            let (name, by, at): (String, String?, Int64) = switch status {
+            case .pending: ("pending", nil, now)
+            case .posted(let by): ("posted", by, now)
+            case .voided(let by): ("voided", by, now)
+            case .expired(let at): ("expired", nil, at)
+            }
+            let result = try conn.query("""
+                UPDATE pending_transfer SET status = \(name), resolved_by = \(by), resolved_at = \(at) WHERE id = \(id) AND status = 'pending'
+                """, logger: logger).wait()
+            precondition(result.metadata.rows == 1, "pending transfer \(id) resolved twice")
+        }
+        let ps = changes.postings.filter { $0.account.kind == .wallet }
+        if !ps.isEmpty {
+            _ = try conn.query("""
+                INSERT INTO wallet_event (account, transfer, kind, delta, available, balance, currency, created_at)
+                SELECT a, t, k, d, av, b, c, \(now) FROM unnest(\(ps.map(\.account.id)), \(ps.map(\.transferID)), \(ps.map(\.event)),
+                    \(ps.map(\.delta)), \(ps.map(\.account.available.minorUnits)), \(ps.map(\.account.balance.minorUnits)),
+                    \(ps.map(\.account.currency.code))) AS v(a, t, k, d, av, b, c)
+                """, logger: logger).wait()
+        }
+    }
+}
+
+/// Row ↔ value conversions, by column position.
+enum PostgresRows {
+    static let accountColumns = "id, kind, currency, name, flags, debits_pending, debits_posted, credits_pending, credits_posted"
+    static let transferColumns =
+        "id, kind, debit_account, credit_account, amount, currency, flags, pending_id, timeout_ms, refund_of, order_id, memo, created_at"
+
+    static func account(_ row: PostgresRow) throws -> Account {
+        let (id, kind, currency, name, flags, dp, dd, cp, cc) =
+            try row.decode((String, String, String, String, Int64, Int64, Int64, Int64, Int64).self)
+        guard let k = AccountKind(rawValue: kind) else { throw LedgerError(.storage, "account \(id) has an unknown kind '\(kind)'") }
+        return Account(id: id, kind: k, currency: try Self.currency(currency, "account \(id)"), name: name,
+                       flags: AccountFlags(rawValue: Int(flags)), debitsPending: dp, debitsPosted: dd, creditsPending: cp, creditsPosted: cc)
+    }
+
+    static func transfer(_ row: PostgresRow) throws -> Transfer {
+        let (id, kind, debit, credit, amount, currency, flags, pendingID, timeout, refundOf, orderID, memo, createdAt) =
+            try row.decode((String, String, String, String, Int64, String, Int64, String?, Int64, String?, String?, String, Int64).self)
+        guard let k = TransferKind(rawValue: kind) else { throw LedgerError(.storage, "transfer \(id) has an unknown kind '\(kind)'") }
+        return Transfer(id: id, kind: k, debitAccount: debit, creditAccount: credit,
+                        amount: Money(minorUnits: amount, currency: try Self.currency(currency, "transfer \(id)")),
+                        flags: TransferFlags(rawValue: Int(flags)), pendingID: pendingID, timeoutMillis: timeout,
+                        refundOf: refundOf, orderID: orderID, memo: memo, createdAt: createdAt)
+    }
+
+    static func currency(_ code: String, _ row: String) throws -> Currency {
+        guard let value = Currency(code) else { throw LedgerError(.storage, "\(row) has an unknown currency '\(code)'") }
+        return value
+    }
+}

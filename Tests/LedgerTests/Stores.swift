@@ -1,0 +1,64 @@
+import Foundation
+import Ledger
+import LedgerPostgres
+import LedgerSQLite
+import Testing
+
+/// The stores every shared scenario runs on. PostgreSQL is the project's own server on
+/// loopback, started by `services/postgres.sh` (installed if missing) the first time a test
+/// needs it, or the one named by `QRPOS_TEST_POSTGRES_URL`; each store is a fresh schema in it.
+enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+
+    static let all = allCases
+    var testDescription: String { rawValue }
+
+    func make() throws -> any TransactionalLedgerStore {
+        switch self {
+        case .sqlite:
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-store-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            return try SQLiteLedger(path: dir.appendingPathComponent("ledger.sqlite").path)
+        case .postgres:
+            let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+            return try PostgresLedger(url: try TestPostgres.baseURL.get() + "?search_path=\(schema)")
+        }
+    }
+}
+
+enum TestPostgres {
+    struct StartFailed: Error, CustomStringConvertible { let description: String }
+
+    /// The server's URL, started once per test process; earlier runs' test schemas are dropped.
+    static let baseURL: Result<String, StartFailed> = {
+        if let url = ProcessInfo.processInfo.environment["QRPOS_TEST_POSTGRES_URL"], !url.isEmpty { return .success(url) }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let script = root.appendingPathComponent("services/postgres.sh").path
+        func run(_ args: [String]) -> (Int32, String) {
+            // Output goes to a file, not a pipe: the server the script starts inherits its
+            // descriptors, and a pipe would never reach its end while the server runs.
+            let log = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-pg-\(UUID().uuidString).log")
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            defer { try? FileManager.default.removeItem(at: log) }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = [script] + args
+            guard let handle = try? FileHandle(forWritingTo: log) else { return (-1, "cannot write \(log.path)") }
+            process.standardOutput = handle
+            process.standardError = handle
+            do { try process.run() } catch { return (-1, "\(error)") }
+            process.waitUntilExit()
+            try? handle.close()
+            return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+        }
+        let (status, output) = run(["start"])
+        guard status == 0, let url = output.split(separator: "\n").last.map(String.init), url.hasPrefix("postgres") else {
+            return .failure(StartFailed(description: "services/postgres.sh start failed (\(status)): \(output.suffix(600))"))
+        }
+        _ = run(["psql", "-q", "-c", """
+            DO $$DECLARE r record; BEGIN FOR r IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%' LOOP
+            EXECUTE 'DROP SCHEMA ' || quote_ident(r.nspname) || ' CASCADE'; END LOOP; END$$;
+            """])
+        return .success(url)
+    }()
+}
