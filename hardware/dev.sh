@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The newcomer's entry point (README "Quick start") and CI's (.ci/run):
 #   hardware/dev.sh demo   install missing Debian packages, build, run the demo checkout
-#   hardware/dev.sh test   install missing Debian packages, build, run the whole test suite
+#   hardware/dev.sh test   install missing Debian packages, start PostgreSQL, build, run the whole test suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,8 +14,16 @@ case "${1:-}" in
     exec "$(swift build --show-bin-path)/qrpos" demo
     ;;
   test)
+    # The PostgreSQL ledger's tests need the project's own server on loopback: installed if
+    # missing, started here, stopped when the tests end (services/postgres.sh).
+    QRPOS_TEST_POSTGRES_URL="$(services/postgres.sh start | tail -n 1)"
+    export QRPOS_TEST_POSTGRES_URL
+    # Each PostgreSQL test makes its own schema t_…; drop the last run's.
+    services/postgres.sh psql -q -c "DO \$\$DECLARE r record; BEGIN FOR r IN SELECT nspname FROM pg_namespace
+      WHERE nspname LIKE 't\\_%' LOOP EXECUTE 'DROP SCHEMA ' || quote_ident(r.nspname) || ' CASCADE'; END LOOP; END\$\$;" >/dev/null 2>&1
+    trap 'services/postgres.sh stop >/dev/null 2>&1 || true' EXIT
     # Two cores: let SwiftPM build with both, and run the tests in parallel (Swift Testing's default).
-    exec swift test
+    swift test
     ;;
   *)
     echo "usage: hardware/dev.sh demo|test" >&2

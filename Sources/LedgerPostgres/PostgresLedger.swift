@@ -27,6 +27,7 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
     private let logger: Logger
     private let idle = Mutex<[PostgresConnection]>([])
     private let nextID = Atomic<Int>(1)
+    private let groupCommit = GroupCommit()
     /// Connections kept open between calls.
     public static let idleConnectionCountMax = 16
     /// Times a transaction is run again after a deadlock, serialization failure or id race.
@@ -120,9 +121,16 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
             attempt += 1
             do {
                 return try withConnection { conn in
-                    _ = try conn.query("BEGIN", logger: logger).wait()
+                    // BEGIN goes out with the body's first queries (the connection runs them in
+                    // order); it is checked before anything is committed.
+                    let begin = conn.query("BEGIN", logger: logger)
                     let result = try body(conn)
-                    _ = try conn.query("COMMIT", logger: logger).wait()
+                    _ = try begin.wait()
+                    let commit = try conn.query("COMMIT", logger: logger).wait()
+                    // COMMIT of a failed transaction answers ROLLBACK, without an error.
+                    guard commit.metadata.command == "COMMIT" else {
+                        throw LedgerError(.storage, "the ledger transaction was rolled back (\(commit.metadata.command))")
+                    }
                     return result
                 }
             } catch let error as PSQLError where attempt < Self.retryCountMax && Self.isRetryable(error) {
@@ -247,7 +255,12 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
         guard batch.count <= LedgerLimits.batchCountMax else {
             throw LedgerError(.invalidRequest, "a batch holds at most \(LedgerLimits.batchCountMax) transfers, not \(batch.count)")
         }
-        return try inTransaction { conn in try PostgresTransaction(conn: conn, logger: logger, now: now).apply(batch) }
+        return try groupCommit.submit(batch, now: now) { group in
+            try inTransaction { conn in
+                try PostgresTransaction(conn: conn, logger: logger, now: group.map(\.now).max() ?? now)
+                    .apply(group: group.map { ($0.batch, $0.now) })
+            }
+        }
     }
 
     public func expirePending(now: Int64) throws -> [String] {

@@ -21,25 +21,30 @@ final class PostgresReader: LedgerReading {
 
     private var forUpdate: String { lock ? " FOR UPDATE" : "" }
 
-    /// Loads what `batch` names in three queries: its transfers (and the holds it resolves), then
-    /// every account involved, locked in id order.
+    /// Loads what `batch` names in two queries sent together (one wait): its transfers and the
+    /// holds it resolves, and every account involved (the holds' too), locked in id order.
     func prefetch(_ batch: [Transfer]) throws {
         let transferIDs = Array(Set(batch.map(\.id) + batch.compactMap(\.pendingID)))
-        let found = try conn.query("""
+        let pendingIDs = Array(Set(batch.compactMap(\.pendingID)))
+        let ids = Array(Set(batch.flatMap { [$0.debitAccount, $0.creditAccount] })).sorted()
+        let transferQuery = conn.query("""
             SELECT \(unescaped: PostgresRows.transferColumns) FROM transfer WHERE id = ANY(\(transferIDs))
-            """, logger: logger).wait().map(PostgresRows.transfer)
-        for t in found { transfers[t.id] = .some(t) }
+            """, logger: logger)
+        // (The holds' accounts only when the batch resolves holds: the subquery costs the
+        // planner more than the whole single-payment lookup.)
+        let accountQuery = pendingIDs.isEmpty
+            ? conn.query("""
+                SELECT \(unescaped: PostgresRows.accountColumns) FROM account WHERE id = ANY(\(ids)) ORDER BY id\(unescaped: forUpdate)
+                """, logger: logger)
+            : conn.query("""
+                SELECT \(unescaped: PostgresRows.accountColumns) FROM account
+                WHERE id = ANY(\(ids)) OR id IN (SELECT debit_account FROM transfer WHERE id = ANY(\(pendingIDs))
+                                                UNION SELECT credit_account FROM transfer WHERE id = ANY(\(pendingIDs)))
+                ORDER BY id\(unescaped: forUpdate)
+                """, logger: logger)
+        for t in try transferQuery.wait().map(PostgresRows.transfer) { transfers[t.id] = .some(t) }
         for id in transferIDs where transfers[id] == nil { transfers[id] = .some(nil) }
-        var accountIDs = Set(batch.flatMap { [$0.debitAccount, $0.creditAccount] })
-        for t in found where t.flags.contains(.pending) {
-            accountIDs.insert(t.debitAccount)
-            accountIDs.insert(t.creditAccount)
-        }
-        let ids = accountIDs.sorted()
-        let rows = try conn.query("""
-            SELECT \(unescaped: PostgresRows.accountColumns) FROM account WHERE id = ANY(\(ids)) ORDER BY id\(unescaped: forUpdate)
-            """, logger: logger).wait()
-        for a in try rows.map(PostgresRows.account) { accounts[a.id] = .some(a) }
+        for a in try accountQuery.wait().map(PostgresRows.account) { accounts[a.id] = .some(a) }
         for id in ids where accounts[id] == nil { accounts[id] = .some(nil) }
     }
 
@@ -101,6 +106,18 @@ final class PostgresTransaction: LedgerTransaction {
         return results
     }
 
+    /// Several callers' batches in one engine run, one prefetch and one write: what group commit
+    /// sends in one transaction. Each batch keeps its own chains and results.
+    func apply(group: [(batch: [Transfer], now: Int64)]) throws -> [[TransferResult]] {
+        let reader = PostgresReader(conn: conn, logger: logger)
+        try reader.prefetch(group.flatMap(\.batch))
+        var engine = LedgerEngine(reader: reader)
+        var results: [[TransferResult]] = []
+        for (batch, now) in group { results.append(try engine.apply(batch, now: now)) }
+        try write(engine.changes)
+        return results
+    }
+
     func expire(_ pendingIDs: [String]) throws -> [String] {
         var engine = LedgerEngine(reader: PostgresReader(conn: conn, logger: logger))
         let released = try engine.expire(pendingIDs, now: now)
@@ -138,21 +155,37 @@ final class PostgresTransaction: LedgerTransaction {
         }
     }
 
-    /// Writes what the engine changed, a few statements per batch whatever its size: arrays
-    /// bound as parameters and unnested on the server.
+    /// Writes what the engine changed in one statement whatever the batch's size (data-modifying
+    /// CTEs over arrays bound as parameters and unnested on the server): a round trip per
+    /// statement was most of a single payment's time.
     func write(_ changes: LedgerChanges) throws {
-        if !changes.accounts.isEmpty {
-            let accounts = Array(changes.accounts.values)
-            _ = try conn.query("""
+        if changes.accounts.isEmpty && changes.transfers.isEmpty && changes.resolved.isEmpty { return }
+        let accounts = Array(changes.accounts.values)
+        let ts = changes.transfers
+        let holds = ts.filter { $0.flags.contains(.pending) }
+        let resolved = changes.resolved.filter { $0.value != .pending }.sorted { $0.key < $1.key }
+        let rStatus = resolved.map { r -> String in
+            switch r.value {
+            case .posted: "posted"
+            case .voided: "voided"
+            case .expired, .pending: "expired"
+            }
+        }
+        let rBy = resolved.map { r -> String in
+            switch r.value {
+            case .posted(let by), .voided(let by): by
+            case .expired, .pending: ""
+            }
+        }
+        let rAt = resolved.map { r -> Int64 in if case .expired(let at) = r.value { at } else { now } }
+        let ps = changes.postings.filter { $0.account.kind == .wallet }
+        let row = try conn.query("""
+            WITH acc AS (
                 UPDATE account a SET debits_pending = v.dp, debits_posted = v.dd, credits_pending = v.cp, credits_posted = v.cc
                 FROM unnest(\(accounts.map(\.id)), \(accounts.map(\.debitsPending)), \(accounts.map(\.debitsPosted)),
                             \(accounts.map(\.creditsPending)), \(accounts.map(\.creditsPosted))) AS v(id, dp, dd, cp, cc)
-                WHERE a.id = v.id
-                """, logger: logger).wait()
-        }
-        let ts = changes.transfers
-        if !ts.isEmpty {
-            _ = try conn.query("""
+                WHERE a.id = v.id RETURNING 1
+            ), tr AS (
                 INSERT INTO transfer (id, kind, debit_account, credit_account, amount, currency, flags, pending_id, timeout_ms,
                                       refund_of, order_id, memo, created_at)
                 SELECT v.id, v.kind, v.d, v.c, v.amount, v.currency, v.flags, NULLIF(v.pid, ''), v.timeout, NULLIF(v.refund, ''),
@@ -162,37 +195,29 @@ final class PostgresTransaction: LedgerTransaction {
                             \(ts.map { $0.pendingID ?? "" }), \(ts.map(\.timeoutMillis)), \(ts.map { $0.refundOf ?? "" }),
                             \(ts.map { $0.orderID ?? "" }), \(ts.map(\.memo)), \(ts.map(\.createdAt)))
                      AS v(id, kind, d, c, amount, currency, flags, pid, timeout, refund, ord, memo, at)
-                """, logger: logger).wait()
-            let holds = ts.filter { $0.flags.contains(.pending) }
-            if !holds.isEmpty {
-                _ = try conn.query("""
-                    INSERT INTO pending_transfer (id, status, expires_at)
-                    SELECT id, 'pending', NULLIF(expires, 0) FROM unnest(\(holds.map(\.id)),
-                        \(holds.map { $0.timeoutMillis > 0 ? $0.createdAt + $0.timeoutMillis : 0 })) AS v(id, expires)
-                    """, logger: logger).wait()
-            }
-        }
-        for (id, status) in changes.resolved {
-            let (name, by, at): (String, String?, Int64) = switch status {
-            case .pending: ("pending", nil, now)
-            case .posted(let by): ("posted", by, now)
-            case .voided(let by): ("voided", by, now)
-            case .expired(let at): ("expired", nil, at)
-            }
-            let result = try conn.query("""
-                UPDATE pending_transfer SET status = \(name), resolved_by = \(by), resolved_at = \(at) WHERE id = \(id) AND status = 'pending'
-                """, logger: logger).wait()
-            precondition(result.metadata.rows == 1, "pending transfer \(id) resolved twice")
-        }
-        let ps = changes.postings.filter { $0.account.kind == .wallet }
-        if !ps.isEmpty {
-            _ = try conn.query("""
+                RETURNING 1
+            ), pend AS (
+                INSERT INTO pending_transfer (id, status, expires_at)
+                SELECT id, 'pending', NULLIF(expires, 0) FROM unnest(\(holds.map(\.id)),
+                    \(holds.map { $0.timeoutMillis > 0 ? $0.createdAt + $0.timeoutMillis : 0 })) AS v(id, expires)
+                RETURNING 1
+            ), res AS (
+                UPDATE pending_transfer p SET status = v.status, resolved_by = NULLIF(v.by, ''), resolved_at = v.at
+                FROM unnest(\(resolved.map(\.key)), \(rStatus), \(rBy), \(rAt)) AS v(id, status, by, at)
+                WHERE p.id = v.id AND p.status = 'pending' RETURNING 1
+            ), ev AS (
                 INSERT INTO wallet_event (account, transfer, kind, delta, available, balance, currency, created_at)
                 SELECT a, t, k, d, av, b, c, \(now) FROM unnest(\(ps.map(\.account.id)), \(ps.map(\.transferID)), \(ps.map(\.event)),
                     \(ps.map(\.delta)), \(ps.map(\.account.available.minorUnits)), \(ps.map(\.account.balance.minorUnits)),
                     \(ps.map(\.account.currency.code))) AS v(a, t, k, d, av, b, c)
-                """, logger: logger).wait()
-        }
+                RETURNING 1
+            )
+            SELECT (SELECT COUNT(*) FROM acc)::int8, (SELECT COUNT(*) FROM tr)::int8, (SELECT COUNT(*) FROM res)::int8
+            """, logger: logger).wait().first!
+        let (a, t, r) = try row.decode((Int64, Int64, Int64).self)
+        // The engine read these rows under lock in this transaction; anything else is a bug.
+        precondition(a == accounts.count && t == ts.count, "ledger write lost rows: \(a)/\(accounts.count) accounts, \(t)/\(ts.count) transfers")
+        precondition(r == resolved.count, "a pending transfer was resolved twice")
     }
 }
 

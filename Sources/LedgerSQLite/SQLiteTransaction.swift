@@ -78,16 +78,3 @@ extension SQLiteLedger: TransactionalLedgerStore {
         try writeTransaction { db in try body(SQLiteTransaction(db: db, now: now)) }
     }
 }
-
-extension SQLiteLedger {
-    /// The settlement account and `count` wallets `stress-0`… with fixed ids, for the crash
-    /// test's seeded stream (`qrpos ledger stress`); existing ones are left as they are.
-    public func ensureStressAccounts(count: Int, now: Int64) throws {
-        try transaction(now: now) { tx in
-            try tx.ensureAccount(id: "settlement-CNY", kind: .settlement, currency: .CNY, name: "Settlement (bank and cash) CNY")
-            for i in 0..<count {
-                try tx.ensureAccount(id: "stress-\(i)", kind: .wallet, currency: .CNY, name: "stress \(i)")
-            }
-        }
-    }
-}

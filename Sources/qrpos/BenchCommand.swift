@@ -2,6 +2,7 @@ import ArgumentParser
 import Barcodes
 import Foundation
 import Ledger
+import LedgerPostgres
 import LedgerSQLite
 
 /// `qrpos bench NAME`: measurements, one JSON object per line with `--json`.
@@ -19,8 +20,9 @@ struct Bench: ParsableCommand {
             instead, --strategy-report what each strategy alone reads, --write-corpus the frames.
 
             ledger: payments per second on the SQLite ledger in a temporary folder (WAL, \
-            synchronous=FULL), one payment per transaction and in batches, from 1 and 8 clients, \
-            spread over many merchants and all into one; the ledger is audited after each case.
+            synchronous=FULL), and with --postgres URL on PostgreSQL too, one payment per \
+            transaction and in batches, from 1 and 8 clients, spread over many merchants and all \
+            into one; the ledger is audited after each case.
             """
     )
 
@@ -68,6 +70,9 @@ struct Bench: ParsableCommand {
     @Option(help: "ledger: batches measured per case.")
     var batches: Int = 100
 
+    @Option(help: ArgumentHelp("ledger: also measure the PostgreSQL ledger at this URL (each case in a fresh schema), e.g. $(services/postgres.sh url).", valueName: "url"))
+    var postgres: String?
+
     @Option(name: .customLong("write-corpus"), help: ArgumentHelp("scan: write the corpus frames as PNG files into this folder (for qrpos scan --frames) and stop.", valueName: "dir"))
     var corpusFolder: String?
 
@@ -101,6 +106,14 @@ struct Bench: ParsableCommand {
             try bench.run {
                 made += 1
                 return (try SQLiteLedger(path: folder.appendingPathComponent("ledger-\(made).sqlite").path), "sqlite")
+            }
+            if let postgres {
+                let run = UUID().uuidString.prefix(8).lowercased()
+                try bench.run {
+                    made += 1
+                    let separator = postgres.contains("?") ? "&" : "?"
+                    return (try PostgresLedger(url: "\(postgres)\(separator)search_path=bench_\(run)_\(made)"), "postgres")
+                }
             }
         case .scan:
             var bench = ScanBench(seed: seed, count: count, budgetMillis: noBudget ? nil : budgetMillis, verbose: verbose)

@@ -26,7 +26,7 @@ struct MerchantCommand: ParsableCommand {
         }
 
         func run() throws {
-            let m = try store.openLedger().createMerchant(name: name, city: city, categoryCode: mcc, countryCode: country,
+            let m = try store.openCore().createMerchant(name: name, city: city, categoryCode: mcc, countryCode: country,
                                                           currency: try qrpos.currency(currency), now: UnixTime.nowMillis())
             if json { printJSON(["id": m.id, "name": m.name, "city": m.city, "currency": m.currency.code]) } else { print(m.id) }
         }
@@ -212,7 +212,7 @@ struct LedgerCommand: ParsableCommand {
         @OptionGroup var store: StoreOptions
 
         func run() throws {
-            let ledger = try store.openLedger(existingOnly: true)
+            let ledger = try store.openCore(existingOnly: true)
             while true {
                 let released = try ledger.expirePending(now: UnixTime.nowMillis())
                 for id in released { print(id) }
@@ -227,7 +227,7 @@ struct LedgerCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            let report = try store.openLedger(existingOnly: true).audit()
+            let report = try store.openCore(existingOnly: true).audit()
             if json {
                 printJSON(["passed": report.passed, "accounts": report.accounts, "transfers": report.transfers, "totals": report.totals,
                            "violations": report.violations.map { ["check": $0.check, "detail": $0.detail] }])

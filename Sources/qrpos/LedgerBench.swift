@@ -68,7 +68,9 @@ struct LedgerBench {
         let failures = Atomic<Int>(0)
         let clock = ContinuousClock()
         let started = clock.now
-        DispatchQueue.concurrentPerform(iterations: c.clients) { client in
+        // One thread per client (concurrentPerform would run only as many at once as there are
+        // cores, and a client mostly waits on the store).
+        runOnThreads(c.clients) { client in
             var mine: [Double] = []
             mine.reserveCapacity(calls / c.clients + 1)
             var k = UInt64(client) &+ 1
@@ -106,6 +108,20 @@ struct LedgerBench {
                 "per_second": Int((Double(total) / seconds).rounded()), "accounts": walletCount + merchantCount,
                 "audit": "passed"]
     }
+}
+
+/// Runs `body(0..<count)` on `count` threads at once and waits for all of them.
+func runOnThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    let done = DispatchGroup()
+    for i in 0..<count {
+        done.enter()
+        let thread = Thread {
+            body(i)
+            done.leave()
+        }
+        thread.start()
+    }
+    done.wait()
 }
 
 private func millis(_ duration: Duration) -> Double {

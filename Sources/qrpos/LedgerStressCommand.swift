@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import Ledger
-import LedgerSQLite
 import Payments
 
 /// `qrpos ledger stress`: a seeded stream of transfers for crash tests. It prints `ack ID new`
@@ -26,10 +25,10 @@ struct LedgerStress: ParsableCommand {
     }
 
     func run() throws {
-        let ledger = try store.openLedger()
+        let ledger = try store.openCore()
         let now = UnixTime.nowMillis()
         // Accounts with fixed ids, made once (idempotent: "exists" on a restart).
-        try ledger.ensureStressAccounts(count: wallets, now: now)
+        try ensureStressAccounts(ledger, count: wallets, now: now)
         let funding = (0..<wallets).map { i in
             Transfer(id: "fund-\(seed)-\(i)", kind: .deposit, debitAccount: "settlement-CNY", creditAccount: "stress-\(i)",
                      amount: Money(minorUnits: 1_000_00, currency: .CNY), refundOf: nil, orderID: nil, memo: "cash", createdAt: 0)
@@ -76,6 +75,17 @@ struct LedgerStress: ParsableCommand {
             }
         }
         FileHandle.standardOutput.write(Data(out.utf8))
+    }
+}
+
+/// The settlement account and `count` wallets `stress-0`… with fixed ids, made once; existing
+/// ones are left as they are.
+private func ensureStressAccounts(_ ledger: any TransactionalLedgerStore, count: Int, now: Int64) throws {
+    try ledger.transaction(now: now) { tx in
+        try tx.ensureAccount(id: "settlement-CNY", kind: .settlement, currency: .CNY, name: "Settlement (bank and cash) CNY")
+        for i in 0..<count {
+            try tx.ensureAccount(id: "stress-\(i)", kind: .wallet, currency: .CNY, name: "stress \(i)")
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ledger
+import LedgerPostgres
 import LedgerSQLite
 import Payments
 import Receipts
@@ -10,7 +11,7 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Folder for the ledger, the receipt key and receipts (env QRPOS_HOME; default ~/.local/share/qrpos).", valueName: "dir"))
     var home: String?
 
-    @Option(name: .long, help: ArgumentHelp("The ledger: a SQLite file path (default <home>/ledger.sqlite).", valueName: "url"))
+    @Option(name: .long, help: ArgumentHelp("The ledger: a SQLite file path (default <home>/ledger.sqlite), or postgres://user@host:port/db.", valueName: "url"))
     var database: String?
 
     var homeDirectory: String {
@@ -23,12 +24,21 @@ struct StoreOptions: ParsableArguments {
         database ?? (homeDirectory as NSString).appendingPathComponent("ledger.sqlite")
     }
 
-    /// Opens the ledger, creating it unless `existingOnly`. A URL names a server ledger, which
-    /// this build does not have yet: only plain SQLite file paths are taken.
+    var isPostgres: Bool { databasePath.hasPrefix("postgres://") || databasePath.hasPrefix("postgresql://") }
+
+    /// Opens the ledger's core (wallets, transfers, holds, events, audit) on either store: a
+    /// `postgres://` URL or a SQLite file path.
+    func openCore(existingOnly: Bool = false) throws -> any TransactionalLedgerStore {
+        if isPostgres { return try PostgresLedger(url: databasePath, existingOnly: existingOnly) }
+        return try openLedger(existingOnly: existingOnly)
+    }
+
+    /// Opens the embedded ledger with the checkout's side too (codes, charges, orders, refunds),
+    /// creating it unless `existingOnly`.
     func openLedger(existingOnly: Bool = false) throws -> SQLiteLedger {
         let path = databasePath
-        if path.hasPrefix("postgres://") || path.hasPrefix("postgresql://") {
-            throw Failure("PostgreSQL ledgers are not supported yet: give a SQLite file path")
+        if isPostgres {
+            throw Failure("the checkout (codes, charges, merchant-QR orders, refunds) runs on the embedded SQLite ledger; on PostgreSQL it will go through the ledger server")
         }
         if path.contains("://") { throw Failure("unknown ledger URL \(path): give a SQLite file path") }
         if !existingOnly {

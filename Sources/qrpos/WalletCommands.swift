@@ -21,7 +21,7 @@ struct WalletCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            let account = try store.openLedger().createWallet(name: name, phone: phone, currency: try qrpos.currency(currency), now: UnixTime.nowMillis())
+            let account = try store.openCore().createWallet(name: name, phone: phone, currency: try qrpos.currency(currency), now: UnixTime.nowMillis())
             if json { printJSON(["id": account.id, "name": account.name, "currency": account.currency.code]) } else { print(account.id) }
         }
     }
@@ -39,7 +39,7 @@ struct WalletCommand: ParsableCommand {
 
         func run() throws {
             guard let source = DepositSource(rawValue: source) else { throw ValidationError("--source is cash or bank") }
-            let ledger = try store.openLedger()
+            let ledger = try store.openCore()
             let money = try walletAmount(ledger, wallet, amount)
             let requestID = id ?? UUIDv7.make()
             switch source {
@@ -64,7 +64,7 @@ struct WalletCommand: ParsableCommand {
         func validate() throws { try checkRequestID(id) }
 
         func run() throws {
-            let ledger = try store.openLedger()
+            let ledger = try store.openCore()
             let money = try walletAmount(ledger, wallet, amount)
             // Held at once, settled when the bank answers: `qrpos wallet bank-callback ID settled|returned`.
             try report(try WalletOperations(store: ledger).bankWithdrawal(requestID: id ?? UUIDv7.make(), wallet: wallet, amount: money,
@@ -79,7 +79,7 @@ struct WalletCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            guard let a = try store.openLedger().account(account) else { throw Failure("no account \(account)") }
+            guard let a = try store.openCore().account(account) else { throw Failure("no account \(account)") }
             if json {
                 printJSON(["id": a.id, "kind": a.kind.rawValue, "balance": a.balance.decimalString, "currency": a.currency.code,
                            "minor_units": a.balance.minorUnits, "available": a.available.decimalString,
@@ -103,7 +103,7 @@ struct WalletCommand: ParsableCommand {
         }
 
         func run() throws {
-            let ledger = try store.openLedger()
+            let ledger = try store.openCore()
             guard try ledger.account(account) != nil else { throw Failure("no account \(account)") }
             for t in try ledger.history(account: account, limit: limit) {
                 if json {

@@ -24,7 +24,7 @@ extension WalletCommand {
         }
 
         func run() throws {
-            let ledger = try store.openLedger()
+            let ledger = try store.openCore()
             let money = try walletAmount(ledger, from, amount)
             let feeMoney = try fee.map { try walletAmount(ledger, from, $0) }
             let recipient: WalletOperations.Recipient = to.map { .wallet($0) } ?? .phone(phone!)
@@ -46,7 +46,7 @@ extension WalletCommand {
         func validate() throws { try checkRequestID(id) }
 
         func run() throws {
-            let ledger = try store.openLedger()
+            let ledger = try store.openCore()
             let money = try walletAmount(ledger, wallet, amount)
             try report(try WalletOperations(store: ledger).payBill(requestID: id ?? UUIDv7.make(), wallet: wallet, biller: biller,
                                                                    amount: money, reference: reference, now: UnixTime.nowMillis()), json: json)
@@ -82,7 +82,7 @@ extension WalletCommand {
         func validate() throws { try checkRequestID(id) }
 
         func run() throws {
-            let ledger = try store.openLedger()
+            let ledger = try store.openCore()
             let money = try walletAmount(ledger, from, amount)
             guard let target = try ledger.account(to), target.kind == .wallet else { throw Failure("no wallet \(to)") }
             let ops = WalletOperations(store: ledger)
@@ -105,7 +105,7 @@ extension WalletCommand {
 
         func run() throws {
             guard let outcome = BankOutcome(rawValue: outcome) else { throw ValidationError("the outcome is settled or returned") }
-            let result = try WalletOperations(store: try store.openLedger()).bankCallback(reference: reference, outcome: outcome,
+            let result = try WalletOperations(store: try store.openCore()).bankCallback(reference: reference, outcome: outcome,
                                                                                           now: UnixTime.nowMillis())
             switch result {
             case .created(let t), .exists(let t):
@@ -131,7 +131,7 @@ extension WalletCommand {
         @Flag(help: "Print JSON lines.") var json = false
 
         func run() throws {
-            let ledger = try store.openLedger(existingOnly: true)
+            let ledger = try store.openCore(existingOnly: true)
             var cursor = after
             var printed = 0
             while true {
