@@ -6,8 +6,12 @@ import PostgresNIO
 /// audit. Versions are applied once, under an advisory lock, so several processes starting at
 /// once do not race to create the tables.
 enum PostgresSchema {
-    static let versions: [(Int, String)] = [
-        (1, """
+    /// Each version's statements; version 1's are separated by ";\n", later ones are whole.
+    static var versions: [(Int, [String])] {
+        [(1, version1.components(separatedBy: ";\n")), (2, [writeFunction])]
+    }
+
+    static let version1 = """
             CREATE TABLE account (
                 id TEXT PRIMARY KEY,
                 kind TEXT NOT NULL CHECK (kind IN ('wallet', 'merchant', 'settlement', 'exchange', 'revenue', 'biller')),
@@ -77,18 +81,64 @@ enum PostgresSchema {
             );
             CREATE INDEX wallet_event_by_xid ON wallet_event((xid::text::numeric), seq);
             CREATE INDEX wallet_event_by_account ON wallet_event(account, seq);
-            """),
-    ]
+            """
+
+    /// The writer of an engine's changes, as a server function: PL/pgSQL plans its statements
+    /// once per session, where the same statements sent as one query were planned on every
+    /// payment (most of its time). It only writes what the Swift engine decided; no rule lives
+    /// here. Returns the rows written: accounts, transfers, holds resolved.
+    static let writeFunction = """
+        CREATE OR REPLACE FUNCTION qrpos_write(
+            acc_id text[], acc_dp int8[], acc_dd int8[], acc_cp int8[], acc_cc int8[],
+            t_id text[], t_kind text[], t_d text[], t_c text[], t_amount int8[], t_cur text[], t_flags int8[], t_pid text[],
+            t_timeout int8[], t_refund text[], t_ord text[], t_memo text[], t_at int8[],
+            h_id text[], h_exp int8[],
+            r_id text[], r_status text[], r_by text[], r_at int8[],
+            e_acc text[], e_tr text[], e_kind text[], e_delta int8[], e_av int8[], e_bal int8[], e_cur text[], e_now int8
+        ) RETURNS int8[] LANGUAGE plpgsql AS $$
+        DECLARE a int8 := 0; t int8 := 0; r int8 := 0;
+        BEGIN
+            IF cardinality(acc_id) > 0 THEN
+                UPDATE account x SET debits_pending = v.dp, debits_posted = v.dd, credits_pending = v.cp, credits_posted = v.cc
+                FROM unnest(acc_id, acc_dp, acc_dd, acc_cp, acc_cc) AS v(id, dp, dd, cp, cc) WHERE x.id = v.id;
+                GET DIAGNOSTICS a = ROW_COUNT;
+            END IF;
+            IF cardinality(t_id) > 0 THEN
+                INSERT INTO transfer (id, kind, debit_account, credit_account, amount, currency, flags, pending_id, timeout_ms,
+                                      refund_of, order_id, memo, created_at)
+                SELECT v.id, v.kind, v.d, v.c, v.amount, v.cur, v.flags, NULLIF(v.pid, ''), v.timeout, NULLIF(v.refund, ''),
+                       NULLIF(v.ord, ''), v.memo, v.at
+                FROM unnest(t_id, t_kind, t_d, t_c, t_amount, t_cur, t_flags, t_pid, t_timeout, t_refund, t_ord, t_memo, t_at)
+                     AS v(id, kind, d, c, amount, cur, flags, pid, timeout, refund, ord, memo, at);
+                GET DIAGNOSTICS t = ROW_COUNT;
+            END IF;
+            IF cardinality(h_id) > 0 THEN
+                INSERT INTO pending_transfer (id, status, expires_at)
+                SELECT v.id, 'pending', NULLIF(v.expires, 0) FROM unnest(h_id, h_exp) AS v(id, expires);
+            END IF;
+            IF cardinality(r_id) > 0 THEN
+                UPDATE pending_transfer p SET status = v.status, resolved_by = NULLIF(v.by, ''), resolved_at = v.at
+                FROM unnest(r_id, r_status, r_by, r_at) AS v(id, status, by, at) WHERE p.id = v.id AND p.status = 'pending';
+                GET DIAGNOSTICS r = ROW_COUNT;
+            END IF;
+            IF cardinality(e_acc) > 0 THEN
+                INSERT INTO wallet_event (account, transfer, kind, delta, available, balance, currency, created_at)
+                SELECT v.a, v.t, v.k, v.d, v.av, v.b, v.c, e_now
+                FROM unnest(e_acc, e_tr, e_kind, e_delta, e_av, e_bal, e_cur) AS v(a, t, k, d, av, b, c);
+            END IF;
+            RETURN ARRAY[a, t, r];
+        END $$
+        """
 
     static func migrate(_ conn: PostgresConnection, logger: Logger) throws {
         _ = try conn.query("SELECT pg_advisory_lock(7243001)", logger: logger).wait()
         defer { _ = try? conn.query("SELECT pg_advisory_unlock(7243001)", logger: logger).wait() }
         _ = try conn.query("CREATE TABLE IF NOT EXISTS qrpos_schema (version INT PRIMARY KEY)", logger: logger).wait()
         let done = Set(try conn.query("SELECT version FROM qrpos_schema", logger: logger).wait().map { try $0.decode(Int.self) })
-        for (version, sql) in versions where !done.contains(version) {
+        for (version, statements) in versions where !done.contains(version) {
             _ = try conn.query("BEGIN", logger: logger).wait()
             do {
-                for statement in sql.components(separatedBy: ";\n") where !statement.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                for statement in statements where !statement.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
                     _ = try conn.query(PostgresQuery(unsafeSQL: statement), logger: logger).wait()
                 }
                 _ = try conn.query("INSERT INTO qrpos_schema (version) VALUES (\(version))", logger: logger).wait()

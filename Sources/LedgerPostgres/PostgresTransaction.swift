@@ -155,9 +155,8 @@ final class PostgresTransaction: LedgerTransaction {
         }
     }
 
-    /// Writes what the engine changed in one statement whatever the batch's size (data-modifying
-    /// CTEs over arrays bound as parameters and unnested on the server): a round trip per
-    /// statement was most of a single payment's time.
+    /// Writes what the engine changed in one call whatever the batch's size: arrays bound as
+    /// parameters, unnested by the server function `qrpos_write` (``PostgresSchema``).
     func write(_ changes: LedgerChanges) throws {
         if changes.accounts.isEmpty && changes.transfers.isEmpty && changes.resolved.isEmpty { return }
         let accounts = Array(changes.accounts.values)
@@ -180,41 +179,21 @@ final class PostgresTransaction: LedgerTransaction {
         let rAt = resolved.map { r -> Int64 in if case .expired(let at) = r.value { at } else { now } }
         let ps = changes.postings.filter { $0.account.kind == .wallet }
         let row = try conn.query("""
-            WITH acc AS (
-                UPDATE account a SET debits_pending = v.dp, debits_posted = v.dd, credits_pending = v.cp, credits_posted = v.cc
-                FROM unnest(\(accounts.map(\.id)), \(accounts.map(\.debitsPending)), \(accounts.map(\.debitsPosted)),
-                            \(accounts.map(\.creditsPending)), \(accounts.map(\.creditsPosted))) AS v(id, dp, dd, cp, cc)
-                WHERE a.id = v.id RETURNING 1
-            ), tr AS (
-                INSERT INTO transfer (id, kind, debit_account, credit_account, amount, currency, flags, pending_id, timeout_ms,
-                                      refund_of, order_id, memo, created_at)
-                SELECT v.id, v.kind, v.d, v.c, v.amount, v.currency, v.flags, NULLIF(v.pid, ''), v.timeout, NULLIF(v.refund, ''),
-                       NULLIF(v.ord, ''), v.memo, v.at
-                FROM unnest(\(ts.map(\.id)), \(ts.map(\.kind.rawValue)), \(ts.map(\.debitAccount)), \(ts.map(\.creditAccount)),
-                            \(ts.map(\.amount.minorUnits)), \(ts.map(\.amount.currency.code)), \(ts.map { Int64($0.flags.rawValue) }),
-                            \(ts.map { $0.pendingID ?? "" }), \(ts.map(\.timeoutMillis)), \(ts.map { $0.refundOf ?? "" }),
-                            \(ts.map { $0.orderID ?? "" }), \(ts.map(\.memo)), \(ts.map(\.createdAt)))
-                     AS v(id, kind, d, c, amount, currency, flags, pid, timeout, refund, ord, memo, at)
-                RETURNING 1
-            ), pend AS (
-                INSERT INTO pending_transfer (id, status, expires_at)
-                SELECT id, 'pending', NULLIF(expires, 0) FROM unnest(\(holds.map(\.id)),
-                    \(holds.map { $0.timeoutMillis > 0 ? $0.createdAt + $0.timeoutMillis : 0 })) AS v(id, expires)
-                RETURNING 1
-            ), res AS (
-                UPDATE pending_transfer p SET status = v.status, resolved_by = NULLIF(v.by, ''), resolved_at = v.at
-                FROM unnest(\(resolved.map(\.key)), \(rStatus), \(rBy), \(rAt)) AS v(id, status, by, at)
-                WHERE p.id = v.id AND p.status = 'pending' RETURNING 1
-            ), ev AS (
-                INSERT INTO wallet_event (account, transfer, kind, delta, available, balance, currency, created_at)
-                SELECT a, t, k, d, av, b, c, \(now) FROM unnest(\(ps.map(\.account.id)), \(ps.map(\.transferID)), \(ps.map(\.event)),
-                    \(ps.map(\.delta)), \(ps.map(\.account.available.minorUnits)), \(ps.map(\.account.balance.minorUnits)),
-                    \(ps.map(\.account.currency.code))) AS v(a, t, k, d, av, b, c)
-                RETURNING 1
-            )
-            SELECT (SELECT COUNT(*) FROM acc)::int8, (SELECT COUNT(*) FROM tr)::int8, (SELECT COUNT(*) FROM res)::int8
+            SELECT qrpos_write(
+                \(accounts.map(\.id)), \(accounts.map(\.debitsPending)), \(accounts.map(\.debitsPosted)),
+                \(accounts.map(\.creditsPending)), \(accounts.map(\.creditsPosted)),
+                \(ts.map(\.id)), \(ts.map(\.kind.rawValue)), \(ts.map(\.debitAccount)), \(ts.map(\.creditAccount)),
+                \(ts.map(\.amount.minorUnits)), \(ts.map(\.amount.currency.code)), \(ts.map { Int64($0.flags.rawValue) }),
+                \(ts.map { $0.pendingID ?? "" }), \(ts.map(\.timeoutMillis)), \(ts.map { $0.refundOf ?? "" }),
+                \(ts.map { $0.orderID ?? "" }), \(ts.map(\.memo)), \(ts.map(\.createdAt)),
+                \(holds.map(\.id)), \(holds.map { $0.timeoutMillis > 0 ? $0.createdAt + $0.timeoutMillis : 0 }),
+                \(resolved.map(\.key)), \(rStatus), \(rBy), \(rAt),
+                \(ps.map(\.account.id)), \(ps.map(\.transferID)), \(ps.map(\.event)), \(ps.map(\.delta)),
+                \(ps.map(\.account.available.minorUnits)), \(ps.map(\.account.balance.minorUnits)), \(ps.map(\.account.currency.code)),
+                \(now))
             """, logger: logger).wait().first!
-        let (a, t, r) = try row.decode((Int64, Int64, Int64).self)
+        let counts = try row.decode([Int64].self)
+        let (a, t, r) = (counts[0], counts[1], counts[2])
         // The engine read these rows under lock in this transaction; anything else is a bug.
         precondition(a == accounts.count && t == ts.count, "ledger write lost rows: \(a)/\(accounts.count) accounts, \(t)/\(ts.count) transfers")
         precondition(r == resolved.count, "a pending transfer was resolved twice")
