@@ -243,7 +243,7 @@ synchronous_commit = on
 full_page_writes = on
 
 # Sized for the 2-core, 24 GiB machines that run the tests and the benchmark.
-max_connections = 64
+max_connections = 200                 # the test suite runs many ledgers, and crash tests leave connections the server reaps late
 shared_buffers = 256MB
 effective_cache_size = 4GB            # a planner hint only: the OS caches the rest of the files
 random_page_cost = 1.1                # the disks are SSDs

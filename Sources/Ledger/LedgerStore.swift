@@ -31,6 +31,8 @@ public protocol LedgerCore: Sendable {
     func transfer(_ id: String) throws -> Transfer?
     /// Transfers touching `account`, newest first.
     func history(account: String, limit: Int) throws -> [Transfer]
+    /// Every transfer's id, in no particular order (for rigs and crash tests).
+    func transferIDs() throws -> [String]
     /// Checks every invariant over the whole ledger.
     func audit() throws -> AuditReport
 }

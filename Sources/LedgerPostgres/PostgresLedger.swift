@@ -29,7 +29,7 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
     private let nextID = Atomic<Int>(1)
     private let groupCommit = GroupCommit()
     /// Connections kept open between calls.
-    public static let idleConnectionCountMax = 16
+    public static let idleConnectionCountMax = 8
     /// Times a transaction is run again after a deadlock, serialization failure or id race.
     static let retryCountMax = 8
 
@@ -313,6 +313,10 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
                 ORDER BY created_at DESC, id DESC LIMIT \(limit)
                 """, logger: logger).wait().map(PostgresRows.transfer)
         }
+    }
+
+    public func transferIDs() throws -> [String] {
+        try read { conn in try conn.query("SELECT id FROM transfer", logger: logger).wait().map { try $0.decode(String.self) } }
     }
 
     public func audit() throws -> AuditReport {

@@ -279,6 +279,10 @@ public final class SQLiteLedger: LedgerStore {
         }
     }
 
+    public func transferIDs() throws -> [String] {
+        try read { db in try String.fetchAll(db, sql: "SELECT id FROM transfer") }
+    }
+
     // MARK: Audit
 
     public func audit() throws -> AuditReport {

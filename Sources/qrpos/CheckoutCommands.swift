@@ -205,7 +205,17 @@ struct OrderCommand: ParsableCommand {
 
 struct LedgerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ledger", abstract: "The wallet ledger.",
-                                                    subcommands: [Audit.self, Expire.self, LedgerStress.self])
+                                                    subcommands: [Audit.self, Expire.self, LedgerStress.self, IDs.self])
+
+    struct IDs: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ids", abstract: "Print the id of every transfer in the ledger, one a line (for rigs and crash tests).")
+        @OptionGroup var store: StoreOptions
+
+        func run() throws {
+            for id in try store.openCore(existingOnly: true).transferIDs() { print(id) }
+        }
+    }
 
     struct Expire: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Release the holds whose timeout has passed; prints their ids.")

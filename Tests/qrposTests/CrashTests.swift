@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 
 /// Kills `qrpos ledger stress` with SIGKILL at seeded random moments while it writes, restarts
@@ -9,9 +10,44 @@ import Testing
 /// come back as the same transfers). A failing seed is named in the message.
 @Suite struct CrashTests {
     @Test(arguments: [101, 202] as [UInt64])
-    func killedAtRandomMomentsTheLedgerLosesAndDoublesNothing(seed: UInt64) throws {
+    func killedAtRandomMomentsTheSQLiteLedgerLosesAndDoublesNothing(seed: UInt64) throws {
         let cli = try CLI()
-        let database = cli.path("crash.sqlite")
+        try killAndRestart(cli: cli, database: cli.path("crash.sqlite"), seed: seed, storedIDs: { database in
+            try DatabaseQueue(path: database).read { db in try String.fetchAll(db, sql: "SELECT id FROM transfer") }
+        })
+    }
+
+    /// The same on the PostgreSQL ledger (the server keeps running; the client dies).
+    @Test(arguments: [303] as [UInt64])
+    func killedAtRandomMomentsThePostgreSQLLedgerLosesAndDoublesNothing(seed: UInt64) throws {
+        let cli = try CLI()
+        let database = try postgresURL() + "?search_path=t_crash_\(UUID().uuidString.prefix(8).lowercased())"
+        try killAndRestart(cli: cli, database: database, seed: seed, storedIDs: { database in
+            let out = try cli.run(["ledger", "ids", "--database", database])
+            return out.lines
+        })
+    }
+
+    /// Four processes writing to one PostgreSQL ledger at once, over the same wallets: no lost
+    /// update, no balance past its flag (the audit), every acknowledged transfer stored.
+    @Test func fourProcessesAtOnceOnPostgreSQL() throws {
+        let cli = try CLI()
+        let database = try postgresURL() + "?search_path=t_procs_\(UUID().uuidString.prefix(8).lowercased())"
+        let outputs = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 4) { i in
+            let out = (try? cli.run(["ledger", "stress", "--database", database, "--seed", "\(500 + i)", "--batches", "150", "--wallets", "4"]))
+            outputs.withLock { $0.append(out?.stdout ?? "") }
+        }
+        let acked = outputs.withLock { $0 }.flatMap { $0.split(separator: "\n") }.filter { $0.hasPrefix("ack ") }
+            .map { String($0.split(separator: " ")[1]) }
+        #expect(acked.count > 400)
+        let stored = Set(try cli.run(["ledger", "ids", "--database", database]).lines)
+        #expect(Set(acked).subtracting(stored).isEmpty)
+        let audit = try cli.run(["ledger", "audit", "--database", database])
+        #expect(audit.status == 0, "\(audit.stdout)\(audit.stderr)")
+    }
+
+    private func killAndRestart(cli: CLI, database: String, seed: UInt64, storedIDs: (String) throws -> [String]) throws {
         var rng = seed
         func next() -> UInt64 {
             rng = rng &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
@@ -38,7 +74,7 @@ import Testing
             for line in String(decoding: data, as: UTF8.self).split(separator: "\n") where line.hasPrefix("ack ") {
                 acknowledged.insert(String(line.split(separator: " ")[1]))
             }
-            let stored = try DatabaseQueue(path: database).read { db in Set(try String.fetchAll(db, sql: "SELECT id FROM transfer")) }
+            let stored = Set(try storedIDs(database))
             let lost = acknowledged.subtracting(stored)
             #expect(lost.isEmpty, "seed \(seed), round \(round): acknowledged but lost: \(lost.sorted().prefix(5))")
             let audit = try cli.run(["ledger", "audit", "--database", database])
@@ -55,13 +91,42 @@ import Testing
         let remade = acks.filter { acknowledged.contains($0[1]) && $0[2] != "exists" }
         #expect(remade.isEmpty, "seed \(seed): applied twice: \(remade.prefix(5))")
         #expect(acks.contains { $0[2] == "exists" } && acks.contains { $0[2] == "new" })
-        let (stored, count) = try DatabaseQueue(path: database).read { db in
-            (Set(try String.fetchAll(db, sql: "SELECT id FROM transfer")), try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM transfer") ?? 0)
-        }
+        let all = try storedIDs(database)
+        let (stored, count) = (Set(all), all.count)
         #expect(acknowledged.subtracting(stored).isEmpty)
         #expect(stored.isSuperset(of: acks.map { $0[1] }))
         #expect(stored.count == count)
         #expect(try cli.run(["ledger", "audit", "--database", database]).status == 0)
         #expect(acks.count > 500)
     }
+}
+
+/// The project's PostgreSQL (`QRPOS_TEST_POSTGRES_URL`, set by the test command, or started here
+/// with services/postgres.sh).
+func postgresURL() throws -> String {
+    if let url = ProcessInfo.processInfo.environment["QRPOS_TEST_POSTGRES_URL"], !url.isEmpty { return url }
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let log = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-pg-\(UUID().uuidString).log")
+    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: log) }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/bash")
+    process.arguments = [root.appendingPathComponent("services/postgres.sh").path, "start"]
+    // A file, not a pipe: the server inherits the descriptors and would hold a pipe open.
+    let handle = try FileHandle(forWritingTo: log)
+    process.standardOutput = handle
+    process.standardError = handle
+    try process.run()
+    process.waitUntilExit()
+    try handle.close()
+    let output = try String(contentsOf: log, encoding: .utf8)
+    guard process.terminationStatus == 0, let url = output.split(separator: "\n").last, url.hasPrefix("postgres") else {
+        throw CLIError("services/postgres.sh start failed: \(output.suffix(400))")
+    }
+    return String(url)
+}
+
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
