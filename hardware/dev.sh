@@ -18,9 +18,9 @@ case "${1:-}" in
     # missing, started here, stopped when the tests end (services/postgres.sh).
     QRPOS_TEST_POSTGRES_URL="$(services/postgres.sh start | tail -n 1)"
     export QRPOS_TEST_POSTGRES_URL
-    # Each PostgreSQL test makes its own schema t_…; drop the last run's.
+    # Each PostgreSQL test makes its own schema (t_…, x_…); drop the last run's.
     services/postgres.sh psql -q -c "DO \$\$DECLARE r record; BEGIN FOR r IN SELECT nspname FROM pg_namespace
-      WHERE nspname LIKE 't\\_%' LOOP EXECUTE 'DROP SCHEMA ' || quote_ident(r.nspname) || ' CASCADE'; END LOOP; END\$\$;" >/dev/null 2>&1
+      WHERE nspname LIKE 't\\_%' OR nspname LIKE 'x\\_%' LOOP EXECUTE 'DROP SCHEMA ' || quote_ident(r.nspname) || ' CASCADE'; END LOOP; END\$\$;" >/dev/null 2>&1
     trap 'services/postgres.sh stop >/dev/null 2>&1 || true' EXIT
     # Two cores: let SwiftPM build with both, and run the tests in parallel (Swift Testing's default).
     swift test

@@ -19,6 +19,11 @@ public protocol LedgerTransaction: AnyObject {
     /// How many transfers of `kinds` debited `account` from `since` on (pending holds
     /// included, voided ones not), and their sum.
     func debits(of account: String, kinds: Set<TransferKind>, since: Int64) throws -> (count: Int, sum: Int64)
+    /// The decline stored for a wallet request, with the request's fingerprint.
+    func storedDecline(_ requestID: String) throws -> (fingerprint: String, decline: Decline)?
+    func recordDecline(requestID: String, fingerprint: String, wallet: String?, decline: Decline) throws
+    /// Declined requests of `wallet` from `since` on (they count towards velocity).
+    func declineCount(of wallet: String, since: Int64) throws -> Int
     /// Creates the account if it does not exist (the exchange desk, the fee account, a biller),
     /// with the flags of its kind.
     func ensureAccount(id: String, kind: AccountKind, currency: Currency, name: String) throws

@@ -7,8 +7,8 @@ public struct WalletLimits: Sendable, Hashable, Codable {
     public var perPaymentMax: Int64
     /// The most all debits of one local day may move.
     public var perDayMax: Int64
-    /// The most debits in one velocity window (approved ones and holds; a declined attempt
-    /// leaves no transfer and is not counted).
+    /// The most attempts to debit in one velocity window: approved debits and holds, and
+    /// declined requests.
     public var velocityCountMax: Int
     /// The most money debits may move in one velocity window.
     public var velocityAmountMax: Int64
@@ -169,7 +169,7 @@ public struct WalletOperations: Sendable {
 
     /// A deposit from the wallet's linked bank: held (pending) until the bank's callback.
     public func bankDeposit(requestID: String, wallet: String, amount: Money, now: Int64) throws -> Outcome {
-        try store.transaction(now: now) { tx in
+        try run(requestID, "bank-deposit|\(wallet)|\(amount)", wallet: wallet, now: now) { tx in
             try tx.ensureAccount(id: Self.settlementAccount(amount.currency), kind: .settlement, currency: amount.currency,
                                  name: "Settlement (bank and cash) \(amount.currency.code)")
             guard let w = try tx.account(wallet), w.kind == .wallet else { return try declined(tx, requestID, .accountUnknown) }
@@ -182,7 +182,7 @@ public struct WalletOperations: Sendable {
     /// A withdrawal to the wallet's bank: the money is held at once and leaves when the bank
     /// settles, or returns to the wallet when the bank returns it.
     public func bankWithdrawal(requestID: String, wallet: String, amount: Money, now: Int64) throws -> Outcome {
-        try store.transaction(now: now) { tx in
+        try run(requestID, "bank-withdrawal|\(wallet)|\(amount)", wallet: wallet, now: now) { tx in
             guard let w = try tx.account(wallet), w.kind == .wallet else { return try declined(tx, requestID, .accountUnknown) }
             if let decline = try checkLimits(tx, wallet: w, amount: amount, requestID: requestID) { return try declined(tx, requestID, decline) }
             try tx.ensureAccount(id: Self.settlementAccount(amount.currency), kind: .settlement, currency: amount.currency,
@@ -238,7 +238,7 @@ public struct WalletOperations: Sendable {
     /// to the fee account, all or nothing.
     public func transfer(requestID: String, from: String, to recipient: Recipient, amount: Money,
                          fee: Money? = nil, memo: String = "", now: Int64) throws -> Outcome {
-        try store.transaction(now: now) { tx in
+        try run(requestID, "transfer|\(from)|\(recipient)|\(amount)|\(fee.map(\.description) ?? "-")|\(memo)", wallet: from, now: now) { tx in
             let toID: String?
             switch recipient {
             case .wallet(let id): toID = id
@@ -262,7 +262,7 @@ public struct WalletOperations: Sendable {
 
     /// Pays a bill to `biller` (made on first use), with the bill's reference as the memo.
     public func payBill(requestID: String, wallet: String, biller: String, amount: Money, reference: String, now: Int64) throws -> Outcome {
-        try store.transaction(now: now) { tx in
+        try run(requestID, "bill|\(wallet)|\(biller)|\(amount)|\(reference)", wallet: wallet, now: now) { tx in
             guard let payer = try tx.account(wallet), payer.kind == .wallet else { return try declined(tx, requestID, .accountUnknown) }
             if let decline = try checkLimits(tx, wallet: payer, amount: amount, requestID: requestID) { return try declined(tx, requestID, decline) }
             try tx.ensureAccount(id: biller, kind: .biller, currency: amount.currency, name: biller)
@@ -280,7 +280,7 @@ public struct WalletOperations: Sendable {
     /// desk pays the target wallet, three linked transfers across two currency ledgers. The
     /// quote must be one this desk would give (its rate, its fee).
     public func exchange(requestID: String, quote: ExchangeQuote, from: String, to: String, now: Int64) throws -> Outcome {
-        try store.transaction(now: now) { tx in
+        try run(requestID, "exchange|\(from)|\(to)|\(quote.source)|\(quote.target)|\(quote.fee)|\(quote.expiresAt)", wallet: from, now: now) { tx in
             guard now < quote.expiresAt else { return try declined(tx, requestID, .quoteExpired) }
             guard let rate = rates.rate(from: quote.source.currency, to: quote.target.currency),
                   rate.numerator == quote.rateNumerator, rate.denominator == quote.rateDenominator,
@@ -314,7 +314,28 @@ public struct WalletOperations: Sendable {
         }
     }
 
-    // MARK: Rules
+    // MARK: Requests and rules
+
+    /// Runs one wallet request in one transaction. A decline is final like an approval: it is
+    /// stored, a retry with the same id gets it back (with other fields: an id conflict), and it
+    /// counts towards the wallet's velocity, as an attempt.
+    private func run(_ requestID: String, _ fingerprint: String, wallet: String?, now: Int64,
+                     _ body: (any LedgerTransaction) throws -> Outcome) throws -> Outcome {
+        guard !requestID.isEmpty, requestID.count <= 64 else { throw LedgerError(.invalidRequest, "a request id is 1 to 64 characters") }
+        return try store.transaction(now: now) { tx in
+            if let earlier = try tx.storedDecline(requestID) {
+                guard earlier.fingerprint == fingerprint else {
+                    throw LedgerError(.idConflict, "request \(requestID) was already made with other fields")
+                }
+                return Outcome(requestID: requestID, result: .declined(earlier.decline), replayed: true)
+            }
+            let outcome = try body(tx)
+            if case .declined(let decline) = outcome.result, !outcome.replayed {
+                try tx.recordDecline(requestID: requestID, fingerprint: fingerprint, wallet: wallet, decline: decline)
+            }
+            return outcome
+        }
+    }
 
     /// The limit or velocity rule a debit of `amount` from `wallet` would break, if any.
     private func checkLimits(_ tx: any LedgerTransaction, wallet: Account, amount: Money, requestID: String) throws -> Decline? {
@@ -325,7 +346,8 @@ public struct WalletOperations: Sendable {
         if try tx.transfer(requestID) != nil { return nil }
         if amount.minorUnits > limits.perPaymentMax { return .limitPerPayment }
         let recent = try tx.debits(of: wallet.id, kinds: debitKinds, since: tx.now - limits.velocityWindowMillis)
-        if recent.count + 1 > limits.velocityCountMax { return .velocityCount }
+        let declinedLately = try tx.declineCount(of: wallet.id, since: tx.now - limits.velocityWindowMillis)
+        if recent.count + declinedLately + 1 > limits.velocityCountMax { return .velocityCount }
         if recent.sum + amount.minorUnits > limits.velocityAmountMax { return .velocityAmount }
         let today = try tx.debits(of: wallet.id, kinds: debitKinds, since: limits.dayStart(tx.now))
         if today.sum + amount.minorUnits > limits.perDayMax { return .limitPerDay }

@@ -8,8 +8,17 @@ import PostgresNIO
 enum PostgresSchema {
     /// Each version's statements; version 1's are separated by ";\n", later ones are whole.
     static var versions: [(Int, [String])] {
-        [(1, version1.components(separatedBy: ";\n")), (2, [writeFunction])]
+        [(1, version1.components(separatedBy: ";\n")), (2, [writeFunction]), (3, version3)]
     }
+
+    /// Declined wallet requests: final like approvals, and counted towards velocity.
+    static let version3 = [
+        """
+        CREATE TABLE wallet_decline (
+            request_id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, wallet TEXT, decline TEXT NOT NULL, created_at INT8 NOT NULL)
+        """,
+        "CREATE INDEX wallet_decline_by_wallet ON wallet_decline(wallet, created_at)",
+    ]
 
     static let version1 = """
             CREATE TABLE account (

@@ -144,6 +144,27 @@ final class PostgresTransaction: LedgerTransaction {
         return (Int(count), sum)
     }
 
+    func storedDecline(_ requestID: String) throws -> (fingerprint: String, decline: Decline)? {
+        guard let row = try conn.query("SELECT fingerprint, decline FROM wallet_decline WHERE request_id = \(requestID)",
+                                       logger: logger).wait().first else { return nil }
+        let (fingerprint, raw) = try row.decode((String, String).self)
+        guard let decline = Decline(rawValue: raw) else { throw LedgerError(.storage, "declined request \(requestID) has an unknown reason '\(raw)'") }
+        return (fingerprint, decline)
+    }
+
+    func recordDecline(requestID: String, fingerprint: String, wallet: String?, decline: Decline) throws {
+        _ = try conn.query("""
+            INSERT INTO wallet_decline (request_id, fingerprint, wallet, decline, created_at)
+            VALUES (\(requestID), \(fingerprint), \(wallet), \(decline.rawValue), \(now))
+            """, logger: logger).wait()
+    }
+
+    func declineCount(of wallet: String, since: Int64) throws -> Int {
+        let row = try conn.query("SELECT COUNT(*)::int8 FROM wallet_decline WHERE wallet = \(wallet) AND created_at >= \(since)",
+                                 logger: logger).wait().first!
+        return Int(try row.decode(Int64.self))
+    }
+
     func ensureAccount(id: String, kind: AccountKind, currency: Currency, name: String) throws {
         _ = try conn.query("""
             INSERT INTO account (id, kind, currency, name, flags, created_at)

@@ -63,6 +63,22 @@ final class SQLiteTransaction: LedgerTransaction {
         return (row["n"], row["s"])
     }
 
+    func storedDecline(_ requestID: String) throws -> (fingerprint: String, decline: Decline)? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT fingerprint, decline FROM wallet_decline WHERE request_id = ?"),
+                                         arguments: [requestID]) else { return nil }
+        return (row[0], try SQLiteRows.decode(Decline.self, row[1], "declined request \(requestID)"))
+    }
+
+    func recordDecline(requestID: String, fingerprint: String, wallet: String?, decline: Decline) throws {
+        try db.execute(sql: "INSERT INTO wallet_decline (request_id, fingerprint, wallet, decline, created_at) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [requestID, fingerprint, wallet, decline.rawValue, now])
+    }
+
+    func declineCount(of wallet: String, since: Int64) throws -> Int {
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM wallet_decline WHERE wallet = ? AND created_at >= ?"),
+                         arguments: [wallet, since]) ?? 0
+    }
+
     func ensureAccount(id: String, kind: AccountKind, currency: Currency, name: String) throws {
         try db.execute(sql: """
             INSERT INTO account (id, kind, currency, name, flags, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING

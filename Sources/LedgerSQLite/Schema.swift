@@ -177,6 +177,20 @@ enum Schema {
                 CREATE INDEX wallet_event_by_account ON wallet_event(account, seq);
                 """)
         }
+        migrator.registerMigration("v3: declined wallet requests") { db in
+            // A wallet request's decline, final like an approval: a retry gets it back, and it
+            // counts towards the wallet's velocity.
+            try db.execute(sql: """
+                CREATE TABLE wallet_decline (
+                    request_id TEXT PRIMARY KEY NOT NULL,
+                    fingerprint TEXT NOT NULL,
+                    wallet TEXT,
+                    decline TEXT NOT NULL,
+                    created_at INTEGER NOT NULL
+                ) STRICT;
+                CREATE INDEX wallet_decline_by_wallet ON wallet_decline(wallet, created_at);
+                """)
+        }
         return migrator
     }
 }

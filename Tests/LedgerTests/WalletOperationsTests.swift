@@ -27,6 +27,9 @@ import Testing
     @Test(arguments: [14] as [UInt64]) func aMonthOfBankTrafficOnPostgreSQL(seed: UInt64) throws {
         try WalletScenarios(.postgres).aMonthOfBankTrafficStaysExact(seed: seed)
     }
+    @Test(arguments: StoreKind.all) func declinesAreFinalAndCountAsAttempts(_ kind: StoreKind) throws {
+        try WalletScenarios(kind).aDeclineIsFinalForItsRequestAndCountsTowardsVelocity()
+    }
     @Test(arguments: StoreKind.all) func walletEvents(_ kind: StoreKind) throws {
         try WalletScenarios(kind).walletEventsComeInOrderWithBalancesAfterEachChange()
     }
@@ -80,7 +83,7 @@ struct WalletScenarios {
 
     func limitsAndVelocityDeclineWithTheirReason() throws {
         let unit: @Sendable (Currency) -> WalletLimits = { _ in
-            WalletLimits(perPaymentMax: 200_00, perDayMax: 500_00, velocityCountMax: 3, velocityAmountMax: 450_00,
+            WalletLimits(perPaymentMax: 200_00, perDayMax: 500_00, velocityCountMax: 4, velocityAmountMax: 450_00,
                          velocityWindowMillis: 60_000, utcOffsetMinutes: 480)
         }
         var ops = self.ops
@@ -91,7 +94,7 @@ struct WalletScenarios {
             #expect(try ops.payBill(requestID: "b\(i + 1)", wallet: alice.id, biller: "biller-power", amount: cny(100_00),
                                     reference: "bill \(i)", now: now + Int64(i)).transfer != nil)
         }
-        // A fourth within the minute: too many.
+        // A fifth attempt within the minute (the declined b0 counts too): too many.
         #expect(try ops.payBill(requestID: "b4", wallet: alice.id, biller: "biller-power", amount: cny(10_00), reference: "y",
                                 now: now + 10).decline == .velocityCount)
         // After the window: the amount rule, then the day.
@@ -219,6 +222,33 @@ struct WalletScenarios {
         }
         #expect(refs.count > 300)
         #expect(late > 0, "the late deposits were exercised")
+        try expectAudit()
+    }
+
+    func aDeclineIsFinalForItsRequestAndCountsTowardsVelocity() throws {
+        // Bob has nothing: declined. Funded later, the same request is still declined.
+        #expect(try ops.transfer(requestID: "d1", from: bob.id, to: .wallet(alice.id), amount: cny(5_00), now: now).decline == .insufficientFunds)
+        _ = try store.deposit(requestID: "cash-bob", wallet: bob.id, amount: cny(50_00), source: .cash, now: now + 1)
+        let again = try ops.transfer(requestID: "d1", from: bob.id, to: .wallet(alice.id), amount: cny(5_00), now: now + 2)
+        #expect(again.decline == .insufficientFunds && again.replayed)
+        #expect(try store.transfer("d1") == nil)
+        #expect(throws: LedgerError.self) {
+            try ops.transfer(requestID: "d1", from: bob.id, to: .wallet(alice.id), amount: cny(4_00), now: now + 3)
+        }
+        // Declined attempts count towards velocity: two declines and one payment fill a window of 4.
+        var tight = self.ops
+        tight.limits = { _ in
+            WalletLimits(perPaymentMax: 10_00, perDayMax: 1_000_00, velocityCountMax: 4, velocityAmountMax: 1_000_00,
+                         velocityWindowMillis: 60_000, utcOffsetMinutes: 480)
+        }
+        let t = now + 100_000
+        #expect(try tight.transfer(requestID: "v1", from: bob.id, to: .wallet(alice.id), amount: cny(11_00), now: t).decline == .limitPerPayment)
+        #expect(try tight.transfer(requestID: "v2", from: bob.id, to: .wallet(alice.id), amount: cny(12_00), now: t + 1).decline == .limitPerPayment)
+        #expect(try tight.transfer(requestID: "v3", from: bob.id, to: .wallet(alice.id), amount: cny(1_00), now: t + 2).transfer != nil)
+        // (d1 was declined 100 s earlier: outside the window.)
+        #expect(try tight.transfer(requestID: "v4", from: bob.id, to: .wallet(alice.id), amount: cny(1_00), now: t + 3).transfer != nil)
+        #expect(try tight.transfer(requestID: "v5", from: bob.id, to: .wallet(alice.id), amount: cny(1_00), now: t + 4).decline == .velocityCount)
+        #expect(try tight.transfer(requestID: "v6", from: bob.id, to: .wallet(alice.id), amount: cny(1_00), now: t + 61_000).transfer != nil)
         try expectAudit()
     }
 

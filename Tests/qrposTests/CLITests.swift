@@ -217,6 +217,35 @@ struct CLITests {
     }
 }
 
+@Suite struct AlertsFollowTests {
+    /// A notifier waiting with --follow sees events made after it started, in order, and a
+    /// restart from its last cursor repeats nothing and misses nothing.
+    @Test func followDeliversNewEventsAndResumesFromTheCursor() throws {
+        let cli = try CLI()
+        let wallet = try cli.run(["wallet", "create", "--name", "Watched"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try cli.run(["wallet", "deposit", wallet, "10.00"]).status == 0)
+        let process = Process()
+        process.executableURL = CLI.executable
+        process.arguments = ["wallet", "alerts", wallet, "--follow", "--count", "3", "--json"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["QRPOS_HOME": cli.home.path]) { $1 }
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(process.isRunning, "it waits for more events")
+        #expect(try cli.run(["wallet", "deposit", wallet, "2.00"]).status == 0)
+        #expect(try cli.run(["wallet", "deposit", wallet, "3.00"]).status == 0)
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let events = try String(decoding: data, as: UTF8.self).split(separator: "\n").map { try cli.json(String($0)) }
+        #expect(events.map { $0["balance_minor"] as? Int } == [10_00, 12_00, 15_00])
+        let cursor = try #require(events[1]["seq"] as? Int)
+        let rest = try cli.run(["wallet", "alerts", wallet, "--after", "\(cursor)", "--json"]).lines
+        #expect(rest.count == 1)
+        #expect(try cli.json(rest[0])["delta"] as? String == "3.00")
+    }
+}
+
 /// CRC-16/CCITT-FALSE, written out again here so the test does not trust the code it tests.
 func crc16(_ bytes: [UInt8]) -> UInt16 {
     var crc: UInt16 = 0xFFFF

@@ -17,11 +17,12 @@ import Testing
         })
     }
 
-    /// The same on the PostgreSQL ledger (the server keeps running; the client dies).
+    /// The same on the PostgreSQL ledger (the server keeps running; the client dies). Schemas here
+    /// are x_…: the ledger tests drop t_… schemas when they start, possibly while these run.
     @Test(arguments: [303] as [UInt64])
     func killedAtRandomMomentsThePostgreSQLLedgerLosesAndDoublesNothing(seed: UInt64) throws {
         let cli = try CLI()
-        let database = try postgresURL() + "?search_path=t_crash_\(UUID().uuidString.prefix(8).lowercased())"
+        let database = try postgresURL() + "?search_path=x_crash_\(UUID().uuidString.prefix(8).lowercased())"
         try killAndRestart(cli: cli, database: database, seed: seed, storedIDs: { database in
             let out = try cli.run(["ledger", "ids", "--database", database])
             return out.lines
@@ -32,7 +33,7 @@ import Testing
     /// update, no balance past its flag (the audit), every acknowledged transfer stored.
     @Test func fourProcessesAtOnceOnPostgreSQL() throws {
         let cli = try CLI()
-        let database = try postgresURL() + "?search_path=t_procs_\(UUID().uuidString.prefix(8).lowercased())"
+        let database = try postgresURL() + "?search_path=x_procs_\(UUID().uuidString.prefix(8).lowercased())"
         let outputs = Mutex<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 4) { i in
             let out = (try? cli.run(["ledger", "stress", "--database", database, "--seed", "\(500 + i)", "--batches", "150", "--wallets", "4"]))
@@ -84,7 +85,7 @@ import Testing
         #expect(killed >= 5, "the kills landed while it was writing")
         // The whole stream once more, to the end: every transfer is found or made once.
         let final = try cli.run(["ledger", "stress", "--database", database, "--seed", "\(seed)", "--batches", "3000"])
-        #expect(final.status == 0)
+        #expect(final.status == 0, "\(final.stderr)")
         let acks = final.lines.filter { $0.hasPrefix("ack ") }.map { $0.split(separator: " ").map(String.init) }
         #expect(Set(acks.map { $0[1] }).count == acks.count, "an id acknowledged twice in one run")
         // What committed before a kill is found, never made again.
