@@ -26,13 +26,16 @@ let package = Package(
         // Debian's libzint-dev ships no .pc file; the module map links -lzint directly.
         .systemLibrary(name: "CZint", providers: [.apt(["libzint-dev"])]),
 
+        // MARK: The one seeded generator (SplitMix64), for the corpus, simulations and tests.
+        .target(name: "SeededRandom", swiftSettings: strict),
+
         // MARK: Pure values and codecs.
         .target(name: "Payments", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
 
         // MARK: Images, QR and barcode generation, decoding.
-        .target(name: "Barcodes", dependencies: ["CZBar", "CQREncode", "CPNG", "CZint"], swiftSettings: strict),
+        .target(name: "Barcodes", dependencies: ["CZBar", "CQREncode", "CPNG", "CZint", "SeededRandom"], swiftSettings: strict),
 
         // MARK: V4L2 capture and frame sources.
         .target(name: "Camera", dependencies: ["CV4L2", "Barcodes"], swiftSettings: strict),
@@ -52,7 +55,7 @@ let package = Package(
 
         // A bank's payment rail, simulated: settlement after business days, returns, duplicate
         // and late callbacks (no real bank can be reached from these machines).
-        .target(name: "BankRail", dependencies: ["Payments"], swiftSettings: strict),
+        .target(name: "BankRail", dependencies: ["Payments", "SeededRandom"], swiftSettings: strict),
 
         // MARK: Receipts and the checkout.
         .target(name: "Receipts", dependencies: [
@@ -63,17 +66,17 @@ let package = Package(
 
         // MARK: The one executable.
         .executableTarget(name: "qrpos", dependencies: [
-            "Payments", "Barcodes", "Camera", "Ledger", "LedgerSQLite", "LedgerPostgres", "Receipts", "Terminal", "BankRail",
+            "Payments", "Barcodes", "Camera", "Ledger", "LedgerSQLite", "LedgerPostgres", "Receipts", "Terminal", "BankRail", "SeededRandom",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
 
         // MARK: Tests mirror the modules.
-        .testTarget(name: "PaymentsTests", dependencies: ["Payments"], swiftSettings: strict),
-        .testTarget(name: "BarcodesTests", dependencies: ["Barcodes"], swiftSettings: strict),
+        .testTarget(name: "PaymentsTests", dependencies: ["Payments", "SeededRandom"], swiftSettings: strict),
+        .testTarget(name: "BarcodesTests", dependencies: ["Barcodes", "SeededRandom"], swiftSettings: strict),
         .testTarget(name: "CameraTests", dependencies: ["Camera", "Barcodes"], swiftSettings: strict),
         .testTarget(name: "LedgerTests", dependencies: [
-            "Ledger", "LedgerSQLite", "LedgerPostgres", "Payments", "BankRail",
+            "Ledger", "LedgerSQLite", "LedgerPostgres", "Payments", "BankRail", "SeededRandom",
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .testTarget(name: "ReceiptsTests", dependencies: ["Receipts", "Payments"], swiftSettings: strict),

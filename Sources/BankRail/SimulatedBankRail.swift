@@ -1,4 +1,5 @@
 import Payments
+import SeededRandom
 
 /// A bank's payment rail as the wallet sees it, simulated for tests, rigs and demos, because no
 /// real bank can be reached from these machines. It behaves the way rails do: an instruction
@@ -94,18 +95,5 @@ extension Int64 {
     fileprivate func floorDivided(by d: Int64) -> Int64 {
         let q = self / d
         return (self % d != 0 && (self < 0) != (d < 0)) ? q - 1 : q
-    }
-}
-
-/// SplitMix64: a small seeded generator, so a simulation replays from its seed.
-struct SplitMix64: Sendable {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SeededRandom
 
 /// A projective map of the plane: a 3x3 matrix with the last entry 1, from code space (modules)
 /// to image space (pixels) or back. The corpus uses it for tilt, rotation and scale in one.

@@ -1,3 +1,4 @@
+import SeededRandom
 /// Payment-like payloads for the scan corpus: what customers' phones and receipts actually show.
 ///
 /// Barcodes does not depend on Payments, so the EMVCo strings are built here from the

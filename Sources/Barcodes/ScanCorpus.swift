@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import SeededRandom
 
 /// A seeded corpus of camera-like grey frames for measuring decoders: payment codes rendered
 /// into a scene, then put through the faults a webcam at a till sees, plus frames with no code.

@@ -30,20 +30,6 @@ public enum PendingStatus: Sendable, Hashable, Codable {
     case expired(at: Int64)
 }
 
-/// A pending transfer and its status.
-public struct PendingTransfer: Sendable, Hashable {
-    public let transfer: Transfer
-    public var status: PendingStatus
-    /// Unix milliseconds from which it can no longer be posted or voided; nil: no timeout.
-    public var expiresAt: Int64? {
-        transfer.timeoutMillis > 0 ? transfer.createdAt + transfer.timeoutMillis : nil
-    }
-    public init(transfer: Transfer, status: PendingStatus) {
-        self.transfer = transfer
-        self.status = status
-    }
-}
-
 /// Why the engine refused one transfer of a batch (TigerBeetle's result codes, the ones this
 /// ledger can meet). Raw values are part of the contract, like ``Decline``'s.
 public enum TransferRefusal: String, Sendable, Hashable, Codable, CaseIterable, Error, CustomStringConvertible {
@@ -120,7 +106,6 @@ public struct LedgerChanges: Sendable {
     /// made from.
     public var postings: [Posting] = []
     public init() {}
-    public var isEmpty: Bool { transfers.isEmpty && resolved.isEmpty }
 }
 
 /// One account as one change left it.
@@ -286,7 +271,7 @@ public struct LedgerEngine<Reader: LedgerReading> {
         case .expired: return .refused(.pendingTransferExpired)
         case .pending: break
         }
-        if pending.timeoutMillis > 0 && now >= pending.createdAt + pending.timeoutMillis {
+        if let expiresAt = pending.holdExpiresAt, now >= expiresAt {
             return .refused(.pendingTransferExpired)
         }
         guard request.timeoutMillis == 0 else { return .refused(.timeoutReservedForPendingTransfer) }
@@ -326,8 +311,8 @@ public struct LedgerEngine<Reader: LedgerReading> {
     public mutating func expire(_ pendingIDs: [String], now: Int64) throws -> [String] {
         var released: [String] = []
         for id in pendingIDs {
-            guard let pending = try transfer(id), pending.flags.contains(.pending), pending.timeoutMillis > 0,
-                  now >= pending.createdAt + pending.timeoutMillis, try pendingStatus(id) == .pending else { continue }
+            guard let pending = try transfer(id), pending.flags.contains(.pending), let expiresAt = pending.holdExpiresAt,
+                  now >= expiresAt, try pendingStatus(id) == .pending else { continue }
             guard var debit = try account(pending.debitAccount), var credit = try account(pending.creditAccount) else {
                 throw LedgerError(.storage, "pending transfer \(id) names an account that is gone")
             }
@@ -371,6 +356,12 @@ extension Int64 {
 }
 
 extension Transfer {
+    /// For a pending transfer with a timeout, the instant (Unix milliseconds) from which it can
+    /// no longer be posted or voided; nil otherwise.
+    public var holdExpiresAt: Int64? {
+        flags.contains(.pending) && timeoutMillis > 0 ? createdAt + timeoutMillis : nil
+    }
+
     /// The same request again: every field the client chose matches (the timestamp is the
     /// ledger's, and a post of "all of it" may have been sent as 0).
     func sameRequest(as request: Transfer) -> Bool {

@@ -95,6 +95,19 @@ public struct Merchant: Sendable, Hashable, Codable {
     }
 }
 
+extension Merchant {
+    /// Refuses a merchant category code that is not 4 digits (ISO 18245) or a country code that
+    /// is not 2 upper-case letters (ISO 3166 alpha-2): what every store checks before opening one.
+    public static func check(categoryCode: String, countryCode: String) throws {
+        guard categoryCode.count == 4, categoryCode.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            throw LedgerError(.invalidRequest, "merchant category code must be 4 digits, not '\(categoryCode)'")
+        }
+        guard countryCode.count == 2, countryCode.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
+            throw LedgerError(.invalidRequest, "country code must be 2 upper-case letters, not '\(countryCode)'")
+        }
+    }
+}
+
 /// What a transfer did.
 public enum TransferKind: String, Sendable, Codable, CaseIterable {
     /// Settlement → wallet: a top-up, from a bank or cash at the counter.

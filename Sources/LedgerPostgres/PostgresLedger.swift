@@ -92,26 +92,25 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
         }
         do {
             let result = try body(conn)
-            let kept = idle.withLock { list -> Bool in
-                guard list.count < Self.idleConnectionCountMax else { return false }
-                list.append(conn)
-                return true
-            }
-            if !kept { try? conn.close().wait() }
+            release(conn)
             return result
         } catch {
-            // A connection that failed mid-transaction is not trusted again.
+            // Whatever the body left open is rolled back; a connection the failure closed is
+            // dropped, a live one goes back to the pool.
             _ = try? conn.query("ROLLBACK", logger: logger).wait()
-            if !conn.isClosed {
-                let kept = idle.withLock { list -> Bool in
-                    guard list.count < Self.idleConnectionCountMax else { return false }
-                    list.append(conn)
-                    return true
-                }
-                if !kept { try? conn.close().wait() }
-            }
+            if !conn.isClosed { release(conn) }
             throw error
         }
+    }
+
+    /// Returns a connection to the idle pool, or closes it when the pool is full.
+    private func release(_ conn: PostgresConnection) {
+        let kept = idle.withLock { list -> Bool in
+            guard list.count < Self.idleConnectionCountMax else { return false }
+            list.append(conn)
+            return true
+        }
+        if !kept { try? conn.close().wait() }
     }
 
     /// Runs `body` in one transaction, again from the start after a retryable conflict.
@@ -183,12 +182,7 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
 
     public func createMerchant(name: String, city: String, categoryCode: String, countryCode: String,
                                currency: Currency, now: Int64) throws -> Merchant {
-        guard categoryCode.count == 4, categoryCode.allSatisfy({ $0.isASCII && $0.isNumber }) else {
-            throw LedgerError(.invalidRequest, "merchant category code must be 4 digits, not '\(categoryCode)'")
-        }
-        guard countryCode.count == 2, countryCode.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
-            throw LedgerError(.invalidRequest, "country code must be 2 upper-case letters, not '\(countryCode)'")
-        }
+        try Merchant.check(categoryCode: categoryCode, countryCode: countryCode)
         let id = ShortID.make(prefix: "mer")
         return try inTransaction { conn in
             try insertAccount(conn, id: id, kind: .merchant, currency: currency, name: name, now: now)

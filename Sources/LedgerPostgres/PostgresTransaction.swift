@@ -84,13 +84,11 @@ final class PostgresTransaction: LedgerTransaction {
     let conn: PostgresConnection
     let logger: Logger
     let now: Int64
-    private let reader: PostgresReader
 
     init(conn: PostgresConnection, logger: Logger, now: Int64) {
         self.conn = conn
         self.logger = logger
         self.now = now
-        reader = PostgresReader(conn: conn, logger: logger)
     }
 
     func account(_ id: String) throws -> Account? { try PostgresReader(conn: conn, logger: logger).account(id) }
@@ -207,7 +205,7 @@ final class PostgresTransaction: LedgerTransaction {
                 \(ts.map(\.amount.minorUnits)), \(ts.map(\.amount.currency.code)), \(ts.map { Int64($0.flags.rawValue) }),
                 \(ts.map { $0.pendingID ?? "" }), \(ts.map(\.timeoutMillis)), \(ts.map { $0.refundOf ?? "" }),
                 \(ts.map { $0.orderID ?? "" }), \(ts.map(\.memo)), \(ts.map(\.createdAt)),
-                \(holds.map(\.id)), \(holds.map { $0.timeoutMillis > 0 ? $0.createdAt + $0.timeoutMillis : 0 }),
+                \(holds.map(\.id)), \(holds.map { $0.holdExpiresAt ?? 0 }),
                 \(resolved.map(\.key)), \(rStatus), \(rBy), \(rAt),
                 \(ps.map(\.account.id)), \(ps.map(\.transferID)), \(ps.map(\.event)), \(ps.map(\.delta)),
                 \(ps.map(\.account.available.minorUnits)), \(ps.map(\.account.balance.minorUnits)), \(ps.map(\.account.currency.code)),

@@ -139,7 +139,7 @@ extension SQLiteLedger {
                                                    t.amount.currency.code, t.flags.rawValue, t.pendingID,
                                                    t.timeoutMillis, t.refundOf, t.orderID, t.memo, t.createdAt])
             if t.flags.contains(.pending) {
-                try insertPending.execute(arguments: [t.id, t.timeoutMillis > 0 ? t.createdAt + t.timeoutMillis : nil])
+                try insertPending.execute(arguments: [t.id, t.holdExpiresAt])
             }
         }
         let resolve = try db.cachedStatement(sql: """

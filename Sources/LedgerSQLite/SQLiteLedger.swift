@@ -84,12 +84,7 @@ public final class SQLiteLedger: LedgerStore {
 
     public func createMerchant(name: String, city: String, categoryCode: String, countryCode: String,
                                currency: Currency, now: Int64) throws -> Merchant {
-        guard categoryCode.count == 4, categoryCode.allSatisfy({ $0.isASCII && $0.isNumber }) else {
-            throw LedgerError(.invalidRequest, "merchant category code must be 4 digits, not '\(categoryCode)'")
-        }
-        guard countryCode.count == 2, countryCode.allSatisfy({ $0.isASCII && $0.isUppercase }) else {
-            throw LedgerError(.invalidRequest, "country code must be 2 upper-case letters, not '\(countryCode)'")
-        }
+        try Merchant.check(categoryCode: categoryCode, countryCode: countryCode)
         let id = ShortID.make(prefix: "mer")
         return try write { db in
             try insertAccount(db, id: id, kind: .merchant, currency: currency, name: name, now: now)
@@ -397,11 +392,8 @@ public final class SQLiteLedger: LedgerStore {
         }
     }
 
-    func writeTransaction<T>(_ body: (Database) throws -> T) throws -> T {
-        try write(body)
-    }
-
-    private func write<T>(_ body: (Database) throws -> T) throws -> T {
+    /// Runs `body` in one `BEGIN IMMEDIATE` transaction, mapping failures to ``LedgerError``.
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
         do {
             var result: T?
             try pool.writeWithoutTransaction { db in
@@ -463,13 +455,9 @@ public final class SQLiteLedger: LedgerStore {
     /// Posts one transfer through the engine, in the request's transaction: applied and
     /// written, or declined with the reason a cashier sees.
     private func post(_ db: Database, _ transfer: Transfer) throws -> Outcome.Result {
-        var engine = LedgerEngine(reader: SQLiteReader(db: db))
-        switch try engine.apply([transfer], now: transfer.createdAt)[0] {
-        case .created(let made):
-            try Self.write(engine.changes, in: db, now: transfer.createdAt)
+        switch try SQLiteTransaction(db: db, now: transfer.createdAt).apply([transfer])[0] {
+        case .created(let made), .exists(let made):
             return .posted(made)
-        case .exists(let original):
-            return .posted(original)
         case .refused(let refusal):
             if let decline = Decline(refusal, debitKind: try loadAccount(db, transfer.debitAccount)?.kind) { return .declined(decline) }
             throw LedgerError(.invalidRequest, "transfer \(transfer.id) refused: \(refusal)")
@@ -484,14 +472,7 @@ public final class SQLiteLedger: LedgerStore {
         }
         return try groupCommit.submit(batch, now: now) { group in
             try write { db in
-                try group.map { slot in
-                    var reader = SQLiteReader(db: db)
-                    try reader.prefetch(slot.batch)
-                    var engine = LedgerEngine(reader: reader)
-                    let results = try engine.apply(slot.batch, now: slot.now)
-                    try Self.write(engine.changes, in: db, now: slot.now)
-                    return results
-                }
+                try group.map { slot in try SQLiteTransaction(db: db, now: slot.now).apply(slot.batch) }
             }
         }
     }
@@ -502,10 +483,7 @@ public final class SQLiteLedger: LedgerStore {
                 SELECT id FROM pending_transfer WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?
                 ORDER BY expires_at, id LIMIT ?
                 """, arguments: [now, LedgerLimits.batchCountMax])
-            var engine = LedgerEngine(reader: SQLiteReader(db: db))
-            let released = try engine.expire(due, now: now)
-            try Self.write(engine.changes, in: db, now: now)
-            return released
+            return try SQLiteTransaction(db: db, now: now).expire(due)
         }
     }
 

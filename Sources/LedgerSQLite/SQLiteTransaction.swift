@@ -91,6 +91,6 @@ final class SQLiteTransaction: LedgerTransaction {
 
 extension SQLiteLedger: TransactionalLedgerStore {
     public func transaction<T>(now: Int64, _ body: (any LedgerTransaction) throws -> T) throws -> T {
-        try writeTransaction { db in try body(SQLiteTransaction(db: db, now: now)) }
+        try write { db in try body(SQLiteTransaction(db: db, now: now)) }
     }
 }

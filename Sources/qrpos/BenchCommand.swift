@@ -382,7 +382,7 @@ private func elapsedMillis(_ duration: Duration) -> Double {
 }
 
 /// The nearest-rank percentile of sorted values (0 for none).
-private func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
+func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
     guard !sorted.isEmpty else { return 0 }
     let rank = Int((fraction * Double(sorted.count)).rounded(.up)) - 1
     return sorted[min(max(rank, 0), sorted.count - 1)]

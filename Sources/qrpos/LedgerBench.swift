@@ -92,11 +92,11 @@ struct LedgerBench {
                 } catch {
                     failures.add(1, ordering: .relaxed)
                 }
-                mine.append(millis(began.duration(to: clock.now)))
+                mine.append(milliseconds(began.duration(to: clock.now)))
             }
             latencies.withLock { $0 += mine }
         }
-        let seconds = millis(started.duration(to: clock.now)) / 1_000
+        let seconds = milliseconds(started.duration(to: clock.now)) / 1_000
         let sorted = latencies.withLock { $0 }.sorted()
         let report = try store.audit()
         guard report.passed else { throw LedgerError(.storage, "bench ledger audit failed: \(report.violations)") }
@@ -104,7 +104,7 @@ struct LedgerBench {
             throw LedgerError(.storage, "\(failures.load(ordering: .relaxed)) bench calls failed")
         }
         return ["bench": "ledger", "case": c.name, "store": label, "clients": c.clients, "batch": c.batch,
-                "n": total, "calls": calls, "median_ms": round3(nearestRank(sorted, 0.5)), "p99_ms": round3(nearestRank(sorted, 0.99)),
+                "n": total, "calls": calls, "median_ms": percentile(sorted, 0.5), "p99_ms": percentile(sorted, 0.99),
                 "per_second": Int((Double(total) / seconds).rounded()), "accounts": walletCount + merchantCount,
                 "audit": "passed"]
     }
@@ -123,16 +123,3 @@ func runOnThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
     }
     done.wait()
 }
-
-private func millis(_ duration: Duration) -> Double {
-    let (seconds, attoseconds) = duration.components
-    return Double(seconds) * 1000 + Double(attoseconds) * 1e-15
-}
-
-private func nearestRank(_ sorted: [Double], _ fraction: Double) -> Double {
-    guard !sorted.isEmpty else { return 0 }
-    let rank = Int((fraction * Double(sorted.count)).rounded(.up)) - 1
-    return sorted[min(max(rank, 0), sorted.count - 1)]
-}
-
-private func round3(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }

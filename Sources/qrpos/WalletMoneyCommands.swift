@@ -63,7 +63,7 @@ extension WalletCommand {
         func run() throws {
             let money: Money
             do { money = try Money(parsing: amount, currency: try qrpos.currency(from)) } catch let e as MoneyError { throw Failure(e.message) }
-            let quote = try WalletOperations.quoteOnly(money, into: try qrpos.currency(to), now: UnixTime.nowMillis())
+            let quote = try QuoteDesk(rates: .demonstration).quote(money, into: try qrpos.currency(to), now: UnixTime.nowMillis())
             printQuote(quote, json: json)
         }
     }
@@ -71,7 +71,7 @@ extension WalletCommand {
     struct Exchange: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Exchange between two wallets of different currencies at the desk's current quote.",
-            discussion: "The quote is made and taken in one step; --max-rate-age is not needed. The quote is printed first.")
+            discussion: "The quote is made and taken in one step, and printed first.")
         @OptionGroup var store: StoreOptions
         @Argument(help: "The paying wallet's id.") var from: String
         @Argument(help: "The receiving wallet's id (another currency).") var to: String
@@ -153,13 +153,6 @@ extension WalletCommand {
                 if events.isEmpty { Thread.sleep(forTimeInterval: 0.2) }
             }
         }
-    }
-}
-
-extension WalletOperations {
-    /// A quote from the desk's rates without a store (quotes touch no ledger).
-    static func quoteOnly(_ amount: Money, into target: Currency, now: Int64) throws -> ExchangeQuote {
-        try QuoteDesk(rates: .demonstration).quote(amount, into: target, now: now)
     }
 }
 

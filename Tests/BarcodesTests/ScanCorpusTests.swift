@@ -1,4 +1,5 @@
 import Barcodes
+import SeededRandom
 import Testing
 
 @Suite("ScanCorpus")

@@ -1,4 +1,5 @@
 import Barcodes
+import SeededRandom
 import Foundation
 import Testing
 
@@ -7,21 +8,10 @@ import Testing
 
 // MARK: Deterministic randomness
 
-/// SplitMix64: a seeded generator, so a failing payload can be rebuilt from the test's arguments.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+// SplitMix64 (module SeededRandom): a failing payload is rebuilt from the test's arguments.
 
 func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
-    var rng = SeededGenerator(seed: seed)
+    var rng = SplitMix64(seed: seed)
     return (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
 }
 
@@ -39,7 +29,7 @@ enum PayloadKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
 
     /// A payload of exactly `byteCount` bytes of this kind.
     func payload(byteCount: Int) -> [UInt8] {
-        var rng = SeededGenerator(seed: UInt64(byteCount) &* 31 &+ UInt64(rawValue.utf8.count))
+        var rng = SplitMix64(seed: UInt64(byteCount) &* 31 &+ UInt64(rawValue.utf8.count))
         switch self {
         case .digits:
             return (0..<byteCount).map { _ in UInt8(ascii: "0") + UInt8.random(in: 0...9, using: &rng) }

@@ -1,5 +1,6 @@
 import Ledger
 import Payments
+import SeededRandom
 import Testing
 
 /// The ledger's rules on an in-memory ledger: every store runs its changes through this engine.
@@ -194,7 +195,7 @@ import Testing
     /// left a trace. The seed is printed on failure.
     @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
     func randomBatchesKeepEveryInvariant(seed: UInt64) {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var l = Self.ledger(aliceFunds: 50_000)
         _ = l.apply([Self.t("fundbob", .deposit, "set", "bob", 20_000)], now: Self.t0)
         let wallets = ["alice", "bob", "shop", "fees"]
@@ -251,18 +252,5 @@ import Testing
             if !found.isEmpty { return }
         }
         #expect(l.transfers.count > 300)
-    }
-}
-
-/// SplitMix64, for seeded tests of this module (Barcodes has its own).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Ledger
 import LedgerSQLite
 import Payments
+import SeededRandom
 import Synchronization
 import Testing
 
@@ -155,7 +156,7 @@ struct WalletScenarios {
     /// at the end every wallet holds exactly what the bank says it settled.
     func aMonthOfBankTrafficStaysExact(seed: UInt64) throws {
         var rail = SimulatedBankRail(seed: seed)
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var wallets = [alice.id, bob.id]
         for i in 0..<4 { wallets.append(try store.createWallet(name: "w\(i)", phone: nil, currency: .CNY, now: now).id) }
         var cash: [String: Int64] = [alice.id: 1_000_00]
@@ -288,7 +289,7 @@ struct WalletScenarios {
         let walletIDs = wallets
         let outcomes = Mutex<[(batch: [Transfer], results: [TransferResult])]>([])
         DispatchQueue.concurrentPerform(iterations: 8) { client in
-            var rng = SplitMix(seed: UInt64(client + 1))
+            var rng = SplitMix64(seed: UInt64(client + 1))
             for call in 0..<150 {
                 let from = walletIDs[Int(rng.next() % 6)], to = walletIDs[Int(rng.next() % 6)]
                 let id = "c\(client)-\(call)"

@@ -1,4 +1,5 @@
 import Payments
+import SeededRandom
 import Testing
 
 @Suite("EMV MPM damaged and random input")
