@@ -30,6 +30,9 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
     private let groupCommit = GroupCommit()
     /// Connections kept open between calls.
     public static let idleConnectionCountMax = 8
+    /// The longest an event read waits for older writers to finish before it returns what is
+    /// safe to return (see ``events(after:account:limit:)``).
+    public static let eventHorizonWaitMillisMax = 2_000
     /// Times a transaction is run again after a deadlock, serialization failure or id race.
     static let retryCountMax = 8
 
@@ -275,8 +278,25 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
     /// oldest transaction still running, so an event that commits late is never skipped by a
     /// cursor that moved past its `seq` (sequence numbers are handed out before commit, and
     /// transactions commit out of order).
+    ///
+    /// That horizon is the whole server's: any writer that began earlier, even on another
+    /// ledger in the same database, holds back events committed since. So a read first waits
+    /// (a few milliseconds, ``eventHorizonWaitMillisMax`` at most) for such writers to finish:
+    /// what was committed before the call is returned, as on SQLite.
     public func events(after seq: Int64, account: String?, limit: Int) throws -> [WalletEvent] {
         try read { conn in
+            let cursor: PostgresQuery = """
+                WITH cursor AS (SELECT COALESCE((SELECT xid::text::numeric FROM wallet_event WHERE seq = \(seq)), -1) AS xid)
+                SELECT COUNT(*)::int8 FROM wallet_event e, cursor c
+                WHERE (e.xid::text::numeric, e.seq) > (c.xid, \(seq))
+                  AND e.xid::text::numeric >= pg_snapshot_xmin(pg_current_snapshot())::text::numeric
+                  AND (\(account)::text IS NULL OR e.account = \(account))
+                """
+            let clock = ContinuousClock()
+            let deadline = clock.now + .milliseconds(Self.eventHorizonWaitMillisMax)
+            while try conn.query(cursor, logger: logger).wait().first?.decode(Int64.self) ?? 0 > 0 && clock.now < deadline {
+                Thread.sleep(forTimeInterval: 0.005)
+            }
             let rows = try conn.query("""
                 WITH cursor AS (SELECT COALESCE((SELECT xid::text::numeric FROM wallet_event WHERE seq = \(seq)), -1) AS xid)
                 SELECT e.seq, e.account, e.transfer, e.kind, e.delta, e.available, e.balance, e.currency, e.created_at
