@@ -63,9 +63,15 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
         self.logger = logger
         try read { conn in
             if existingOnly {
+                // Every version committed, as on SQLite: a process killed while it created the
+                // schema leaves the version table and nothing else, which is not a ledger yet.
                 let rows = try conn.query("SELECT to_regclass('qrpos_schema') IS NOT NULL", logger: logger).wait()
-                guard try rows.first?.decode(Bool.self) == true else {
-                    throw LedgerError(.notFound, "\(url) holds no qrpos ledger")
+                var done = Set<Int>()
+                if try rows.first?.decode(Bool.self) == true {
+                    done = Set(try conn.query("SELECT version FROM qrpos_schema", logger: logger).wait().map { try $0.decode(Int.self) })
+                }
+                guard done.isSuperset(of: PostgresSchema.versions.map(\.0)) else {
+                    throw LedgerError(.notFound, "\(url) holds no qrpos ledger, or an unfinished or older one (a qrpos command that writes brings it up to date)")
                 }
             } else {
                 if let schema { _ = try conn.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)", logger: logger).wait() }

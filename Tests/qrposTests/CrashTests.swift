@@ -79,8 +79,13 @@ import Testing
             let lost = acknowledged.subtracting(stored)
             #expect(lost.isEmpty, "seed \(seed), round \(round): acknowledged but lost: \(lost.sorted().prefix(5))")
             let audit = try cli.run(["ledger", "audit", "--database", database])
-            #expect(audit.status == 0, "seed \(seed), round \(round): \(audit.stdout)\(audit.stderr)")
-            if !lost.isEmpty || audit.status != 0 { return }
+            // Killed before its schema was whole, there is no ledger yet: the audit says so and
+            // nothing can have been acknowledged.
+            let noLedgerYet = acknowledged.isEmpty && audit.status != 0
+                && (audit.stderr.contains("holds no qrpos ledger") || audit.stderr.contains("no ledger at")
+                    || audit.stderr.contains("is not a qrpos ledger"))
+            #expect(audit.status == 0 || noLedgerYet, "seed \(seed), round \(round): \(audit.stdout)\(audit.stderr)")
+            if !lost.isEmpty || (audit.status != 0 && !noLedgerYet) { return }
         }
         #expect(killed >= 5, "the kills landed while it was writing")
         // The whole stream once more, to the end: every transfer is found or made once.
