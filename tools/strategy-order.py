@@ -18,6 +18,8 @@ def load(paths):
     for p in paths:
         with open(p) as f:
             for line in f:
+                if not line.startswith("{"):
+                    continue  # the report's table after the JSON lines
                 d = json.loads(line)
                 if d.get("bench") != "scan-strategies":
                     continue

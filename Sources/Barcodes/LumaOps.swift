@@ -52,6 +52,16 @@ public enum LumaOps {
     /// linearly in between: dim and washed-out frames get back a full range, so zbar's edge
     /// detector, whose thresholds are absolute, sees the code's edges.
     public static func stretchContrast(_ source: LumaFrame, into destination: inout LumaFrame, clipFraction: Double = 0.005) {
+        let (low, high) = clippedRange(source, clipFraction: clipFraction)
+        // A flat frame has nothing to stretch; a span below 4 would only amplify quantisation.
+        let span = max(high - low, 4)
+        let table = (0..<256).map { UInt8(clamping: ($0 - low) * 255 / span) }
+        map(source, into: &destination, table: table)
+    }
+
+    /// The darkest and brightest grey of `source` once the `clipFraction` darkest and brightest
+    /// pixels are set aside: its usable contrast is `high - low`.
+    public static func clippedRange(_ source: LumaFrame, clipFraction: Double = 0.005) -> (low: Int, high: Int) {
         precondition(clipFraction >= 0 && clipFraction < 0.5, "clip fraction must be in 0..<0.5")
         var histogram = [Int](repeating: 0, count: 256)
         let count = source.pixels.count
@@ -70,10 +80,7 @@ public enum LumaOps {
         var high = 255
         seen = 0
         while high > 0, seen + histogram[high] <= clipCount { seen += histogram[high]; high -= 1 }
-        // A flat frame has nothing to stretch; a span below 4 would only amplify quantisation.
-        let span = max(high - low, 4)
-        let table = (0..<256).map { UInt8(clamping: ($0 - low) * 255 / span) }
-        map(source, into: &destination, table: table)
+        return (low, max(low, high))
     }
 
     /// Applies a 256-entry lookup table to every pixel.
@@ -388,45 +395,8 @@ public enum LumaOps {
         // of a 64x48 frame would come out 49 wide.
         let width = Int((Double(sourceWidth) * abs(c) + Double(sourceHeight) * abs(s) - 1e-9).rounded(.up))
         let height = Int((Double(sourceWidth) * abs(s) + Double(sourceHeight) * abs(c) - 1e-9).rounded(.up))
-        prepare(&destination, width: width, height: height)
-        // Fixed point, 16 fraction bits: inverse-map each output pixel centre into the source.
-        let one = 65536.0
-        let cosF = Int(c * one), sinF = Int(s * one)
-        let centreX = Int((Double(sourceWidth) * 0.5 - 0.5) * one), centreY = Int((Double(sourceHeight) * 0.5 - 0.5) * one)
-        let halfWidth = Double(width) * 0.5 - 0.5, halfHeight = Double(height) * 0.5 - 0.5
-        withPixels(source, &destination) { src, dst in
-            var total = 0, samples = 0, i = 0
-            while i < sourceWidth * sourceHeight {
-                total += Int(src[i])
-                samples += 1
-                i += 61
-            }
-            let fill = UInt8(total / max(1, samples))
-            var y = 0
-            while y < height {
-                let dy = Double(y) - halfHeight
-                var sx = Int((-halfWidth * c - dy * s) * one) + centreX
-                var sy = Int((-halfWidth * s + dy * c) * one) + centreY
-                let out = y * width
-                var x = 0
-                while x < width {
-                    let ix = sx >> 16, iy = sy >> 16
-                    if ix >= 0, iy >= 0, ix + 1 < sourceWidth, iy + 1 < sourceHeight {
-                        let fx = (sx >> 8) & 255, fy = (sy >> 8) & 255
-                        let i = iy * sourceWidth + ix
-                        let top = Int(src[i]) * (256 - fx) + Int(src[i + 1]) * fx
-                        let bottom = Int(src[i + sourceWidth]) * (256 - fx) + Int(src[i + sourceWidth + 1]) * fx
-                        dst[out + x] = UInt8(truncatingIfNeeded: (top * (256 - fy) + bottom * fy + 32768) >> 16)
-                    } else {
-                        dst[out + x] = fill
-                    }
-                    sx += cosF
-                    sy += sinF
-                    x += 1
-                }
-                y += 1
-            }
-        }
+        sampleRotated(source, into: &destination, degrees: degrees,
+                      centreX: Double(sourceWidth) * 0.5 - 0.5, centreY: Double(sourceHeight) * 0.5 - 0.5, width: width, height: height)
     }
 
     /// The direction of the most common edges in `frame`, in degrees 0…180 (0: edges running
@@ -480,6 +450,134 @@ public enum LumaOps {
         let angle = (Double(peak) + 0.5 + Double(offset)) * 180 / Double(binCount)
         let near = before + bins[peak] + after + bins[(peak + 2) % binCount] + bins[(peak + binCount - 2) % binCount]
         return ((angle + 180).truncatingRemainder(dividingBy: 180), Double(near / total))
+    }
+
+    /// Where a barcode lies in a frame, from its bar edges: ``barcodeAxis(_:)``.
+    public struct BarcodeAxis: Sendable, Equatable {
+        public init(angle: Double, centreX: Double, centreY: Double, length: Double, thickness: Double) {
+            self.angle = angle
+            self.centreX = centreX
+            self.centreY = centreY
+            self.length = length
+            self.thickness = thickness
+        }
+
+        /// The long axis's direction in degrees 0…180, like ``dominantEdgeAngle(_:)`` (0: it
+        /// runs horizontally).
+        public let angle: Double
+        /// The centre of the bar edges, in pixels.
+        public let centreX: Double, centreY: Double
+        /// The extent of the bar edges along the axis and across it, in pixels (for edges spread
+        /// evenly, the square root of 12 standard deviations).
+        public let length: Double, thickness: Double
+    }
+
+    /// A barcode's long axis in `frame`, or nil when too few edges agree: the principal axis of
+    /// where the bar edges are (their positions' second moments, weighted by edge strength),
+    /// counting only edges within 30 degrees of the dominant direction, so a bezel's long edges
+    /// and clutter do not pull it.
+    ///
+    /// Seen in perspective, a barcode's bars lean away from the perpendicular of its axis by up
+    /// to 20 degrees and converge; turning by the bars' direction then leaves no row crossing
+    /// the whole code, but turning by the axis does.
+    public static func barcodeAxis(_ frame: LumaFrame) -> BarcodeAxis? {
+        let width = frame.width, height = frame.height
+        guard width >= 8, height >= 8 else { return nil }
+        let dominant = dominantEdgeAngle(frame).angle * Double.pi / 180
+        let cosD = Float(cos(dominant)), sinD = Float(sin(dominant))
+        var sw: Float = 0, sx: Float = 0, sy: Float = 0, sxx: Float = 0, syy: Float = 0, sxy: Float = 0
+        frame.pixels.withUnsafeBufferPointer { buffer in
+            let px = buffer.baseAddress!
+            var y = 1
+            while y < height - 1 {
+                let row = y * width
+                let fy = Float(y)
+                var x = 1
+                while x < width - 1 {
+                    let gx = Float(Int(px[row + x + 1]) - Int(px[row + x - 1]))
+                    let gy = Float(Int(px[row + x + width]) - Int(px[row + x - width]))
+                    let magnitude = gx * gx + gy * gy
+                    if magnitude > 400 {
+                        // Within 30 degrees of the dominant direction: |g·d|² ≥ cos²(30°) |g|².
+                        let along = gx * cosD + gy * sinD
+                        if along * along >= 0.75 * magnitude {
+                            let w = magnitude.squareRoot(), fx = Float(x)
+                            sw += w
+                            sx += w * fx
+                            sy += w * fy
+                            sxx += w * fx * fx
+                            syy += w * fy * fy
+                            sxy += w * fx * fy
+                        }
+                    }
+                    x += 1
+                }
+                y += 1
+            }
+        }
+        guard sw > 0 else { return nil }
+        let mx = Double(sx / sw), my = Double(sy / sw)
+        let cxx = Double(sxx / sw) - mx * mx, cyy = Double(syy / sw) - my * my, cxy = Double(sxy / sw) - mx * my
+        // An axis needs an elongated spread: the larger eigenvalue well above the smaller.
+        let spread = ((cxx - cyy) * (cxx - cyy) + 4 * cxy * cxy).squareRoot()
+        let major = (cxx + cyy + spread) / 2, minor = max((cxx + cyy - spread) / 2, 0)
+        guard major > 1.5 * max(minor, 1e-9) else { return nil }
+        let angle = 0.5 * atan2(2 * cxy, cxx - cyy) * 180 / Double.pi
+        let twelve = 12.0.squareRoot()
+        return BarcodeAxis(angle: (angle + 180).truncatingRemainder(dividingBy: 180), centreX: mx, centreY: my,
+                           length: twelve * major.squareRoot(), thickness: twelve * minor.squareRoot())
+    }
+
+    /// Samples a `width` x `height` rectangle of `source` centred on (`centreX`, `centreY`) and
+    /// turned by `degrees` (its rows run along that direction), bilinearly; what falls outside
+    /// the source is its mean grey. ``rotate(_:into:degrees:)`` turns a whole frame; this takes
+    /// only the band a barcode lies in, a twentieth of the pixels for a long code in a large region.
+    public static func sampleRotated(
+        _ source: LumaFrame, into destination: inout LumaFrame, degrees: Double,
+        centreX: Double, centreY: Double, width: Int, height: Int
+    ) {
+        precondition(width > 0 && height > 0, "an empty sample")
+        let radians = degrees * Double.pi / 180
+        let c = cos(radians), s = sin(radians)
+        let sourceWidth = source.width, sourceHeight = source.height
+        prepare(&destination, width: width, height: height)
+        // Fixed point, 16 fraction bits: inverse-map each output pixel centre into the source.
+        let one = 65536.0
+        let cosF = Int(c * one), sinF = Int(s * one)
+        let halfWidth = Double(width) * 0.5 - 0.5, halfHeight = Double(height) * 0.5 - 0.5
+        withPixels(source, &destination) { src, dst in
+            var total = 0, samples = 0, i = 0
+            while i < sourceWidth * sourceHeight {
+                total += Int(src[i])
+                samples += 1
+                i += 61
+            }
+            let fill = UInt8(total / max(1, samples))
+            var y = 0
+            while y < height {
+                let dy = Double(y) - halfHeight
+                var sx = Int((centreX - halfWidth * c - dy * s) * one)
+                var sy = Int((centreY - halfWidth * s + dy * c) * one)
+                let out = y * width
+                var x = 0
+                while x < width {
+                    let ix = sx >> 16, iy = sy >> 16
+                    if sx >= 0, sy >= 0, ix + 1 < sourceWidth, iy + 1 < sourceHeight {
+                        let fx = (sx >> 8) & 255, fy = (sy >> 8) & 255
+                        let i = iy * sourceWidth + ix
+                        let top = Int(src[i]) * (256 - fx) + Int(src[i + 1]) * fx
+                        let bottom = Int(src[i + sourceWidth]) * (256 - fx) + Int(src[i + sourceWidth + 1]) * fx
+                        dst[out + x] = UInt8(truncatingIfNeeded: (top * (256 - fy) + bottom * fy + 32768) >> 16)
+                    } else {
+                        dst[out + x] = fill
+                    }
+                    sx += cosF
+                    sy += sinF
+                    x += 1
+                }
+                y += 1
+            }
+        }
     }
 
     /// Collapses horizontal bands of an image whose bars run vertically into one averaged row

@@ -1,3 +1,13 @@
+import Dispatch
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One way of looking at a frame before zbar scans it: a filter, applied to the whole frame or
 /// to each likely code region (``RegionFinder``). ``RobustScanner`` tries several in turn.
 public struct ScanStrategy: Sendable, Hashable, CustomStringConvertible {
@@ -43,9 +53,13 @@ public struct ScanStrategy: Sendable, Hashable, CustomStringConvertible {
         /// Doubled, turned like `align`, then each band of rows averaged into one row: a
         /// barcode's profile with noise, moiré and blur averaged out. Regions only, for barcodes.
         case profile
+        /// Turned so the barcode's long axis runs horizontally (``LumaOps/barcodeAxis(_:)``) and sampled as a band along it,
+        /// then scanned on every line: Code 128 seen in perspective, whose bars lean and converge
+        /// so that turning by their direction (`align`) leaves no row crossing the whole code.
+        case axis
 
         /// Whether the filter needs a region's edge direction.
-        var needsRegion: Bool { self == .align || self == .profile }
+        var needsRegion: Bool { self == .align || self == .profile || self == .axis }
     }
 
     /// Where the filter applies.
@@ -70,6 +84,12 @@ public struct ScanStrategy: Sendable, Hashable, CustomStringConvertible {
 
     /// `halve` for a frame strategy, `region-threshold` for a region one.
     public var description: String { scope == .frame ? filter.rawValue : "region-\(filter.rawValue)" }
+
+    /// The strategy a ``description`` names, or nil.
+    public init?(description: String) {
+        guard let strategy = Self.all.first(where: { $0.description == description }) else { return nil }
+        self = strategy
+    }
 }
 
 /// What ``RobustScanner`` found in one frame, and how.
@@ -105,12 +125,12 @@ public struct ScanCursor: Sendable, Equatable {
 /// passed a plausibility check (a minimum length; a barcode read alike on two scan lines and
 /// not contradicted), so that a till never acts on a misread.
 ///
-/// On the seeded corpus (`qrpos bench scan --corpus-report`) it reads about 96% of coded frames
-/// within the default budget where zbar alone reads 73%, with no misread and nothing read from
-/// frames without a code; median 5 ms a 640x480 frame. The order was tuned on that seed: on
-/// seeds it never saw (`--seed 7`, `--seed 99`) it reads 92–94% within the budget and about 95%
-/// without one, so the strategies, not their order, are what is left to improve
-/// (`tools/strategy-order.py` replays an order against measured per-frame results).
+/// On the seeded corpus (`qrpos bench scan --corpus-report`), within the default 30 ms budget
+/// on a 2-core machine, it reads 97.0% of coded frames of the default seed where zbar alone
+/// reads 73%, and 95.7%, 95.2% and 94.6% of seeds 5, 7 and 99 (the order was tuned on the
+/// default seed and seed 5), with no misread and nothing read from frames without a code.
+/// One lane instead of two reads about 2 points less. `tools/strategy-order.py` replays an
+/// order against measured per-frame results (`--strategy-report --json`).
 ///
 /// Image operations run on buffers the scanner keeps, so once warm a scan allocates little
 /// beyond its result. Like ``CodeScanner`` it is not `Sendable`: make one per thread or task.
@@ -122,6 +142,10 @@ public final class RobustScanner {
     /// strategies left over run on the next frames, so a smaller budget costs a hard code a few
     /// frames, not its read, and leaves a core mostly free when nothing is in view.
     public static let liveBudgetMillisDefault = 15
+    /// Regions larger than this have their barcode axis measured at half size.
+    public static let axisHalvingPixelsMin = 160_000
+    /// Two lanes where the machine has two cores or more, else one.
+    public static let laneCountDefault = min(2, max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     /// The largest budget accepted: a second per frame is a mistake, not a budget.
     public static let budgetMillisMax = 1_000
     /// Regions searched per frame: the code and two pieces of clutter that outshine it.
@@ -143,29 +167,31 @@ public final class RobustScanner {
     public static let stickyMissCountMax = 15
 
     /// The default order, from the seeded corpus (`qrpos bench scan --strategy-report --json`
-    /// on two seeds, both sizes): the order that reads the most coded frames within the default
-    /// budget, found by local search over orders from a greedy start (at each step the strategy
-    /// reading the most frames the earlier ones missed per millisecond it costs). The halved
-    /// regions come first: alone they read 54% of coded frames against 63% for a density-2 scan
-    /// of the whole frame, at a quarter of its cost (1.8 against 6.9 ms, median at 640x480), so
-    /// the median frame is read in a few milliseconds. The whole frame as captured comes late,
-    /// as the net for a code the region finder ranked below clutter.
+    /// on the default seed and seed 5, both sizes): the order that reads the most coded frames
+    /// within the default budget when its even places run in one lane and its odd places in the
+    /// other, found by local search from a greedy start (at each step the strategy reading the
+    /// most frames the earlier ones missed per millisecond it costs), with the halved regions
+    /// kept first and a penalty on the median time: alone they read 54% of coded frames at a
+    /// quarter of the cost of a density-2 scan of the whole frame, so the median frame is read
+    /// in a few milliseconds. The whole frame as captured comes late, as the net for a code the
+    /// region finder ranked below clutter.
     public static let strategiesDefault: [ScanStrategy] = [
         ScanStrategy(.regions, .halve),
         ScanStrategy(.regions, .threshold),
-        ScanStrategy(.regions, .align),
         ScanStrategy(.regions, .invert),
+        ScanStrategy(.regions, .axis),
         ScanStrategy(.regions, .dense),
-        ScanStrategy(.regions, .profile),
         ScanStrategy(.regions, .denoise),
-        ScanStrategy(.regions, .sharpen),
-        ScanStrategy(.regions, .box),
-        ScanStrategy(.regions, .none),
         ScanStrategy(.regions, .double),
+        ScanStrategy(.regions, .box),
+        ScanStrategy(.regions, .sharpen),
+        ScanStrategy(.regions, .align),
+        ScanStrategy(.regions, .profile),
         ScanStrategy(.frame, .threshold),
-        .plain,
         ScanStrategy(.frame, .dense),
+        .plain,
         ScanStrategy(.regions, .median),
+        ScanStrategy(.regions, .none),
     ]
 
     /// The strategies in the order tried; the first runs on every frame whatever the budget.
@@ -175,6 +201,12 @@ public final class RobustScanner {
 
     private let sparse: CodeScanner
     private let full: CodeScanner
+    /// Every line, Code 128 only, for the barcode-only filters (`align`, `profile`):
+    /// zbar's QR finder spends most of a scan's time on a barcode's bars, which look to it like
+    /// rows of finder patterns. Nil when Code 128 is not looked for.
+    private let barcodeFull: CodeScanner?
+    /// The second lane's scanner (its own zbar scanners and buffers), when there are two lanes.
+    private let partner: RobustScanner?
     private var work = LumaFrame(width: 1, height: 1)
     private var crop = LumaFrame(width: 1, height: 1)
     private var halved = LumaFrame(width: 1, height: 1)
@@ -189,7 +221,7 @@ public final class RobustScanner {
     /// moving average, so the budget check can tell whether the next strategy still fits. Seeded
     /// with rough release-build figures, replaced by this machine's own as scans run.
     private var costPerPixel: [ScanStrategy: Double] = [
-        ScanStrategy(.regions, .halve): 12, ScanStrategy(.regions, .profile): 25, ScanStrategy(.regions, .none): 20,
+        ScanStrategy(.regions, .halve): 12, ScanStrategy(.regions, .profile): 25, ScanStrategy(.regions, .axis): 8, ScanStrategy(.regions, .none): 20,
         ScanStrategy(.regions, .invert): 20, ScanStrategy(.regions, .threshold): 20, ScanStrategy(.regions, .dense): 40,
         ScanStrategy(.regions, .align): 30, ScanStrategy(.regions, .median): 28, ScanStrategy(.regions, .denoise): 45, ScanStrategy(.regions, .double): 70,
         ScanStrategy(.regions, .sharpen): 35, ScanStrategy(.frame, .threshold): 20, ScanStrategy(.regions, .box): 20,
@@ -197,22 +229,56 @@ public final class RobustScanner {
     ]
 
     /// A scanner for `symbologies` trying `strategies` in order.
-    public init(symbologies: Set<Symbology> = [.qrCode, .code128], strategies: [ScanStrategy] = RobustScanner.strategiesDefault) {
+    /// A scanner for `symbologies` trying `strategies` in order, a budgeted scan of a frame on
+    /// its own in `laneCount` lanes (1 or 2; see ``scan(_:budgetMillis:)``).
+    public init(symbologies: Set<Symbology> = [.qrCode, .code128], strategies: [ScanStrategy] = RobustScanner.strategiesDefault,
+                laneCount: Int = RobustScanner.laneCountDefault) {
         precondition(!strategies.isEmpty, "a scanner needs at least one strategy")
         precondition(Set(strategies).count == strategies.count, "each strategy once")
+        precondition((1...2).contains(laneCount), "a scanner runs one or two lanes")
         self.symbologies = symbologies
         self.strategies = strategies
         sparse = CodeScanner(symbologies: symbologies, density: 2)
         full = CodeScanner(symbologies: symbologies, density: 1)
+        barcodeFull = symbologies.contains(.code128) ? CodeScanner(symbologies: [.code128], density: 1) : nil
+        partner = laneCount == 2 && strategies.count > 1 ? RobustScanner(symbologies: symbologies, strategies: strategies, laneCount: 1) : nil
     }
 
     // MARK: Scanning
 
     /// Tries the strategies in order until one finds a code, skipping those that no longer fit
-    /// in `budgetMillis` by their measured cost (nil: try them all, as the tests and the corpus
-    /// report do, so results do not depend on the machine's speed).
+    /// in `budgetMillis` by their measured cost (nil: try them all, one after the other, as the
+    /// tests do, so results do not depend on the machine's speed).
+    ///
+    /// With a budget and two lanes, the strategies at even places in the order run on this
+    /// thread and those at odd places beside it on a second core, both within the budget; the
+    /// first lane to read stops the other at its next strategy, and the scan returns when both
+    /// have stopped (so no work outlives the call). A hard frame then gets about twice the
+    /// strategies in the same wall time: a frame's budget is the time until the next frame, and
+    /// a terminal's second core is otherwise idle while it waits for a code.
     public func scan(_ frame: LumaFrame, budgetMillis: Int? = RobustScanner.budgetMillisDefault) -> RobustScanResult {
-        scan(frame, order: strategies, rotationStart: nil, budgetMillis: budgetMillis).result
+        guard let partner, let budgetMillis else {
+            return scan(frame, order: strategies, rotationStart: nil, budgetMillis: budgetMillis).result
+        }
+        let start = ContinuousClock.now
+        // Regions once, for both lanes: every region strategy needs them.
+        let found = codeRegions(in: frame)
+        let lanes = [stride(from: 0, to: strategies.count, by: 2).map { strategies[$0] },
+                     stride(from: 1, to: strategies.count, by: 2).map { strategies[$0] }]
+        let stop = StopFlag()
+        let results = Mutex<[RobustScanResult?]>([nil, nil])
+        let scanners = LaneScanners(scanners: [self, partner])
+        DispatchQueue.concurrentPerform(iterations: 2) { lane in
+            let scanner = scanners.scanners[lane]
+            let result = scanner.scan(frame, order: lanes[lane], rotationStart: nil, budgetMillis: budgetMillis,
+                                      start: start, regions: found, stop: stop).result
+            if !result.codes.isEmpty { stop.raise() }
+            results.withLock { $0[lane] = result }
+        }
+        let (first, second) = results.withLock { ($0[0]!, $0[1]!) }
+        let tried = strategies.filter { first.tried.contains($0) || second.tried.contains($0) }
+        let winner = !first.codes.isEmpty ? first : second
+        return RobustScanResult(codes: winner.codes, strategy: winner.strategy, tried: tried, elapsed: start.duration(to: .now))
     }
 
     /// Scans one frame of a live loop: the first strategy and the one that decoded last, then
@@ -256,19 +322,20 @@ public final class RobustScanner {
     /// nothing to work on (no region of the kind it needs) is passed over at no cost. Returns the
     /// last strategy of the turn that was run or passed over, for the cursor.
     private func scan(
-        _ frame: LumaFrame, order: [ScanStrategy], rotationStart: Int?, budgetMillis: Int?
+        _ frame: LumaFrame, order: [ScanStrategy], rotationStart: Int?, budgetMillis: Int?,
+        start: ContinuousClock.Instant = .now, regions found: [CodeRegion]? = nil, stop: StopFlag? = nil
     ) -> (result: RobustScanResult, visited: ScanStrategy?) {
         if let budgetMillis {
             precondition((1...Self.budgetMillisMax).contains(budgetMillis), "scan budget must be 1…\(Self.budgetMillisMax) ms")
         }
-        regions = nil
+        regions = found
         defer { regions = nil }
         let clock = ContinuousClock()
-        let start = clock.now
         var tried: [ScanStrategy] = []
         var visited: ScanStrategy?
         var turnStarted = false
         for (position, strategy) in order.enumerated() {
+            if stop?.isRaised == true { break }
             let inTurn = rotationStart.map { position >= $0 } ?? false
             let pixels = workPixels(strategy, frame)
             if pixels == 0 {
@@ -324,11 +391,21 @@ public final class RobustScanner {
             return all
         case .align:
             return all.first { $0.coherence >= Self.coherenceMin }.map { [$0] } ?? []
-        case .profile:
+        case .profile, .axis:
             return all.first { $0.coherence >= Self.profileCoherenceMin }.map { [$0] } ?? []
         case .invert, .stretch, .threshold, .median, .denoise, .box, .double, .sharpen:
             return Array(all.prefix(1))
         }
+    }
+
+    /// ``LumaOps/barcodeAxis(_:)`` of `crop`, measured on it halved when it is large: two
+    /// passes over a 1280x720 region cost more than zbar reading the band they find.
+    private func barcodeAxis(of crop: LumaFrame) -> LumaOps.BarcodeAxis? {
+        guard crop.width * crop.height > Self.axisHalvingPixelsMin else { return LumaOps.barcodeAxis(crop) }
+        LumaOps.downscale2(crop, into: &turned)
+        guard let half = LumaOps.barcodeAxis(turned) else { return nil }
+        return LumaOps.BarcodeAxis(angle: half.angle, centreX: 2 * half.centreX + 0.5, centreY: 2 * half.centreY + 0.5,
+                                   length: 2 * half.length, thickness: 2 * half.thickness)
     }
 
     private func learn(_ strategy: ScanStrategy, took: Duration, pixels: Double) {
@@ -404,7 +481,24 @@ public final class RobustScanner {
                 // The region's own direction comes from the halved frame, where a small
                 // barcode's bars have blurred away and a bezel's long edges dominate; the crop at
                 // full size gives the bars' direction.
-                let angle = strategy.filter.needsRegion ? LumaOps.dominantEdgeAngle(crop).angle : region.angle
+                let angle: Double
+                switch strategy.filter {
+                case .axis:
+                    guard let axis = barcodeAxis(of: crop) else { continue }
+                    // The band the code lies in, turned level: its whole length and a fifth of
+                    // it again each side for the quiet zones, the middle of its height.
+                    let length = min(Int(axis.length * 1.4) + 16, 2 * (crop.width + crop.height))
+                    let height = max(16, min(Int(axis.thickness * 0.6), length / 2))
+                    LumaOps.sampleRotated(crop, into: &work, degrees: axis.angle, centreX: axis.centreX, centreY: axis.centreY,
+                                          width: length, height: height)
+                    let codes = full.decode(work)
+                    if !codes.isEmpty { return codes }
+                    continue
+                case .align, .profile:
+                    angle = LumaOps.dominantEdgeAngle(crop).angle
+                default:
+                    angle = region.angle
+                }
                 let codes = apply(strategy.filter, to: crop, angle: angle, isCrop: true)
                 if !codes.isEmpty { return codes }
             }
@@ -447,14 +541,19 @@ public final class RobustScanner {
             LumaOps.unsharp(turned, into: &work, radius: 2, amount: 2, blurred: &spare, scratch: &scratch)
             return full.decode(work)
         case .align:
+            guard let barcodeFull else { return [] }
             LumaOps.rotate(frame, into: &work, degrees: angle)
+            return barcodeFull.decode(work)
+        case .axis:
+            preconditionFailure("axis samples its band in run(_:on:)")
         case .profile:
             // Doubled first: a barcode of 1.6-pixel modules turned by a few degrees loses its
             // narrow bars to the rotation's interpolation; at double size they survive.
             LumaOps.upscale(frame, into: &spare, factor: 2)
             LumaOps.rotate(spare, into: &turned, degrees: angle)
+            guard let barcodeFull else { return [] }
             LumaOps.bandProfiles(turned, into: &work, bandCount: 7, rowsPerBand: 1)
-            return full.decode(work)
+            return barcodeFull.decode(work)
         }
         return sparse.decode(work)
     }
@@ -471,6 +570,20 @@ public final class RobustScanner {
             }
         }
     }
+}
+
+/// The two lanes' scanners, handed to the lanes' threads. Unchecked, and safe because lane i
+/// touches only `scanners[i]`, and `concurrentPerform` returns only once both lanes are done:
+/// no scanner is ever used by two threads at once.
+private struct LaneScanners: @unchecked Sendable {
+    let scanners: [RobustScanner]
+}
+
+/// Raised by the lane that reads first; the other stops before its next strategy.
+final class StopFlag: Sendable {
+    private let raised = Atomic<Bool>(false)
+    func raise() { raised.store(true, ordering: .releasing) }
+    var isRaised: Bool { raised.load(ordering: .acquiring) }
 }
 
 // Owns zbar scanners and scratch buffers that must not be shared between tasks.

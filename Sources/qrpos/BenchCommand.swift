@@ -73,6 +73,12 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("ledger: also measure the PostgreSQL ledger at this URL (each case in a fresh schema), e.g. $(services/postgres.sh url).", valueName: "url"))
     var postgres: String?
 
+    @Option(help: ArgumentHelp("scan: the strategies to report on (--strategy-report) or to scan with, in order (otherwise); comma-separated, e.g. region-halve,region-axis.", valueName: "list"))
+    var strategies: String?
+
+    @Option(help: "scan: lanes RobustScanner runs a budgeted frame in (1 or 2; default: 2 on a machine with two cores or more).")
+    var lanes: Int = RobustScanner.laneCountDefault
+
     @Option(name: .customLong("write-corpus"), help: ArgumentHelp("scan: write the corpus frames as PNG files into this folder (for qrpos scan --frames) and stop.", valueName: "dir"))
     var corpusFolder: String?
 
@@ -90,9 +96,26 @@ struct Bench: ParsableCommand {
             throw ValidationError("--payments is at least 8, --batches at least 1, --batch-size 1…\(LedgerLimits.batchCountMax)")
         }
         guard (1...120).contains(loopSeconds) else { throw ValidationError("--loop-seconds is 1 to 120") }
+        if strategies != nil { _ = try strategyList() }
+        guard (1...2).contains(lanes) else { throw ValidationError("--lanes is 1 or 2") }
         guard !(corpusReport && strategyReport) else {
             throw ValidationError("choose one of --corpus-report and --strategy-report")
         }
+    }
+
+    /// `--strategies`, parsed; nil when not given.
+    func strategyList() throws -> [ScanStrategy]? {
+        guard let strategies else { return nil }
+        var list: [ScanStrategy] = []
+        for name in strategies.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            guard let strategy = ScanStrategy(description: name) else {
+                throw ValidationError("unknown strategy '\(name)': choose from \(ScanStrategy.all.map(\.description).joined(separator: ", "))")
+            }
+            guard !list.contains(strategy) else { throw ValidationError("--strategies names \(name) twice") }
+            list.append(strategy)
+        }
+        guard !list.isEmpty else { throw ValidationError("--strategies is empty") }
+        return list
     }
 
     func run() throws {
@@ -116,7 +139,8 @@ struct Bench: ParsableCommand {
                 }
             }
         case .scan:
-            var bench = ScanBench(seed: seed, count: count, budgetMillis: noBudget ? nil : budgetMillis, verbose: verbose)
+            var bench = ScanBench(seed: seed, count: count, budgetMillis: noBudget ? nil : budgetMillis, verbose: verbose,
+                                  strategies: try strategyList(), lanes: lanes)
             if let corpusFolder {
                 try bench.writeCorpus(to: corpusFolder)
             } else if corpusReport {
@@ -149,6 +173,13 @@ struct ScanBench {
     /// RobustScanner's budget per frame; nil lets it try every strategy.
     let budgetMillis: Int?
     let verbose: Bool
+    /// The strategies reported on, or scanned with in this order; nil: all of them, or the default order.
+    var strategies: [ScanStrategy]? = nil
+    var lanes = RobustScanner.laneCountDefault
+
+    private func makeScanner() -> RobustScanner {
+        RobustScanner(strategies: strategies ?? RobustScanner.strategiesDefault, laneCount: lanes)
+    }
 
     private func corpus(_ size: ScanCorpus.FrameSize) -> [ScanCorpus.Frame] {
         ScanCorpus.generate(seed: seed, count: count, sizes: [size])
@@ -182,7 +213,7 @@ struct ScanBench {
                 ("corpus", frames),
             ]
             let plain = CodeScanner()
-            let robust = RobustScanner()
+            let robust = makeScanner()
             // Warm both up (page in zbar's tables, settle the cost model) on frames not timed twice.
             for frame in frames.prefix(17) {
                 _ = plain.scan(frame.luma)
@@ -244,7 +275,7 @@ struct ScanBench {
         var overallPlain = CorpusTally(), overallRobust = CorpusTally()
         var rows: [ScanCorpus.Category: (plain: CorpusTally.Counts, robust: CorpusTally.Counts, times: [Double], strategies: [ScanStrategy: Int])] = [:]
         let plain = CodeScanner()
-        let robust = RobustScanner()
+        let robust = makeScanner()
         var bySize: [(ScanCorpus.FrameSize, CorpusTally, CorpusTally)] = []
         for size in ScanCorpus.FrameSize.standard {
             var sizePlain = CorpusTally(), sizeRobust = CorpusTally()
@@ -313,7 +344,7 @@ struct ScanBench {
                 frames[frame.category, default: 0] += 1
                 var plainRead = true
                 var line: [String] = []
-                for strategy in ScanStrategy.all {
+                for strategy in strategies ?? ScanStrategy.all {
                     let start = ContinuousClock.now
                     let codes = robust.attempt(strategy, on: frame.luma)
                     let took = elapsedMillis(start.duration(to: .now))
@@ -340,7 +371,14 @@ struct ScanBench {
                     let best = regions.map { $0.box.intersection(box)?.area ?? 0 }.max() ?? 0
                     let rank = regions.firstIndex { ($0.box.intersection(box)?.area ?? 0) * 10 >= box.area * 9 }
                     line.append("\"region_cover\": \(format(Double(best) / Double(max(1, box.area)))), \"region_rank\": \(rank.map(String.init) ?? "null"), \"regions\": \(regions.count)")
-                    if let first = regions.first { line.append("\"region0\": \"\(first.box) a=\(Int(first.angle)) c=\(format(first.coherence, digits: 2))\"") }
+                    if let first = regions.first {
+                        let b = first.box
+                        var pixels: [UInt8] = []
+                        pixels.reserveCapacity(b.area)
+                        for y in b.y..<(b.y + b.height) { pixels += frame.luma.pixels[(y * frame.luma.width + b.x)..<(y * frame.luma.width + b.x + b.width)] }
+                        let (low, high) = LumaOps.clippedRange(LumaFrame(width: b.width, height: b.height, pixels: pixels))
+                        line.append("\"region0\": \"\(first.box) a=\(Int(first.angle)) c=\(format(first.coherence, digits: 2)) span=\(high - low)\"")
+                    }
                 }
                 if json {
                     print("{\"bench\": \"scan-strategies\", \"frame\": \(frame.index), \"size\": \"\(size)\", \"category\": \"\(frame.category)\", \"summary\": \"\(frame.summary)\", " + line.joined(separator: ", ") + "}")
@@ -348,9 +386,9 @@ struct ScanBench {
             }
         }
         print("reads per strategy alone (rescued from plain's misses in brackets); seed \(seed), \(count) frames per size")
-        print(pad("category", 15) + pad("n", 5, right: true) + ScanStrategy.all.map { pad($0.description, 13, right: true) }.joined())
+        print(pad("category", 15) + pad("n", 5, right: true) + (strategies ?? ScanStrategy.all).map { pad($0.description, 13, right: true) }.joined())
         for category in ScanCorpus.Category.coded {
-            let line = ScanStrategy.all.map { strategy in
+            let line = (strategies ?? ScanStrategy.all).map { strategy in
                 let read = reads[category]?[strategy] ?? 0
                 let saved = rescued[category]?[strategy] ?? 0
                 return pad(strategy == .plain ? "\(read)" : "\(read) (\(saved))", 13, right: true)
@@ -358,7 +396,7 @@ struct ScanBench {
             print(pad(category.rawValue, 15) + pad("\(frames[category] ?? 0)", 5, right: true) + line
                   + "   plain missed \(plainMissed[category] ?? 0)")
         }
-        print(pad("median ms vga", 20) + ScanStrategy.all.map {
+        print(pad("median ms vga", 20) + (strategies ?? ScanStrategy.all).map {
             pad(format(percentile((times[$0] ?? []).sorted(), 0.5), digits: 2), 13, right: true)
         }.joined())
         print("misreads or phantoms per strategy: \(misreads.isEmpty ? "none" : misreads.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")

@@ -25,7 +25,7 @@ struct RobustScannerTests {
         #expect(result.tried.first == RobustScanner.strategiesDefault.first && result.tried.last == result.strategy)
     }
 
-    @Test("a barcode turned 40 degrees: no row or column of zbar's crosses it, aligning its region does")
+    @Test("a barcode turned 40 degrees: no row or column of zbar's crosses it, turning its region level does")
     func turnedBarcode() throws {
         let bars = Render.raster(code128: try Code128.encode("281234567890123456"), moduleWidth: 3, height: 90)
         var turned = LumaFrame(width: 1, height: 1)
@@ -33,7 +33,42 @@ struct RobustScannerTests {
         #expect(CodeScanner().scan(turned).isEmpty)
         let result = RobustScanner().scan(turned, budgetMillis: nil)
         #expect(result.codes.first?.text == "281234567890123456")
-        #expect(result.strategy?.filter == .align || result.strategy?.filter == .profile)
+        #expect([.align, .profile, .axis].contains(result.strategy?.filter))
+    }
+
+    @Test("the axis of a turned barcode is found from its bar edges, and sampling a band along it reads the code")
+    func barcodeAxis() throws {
+        let bars = Render.raster(code128: try Code128.encode("281234567890123456"), moduleWidth: 3, height: 90)
+        var turned = LumaFrame(width: 1, height: 1)
+        LumaOps.rotate(place(bars, width: 700, height: 500, left: 120, top: 200, fill: 255), into: &turned, degrees: 25)
+        let axis = try #require(LumaOps.barcodeAxis(turned))
+        // rotate(by: 25) turns the content by -25 in image terms: the axis reads 155 degrees.
+        #expect(abs(axis.angle - 155) < 2, "axis \(axis.angle)")
+        #expect(abs(axis.centreX - Double(turned.width) / 2) < 20 && abs(axis.centreY - Double(turned.height) / 2) < 20)
+        #expect(abs(axis.length - Double(bars.width - 60)) < 80, "length \(axis.length) of a code \(bars.width) wide with quiet zones")
+        var band = LumaFrame(width: 1, height: 1)
+        LumaOps.sampleRotated(turned, into: &band, degrees: axis.angle, centreX: axis.centreX, centreY: axis.centreY,
+                              width: Int(axis.length * 1.4) + 16, height: 40)
+        #expect(CodeScanner(symbologies: [.code128]).scan(band).first?.text == "281234567890123456")
+        #expect(LumaOps.barcodeAxis(LumaFrame(width: 64, height: 64, fill: 128)) == nil, "a flat frame has no axis")
+    }
+
+    @Test("two lanes read what one lane reads on hard frames, and report every strategy they tried in order")
+    func twoLanes() {
+        let frames = Corpus.frames.filter { [.perspective, .inverted, .blurred].contains($0.category) }.prefix(12)
+        let one = RobustScanner(laneCount: 1), two = RobustScanner(laneCount: 2)
+        var readByOne = 0, readByTwo = 0
+        for frame in frames {
+            // A generous budget: what differs is only which lane finds it first.
+            let a = one.scan(frame.luma, budgetMillis: 1_000), b = two.scan(frame.luma, budgetMillis: 1_000)
+            if CorpusOutcome(frame: frame, decoded: a.codes) == .read { readByOne += 1 }
+            if CorpusOutcome(frame: frame, decoded: b.codes) == .read { readByTwo += 1 }
+            #expect(CorpusOutcome(frame: frame, decoded: b.codes) != .misread)
+            let positions = b.tried.map { RobustScanner.strategiesDefault.firstIndex(of: $0)! }
+            #expect(positions == positions.sorted(), "tried in the default order")
+            if let strategy = b.strategy { #expect(b.tried.contains(strategy)) }
+        }
+        #expect(readByTwo >= readByOne && readByOne > 0)
     }
 
     /// Pairs of a corpus category and a strategy meant for it.
@@ -47,6 +82,7 @@ struct RobustScannerTests {
         (.smallModules, ScanStrategy(.regions, .dense)),
         (.rotated, ScanStrategy(.regions, .align)),
         (.rotated, ScanStrategy(.regions, .profile)),
+        (.perspective, ScanStrategy(.regions, .axis)),
     ]
 
     @Test("each strategy reads frames of its category that zbar alone misses", arguments: remedies)
