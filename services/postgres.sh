@@ -48,13 +48,23 @@ fi
 # Runs a command as the server user, from / so that a working directory it may not enter (/root)
 # causes no warnings. LC_ALL=C: initdb and the server must not trip on a locale that the
 # environment names but the machine has not generated (common in containers and on CI).
-# 9>&- closes our lock file (see cmd_start): a server started with it open would hold the lock
-# for as long as it runs, and every later start or stop would wait for it.
+# Every descriptor above 2 is closed first (our lock file on 9 among them, see cmd_start): a
+# server started with one open holds it for as long as it runs. Holding the lock, every later
+# start or stop would wait for it; holding the pipe or socket a parent watches for this script's
+# end (Swift's Foundation.Process does so), that parent would never see the script end.
+close_inherited() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+}
+
 as_server() {
   if [ "$(id -u)" -eq 0 ]; then
-    (cd / && LC_ALL=C runuser -u "$server_user" -- "$@" 9>&-)
+    (close_inherited; cd / && LC_ALL=C runuser -u "$server_user" -- "$@")
   else
-    (cd / && LC_ALL=C "$@" 9>&-)
+    (close_inherited; cd / && LC_ALL=C "$@")
   fi
 }
 
