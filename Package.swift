@@ -71,19 +71,20 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
 
-        // MARK: Tests mirror the modules.
+        // MARK: Tests mirror the modules; QrposTestSupport is what several of them share.
+        .target(name: "QrposTestSupport", path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "PaymentsTests", dependencies: ["Payments", "SeededRandom"], swiftSettings: strict),
         .testTarget(name: "BarcodesTests", dependencies: ["Barcodes", "SeededRandom"], swiftSettings: strict),
         .testTarget(name: "CameraTests", dependencies: ["Camera", "Barcodes"], swiftSettings: strict),
         .testTarget(name: "LedgerTests", dependencies: [
-            "Ledger", "LedgerSQLite", "LedgerPostgres", "Payments", "BankRail", "SeededRandom",
+            "Ledger", "LedgerSQLite", "LedgerPostgres", "Payments", "BankRail", "SeededRandom", "QrposTestSupport",
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .testTarget(name: "ReceiptsTests", dependencies: ["Receipts", "Payments"], swiftSettings: strict),
         .testTarget(name: "TerminalTests", dependencies: ["Terminal", "Ledger", "LedgerSQLite", "Payments", "Barcodes", "Receipts"], swiftSettings: strict),
         // Boots a QEMU guest with a real V4L2 driver; runs whenever QEMU is installed.
         .testTarget(name: "HardwareTests", swiftSettings: strict),
-        .testTarget(name: "qrposTests", dependencies: ["Payments", "Barcodes", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
+        .testTarget(name: "qrposTests", dependencies: ["Payments", "Barcodes", "QrposTestSupport", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

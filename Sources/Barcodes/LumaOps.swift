@@ -83,6 +83,19 @@ public enum LumaOps {
         return (low, max(low, high))
     }
 
+    /// Copies `box` of `frame` into `destination`.
+    public static func crop(_ box: PixelBox, of frame: LumaFrame, into destination: inout LumaFrame) {
+        prepare(&destination, width: box.width, height: box.height)
+        let sourceWidth = frame.width
+        withPixels(frame, &destination) { src, dst in
+            var row = 0
+            while row < box.height {
+                (dst + row * box.width).update(from: src + (box.y + row) * sourceWidth + box.x, count: box.width)
+                row += 1
+            }
+        }
+    }
+
     /// Applies a 256-entry lookup table to every pixel.
     public static func map(_ source: LumaFrame, into destination: inout LumaFrame, table: [UInt8]) {
         precondition(table.count == 256, "a lookup table has 256 entries")
@@ -399,6 +412,31 @@ public enum LumaOps {
                       centreX: Double(sourceWidth) * 0.5 - 0.5, centreY: Double(sourceHeight) * 0.5 - 0.5, width: width, height: height)
     }
 
+    /// Calls `body` with the position, central-difference gradient and squared gradient
+    /// magnitude of every inner pixel of `frame` whose squared magnitude exceeds 400 (a step of
+    /// 20 greys across two pixels): the edges the direction measures below count.
+    @inline(__always)
+    private static func forEachStrongEdge(_ frame: LumaFrame, _ body: (_ x: Int, _ y: Int, _ gx: Float, _ gy: Float, _ magnitude: Float) -> Void) {
+        let width = frame.width, height = frame.height
+        guard width >= 3, height >= 3 else { return }
+        frame.pixels.withUnsafeBufferPointer { buffer in
+            let px = buffer.baseAddress!
+            var y = 1
+            while y < height - 1 {
+                let row = y * width
+                var x = 1
+                while x < width - 1 {
+                    let gx = Float(Int(px[row + x + 1]) - Int(px[row + x - 1]))
+                    let gy = Float(Int(px[row + x + width]) - Int(px[row + x - width]))
+                    let magnitude = gx * gx + gy * gy
+                    if magnitude > 400 { body(x, y, gx, gy, magnitude) }
+                    x += 1
+                }
+                y += 1
+            }
+        }
+    }
+
     /// The direction of the most common edges in `frame`, in degrees 0…180 (0: edges running
     /// vertically, gradients horizontal), and the share of the edge strength within 6 degrees of
     /// it, 0…1: high for a barcode's parallel bars, low for a QR code's edges in both directions.
@@ -409,35 +447,20 @@ public enum LumaOps {
     public static func dominantEdgeAngle(_ frame: LumaFrame) -> (angle: Double, share: Double) {
         let binCount = 60 // 3 degrees each
         var bins = [Float](repeating: 0, count: binCount)
-        let width = frame.width, height = frame.height
-        guard width >= 3, height >= 3 else { return (0, 0) }
+        guard frame.width >= 3, frame.height >= 3 else { return (0, 0) }
         var total: Float = 0
-        frame.pixels.withUnsafeBufferPointer { buffer in
-            bins.withUnsafeMutableBufferPointer { binBuffer in
-                let px = buffer.baseAddress!, bins = binBuffer.baseAddress!
-                let scale = Float(binCount) / Float.pi
-                var y = 1
-                while y < height - 1 {
-                    let row = y * width
-                    var x = 1
-                    while x < width - 1 {
-                        let gx = Float(Int(px[row + x + 1]) - Int(px[row + x - 1]))
-                        let gy = Float(Int(px[row + x + width]) - Int(px[row + x - width]))
-                        let magnitude = gx * gx + gy * gy
-                        // Only clear edges vote: noise alone spreads evenly and blurs the peak.
-                        if magnitude > 400 {
-                            var angle = atan2f(gy, gx)
-                            if angle < 0 { angle += Float.pi }
-                            var bin = Int(angle * scale)
-                            if bin >= binCount { bin = binCount - 1 }
-                            let weight = magnitude.squareRoot()
-                            bins[bin] += weight
-                            total += weight
-                        }
-                        x += 1
-                    }
-                    y += 1
-                }
+        bins.withUnsafeMutableBufferPointer { binBuffer in
+            let bins = binBuffer.baseAddress!
+            let scale = Float(binCount) / Float.pi
+            // Only clear edges vote: noise alone spreads evenly and blurs the peak.
+            forEachStrongEdge(frame) { _, _, gx, gy, magnitude in
+                var angle = atan2f(gy, gx)
+                if angle < 0 { angle += Float.pi }
+                var bin = Int(angle * scale)
+                if bin >= binCount { bin = binCount - 1 }
+                let weight = magnitude.squareRoot()
+                bins[bin] += weight
+                total += weight
             }
         }
         guard total > 0 else { return (0, 0) }
@@ -454,14 +477,6 @@ public enum LumaOps {
 
     /// Where a barcode lies in a frame, from its bar edges: ``barcodeAxis(_:)``.
     public struct BarcodeAxis: Sendable, Equatable {
-        public init(angle: Double, centreX: Double, centreY: Double, length: Double, thickness: Double) {
-            self.angle = angle
-            self.centreX = centreX
-            self.centreY = centreY
-            self.length = length
-            self.thickness = thickness
-        }
-
         /// The long axis's direction in degrees 0…180, like ``dominantEdgeAngle(_:)`` (0: it
         /// runs horizontally).
         public let angle: Double
@@ -481,39 +496,21 @@ public enum LumaOps {
     /// to 20 degrees and converge; turning by the bars' direction then leaves no row crossing
     /// the whole code, but turning by the axis does.
     public static func barcodeAxis(_ frame: LumaFrame) -> BarcodeAxis? {
-        let width = frame.width, height = frame.height
-        guard width >= 8, height >= 8 else { return nil }
+        guard frame.width >= 8, frame.height >= 8 else { return nil }
         let dominant = dominantEdgeAngle(frame).angle * Double.pi / 180
         let cosD = Float(cos(dominant)), sinD = Float(sin(dominant))
         var sw: Float = 0, sx: Float = 0, sy: Float = 0, sxx: Float = 0, syy: Float = 0, sxy: Float = 0
-        frame.pixels.withUnsafeBufferPointer { buffer in
-            let px = buffer.baseAddress!
-            var y = 1
-            while y < height - 1 {
-                let row = y * width
-                let fy = Float(y)
-                var x = 1
-                while x < width - 1 {
-                    let gx = Float(Int(px[row + x + 1]) - Int(px[row + x - 1]))
-                    let gy = Float(Int(px[row + x + width]) - Int(px[row + x - width]))
-                    let magnitude = gx * gx + gy * gy
-                    if magnitude > 400 {
-                        // Within 30 degrees of the dominant direction: |g·d|² ≥ cos²(30°) |g|².
-                        let along = gx * cosD + gy * sinD
-                        if along * along >= 0.75 * magnitude {
-                            let w = magnitude.squareRoot(), fx = Float(x)
-                            sw += w
-                            sx += w * fx
-                            sy += w * fy
-                            sxx += w * fx * fx
-                            syy += w * fy * fy
-                            sxy += w * fx * fy
-                        }
-                    }
-                    x += 1
-                }
-                y += 1
-            }
+        forEachStrongEdge(frame) { x, y, gx, gy, magnitude in
+            // Within 30 degrees of the dominant direction: |g·d|² ≥ cos²(30°) |g|².
+            let along = gx * cosD + gy * sinD
+            guard along * along >= 0.75 * magnitude else { return }
+            let w = magnitude.squareRoot(), fx = Float(x), fy = Float(y)
+            sw += w
+            sx += w * fx
+            sy += w * fy
+            sxx += w * fx * fx
+            syy += w * fy * fy
+            sxy += w * fx * fy
         }
         guard sw > 0 else { return nil }
         let mx = Double(sx / sw), my = Double(sy / sw)

@@ -210,6 +210,8 @@ public final class RobustScanner {
     private let barcodeFull: CodeScanner?
     /// The second lane's scanner (its own zbar scanners and buffers), when there are two lanes.
     private let partner: RobustScanner?
+    /// The strategies each lane runs: those at even places in the order, and those at odd ones.
+    private let laneOrders: [[ScanStrategy]]
     private var work = LumaFrame(width: 1, height: 1)
     private var crop = LumaFrame(width: 1, height: 1)
     private var halved = LumaFrame(width: 1, height: 1)
@@ -231,7 +233,6 @@ public final class RobustScanner {
         .plain: 22, ScanStrategy(.frame, .dense): 43,
     ]
 
-    /// A scanner for `symbologies` trying `strategies` in order.
     /// A scanner for `symbologies` trying `strategies` in order, a budgeted scan of a frame on
     /// its own in `laneCount` lanes (1 or 2; see ``scan(_:budgetMillis:)``).
     public init(symbologies: Set<Symbology> = [.qrCode, .code128], strategies: [ScanStrategy] = RobustScanner.strategiesDefault,
@@ -245,6 +246,8 @@ public final class RobustScanner {
         full = CodeScanner(symbologies: symbologies, density: 1)
         barcodeFull = symbologies.contains(.code128) ? CodeScanner(symbologies: [.code128], density: 1) : nil
         partner = laneCount == 2 && strategies.count > 1 ? RobustScanner(symbologies: symbologies, strategies: strategies, laneCount: 1) : nil
+        laneOrders = [stride(from: 0, to: strategies.count, by: 2).map { strategies[$0] },
+                      stride(from: 1, to: strategies.count, by: 2).map { strategies[$0] }]
     }
 
     // MARK: Scanning
@@ -266,8 +269,7 @@ public final class RobustScanner {
         let start = ContinuousClock.now
         // Regions once, for both lanes: every region strategy needs them.
         let found = codeRegions(in: frame)
-        let lanes = [stride(from: 0, to: strategies.count, by: 2).map { strategies[$0] },
-                     stride(from: 1, to: strategies.count, by: 2).map { strategies[$0] }]
+        let lanes = laneOrders
         let stop = StopFlag()
         let results = Mutex<[RobustScanResult?]>([nil, nil])
         let scanners = LaneScanners(scanners: [self, partner])
@@ -480,7 +482,7 @@ public final class RobustScanner {
             return apply(strategy.filter, to: frame, angle: 0, isCrop: false)
         case .regions:
             for region in regions(for: strategy.filter, in: frame) {
-                copy(region.box, of: frame, into: &crop)
+                LumaOps.crop(region.box, of: frame, into: &crop)
                 // The region's own direction comes from the halved frame, where a small
                 // barcode's bars have blurred away and a bezel's long edges dominate; the crop at
                 // full size gives the bars' direction.
@@ -550,28 +552,15 @@ public final class RobustScanner {
         case .axis:
             preconditionFailure("axis samples its band in run(_:on:)")
         case .profile:
+            guard let barcodeFull else { return [] }
             // Doubled first: a barcode of 1.6-pixel modules turned by a few degrees loses its
             // narrow bars to the rotation's interpolation; at double size they survive.
             LumaOps.upscale(frame, into: &spare, factor: 2)
             LumaOps.rotate(spare, into: &turned, degrees: angle)
-            guard let barcodeFull else { return [] }
             LumaOps.bandProfiles(turned, into: &work, bandCount: 7, rowsPerBand: 1)
             return barcodeFull.decode(work)
         }
         return sparse.decode(work)
-    }
-
-    /// Copies `box` of `frame` into `destination`.
-    private func copy(_ box: PixelBox, of frame: LumaFrame, into destination: inout LumaFrame) {
-        LumaOps.prepare(&destination, width: box.width, height: box.height)
-        let sourceWidth = frame.width
-        LumaOps.withPixels(frame, &destination) { src, dst in
-            var row = 0
-            while row < box.height {
-                (dst + row * box.width).update(from: src + (box.y + row) * sourceWidth + box.x, count: box.width)
-                row += 1
-            }
-        }
     }
 }
 
@@ -583,7 +572,7 @@ private struct LaneScanners: @unchecked Sendable {
 }
 
 /// Raised by the lane that reads first; the other stops before its next strategy.
-final class StopFlag: Sendable {
+private final class StopFlag: Sendable {
     private let raised = Atomic<Bool>(false)
     func raise() { raised.store(true, ordering: .releasing) }
     var isRaised: Bool { raised.load(ordering: .acquiring) }

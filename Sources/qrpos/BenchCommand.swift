@@ -372,11 +372,9 @@ struct ScanBench {
                     let rank = regions.firstIndex { ($0.box.intersection(box)?.area ?? 0) * 10 >= box.area * 9 }
                     line.append("\"region_cover\": \(format(Double(best) / Double(max(1, box.area)))), \"region_rank\": \(rank.map(String.init) ?? "null"), \"regions\": \(regions.count)")
                     if let first = regions.first {
-                        let b = first.box
-                        var pixels: [UInt8] = []
-                        pixels.reserveCapacity(b.area)
-                        for y in b.y..<(b.y + b.height) { pixels += frame.luma.pixels[(y * frame.luma.width + b.x)..<(y * frame.luma.width + b.x + b.width)] }
-                        let (low, high) = LumaOps.clippedRange(LumaFrame(width: b.width, height: b.height, pixels: pixels))
+                        var crop = LumaFrame(width: 1, height: 1)
+                        LumaOps.crop(first.box, of: frame.luma, into: &crop)
+                        let (low, high) = LumaOps.clippedRange(crop)
                         line.append("\"region0\": \"\(first.box) a=\(Int(first.angle)) c=\(format(first.coherence, digits: 2)) span=\(high - low)\"")
                     }
                 }

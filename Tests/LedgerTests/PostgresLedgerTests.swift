@@ -1,6 +1,7 @@
 import Foundation
 import Ledger
 import LedgerPostgres
+import QrposTestSupport
 import Testing
 
 @Suite("PostgreSQL ledger: opening") struct PostgresLedgerTests {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import QrposTestSupport
 import Synchronization
 import Testing
 
@@ -22,7 +23,7 @@ import Testing
     @Test(arguments: [303] as [UInt64])
     func killedAtRandomMomentsThePostgreSQLLedgerLosesAndDoublesNothing(seed: UInt64) throws {
         let cli = try CLI()
-        let database = try postgresURL() + "?search_path=x_crash_\(UUID().uuidString.prefix(8).lowercased())"
+        let database = try TestPostgres.baseURL.get() + "?search_path=x_crash_\(UUID().uuidString.prefix(8).lowercased())"
         try killAndRestart(cli: cli, database: database, seed: seed, storedIDs: { database in
             let out = try cli.run(["ledger", "ids", "--database", database])
             return out.lines
@@ -33,7 +34,7 @@ import Testing
     /// update, no balance past its flag (the audit), every acknowledged transfer stored.
     @Test func fourProcessesAtOnceOnPostgreSQL() throws {
         let cli = try CLI()
-        let database = try postgresURL() + "?search_path=x_procs_\(UUID().uuidString.prefix(8).lowercased())"
+        let database = try TestPostgres.baseURL.get() + "?search_path=x_procs_\(UUID().uuidString.prefix(8).lowercased())"
         let outputs = Mutex<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 4) { i in
             let out = (try? cli.run(["ledger", "stress", "--database", database, "--seed", "\(500 + i)", "--batches", "150", "--wallets", "4"]))
@@ -105,34 +106,4 @@ import Testing
         #expect(try cli.run(["ledger", "audit", "--database", database]).status == 0)
         #expect(acks.count > 500)
     }
-}
-
-/// The project's PostgreSQL (`QRPOS_TEST_POSTGRES_URL`, set by the test command, or started here
-/// with services/postgres.sh).
-func postgresURL() throws -> String {
-    if let url = ProcessInfo.processInfo.environment["QRPOS_TEST_POSTGRES_URL"], !url.isEmpty { return url }
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let log = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-pg-\(UUID().uuidString).log")
-    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: log) }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/bash")
-    process.arguments = [root.appendingPathComponent("services/postgres.sh").path, "start"]
-    // A file, not a pipe: the server inherits the descriptors and would hold a pipe open.
-    let handle = try FileHandle(forWritingTo: log)
-    process.standardOutput = handle
-    process.standardError = handle
-    try process.run()
-    process.waitUntilExit()
-    try handle.close()
-    let output = try String(contentsOf: log, encoding: .utf8)
-    guard process.terminationStatus == 0, let url = output.split(separator: "\n").last, url.hasPrefix("postgres") else {
-        throw CLIError("services/postgres.sh start failed: \(output.suffix(400))")
-    }
-    return String(url)
-}
-
-struct CLIError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

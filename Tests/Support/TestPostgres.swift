@@ -1,0 +1,49 @@
+import Foundation
+
+/// The project's PostgreSQL for the tests of every module that needs one: the server named by
+/// `QRPOS_TEST_POSTGRES_URL` (set by the test command), or started here once per test process
+/// with services/postgres.sh (installed if missing), its earlier runs' `t_…` schemas dropped.
+public enum TestPostgres {
+    public struct StartFailed: Error, CustomStringConvertible { public let description: String }
+
+    /// Runs services/postgres.sh with `args`; its status and output.
+    public static func script(_ args: [String]) -> (Int32, String) {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        // Output goes to a file, not a pipe: the server the script starts inherits its
+        // descriptors, and a pipe would never reach its end while the server runs.
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-pg-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [root.appendingPathComponent("services/postgres.sh").path] + args
+        guard let handle = try? FileHandle(forWritingTo: log) else { return (-1, "cannot write \(log.path)") }
+        process.standardOutput = handle
+        process.standardError = handle
+        do { try process.run() } catch { return (-1, "\(error)") }
+        process.waitUntilExit()
+        try? handle.close()
+        return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+    }
+
+    /// Runs `sql` through psql on the project's server (after `baseURL` started it).
+    public static func psql(_ sql: String) throws {
+        _ = try baseURL.get()
+        let (status, output) = script(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        guard status == 0 else { throw StartFailed(description: "psql failed (\(status)): \(output.suffix(600))") }
+    }
+
+    /// The server's URL, started once per test process; earlier runs' test schemas are dropped.
+    public static let baseURL: Result<String, StartFailed> = {
+        if let url = ProcessInfo.processInfo.environment["QRPOS_TEST_POSTGRES_URL"], !url.isEmpty { return .success(url) }
+        let (status, output) = script(["start"])
+        guard status == 0, let url = output.split(separator: "\n").last.map(String.init), url.hasPrefix("postgres") else {
+            return .failure(StartFailed(description: "services/postgres.sh start failed (\(status)): \(output.suffix(600))"))
+        }
+        _ = script(["psql", "-q", "-c", """
+            DO $$DECLARE r record; BEGIN FOR r IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%' LOOP
+            EXECUTE 'DROP SCHEMA ' || quote_ident(r.nspname) || ' CASCADE'; END LOOP; END$$;
+            """])
+        return .success(url)
+    }()
+}
