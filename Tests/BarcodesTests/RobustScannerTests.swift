@@ -53,6 +53,44 @@ struct RobustScannerTests {
         #expect(LumaOps.barcodeAxis(LumaFrame(width: 64, height: 64, fill: 128)) == nil, "a flat frame has no axis")
     }
 
+    @Test("a QR code's outline is its four corners, on a card lighter than it and a background darker than the card")
+    func codeQuad() throws {
+        let matrix = try QREncoder.encode("https://pay.example.com/o/A1B2C3?amount=12.50")
+        let symbol = Render.raster(matrix, moduleSize: 4)
+        // Card at (180, 120); the symbol's dark modules start 4 modules (16 pixels) in.
+        let frame = place(symbol, fill: 90)
+        let quad = LumaOps.codeQuad(frame)
+        let corners = try #require(quad)
+        let first = 180.0 + 16, last = 180.0 + 16 + Double(4 * matrix.size - 1)
+        let firstY = 120.0 + 16, lastY = 120.0 + 16 + Double(4 * matrix.size - 1)
+        let expected = [PixelPoint(x: first, y: firstY), PixelPoint(x: last, y: firstY), PixelPoint(x: last, y: lastY), PixelPoint(x: first, y: lastY)]
+        for corner in expected {
+            // The bottom-right corner of a QR code has no finder pattern: its outermost dark
+            // modules may stop a module or two short of the corner.
+            let nearest = corners.map { abs($0.x - corner.x) + abs($0.y - corner.y) }.min()!
+            #expect(nearest <= 12, "corner \(corner) not among \(corners)")
+        }
+        // Clockwise on screen: what warpQuad keeps unmirrored.
+        let turn = (corners[1].x - corners[0].x) * (corners[2].y - corners[0].y) - (corners[1].y - corners[0].y) * (corners[2].x - corners[0].x)
+        #expect(turn > 0)
+        #expect(LumaOps.codeQuad(LumaFrame(width: 64, height: 64, fill: 128)) == nil, "a flat frame has no outline")
+        #expect(LumaOps.codeQuad(noiseFrame(width: 128, height: 128, seed: 3)) == nil, "noise has no card to outline")
+    }
+
+    @Test("a QR code in steep perspective: zbar alone reads nothing, warping its outline back to a square does")
+    func keystone() throws {
+        let payload = "00020101021229300012com.example.pay0110123456789052045411530397854041.005802DE6304ABCD"
+        let upright = place(Render.raster(try QREncoder.encode(payload), moduleSize: 5), width: 700, height: 560, left: 130, top: 150, fill: 110)
+        // Sampling a keystone of the upright frame onto a square shows the code with the inverse
+        // keystone: as a phone tilted about 50 degrees away from the camera shows it.
+        let keystone = [PixelPoint(x: 90, y: 0), PixelPoint(x: 380, y: 120), PixelPoint(x: 380, y: 405), PixelPoint(x: 90, y: 525)]
+        var tilted = LumaFrame(width: 1, height: 1)
+        LumaOps.warpQuad(upright, corners: keystone, into: &tilted, side: 480, marginFraction: 0)
+        #expect(CodeScanner().scan(tilted).isEmpty)
+        let codes = RobustScanner().attempt(ScanStrategy(.regions, .rectify), on: tilted)
+        #expect(codes == [ScannedCode(symbology: .qrCode, data: Array(payload.utf8))])
+    }
+
     @Test("two lanes read what one lane reads on hard frames, and report every strategy they tried in order")
     func twoLanes() {
         let frames = Corpus.frames.filter { [.perspective, .inverted, .blurred].contains($0.category) }.prefix(12)
@@ -83,6 +121,7 @@ struct RobustScannerTests {
         (.rotated, ScanStrategy(.regions, .align)),
         (.rotated, ScanStrategy(.regions, .profile)),
         (.perspective, ScanStrategy(.regions, .axis)),
+        (.perspective, ScanStrategy(.regions, .rectify)),
     ]
 
     @Test("each strategy reads frames of its category that zbar alone misses", arguments: remedies)
@@ -149,7 +188,7 @@ struct RobustScannerTests {
     func strategies() {
         #expect(Set(ScanStrategy.all).count == ScanStrategy.all.count)
         #expect(Set(ScanStrategy.all.map(\.description)).count == ScanStrategy.all.count)
-        #expect(!ScanStrategy.all.contains { $0.scope == .frame && ($0.filter == .align || $0.filter == .profile) })
+        #expect(!ScanStrategy.all.contains { $0.scope == .frame && [.align, .profile, .axis, .rectify].contains($0.filter) })
         #expect(Set(RobustScanner.strategiesDefault).isSubset(of: Set(ScanStrategy.all)))
         #expect(ScanStrategy.plain.description == "none" && ScanStrategy(.regions, .invert).description == "region-invert")
     }
