@@ -124,6 +124,15 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
 
     /// Runs `body` in one transaction, again from the start after a retryable conflict.
     func inTransaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        try inPipelinedTransaction { conn in (try body(conn), []) }
+    }
+
+    /// Runs `body` in one transaction like ``inTransaction(_:)``, except that the queries it
+    /// returns are not yet answered: COMMIT goes out behind them in the same flight, and they
+    /// are checked before the commit's answer is. A failed one aborts the transaction, so the
+    /// COMMIT answers ROLLBACK and its error is thrown: nothing is committed that was not
+    /// checked, and a payment's write and commit cost one wait instead of two.
+    func inPipelinedTransaction<T>(_ body: (PostgresConnection) throws -> (T, [EventLoopFuture<PostgresQueryResult>])) throws -> T {
         var attempt = 0
         while true {
             attempt += 1
@@ -132,12 +141,14 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
                     // BEGIN goes out with the body's first queries (the connection runs them in
                     // order); it is checked before anything is committed.
                     let begin = conn.query("BEGIN", logger: logger)
-                    let result = try body(conn)
+                    let (result, unanswered) = try body(conn)
+                    let commit = conn.query("COMMIT", logger: logger)
                     _ = try begin.wait()
-                    let commit = try conn.query("COMMIT", logger: logger).wait()
+                    for query in unanswered { _ = try query.wait() }
                     // COMMIT of a failed transaction answers ROLLBACK, without an error.
-                    guard commit.metadata.command == "COMMIT" else {
-                        throw LedgerError(.storage, "the ledger transaction was rolled back (\(commit.metadata.command))")
+                    let committed = try commit.wait()
+                    guard committed.metadata.command == "COMMIT" else {
+                        throw LedgerError(.storage, "the ledger transaction was rolled back (\(committed.metadata.command))")
                     }
                     return result
                 }
@@ -259,9 +270,10 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
             throw LedgerError(.invalidRequest, "a batch holds at most \(LedgerLimits.batchCountMax) transfers, not \(batch.count)")
         }
         return try groupCommit.submit(batch, now: now) { group in
-            try inTransaction { conn in
-                try PostgresTransaction(conn: conn, logger: logger, now: group.map(\.now).max() ?? now)
-                    .apply(group: group.map { ($0.batch, $0.now) })
+            try inPipelinedTransaction { conn in
+                let tx = PostgresTransaction(conn: conn, logger: logger, now: group.map(\.now).max() ?? now)
+                let results = try tx.apply(group: group.map { ($0.batch, $0.now) }, waitForWrite: false)
+                return (results, tx.unanswered)
             }
         }
     }

@@ -84,6 +84,8 @@ final class PostgresTransaction: LedgerTransaction {
     let conn: PostgresConnection
     let logger: Logger
     let now: Int64
+    /// Writes sent and not yet answered (see ``apply(group:waitForWrite:)``).
+    private(set) var unanswered: [EventLoopFuture<PostgresQueryResult>] = []
 
     init(conn: PostgresConnection, logger: Logger, now: Int64) {
         self.conn = conn
@@ -105,14 +107,18 @@ final class PostgresTransaction: LedgerTransaction {
     }
 
     /// Several callers' batches in one engine run, one prefetch and one write: what group commit
-    /// sends in one transaction. Each batch keeps its own chains and results.
-    func apply(group: [(batch: [Transfer], now: Int64)]) throws -> [[TransferResult]] {
+    /// sends in one transaction. Each batch keeps its own chains and results. Without
+    /// `waitForWrite`, the write is sent but its answer left in ``unanswered`` for the caller to
+    /// check together with the commit's (``PostgresLedger/inPipelinedTransaction(_:)``).
+    func apply(group: [(batch: [Transfer], now: Int64)], waitForWrite: Bool = true) throws -> [[TransferResult]] {
         let reader = PostgresReader(conn: conn, logger: logger)
         try reader.prefetch(group.flatMap(\.batch))
         var engine = LedgerEngine(reader: reader)
         var results: [[TransferResult]] = []
         for (batch, now) in group { results.append(try engine.apply(batch, now: now)) }
-        try write(engine.changes)
+        if let sent = send(engine.changes) {
+            if waitForWrite { _ = try sent.wait() } else { unanswered.append(sent) }
+        }
         return results
     }
 
@@ -177,7 +183,15 @@ final class PostgresTransaction: LedgerTransaction {
     /// Writes what the engine changed in one call whatever the batch's size: arrays bound as
     /// parameters, unnested by the server function `qrpos_write` (``PostgresSchema``).
     func write(_ changes: LedgerChanges) throws {
-        if changes.accounts.isEmpty && changes.transfers.isEmpty && changes.resolved.isEmpty { return }
+        _ = try send(changes)?.wait()
+    }
+
+    /// Sends ``write(_:)``'s query without waiting for its answer; nil when there is nothing to
+    /// write. `qrpos_write` raises an error, aborting the transaction, if any account or hold
+    /// it updates was not updated exactly once: the engine read those rows under lock in this
+    /// transaction, so anything else is a bug, and it must not commit.
+    func send(_ changes: LedgerChanges) -> EventLoopFuture<PostgresQueryResult>? {
+        if changes.accounts.isEmpty && changes.transfers.isEmpty && changes.resolved.isEmpty { return nil }
         let accounts = Array(changes.accounts.values)
         let ts = changes.transfers
         let holds = ts.filter { $0.flags.contains(.pending) }
@@ -197,7 +211,7 @@ final class PostgresTransaction: LedgerTransaction {
         }
         let rAt = resolved.map { r -> Int64 in if case .expired(let at) = r.value { at } else { now } }
         let ps = changes.postings.filter { $0.account.kind == .wallet }
-        let row = try conn.query("""
+        return conn.query("""
             SELECT qrpos_write(
                 \(accounts.map(\.id)), \(accounts.map(\.debitsPending)), \(accounts.map(\.debitsPosted)),
                 \(accounts.map(\.creditsPending)), \(accounts.map(\.creditsPosted)),
@@ -210,12 +224,7 @@ final class PostgresTransaction: LedgerTransaction {
                 \(ps.map(\.account.id)), \(ps.map(\.transferID)), \(ps.map(\.event)), \(ps.map(\.delta)),
                 \(ps.map(\.account.available.minorUnits)), \(ps.map(\.account.balance.minorUnits)), \(ps.map(\.account.currency.code)),
                 \(now))
-            """, logger: logger).wait().first!
-        let counts = try row.decode([Int64].self)
-        let (a, t, r) = (counts[0], counts[1], counts[2])
-        // The engine read these rows under lock in this transaction; anything else is a bug.
-        precondition(a == accounts.count && t == ts.count, "ledger write lost rows: \(a)/\(accounts.count) accounts, \(t)/\(ts.count) transfers")
-        precondition(r == resolved.count, "a pending transfer was resolved twice")
+            """, logger: logger)
     }
 }
 

@@ -191,6 +191,59 @@ enum Schema {
                 CREATE INDEX wallet_decline_by_wallet ON wallet_decline(wallet, created_at);
                 """)
         }
+        migrator.registerMigration("v4: lighter writes per payment") { db in
+            // Two b-tree writes fewer per payment, from a profile of batched payments (whose
+            // time goes to SQLite's page writes): an order id is unique where there is one, and
+            // a payment without one no longer adds a NULL to a unique index; and an event's seq
+            // is its rowid without AUTOINCREMENT's sqlite_sequence row, rewritten per insert.
+            // Events are never deleted, so a rowid is never reused and cursors stay valid.
+            try db.execute(sql: """
+                CREATE TABLE transfer_v4 (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    kind TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal', 'payment', 'refund', 'transfer', 'exchange', 'fee', 'bill', 'correction')),
+                    debit_account TEXT NOT NULL REFERENCES account(id),
+                    credit_account TEXT NOT NULL REFERENCES account(id),
+                    amount INTEGER NOT NULL CHECK (amount > 0),
+                    currency TEXT NOT NULL,
+                    flags INTEGER NOT NULL DEFAULT 0 CHECK (flags BETWEEN 0 AND 15),
+                    pending_id TEXT REFERENCES transfer(id),
+                    timeout_ms INTEGER NOT NULL DEFAULT 0 CHECK (timeout_ms >= 0),
+                    refund_of TEXT REFERENCES transfer(id),
+                    order_id TEXT,
+                    memo TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    CHECK (debit_account <> credit_account),
+                    CHECK (refund_of IS NULL OR kind = 'refund'),
+                    CHECK ((pending_id IS NOT NULL) = ((flags & 12) <> 0)),
+                    CHECK (timeout_ms = 0 OR (flags & 2) <> 0)
+                ) STRICT;
+                INSERT INTO transfer_v4 SELECT id, kind, debit_account, credit_account, amount, currency, flags, pending_id,
+                    timeout_ms, refund_of, order_id, memo, created_at FROM transfer;
+                DROP TABLE transfer;
+                ALTER TABLE transfer_v4 RENAME TO transfer;
+                CREATE INDEX transfer_by_debit ON transfer(debit_account, created_at);
+                CREATE INDEX transfer_by_credit ON transfer(credit_account, created_at);
+                CREATE INDEX transfer_by_refund_of ON transfer(refund_of) WHERE refund_of IS NOT NULL;
+                CREATE UNIQUE INDEX transfer_by_order ON transfer(order_id) WHERE order_id IS NOT NULL;
+
+                CREATE TABLE wallet_event_v4 (
+                    seq INTEGER PRIMARY KEY,
+                    account TEXT NOT NULL REFERENCES account(id),
+                    transfer TEXT NOT NULL REFERENCES transfer(id),
+                    kind TEXT NOT NULL,
+                    delta INTEGER NOT NULL,
+                    available INTEGER NOT NULL,
+                    balance INTEGER NOT NULL,
+                    currency TEXT NOT NULL,
+                    created_at INTEGER NOT NULL
+                ) STRICT;
+                INSERT INTO wallet_event_v4 SELECT seq, account, transfer, kind, delta, available, balance, currency, created_at
+                    FROM wallet_event;
+                DROP TABLE wallet_event;
+                ALTER TABLE wallet_event_v4 RENAME TO wallet_event;
+                CREATE INDEX wallet_event_by_account ON wallet_event(account, seq);
+                """)
+        }
         return migrator
     }
 }
