@@ -1,5 +1,12 @@
 import Dispatch
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Group commit for a store's `createTransfers(_:now:)`: calls that arrive while a commit is
 /// under way wait for the next one, and that one carries all of them, so many clients share one
@@ -29,10 +36,19 @@ public final class GroupCommit: Sendable {
 
     private let state = Mutex<(queue: [Slot], leading: Bool)>(([], false))
 
+    /// How long a leader waits for the next group to grow as large as the last one.
+    public let gatherWait: Duration
+
+    /// Group commit whose leader, with some callers already queued but fewer than its last group
+    /// had, waits up to `gatherWait` for the rest: callers just answered come back within a
+    /// wake-up or two, and taking the one or two already queued would spend a whole commit on
+    /// them. Zero takes what is queued at once. It never delays a lone caller (nothing queued).
+    public init(gatherWait: Duration = .zero) {
+        self.gatherWait = gatherWait
+    }
+
     /// Runs `batch` in the next group; `commit` runs one transaction for a group of slots and
     /// returns each slot's results in order.
-    public init() {}
-
     public func submit(_ batch: [Transfer], now: Int64, commit: ([Slot]) throws -> [[TransferResult]]) throws -> [TransferResult] {
         let slot = Slot(batch: batch, now: now)
         let lead = state.withLock { s -> Bool in
@@ -42,13 +58,21 @@ public final class GroupCommit: Sendable {
             return true
         }
         if lead {
+            var lastGroupSize = 0
             while true {
+                let deadline = ContinuousClock.now + gatherWait
+                while ContinuousClock.now < deadline {
+                    let queued = state.withLock { $0.queue.count }
+                    if queued == 0 || queued >= lastGroupSize { break }
+                    usleep(20)
+                }
                 let group = state.withLock { s -> [Slot] in
                     let taken = Self.take(&s.queue)
                     if taken.isEmpty { s.leading = false }
                     return taken
                 }
                 if group.isEmpty { break }
+                lastGroupSize = group.count
                 do {
                     let results = try commit(group)
                     for (slot, r) in zip(group, results) { slot.result = .success(r) }

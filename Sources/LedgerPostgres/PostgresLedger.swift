@@ -27,7 +27,16 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
     private let logger: Logger
     private let idle = Mutex<[PostgresConnection]>([])
     private let nextID = Atomic<Int>(1)
-    private let groupCommit = GroupCommit()
+    /// Groups gather for up to a millisecond: a commit costs this process one or two round trips
+    /// (1–3 ms), and eight clients then share a commit where they shared it two or three at a
+    /// time (`qrpos bench ledger`, 8 clients: about 1,500/s without, 1,900–2,300/s with).
+    private let groupCommit = GroupCommit(gatherWait: .microseconds(1_000))
+    /// Accounts as this process's last committed transfers left them: what the one-round-trip
+    /// path of ``createTransfers(_:now:)`` decides from. It may be stale (another process, or a
+    /// wallet operation here, changed an account since); the commit checks it.
+    private let accountCache = Mutex<[String: Account]>([:])
+    /// Accounts cached at most; past it the cache starts again empty.
+    static let accountCacheCountMax = 100_000
     /// Connections kept open between calls.
     public static let idleConnectionCountMax = 8
     /// The longest an event read waits for older writers to finish before it returns what is
@@ -270,12 +279,89 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
             throw LedgerError(.invalidRequest, "a batch holds at most \(LedgerLimits.batchCountMax) transfers, not \(batch.count)")
         }
         return try groupCommit.submit(batch, now: now) { group in
-            try inPipelinedTransaction { conn in
-                let tx = PostgresTransaction(conn: conn, logger: logger, now: group.map(\.now).max() ?? now)
-                let results = try tx.apply(group: group.map { ($0.batch, $0.now) }, waitForWrite: false)
-                return (results, tx.unanswered)
+            let slots = group.map { (batch: $0.batch, now: $0.now) }
+            let latest = group.map(\.now).max() ?? now
+            if let results = try createOptimistically(slots, now: latest) { return results }
+            let (results, changed) = try inPipelinedTransaction { conn in
+                let tx = PostgresTransaction(conn: conn, logger: logger, now: latest)
+                let results = try tx.apply(group: slots, waitForWrite: false)
+                return ((results, tx.changedAccounts), tx.unanswered)
             }
+            remember(changed)
+            return results
         }
+    }
+
+    /// A group's transfers in one round trip: the engine decides from the cached accounts, and
+    /// BEGIN, `qrpos_expect` (lock what was read and check it is unchanged), the write and COMMIT
+    /// go out together. Nil, with nothing written, whenever that cannot be trusted: an account not
+    /// cached, a hold or an earlier transfer to look up, a result other than "created" (a refusal
+    /// or a retry must be answered from the ledger itself), an account changed since it was
+    /// cached, or a transfer id already taken. The locked path then runs as it always did.
+    ///
+    /// On a loopback server a round trip costs this process about 0.4–0.9 ms of waiting (event
+    /// loop hops and wake-ups), more than the server's work for a payment; the locked path
+    /// needs two.
+    private func createOptimistically(_ group: [(batch: [Transfer], now: Int64)], now: Int64) throws -> [[TransferResult]]? {
+        let reader = CachedAccountReader(newTransferIDs: Set(group.flatMap { $0.batch.map(\.id) })) { [unowned self] id in
+            accountCache.withLock { $0[id] }
+        }
+        var engine = LedgerEngine(reader: reader)
+        var results: [[TransferResult]] = []
+        do {
+            for (batch, at) in group { results.append(try engine.apply(batch, now: at)) }
+        } catch is CachedAccountReader.NeedsLock {
+            return nil
+        }
+        guard results.allSatisfy({ $0.allSatisfy { if case .created = $0 { true } else { false } } }) else { return nil }
+        let changes = engine.changes
+        let committed: Bool = try withConnection { conn in
+            let tx = PostgresTransaction(conn: conn, logger: logger, now: now)
+            let begin = conn.query("BEGIN", logger: logger)
+            let expect = tx.sendExpect(Array(reader.served.values))
+            let write = tx.send(changes)
+            let commit = conn.query("COMMIT", logger: logger)
+            do {
+                _ = try begin.wait()
+                _ = try expect.wait()
+                _ = try write?.wait()
+            } catch let error as PSQLError where Self.isRetryable(error) {
+                // Stale or taken: the transaction is aborted, and the COMMIT answers ROLLBACK.
+                _ = try? commit.wait()
+                return false
+            } catch let error as PSQLError {
+                _ = try? commit.wait()
+                throw LedgerError(.storage, "ledger transaction failed: \(Self.describe(error))")
+            }
+            let answer: PostgresQueryResult
+            do {
+                answer = try commit.wait()
+            } catch let error as PSQLError {
+                throw LedgerError(.storage, "ledger commit failed: \(Self.describe(error))")
+            }
+            guard answer.metadata.command == "COMMIT" else {
+                throw LedgerError(.storage, "the ledger transaction was rolled back (\(answer.metadata.command))")
+            }
+            return true
+        }
+        guard committed else {
+            forget(Array(reader.served.keys))
+            return nil
+        }
+        remember(Array(changes.accounts.values))
+        return results
+    }
+
+    /// Caches accounts as a commit left them.
+    private func remember(_ accounts: [Account]) {
+        accountCache.withLock { cache in
+            if cache.count + accounts.count > Self.accountCacheCountMax { cache.removeAll(keepingCapacity: true) }
+            for account in accounts { cache[account.id] = account }
+        }
+    }
+
+    private func forget(_ ids: [String]) {
+        accountCache.withLock { cache in for id in ids { cache[id] = nil } }
     }
 
     public func expirePending(now: Int64) throws -> [String] {

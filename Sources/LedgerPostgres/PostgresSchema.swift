@@ -10,7 +10,7 @@ enum PostgresSchema {
     static var versions: [(Int, [String])] {
         // Version 4 replaces version 2's write function with the one that checks its row counts
         // itself; a new ledger runs the same CREATE OR REPLACE twice.
-        [(1, version1.components(separatedBy: ";\n")), (2, [writeFunction]), (3, version3), (4, [writeFunction])]
+        [(1, version1.components(separatedBy: ";\n")), (2, [writeFunction]), (3, version3), (4, [writeFunction]), (5, [expectFunction])]
     }
 
     /// Declined wallet requests: final like approvals, and counted towards velocity.
@@ -148,6 +148,26 @@ enum PostgresSchema {
                 FROM unnest(e_acc, e_tr, e_kind, e_delta, e_av, e_bal, e_cur) AS v(a, t, k, d, av, b, c);
             END IF;
             RETURN ARRAY[a, t, r];
+        END $$
+        """
+
+    /// Locks the accounts named (in id order, as every transaction here does) and checks that
+    /// each still holds the totals given: what a write decided from the process's cache of
+    /// accounts instead of from a locked read (``PostgresLedger``'s one-round-trip path) commits
+    /// only if nothing it read has changed since. A changed or missing account raises a
+    /// serialization failure, which aborts the transaction; the caller then takes the locked path.
+    static let expectFunction = """
+        CREATE OR REPLACE FUNCTION qrpos_expect(acc_id text[], acc_dp int8[], acc_dd int8[], acc_cp int8[], acc_cc int8[])
+        RETURNS void LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+        DECLARE n int8;
+        BEGIN
+            SELECT count(*) INTO n FROM (
+                SELECT 1 FROM account x JOIN unnest(acc_id, acc_dp, acc_dd, acc_cp, acc_cc) AS v(id, dp, dd, cp, cc) ON x.id = v.id
+                WHERE x.debits_pending = v.dp AND x.debits_posted = v.dd AND x.credits_pending = v.cp AND x.credits_posted = v.cc
+                ORDER BY x.id FOR UPDATE OF x) s;
+            IF n <> cardinality(acc_id) THEN
+                RAISE EXCEPTION 'an account changed since it was cached' USING ERRCODE = '40001';
+            END IF;
         END $$
         """
 

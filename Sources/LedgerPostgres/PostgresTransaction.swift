@@ -79,6 +79,37 @@ final class PostgresReader: LedgerReading {
     }
 }
 
+/// The engine's view of the ledger from ``PostgresLedger``'s cache of accounts, with no query:
+/// an account not cached, a transfer other than the batch's own (assumed new), or a hold's
+/// status, and it gives up (``NeedsLock``) so the store takes the locked path. What it served
+/// is checked under lock before the write commits (``PostgresTransaction/sendExpect(_:)``).
+final class CachedAccountReader: LedgerReading {
+    struct NeedsLock: Error {}
+    private let lookup: (String) -> Account?
+    private let newTransferIDs: Set<String>
+    /// Every account served, as served.
+    private(set) var served: [String: Account] = [:]
+
+    init(newTransferIDs: Set<String>, lookup: @escaping (String) -> Account?) {
+        self.newTransferIDs = newTransferIDs
+        self.lookup = lookup
+    }
+
+    func account(_ id: String) throws -> Account? {
+        if let known = served[id] { return known }
+        guard let cached = lookup(id) else { throw NeedsLock() }
+        served[id] = cached
+        return cached
+    }
+
+    func transfer(_ id: String) throws -> Transfer? {
+        guard newTransferIDs.contains(id) else { throw NeedsLock() }
+        return nil
+    }
+
+    func pendingStatus(_ id: String) throws -> PendingStatus? { throw NeedsLock() }
+}
+
 /// A ``LedgerTransaction`` over one PostgreSQL transaction.
 final class PostgresTransaction: LedgerTransaction {
     let conn: PostgresConnection
@@ -86,6 +117,8 @@ final class PostgresTransaction: LedgerTransaction {
     let now: Int64
     /// Writes sent and not yet answered (see ``apply(group:waitForWrite:)``).
     private(set) var unanswered: [EventLoopFuture<PostgresQueryResult>] = []
+    /// The accounts as the last ``apply(group:waitForWrite:)`` left them.
+    private(set) var changedAccounts: [Account] = []
 
     init(conn: PostgresConnection, logger: Logger, now: Int64) {
         self.conn = conn
@@ -116,6 +149,7 @@ final class PostgresTransaction: LedgerTransaction {
         var engine = LedgerEngine(reader: reader)
         var results: [[TransferResult]] = []
         for (batch, now) in group { results.append(try engine.apply(batch, now: now)) }
+        changedAccounts = Array(engine.changes.accounts.values)
         if let sent = send(engine.changes) {
             if waitForWrite { _ = try sent.wait() } else { unanswered.append(sent) }
         }
@@ -184,6 +218,15 @@ final class PostgresTransaction: LedgerTransaction {
     /// parameters, unnested by the server function `qrpos_write` (``PostgresSchema``).
     func write(_ changes: LedgerChanges) throws {
         _ = try send(changes)?.wait()
+    }
+
+    /// Sends `qrpos_expect` (``PostgresSchema/expectFunction``) for `accounts` as they were read.
+    func sendExpect(_ accounts: [Account]) -> EventLoopFuture<PostgresQueryResult> {
+        let sorted = accounts.sorted { $0.id < $1.id }
+        return conn.query("""
+            SELECT qrpos_expect(\(sorted.map(\.id)), \(sorted.map(\.debitsPending)), \(sorted.map(\.debitsPosted)),
+                                \(sorted.map(\.creditsPending)), \(sorted.map(\.creditsPosted)))
+            """, logger: logger)
     }
 
     /// Sends ``write(_:)``'s query without waiting for its answer; nil when there is nothing to

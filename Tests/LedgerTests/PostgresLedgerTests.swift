@@ -1,6 +1,7 @@
 import Foundation
 import Ledger
 import LedgerPostgres
+import Payments
 import QrposTestSupport
 import Testing
 
@@ -53,5 +54,43 @@ import Testing
         } catch {
             #expect("\(error)".contains("resolved twice"))
         }
+    }
+
+    /// The one-round-trip path decides from this process's cache of accounts. When another
+    /// process changed an account since, the decision must not stand: not a payment approved on
+    /// a balance that is gone, and not a decline on a balance that has since grown.
+    @Test("a payment decided from a stale cache is decided again under lock, either way")
+    func staleCache() throws {
+        let schema = "t_sc_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
+        let url = try TestPostgres.baseURL.get() + "?search_path=\(schema)"
+        let terminal = try PostgresLedger(url: url), other = try PostgresLedger(url: url)
+        let now: Int64 = 1_800_000_000_000
+        let wallet = try terminal.createWallet(name: "w", phone: nil, currency: .CNY, now: now).id
+        let shop = try terminal.createMerchant(name: "m", city: "Hangzhou", categoryCode: "5411", countryCode: "CN", currency: .CNY, now: now).id
+        func pay(_ store: PostgresLedger, _ amount: Int64) throws -> TransferResult {
+            try store.createTransfers([Transfer(id: UUIDv7.make(), kind: .payment, debitAccount: wallet, creditAccount: shop,
+                                                amount: Money(minorUnits: amount, currency: .CNY), refundOf: nil, orderID: nil,
+                                                memo: "t", createdAt: 0)], now: now)[0]
+        }
+        func fund(_ store: PostgresLedger, _ amount: Int64) throws {
+            let outcome = try store.deposit(requestID: UUIDv7.make(), wallet: wallet, amount: Money(minorUnits: amount, currency: .CNY),
+                                            source: .cash, now: now)
+            guard outcome.transfer != nil else { throw LedgerError(.storage, "funding refused: \(outcome)") }
+        }
+        try fund(terminal, 100)
+        // The first payment takes the locked path and caches both accounts; the next ones from
+        // this store take one round trip.
+        guard case .created = try pay(terminal, 30) else { Issue.record("a covered payment was refused"); return }
+        // Another process spends most of what the terminal's cache still shows as there.
+        guard case .created = try pay(other, 60) else { Issue.record("the other process's payment was refused"); return }
+        if case .created = try pay(terminal, 20) { Issue.record("a payment approved on a balance that another process spent") }
+        #expect(try terminal.account(wallet)?.balance.minorUnits == 10)
+        // The terminal caches the wallet again (5 left), then another process tops it up: the
+        // cache now shows too little.
+        guard case .created = try pay(terminal, 5) else { Issue.record("a covered payment was refused"); return }
+        try fund(other, 500)
+        guard case .created = try pay(terminal, 200) else { Issue.record("a payment declined on a balance that had grown"); return }
+        #expect(try terminal.account(wallet)?.balance.minorUnits == 305)
+        #expect(try terminal.audit().passed)
     }
 }
