@@ -21,7 +21,7 @@ extension LumaOps {
     /// The four corners of the dark code printed on a lighter card in `frame`, in order round
     /// the outline (clockwise on screen), or nil when there is no such outline: the
     /// quadrilateral of largest area inside the convex hull of the dark pixels that have light
-    /// ones on both sides within `reach` along their row.
+    /// ones on both sides along their row, within a sixth of the frame's smaller side.
     ///
     /// A QR code seen at a steep tilt is a keystone, not a square: its near side wider than its
     /// far side. zbar finds the finder patterns of a mildly distorted code and fits its grid to
@@ -84,8 +84,8 @@ extension LumaOps {
         let area = abs(signedArea(quad)) / 2
         // An outline of a code is a sizeable part of its region, and far from a sliver.
         guard area >= Double(width * height) / 50 else { return nil }
-        // A code has a quiet zone all round: just outside its outline, nearly every sample
-        // within the frame is not dark (light, or the background beyond a tight card), and at
+        // A code has a quiet zone all round: just outside its outline, three samples in four or
+        // more within the frame are not dark (light, or the background beyond a tight card), and at
         // least half of them are within it. Noise or clutter filling the region has no such ring.
         let centreX = quad.reduce(0) { $0 + $1.x } / 4, centreY = quad.reduce(0) { $0 + $1.y } / 4
         // Outward by a sixteenth of the outline's side: past a blurred edge, within the quiet

@@ -62,7 +62,7 @@ public struct ScanStrategy: Sendable, Hashable, CustomStringConvertible {
         /// and only those whose edges run both ways (not a barcode's).
         case rectify
 
-        /// Whether the filter needs a region's edge direction.
+        /// Whether the filter works on a region only (its direction, its axis or its outline).
         var needsRegion: Bool { self == .align || self == .profile || self == .axis || self == .rectify }
     }
 
@@ -73,7 +73,7 @@ public struct ScanStrategy: Sendable, Hashable, CustomStringConvertible {
 
     /// A strategy; `align` and `profile` exist for regions only.
     public init(_ scope: Scope, _ filter: Filter) {
-        precondition(!(scope == .frame && filter.needsRegion), "\(filter) needs a region's direction")
+        precondition(!(scope == .frame && filter.needsRegion), "\(filter) works on a region only")
         self.scope = scope
         self.filter = filter
     }
@@ -148,7 +148,7 @@ public final class RobustScanner {
     /// strategies left over run on the next frames, so a smaller budget costs a hard code a few
     /// frames, not its read, and leaves a core mostly free when nothing is in view.
     public static let liveBudgetMillisDefault = 15
-    /// The largest side of a rectified code: a 41-module QR code at 8 pixels a module.
+    /// The largest side of a rectified code: a 41-module QR code at about 9 pixels a module.
     public static let rectifySideMax = 360
     /// Regions larger than this have their barcode axis measured at half size.
     public static let axisHalvingPixelsMin = 160_000
@@ -397,7 +397,8 @@ public final class RobustScanner {
     /// The regions `filter` runs on. The plain looks (`none`, `dense`, `halve`) take every
     /// region; the corrective filters only the best one (the best coherent one for the barcode
     /// filters), which is the code in all but a few corpus frames of small codes in clutter:
-    /// running them on clutter too costs up to three times as much for almost nothing.
+    /// running them on clutter too costs up to three times as much for almost nothing. `rectify`
+    /// takes the best region whose edges do not agree in direction (a QR code, not a barcode).
     private func regions(for filter: ScanStrategy.Filter, in frame: LumaFrame) -> [CodeRegion] {
         let all = cachedRegions(in: frame)
         switch filter {

@@ -15,7 +15,10 @@ import Synchronization
 /// touches (`SELECT … FOR UPDATE`, in id order, so two batches cannot deadlock on each other),
 /// so balances and flags are checked against rows nobody else can change until the commit; a
 /// unique-key race on a transfer id, a deadlock or a serialization failure rolls back and runs
-/// again, where the engine then finds the winner's transfer and answers "exists".
+/// again, where the engine then finds the winner's transfer and answers "exists". Transfers
+/// whose accounts this process has cached are decided from the cache and committed only if,
+/// locked in the same order, every account read is still as cached (one round trip instead of
+/// two; ``createTransfers(_:now:)``); anything else takes the locked way.
 ///
 /// The API is synchronous like ``SQLiteLedger``'s (the stores are interchangeable); each call
 /// borrows a connection from a small pool and waits for its event-loop futures, so it must not
@@ -123,6 +126,8 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
 
     /// Returns a connection to the idle pool, or closes it when the pool is full.
     private func release(_ conn: PostgresConnection) {
+        // A connection that died during the call is dropped, not handed to the next caller.
+        guard !conn.isClosed else { return }
         let kept = idle.withLock { list -> Bool in
             guard list.count < Self.idleConnectionCountMax else { return false }
             list.append(conn)
@@ -170,7 +175,15 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
     }
 
     public func transaction<T>(now: Int64, _ body: (any LedgerTransaction) throws -> T) throws -> T {
-        try inTransaction { conn in try body(PostgresTransaction(conn: conn, logger: logger, now: now)) }
+        var changed: [Account] = []
+        let result = try inTransaction { conn in
+            let tx = PostgresTransaction(conn: conn, logger: logger, now: now)
+            let result = try body(tx)
+            changed = tx.changedAccounts
+            return result
+        }
+        remember(changed)
+        return result
     }
 
     func read<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
@@ -336,6 +349,9 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
             let answer: PostgresQueryResult
             do {
                 answer = try commit.wait()
+            } catch let error as PSQLError where Self.isRetryable(error) {
+                // A serializable server may refuse at COMMIT; nothing was committed.
+                return false
             } catch let error as PSQLError {
                 throw LedgerError(.storage, "ledger commit failed: \(Self.describe(error))")
             }
@@ -352,7 +368,8 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
         return results
     }
 
-    /// Caches accounts as a commit left them.
+    /// Caches accounts as a commit left them (every committed write of this process: a wallet
+    /// operation's too, so the next payment from that wallet needs no locked read).
     private func remember(_ accounts: [Account]) {
         accountCache.withLock { cache in
             if cache.count + accounts.count > Self.accountCacheCountMax { cache.removeAll(keepingCapacity: true) }
@@ -365,13 +382,19 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
     }
 
     public func expirePending(now: Int64) throws -> [String] {
-        try inTransaction { conn in
+        var changed: [Account] = []
+        let released = try inTransaction { conn in
             let due = try conn.query("""
                 SELECT id FROM pending_transfer WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= \(now)
                 ORDER BY expires_at, id LIMIT \(LedgerLimits.batchCountMax) FOR UPDATE SKIP LOCKED
                 """, logger: logger).wait().map { try $0.decode(String.self) }
-            return try PostgresTransaction(conn: conn, logger: logger, now: now).expire(due)
+            let tx = PostgresTransaction(conn: conn, logger: logger, now: now)
+            let released = try tx.expire(due)
+            changed = tx.changedAccounts
+            return released
         }
+        remember(changed)
+        return released
     }
 
     public func pendingStatus(_ id: String) throws -> PendingStatus? {

@@ -117,7 +117,8 @@ final class PostgresTransaction: LedgerTransaction {
     let now: Int64
     /// Writes sent and not yet answered (see ``apply(group:waitForWrite:)``).
     private(set) var unanswered: [EventLoopFuture<PostgresQueryResult>] = []
-    /// The accounts as the last ``apply(group:waitForWrite:)`` left them.
+    /// Every account this transaction wrote, as each write left it, in order: what the store's
+    /// cache learns once the transaction has committed.
     private(set) var changedAccounts: [Account] = []
 
     init(conn: PostgresConnection, logger: Logger, now: Int64) {
@@ -149,7 +150,6 @@ final class PostgresTransaction: LedgerTransaction {
         var engine = LedgerEngine(reader: reader)
         var results: [[TransferResult]] = []
         for (batch, now) in group { results.append(try engine.apply(batch, now: now)) }
-        changedAccounts = Array(engine.changes.accounts.values)
         if let sent = send(engine.changes) {
             if waitForWrite { _ = try sent.wait() } else { unanswered.append(sent) }
         }
@@ -235,6 +235,7 @@ final class PostgresTransaction: LedgerTransaction {
     /// transaction, so anything else is a bug, and it must not commit.
     func send(_ changes: LedgerChanges) -> EventLoopFuture<PostgresQueryResult>? {
         if changes.accounts.isEmpty && changes.transfers.isEmpty && changes.resolved.isEmpty { return nil }
+        changedAccounts += changes.accounts.values
         let accounts = Array(changes.accounts.values)
         let ts = changes.transfers
         let holds = ts.filter { $0.flags.contains(.pending) }

@@ -217,8 +217,10 @@ enum Schema {
                     CHECK ((pending_id IS NOT NULL) = ((flags & 12) <> 0)),
                     CHECK (timeout_ms = 0 OR (flags & 2) <> 0)
                 ) STRICT;
-                INSERT INTO transfer_v4 SELECT id, kind, debit_account, credit_account, amount, currency, flags, pending_id,
-                    timeout_ms, refund_of, order_id, memo, created_at FROM transfer;
+                INSERT INTO transfer_v4 (id, kind, debit_account, credit_account, amount, currency, flags, pending_id,
+                                         timeout_ms, refund_of, order_id, memo, created_at)
+                    SELECT id, kind, debit_account, credit_account, amount, currency, flags, pending_id,
+                           timeout_ms, refund_of, order_id, memo, created_at FROM transfer;
                 DROP TABLE transfer;
                 ALTER TABLE transfer_v4 RENAME TO transfer;
                 CREATE INDEX transfer_by_debit ON transfer(debit_account, created_at);
@@ -237,8 +239,8 @@ enum Schema {
                     currency TEXT NOT NULL,
                     created_at INTEGER NOT NULL
                 ) STRICT;
-                INSERT INTO wallet_event_v4 SELECT seq, account, transfer, kind, delta, available, balance, currency, created_at
-                    FROM wallet_event;
+                INSERT INTO wallet_event_v4 (seq, account, transfer, kind, delta, available, balance, currency, created_at)
+                    SELECT seq, account, transfer, kind, delta, available, balance, currency, created_at FROM wallet_event;
                 DROP TABLE wallet_event;
                 ALTER TABLE wallet_event_v4 RENAME TO wallet_event;
                 CREATE INDEX wallet_event_by_account ON wallet_event(account, seq);
