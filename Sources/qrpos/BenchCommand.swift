@@ -70,7 +70,7 @@ struct Bench: ParsableCommand {
     @Option(help: "ledger: batches measured per case.")
     var batches: Int = 100
 
-    @Option(help: ArgumentHelp("ledger: also measure the PostgreSQL ledger at this URL (each case in a fresh schema), e.g. $(services/postgres.sh url).", valueName: "url"))
+    @Option(help: ArgumentHelp("ledger: also measure the PostgreSQL ledger at this URL (each case in a fresh schema, dropped at the end), e.g. $(services/postgres.sh url).", valueName: "url"))
     var postgres: String?
 
     @Option(help: ArgumentHelp("scan: the strategies to report on (--strategy-report) or to scan with, in order (otherwise); comma-separated, e.g. region-halve,region-axis.", valueName: "list"))
@@ -132,10 +132,15 @@ struct Bench: ParsableCommand {
             }
             if let postgres {
                 let run = UUID().uuidString.prefix(8).lowercased()
+                // Each case's schema is dropped once the run ends, failed or not.
+                var ledgers: [PostgresLedger] = []
+                defer { for ledger in ledgers { try? ledger.dropSchema() } }
                 try bench.run {
                     made += 1
                     let separator = postgres.contains("?") ? "&" : "?"
-                    return (try PostgresLedger(url: "\(postgres)\(separator)search_path=bench_\(run)_\(made)"), "postgres")
+                    let ledger = try PostgresLedger(url: "\(postgres)\(separator)search_path=bench_\(run)_\(made)")
+                    ledgers.append(ledger)
+                    return (ledger, "postgres")
                 }
             }
         case .scan:
