@@ -15,6 +15,11 @@ public struct PixelPoint: Sendable, Hashable {
         self.x = x
         self.y = y
     }
+
+    /// The straight-line distance to `other`.
+    public func distance(to other: PixelPoint) -> Double {
+        ((x - other.x) * (x - other.x) + (y - other.y) * (y - other.y)).squareRoot()
+    }
 }
 
 extension LumaOps {
@@ -94,8 +99,7 @@ extension LumaOps {
         var light = 0, samples = 0
         for index in 0..<4 {
             let a = quad[index], b = quad[(index + 1) % 4]
-            let length = ((a.x - b.x) * (a.x - b.x) + (a.y - b.y) * (a.y - b.y)).squareRoot()
-            guard length >= 8 else { return nil }
+            guard a.distance(to: b) >= 8 else { return nil }
             for step in 1..<16 {
                 let t = Double(step) / 16
                 let x = a.x + (b.x - a.x) * t, y = a.y + (b.y - a.y) * t

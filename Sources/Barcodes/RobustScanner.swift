@@ -71,7 +71,8 @@ public struct ScanStrategy: Sendable, Hashable, CustomStringConvertible {
     /// What is done to the pixels.
     public let filter: Filter
 
-    /// A strategy; `align` and `profile` exist for regions only.
+    /// A strategy; the filters that work on a region only (`align`, `profile`, `axis`,
+    /// `rectify`) have no frame form.
     public init(_ scope: Scope, _ filter: Filter) {
         precondition(!(scope == .frame && filter.needsRegion), "\(filter) works on a region only")
         self.scope = scope
@@ -518,11 +519,7 @@ public final class RobustScanner {
                     LumaOps.downscale2(crop, into: &turned)
                     guard let half = LumaOps.codeQuad(turned) else { continue }
                     let corners = half.map { PixelPoint(x: 2 * $0.x + 1, y: 2 * $0.y + 1) }
-                    var side = 0.0
-                    for index in 0..<4 {
-                        let a = corners[index], b = corners[(index + 1) % 4]
-                        side = max(side, ((a.x - b.x) * (a.x - b.x) + (a.y - b.y) * (a.y - b.y)).squareRoot())
-                    }
+                    let side = (0..<4).map { corners[$0].distance(to: corners[($0 + 1) % 4]) }.max()!
                     LumaOps.warpQuad(crop, corners: corners, into: &work, side: min(Int(side), Self.rectifySideMax))
                     let codes = sparse.decode(work)
                     if !codes.isEmpty { return codes }

@@ -161,21 +161,7 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
         while true {
             attempt += 1
             do {
-                return try withConnection { conn in
-                    // BEGIN goes out with the body's first queries (the connection runs them in
-                    // order); it is checked before anything is committed.
-                    let begin = conn.query("BEGIN", logger: logger)
-                    let (result, unanswered) = try body(conn)
-                    let commit = conn.query("COMMIT", logger: logger)
-                    _ = try begin.wait()
-                    for query in unanswered { _ = try query.wait() }
-                    // COMMIT of a failed transaction answers ROLLBACK, without an error.
-                    let committed = try commit.wait()
-                    guard committed.metadata.command == "COMMIT" else {
-                        throw LedgerError(.storage, "the ledger transaction was rolled back (\(committed.metadata.command))")
-                    }
-                    return result
-                }
+                return try pipelinedAttempt(body)
             } catch let error as PSQLError where attempt < Self.retryCountMax && Self.isRetryable(error) {
                 continue
             } catch let error as PSQLError {
@@ -184,16 +170,42 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
         }
     }
 
-    public func transaction<T>(now: Int64, _ body: (any LedgerTransaction) throws -> T) throws -> T {
+    /// One try of ``inPipelinedTransaction(_:)``. The server's refusal comes out as it came
+    /// (`PSQLError`), for the caller to retry, fall back or report.
+    private func pipelinedAttempt<T>(_ body: (PostgresConnection) throws -> (T, [EventLoopFuture<PostgresQueryResult>])) throws -> T {
+        try withConnection { conn in
+            // BEGIN goes out with the body's first queries (the connection runs them in
+            // order); it is checked before anything is committed.
+            let begin = conn.query("BEGIN", logger: logger)
+            let (result, unanswered) = try body(conn)
+            let commit = conn.query("COMMIT", logger: logger)
+            _ = try begin.wait()
+            for query in unanswered { _ = try query.wait() }
+            // COMMIT of a failed transaction answers ROLLBACK, without an error.
+            let committed = try commit.wait()
+            guard committed.metadata.command == "COMMIT" else {
+                throw LedgerError(.storage, "the ledger transaction was rolled back (\(committed.metadata.command))")
+            }
+            return result
+        }
+    }
+
+    /// Runs `body` on a ``PostgresTransaction`` in one transaction (``inPipelinedTransaction(_:)``:
+    /// the writes it leaves unanswered go out with the COMMIT), then caches the accounts it wrote.
+    private func ledgerTransaction<T>(now: Int64, _ body: (PostgresTransaction) throws -> T) throws -> T {
         var changed: [Account] = []
-        let result = try inTransaction { conn in
+        let result = try inPipelinedTransaction { conn in
             let tx = PostgresTransaction(conn: conn, logger: logger, now: now)
             let result = try body(tx)
             changed = tx.changedAccounts
-            return result
+            return (result, tx.unanswered)
         }
         remember(changed)
         return result
+    }
+
+    public func transaction<T>(now: Int64, _ body: (any LedgerTransaction) throws -> T) throws -> T {
+        try ledgerTransaction(now: now, body)
     }
 
     func read<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
@@ -305,13 +317,7 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
             let slots = group.map { (batch: $0.batch, now: $0.now) }
             let latest = group.map(\.now).max() ?? now
             if let results = try createOptimistically(slots, now: latest) { return results }
-            let (results, changed) = try inPipelinedTransaction { conn in
-                let tx = PostgresTransaction(conn: conn, logger: logger, now: latest)
-                let results = try tx.apply(group: slots, waitForWrite: false)
-                return ((results, tx.changedAccounts), tx.unanswered)
-            }
-            remember(changed)
-            return results
+            return try ledgerTransaction(now: latest) { tx in try tx.apply(group: slots) }
         }
     }
 
@@ -338,41 +344,17 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
         }
         guard results.allSatisfy({ $0.allSatisfy { if case .created = $0 { true } else { false } } }) else { return nil }
         let changes = engine.changes
-        let committed: Bool = try withConnection { conn in
-            let tx = PostgresTransaction(conn: conn, logger: logger, now: now)
-            let begin = conn.query("BEGIN", logger: logger)
-            let expect = tx.sendExpect(Array(reader.served.values))
-            let write = tx.send(changes)
-            let commit = conn.query("COMMIT", logger: logger)
-            do {
-                _ = try begin.wait()
-                _ = try expect.wait()
-                _ = try write?.wait()
-            } catch let error as PSQLError where Self.isRetryable(error) {
-                // Stale or taken: the transaction is aborted, and the COMMIT answers ROLLBACK.
-                _ = try? commit.wait()
-                return false
-            } catch let error as PSQLError {
-                _ = try? commit.wait()
-                throw LedgerError(.storage, "ledger transaction failed: \(Self.describe(error))")
+        do {
+            try pipelinedAttempt { conn in
+                let tx = PostgresTransaction(conn: conn, logger: logger, now: now)
+                return ((), [tx.sendExpect(Array(reader.served.values))] + [tx.send(changes)].compactMap { $0 })
             }
-            let answer: PostgresQueryResult
-            do {
-                answer = try commit.wait()
-            } catch let error as PSQLError where Self.isRetryable(error) {
-                // A serializable server may refuse at COMMIT; nothing was committed.
-                return false
-            } catch let error as PSQLError {
-                throw LedgerError(.storage, "ledger commit failed: \(Self.describe(error))")
-            }
-            guard answer.metadata.command == "COMMIT" else {
-                throw LedgerError(.storage, "the ledger transaction was rolled back (\(answer.metadata.command))")
-            }
-            return true
-        }
-        guard committed else {
+        } catch let error as PSQLError where Self.isRetryable(error) {
+            // Stale, taken, or refused at COMMIT by a serializable server: nothing was committed.
             forget(Array(reader.served.keys))
             return nil
+        } catch let error as PSQLError {
+            throw LedgerError(.storage, "ledger transaction failed: \(Self.describe(error))")
         }
         remember(Array(changes.accounts.values))
         return results
@@ -392,19 +374,13 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
     }
 
     public func expirePending(now: Int64) throws -> [String] {
-        var changed: [Account] = []
-        let released = try inTransaction { conn in
-            let due = try conn.query("""
+        try ledgerTransaction(now: now) { tx in
+            let due = try tx.conn.query("""
                 SELECT id FROM pending_transfer WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= \(now)
                 ORDER BY expires_at, id LIMIT \(LedgerLimits.batchCountMax) FOR UPDATE SKIP LOCKED
                 """, logger: logger).wait().map { try $0.decode(String.self) }
-            let tx = PostgresTransaction(conn: conn, logger: logger, now: now)
-            let released = try tx.expire(due)
-            changed = tx.changedAccounts
-            return released
+            return try tx.expire(due)
         }
-        remember(changed)
-        return released
     }
 
     public func pendingStatus(_ id: String) throws -> PendingStatus? {

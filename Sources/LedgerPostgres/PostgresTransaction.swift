@@ -115,7 +115,7 @@ final class PostgresTransaction: LedgerTransaction {
     let conn: PostgresConnection
     let logger: Logger
     let now: Int64
-    /// Writes sent and not yet answered (see ``apply(group:waitForWrite:)``).
+    /// Writes sent and not yet answered (see ``apply(group:)``).
     private(set) var unanswered: [EventLoopFuture<PostgresQueryResult>] = []
     /// Every account this transaction wrote, as each write left it, in order: what the store's
     /// cache learns once the transaction has committed.
@@ -141,18 +141,16 @@ final class PostgresTransaction: LedgerTransaction {
     }
 
     /// Several callers' batches in one engine run, one prefetch and one write: what group commit
-    /// sends in one transaction. Each batch keeps its own chains and results. Without
-    /// `waitForWrite`, the write is sent but its answer left in ``unanswered`` for the caller to
-    /// check together with the commit's (``PostgresLedger/inPipelinedTransaction(_:)``).
-    func apply(group: [(batch: [Transfer], now: Int64)], waitForWrite: Bool = true) throws -> [[TransferResult]] {
+    /// sends in one transaction. Each batch keeps its own chains and results. The write is sent
+    /// but its answer left in ``unanswered``, to be checked together with the commit's
+    /// (``PostgresLedger/inPipelinedTransaction(_:)``).
+    func apply(group: [(batch: [Transfer], now: Int64)]) throws -> [[TransferResult]] {
         let reader = PostgresReader(conn: conn, logger: logger)
         try reader.prefetch(group.flatMap(\.batch))
         var engine = LedgerEngine(reader: reader)
         var results: [[TransferResult]] = []
         for (batch, now) in group { results.append(try engine.apply(batch, now: now)) }
-        if let sent = send(engine.changes) {
-            if waitForWrite { _ = try sent.wait() } else { unanswered.append(sent) }
-        }
+        if let sent = send(engine.changes) { unanswered.append(sent) }
         return results
     }
 
