@@ -10,7 +10,7 @@ enum PostgresSchema {
     static var versions: [(Int, [String])] {
         // Version 4 replaces version 2's write function with the one that checks its row counts
         // itself; a new ledger runs the same CREATE OR REPLACE twice.
-        [(1, version1.components(separatedBy: ";\n")), (2, [writeFunction]), (3, version3), (4, [writeFunction]), (5, [expectFunction])]
+        [(1, version1.components(separatedBy: ";\n")), (2, [writeFunction]), (3, version3), (4, [writeFunction]), (5, [expectFunction]), (6, [commitExpectedProcedure])]
     }
 
     /// Declined wallet requests: final like approvals, and counted towards velocity.
@@ -94,6 +94,16 @@ enum PostgresSchema {
             CREATE INDEX wallet_event_by_account ON wallet_event(account, seq);
             """
 
+    /// `qrpos_write`'s parameters: the engine's changes, one array per column.
+    static let writeParameters = """
+        acc_id text[], acc_dp int8[], acc_dd int8[], acc_cp int8[], acc_cc int8[],
+                    t_id text[], t_kind text[], t_d text[], t_c text[], t_amount int8[], t_cur text[], t_flags int8[], t_pid text[],
+                    t_timeout int8[], t_refund text[], t_ord text[], t_memo text[], t_at int8[],
+                    h_id text[], h_exp int8[],
+                    r_id text[], r_status text[], r_by text[], r_at int8[],
+                    e_acc text[], e_tr text[], e_kind text[], e_delta int8[], e_av int8[], e_bal int8[], e_cur text[], e_now int8
+        """
+
     /// The writer of an engine's changes, as a server function: PL/pgSQL plans its statements
     /// once per session, where the same statements sent as one query were planned on every
     /// payment (most of its time). It only writes what the Swift engine decided; no rule lives
@@ -104,12 +114,7 @@ enum PostgresSchema {
     /// time in a profile of single payments); `plan_cache_mode` makes it keep one generic plan.
     static let writeFunction = """
         CREATE OR REPLACE FUNCTION qrpos_write(
-            acc_id text[], acc_dp int8[], acc_dd int8[], acc_cp int8[], acc_cc int8[],
-            t_id text[], t_kind text[], t_d text[], t_c text[], t_amount int8[], t_cur text[], t_flags int8[], t_pid text[],
-            t_timeout int8[], t_refund text[], t_ord text[], t_memo text[], t_at int8[],
-            h_id text[], h_exp int8[],
-            r_id text[], r_status text[], r_by text[], r_at int8[],
-            e_acc text[], e_tr text[], e_kind text[], e_delta int8[], e_av int8[], e_bal int8[], e_cur text[], e_now int8
+            \(writeParameters)
         ) RETURNS int8[] LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
         DECLARE a int8 := 0; t int8 := 0; r int8 := 0;
         BEGIN
@@ -168,6 +173,27 @@ enum PostgresSchema {
             IF n <> cardinality(acc_id) THEN
                 RAISE EXCEPTION 'an account changed since it was cached' USING ERRCODE = '40001';
             END IF;
+        END $$
+        """
+
+    /// ``expectFunction`` then ``writeFunction`` then COMMIT, as one call made outside a
+    /// transaction block: the one-round-trip path's whole transaction. A procedure, because only
+    /// a procedure may commit, and the commit must come before the answer: a statement sent on
+    /// its own commits only after it has answered (at the protocol's Sync), so its success would
+    /// not yet be durable. (A procedure with a SET clause may not commit; the two functions it
+    /// calls keep theirs.)
+    static let commitExpectedProcedure = """
+        CREATE OR REPLACE PROCEDURE qrpos_commit_expected(
+            INOUT written int8[],
+            x_id text[], x_dp int8[], x_dd int8[], x_cp int8[], x_cc int8[],
+            \(writeParameters)
+        ) LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM qrpos_expect(x_id, x_dp, x_dd, x_cp, x_cc);
+            written := qrpos_write(acc_id, acc_dp, acc_dd, acc_cp, acc_cc,
+                t_id, t_kind, t_d, t_c, t_amount, t_cur, t_flags, t_pid, t_timeout, t_refund, t_ord, t_memo, t_at,
+                h_id, h_exp, r_id, r_status, r_by, r_at, e_acc, e_tr, e_kind, e_delta, e_av, e_bal, e_cur, e_now);
+            COMMIT;
         END $$
         """
 

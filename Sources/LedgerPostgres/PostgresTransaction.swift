@@ -82,7 +82,7 @@ final class PostgresReader: LedgerReading {
 /// The engine's view of the ledger from ``PostgresLedger``'s cache of accounts, with no query:
 /// an account not cached, a transfer other than the batch's own (assumed new), or a hold's
 /// status, and it gives up (``NeedsLock``) so the store takes the locked path. What it served
-/// is checked under lock before the write commits (``PostgresTransaction/sendExpect(_:)``).
+/// is checked under lock before the write commits (``PostgresTransaction/sendCommitExpected(_:logger:expected:changes:now:)``).
 final class CachedAccountReader: LedgerReading {
     struct NeedsLock: Error {}
     private let lookup: (String) -> Account?
@@ -218,15 +218,6 @@ final class PostgresTransaction: LedgerTransaction {
         _ = try send(changes)?.wait()
     }
 
-    /// Sends `qrpos_expect` (``PostgresSchema/expectFunction``) for `accounts` as they were read.
-    func sendExpect(_ accounts: [Account]) -> EventLoopFuture<PostgresQueryResult> {
-        let sorted = accounts.sorted { $0.id < $1.id }
-        return conn.query("""
-            SELECT qrpos_expect(\(sorted.map(\.id)), \(sorted.map(\.debitsPending)), \(sorted.map(\.debitsPosted)),
-                                \(sorted.map(\.creditsPending)), \(sorted.map(\.creditsPosted)))
-            """, logger: logger)
-    }
-
     /// Sends ``write(_:)``'s query without waiting for its answer; nil when there is nothing to
     /// write. `qrpos_write` raises an error, aborting the transaction, if any account or hold
     /// it updates was not updated exactly once: the engine read those rows under lock in this
@@ -234,6 +225,36 @@ final class PostgresTransaction: LedgerTransaction {
     func send(_ changes: LedgerChanges) -> EventLoopFuture<PostgresQueryResult>? {
         if changes.accounts.isEmpty && changes.transfers.isEmpty && changes.resolved.isEmpty { return nil }
         changedAccounts += changes.accounts.values
+        var binds = PostgresBindings()
+        Self.appendWrite(changes, now: now, to: &binds)
+        return conn.query(PostgresQuery(unsafeSQL: "SELECT qrpos_write(\(Self.placeholders(1...binds.count)))", binds: binds), logger: logger)
+    }
+
+    /// Sends, outside any transaction block, one call that is a whole transaction: lock the
+    /// accounts `expected` (as they were read, not locked) in id order and check each is
+    /// unchanged, write `changes`, and commit (the procedure ``PostgresSchema/commitExpectedProcedure``).
+    /// Its answer comes after the commit, so a success is durable; a changed account answers a
+    /// serialization failure (40001) with nothing written.
+    static func sendCommitExpected(_ conn: PostgresConnection, logger: Logger, expected: [Account], changes: LedgerChanges,
+                                   now: Int64) -> EventLoopFuture<PostgresQueryResult> {
+        let sorted = expected.sorted { $0.id < $1.id }
+        var binds = PostgresBindings()
+        binds.append(sorted.map(\.id))
+        binds.append(sorted.map(\.debitsPending))
+        binds.append(sorted.map(\.debitsPosted))
+        binds.append(sorted.map(\.creditsPending))
+        binds.append(sorted.map(\.creditsPosted))
+        appendWrite(changes, now: now, to: &binds)
+        return conn.query(PostgresQuery(unsafeSQL: "CALL qrpos_commit_expected(NULL, \(placeholders(1...binds.count)))", binds: binds),
+                          logger: logger)
+    }
+
+    private static func placeholders(_ numbers: ClosedRange<Int>) -> String {
+        numbers.map { "$\($0)" }.joined(separator: ", ")
+    }
+
+    /// `qrpos_write`'s 32 arguments: the engine's changes as arrays, one per column.
+    private static func appendWrite(_ changes: LedgerChanges, now: Int64, to binds: inout PostgresBindings) {
         let accounts = Array(changes.accounts.values)
         let ts = changes.transfers
         let holds = ts.filter { $0.flags.contains(.pending) }
@@ -253,20 +274,38 @@ final class PostgresTransaction: LedgerTransaction {
         }
         let rAt = resolved.map { r -> Int64 in if case .expired(let at) = r.value { at } else { now } }
         let ps = changes.postings.filter { $0.account.kind == .wallet }
-        return conn.query("""
-            SELECT qrpos_write(
-                \(accounts.map(\.id)), \(accounts.map(\.debitsPending)), \(accounts.map(\.debitsPosted)),
-                \(accounts.map(\.creditsPending)), \(accounts.map(\.creditsPosted)),
-                \(ts.map(\.id)), \(ts.map(\.kind.rawValue)), \(ts.map(\.debitAccount)), \(ts.map(\.creditAccount)),
-                \(ts.map(\.amount.minorUnits)), \(ts.map(\.amount.currency.code)), \(ts.map { Int64($0.flags.rawValue) }),
-                \(ts.map { $0.pendingID ?? "" }), \(ts.map(\.timeoutMillis)), \(ts.map { $0.refundOf ?? "" }),
-                \(ts.map { $0.orderID ?? "" }), \(ts.map(\.memo)), \(ts.map(\.createdAt)),
-                \(holds.map(\.id)), \(holds.map { $0.holdExpiresAt ?? 0 }),
-                \(resolved.map(\.key)), \(rStatus), \(rBy), \(rAt),
-                \(ps.map(\.account.id)), \(ps.map(\.transferID)), \(ps.map(\.event)), \(ps.map(\.delta)),
-                \(ps.map(\.account.available.minorUnits)), \(ps.map(\.account.balance.minorUnits)), \(ps.map(\.account.currency.code)),
-                \(now))
-            """, logger: logger)
+        binds.append(accounts.map(\.id))
+        binds.append(accounts.map(\.debitsPending))
+        binds.append(accounts.map(\.debitsPosted))
+        binds.append(accounts.map(\.creditsPending))
+        binds.append(accounts.map(\.creditsPosted))
+        binds.append(ts.map(\.id))
+        binds.append(ts.map(\.kind.rawValue))
+        binds.append(ts.map(\.debitAccount))
+        binds.append(ts.map(\.creditAccount))
+        binds.append(ts.map(\.amount.minorUnits))
+        binds.append(ts.map(\.amount.currency.code))
+        binds.append(ts.map { Int64($0.flags.rawValue) })
+        binds.append(ts.map { $0.pendingID ?? "" })
+        binds.append(ts.map(\.timeoutMillis))
+        binds.append(ts.map { $0.refundOf ?? "" })
+        binds.append(ts.map { $0.orderID ?? "" })
+        binds.append(ts.map(\.memo))
+        binds.append(ts.map(\.createdAt))
+        binds.append(holds.map(\.id))
+        binds.append(holds.map { $0.holdExpiresAt ?? 0 })
+        binds.append(resolved.map(\.key))
+        binds.append(rStatus)
+        binds.append(rBy)
+        binds.append(rAt)
+        binds.append(ps.map(\.account.id))
+        binds.append(ps.map(\.transferID))
+        binds.append(ps.map(\.event))
+        binds.append(ps.map(\.delta))
+        binds.append(ps.map(\.account.available.minorUnits))
+        binds.append(ps.map(\.account.balance.minorUnits))
+        binds.append(ps.map(\.account.currency.code))
+        binds.append(now)
     }
 }
 

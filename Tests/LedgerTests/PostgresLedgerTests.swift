@@ -78,8 +78,8 @@ import Testing
             guard outcome.transfer != nil else { throw LedgerError(.storage, "funding refused: \(outcome)") }
         }
         try fund(terminal, 100)
-        // The first payment takes the locked path and caches both accounts; the next ones from
-        // this store take one round trip.
+        // The terminal's store cached both accounts when it made them and when it funded the
+        // wallet, so its payments take one round trip.
         guard case .created = try pay(terminal, 30) else { Issue.record("a covered payment was refused"); return }
         // Another process spends most of what the terminal's cache still shows as there.
         guard case .created = try pay(other, 60) else { Issue.record("the other process's payment was refused"); return }
