@@ -1,0 +1,356 @@
+import Crypto
+import Foundation
+
+// The customer-presented code for paying with no network: a certificate the ledger issued to a
+// wallet's device while it was online, and, per payment, the device's signature over a counter,
+// a time and that certificate. A terminal checks it with nothing but the issuer's public key.
+//
+// Binary layout, big-endian, then Base45 behind the text prefix `QRPOS:OFF1:`:
+//
+//   certificate   1 format (1) · 8 issuer key id · 16 serial · 1+n wallet id (UTF-8, 1–64) ·
+//                 32 device public key · 2 currency (ISO 4217 numeric) · 8 allowance (minor units) ·
+//                 8 valid from · 8 valid until (Unix ms) · 64 issuer signature
+//   payment       4 counter · 8 time (Unix ms) · 64 device signature
+//
+// The issuer signs "qrpos offline certificate 1\0" and the certificate's bytes before its
+// signature; the device signs "qrpos offline payment 1\0", the whole certificate (signature
+// included), the counter and the time. Domain-separated, so neither signature can stand for the
+// other or for a receipt's.
+
+/// Why a text is not an offline token a terminal may accept.
+public struct OfflineTokenError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Reason: String, Sendable, Codable {
+        /// Not the token's text, or its bytes do not parse.
+        case malformed
+        /// Signed by an issuer key this terminal does not know.
+        case unknownIssuer = "unknown-issuer"
+        /// The issuer's signature does not match the certificate: forged or damaged.
+        case badIssuerSignature = "bad-issuer-signature"
+        /// The device's signature does not match: forged, or the certificate was lifted.
+        case badDeviceSignature = "bad-device-signature"
+        /// The certificate's validity has not begun, beyond the clock skew allowed.
+        case notYetValid = "not-yet-valid"
+        /// The certificate's validity has ended, beyond the clock skew allowed.
+        case expired
+        /// The payment's time is too far from the terminal's clock: an old code shown again, or
+        /// a clock too far off.
+        case stale
+    }
+
+    public let reason: Reason
+    public let message: String
+    public init(_ reason: Reason, _ message: String) {
+        self.reason = reason
+        self.message = message
+    }
+    public var description: String { message }
+}
+
+/// The ledger's key for issuing offline certificates (Ed25519). Terminals hold its public half.
+public struct OfflineIssuerKey: Sendable {
+    let privateKey: Curve25519.Signing.PrivateKey
+
+    public init() { privateKey = Curve25519.Signing.PrivateKey() }
+
+    /// The key whose 32-byte seed is `seed`, as read back from a key file.
+    public init(seed: [UInt8]) throws(OfflineTokenError) {
+        do { privateKey = try Curve25519.Signing.PrivateKey(rawRepresentation: seed) } catch {
+            throw OfflineTokenError(.malformed, "an offline issuer key is 32 bytes, not \(seed.count)")
+        }
+    }
+
+    public var seed: [UInt8] { Array(privateKey.rawRepresentation) }
+    public var publicKey: OfflinePublicKey { OfflinePublicKey(privateKey.publicKey) }
+}
+
+/// A wallet device's own key: it signs each offline payment. Made on the device; only its public
+/// half goes into the certificate.
+public struct OfflineDeviceKey: Sendable {
+    let privateKey: Curve25519.Signing.PrivateKey
+
+    public init() { privateKey = Curve25519.Signing.PrivateKey() }
+
+    public init(seed: [UInt8]) throws(OfflineTokenError) {
+        do { privateKey = try Curve25519.Signing.PrivateKey(rawRepresentation: seed) } catch {
+            throw OfflineTokenError(.malformed, "an offline device key is 32 bytes, not \(seed.count)")
+        }
+    }
+
+    public var seed: [UInt8] { Array(privateKey.rawRepresentation) }
+    public var publicKey: OfflinePublicKey { OfflinePublicKey(privateKey.publicKey) }
+}
+
+/// An Ed25519 public key (an issuer's or a device's) and its id.
+public struct OfflinePublicKey: Sendable, Hashable {
+    public let raw: [UInt8]
+    let key: Curve25519.Signing.PublicKey
+
+    init(_ key: Curve25519.Signing.PublicKey) {
+        self.key = key
+        raw = Array(key.rawRepresentation)
+    }
+
+    /// The key whose 32 raw bytes are `raw`, as published.
+    public init(raw: [UInt8]) throws(OfflineTokenError) {
+        do { key = try Curve25519.Signing.PublicKey(rawRepresentation: raw) } catch {
+            throw OfflineTokenError(.malformed, "an Ed25519 public key is 32 bytes, not \(raw.count)")
+        }
+        self.raw = raw
+    }
+
+    /// The first 8 bytes of SHA-256 of the key: how a certificate names its issuer.
+    public var id: [UInt8] { Array(SHA256.hash(data: raw).prefix(8)) }
+    /// ``id`` as 16 lower-case hex digits.
+    public var idHex: String { id.map { String(format: "%02x", $0) }.joined() }
+
+    public static func == (a: Self, b: Self) -> Bool { a.raw == b.raw }
+    public func hash(into hasher: inout Hasher) { hasher.combine(raw) }
+
+    func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
+        key.isValidSignature(signature, for: message)
+    }
+}
+
+/// What the ledger vouches for: this device may spend up to `allowance` of this wallet offline
+/// between `validFrom` and `validUntil`. The allowance is reserved on the wallet's account when
+/// the certificate is issued, so it cannot also be spent online.
+public struct OfflineCertificate: Sendable, Hashable {
+    public static let format: UInt8 = 1
+    /// The longest wallet id a certificate carries, in UTF-8 bytes.
+    public static let walletIDLengthMax = 64
+
+    /// The issuing key's id (``OfflinePublicKey/id``).
+    public let issuerKeyID: [UInt8]
+    /// The certificate's own id, a UUIDv7: the ledger's reservation of the allowance.
+    public let serial: String
+    public let walletID: String
+    public let devicePublicKey: OfflinePublicKey
+    public let allowance: Money
+    /// Unix milliseconds.
+    public let validFrom: Int64
+    public let validUntil: Int64
+    public let signature: [UInt8]
+
+    /// Issues a certificate: signs its fields with `issuer`.
+    public static func issue(serial: String, walletID: String, device: OfflinePublicKey, allowance: Money,
+                             validFrom: Int64, validUntil: Int64, issuer: OfflineIssuerKey) throws(OfflineTokenError) -> OfflineCertificate {
+        guard UUIDv7.isValid(serial) else { throw OfflineTokenError(.malformed, "a certificate serial is a UUIDv7, not '\(serial)'") }
+        guard (1...walletIDLengthMax).contains(walletID.utf8.count) else {
+            throw OfflineTokenError(.malformed, "a wallet id is 1 to \(walletIDLengthMax) bytes")
+        }
+        guard allowance.minorUnits > 0 else { throw OfflineTokenError(.malformed, "an offline allowance is more than zero") }
+        guard validFrom < validUntil else { throw OfflineTokenError(.malformed, "a certificate's validity must end after it begins") }
+        let unsigned = OfflineCertificate(issuerKeyID: issuer.publicKey.id, serial: serial, walletID: walletID, devicePublicKey: device,
+                                          allowance: allowance, validFrom: validFrom, validUntil: validUntil, signature: [])
+        let signature: [UInt8]
+        do { signature = Array(try issuer.privateKey.signature(for: Self.certificateDomain + unsigned.fieldBytes)) } catch {
+            throw OfflineTokenError(.malformed, "could not sign the certificate: \(error)")
+        }
+        return OfflineCertificate(issuerKeyID: unsigned.issuerKeyID, serial: serial, walletID: walletID, devicePublicKey: device,
+                                  allowance: allowance, validFrom: validFrom, validUntil: validUntil, signature: signature)
+    }
+
+    static let certificateDomain = Array("qrpos offline certificate 1\0".utf8)
+
+    /// The fields as signed: everything before the signature.
+    var fieldBytes: [UInt8] {
+        var w = ByteWriter()
+        w.byte(Self.format)
+        w.bytes(issuerKeyID)
+        w.bytes(UUIDBytes.raw(serial))
+        w.byte(UInt8(walletID.utf8.count))
+        w.bytes(Array(walletID.utf8))
+        w.bytes(devicePublicKey.raw)
+        w.uint16(UInt16(allowance.currency.numeric)!)
+        w.int64(allowance.minorUnits)
+        w.int64(validFrom)
+        w.int64(validUntil)
+        return w.out
+    }
+
+    /// The whole certificate, signature included.
+    public var bytes: [UInt8] { fieldBytes + signature }
+
+    /// Whether the issuer whose public key is `issuer` signed exactly these fields.
+    public func isSigned(by issuer: OfflinePublicKey) -> Bool {
+        issuer.id == issuerKeyID && issuer.isValidSignature(signature, for: Self.certificateDomain + fieldBytes)
+    }
+
+    static func read(_ r: inout ByteReader) throws(OfflineTokenError) -> OfflineCertificate {
+        guard try r.byte() == format else { throw OfflineTokenError(.malformed, "not an offline certificate of format \(format)") }
+        let issuer = try r.bytes(8)
+        guard let serial = UUIDBytes.text(try r.bytes(16)), UUIDv7.isValid(serial) else {
+            throw OfflineTokenError(.malformed, "the certificate's serial is not a UUIDv7")
+        }
+        let walletLength = Int(try r.byte())
+        guard (1...walletIDLengthMax).contains(walletLength), let wallet = String(validating: try r.bytes(walletLength), as: UTF8.self) else {
+            throw OfflineTokenError(.malformed, "the certificate's wallet id is not 1 to \(walletIDLengthMax) bytes of UTF-8")
+        }
+        let device = try OfflinePublicKey(raw: try r.bytes(32))
+        let numeric = try r.uint16()
+        let digits = String(numeric)
+        guard let currency = Currency(String(repeating: "0", count: max(0, 3 - digits.count)) + digits) else {
+            throw OfflineTokenError(.malformed, "the certificate's currency \(numeric) is not one qrpos knows")
+        }
+        let allowance = try r.int64()
+        let from = try r.int64(), until = try r.int64()
+        guard allowance > 0, from < until else { throw OfflineTokenError(.malformed, "the certificate's allowance or validity is not possible") }
+        return OfflineCertificate(issuerKeyID: issuer, serial: serial, walletID: wallet, devicePublicKey: device,
+                                  allowance: Money(minorUnits: allowance, currency: currency), validFrom: from, validUntil: until,
+                                  signature: try r.bytes(64))
+    }
+}
+
+/// One offline payment's code: the certificate, the device's counter (one more each time the
+/// phone shows a code) and the time, signed by the device. It fits one QR (about 380 characters
+/// of Base45, version 12 at level M).
+public struct OfflineToken: Sendable, Hashable {
+    public static let prefix = "QRPOS:OFF1:"
+
+    public let certificate: OfflineCertificate
+    public let counter: UInt32
+    /// Unix milliseconds on the phone when it made the code.
+    public let time: Int64
+    public let signature: [UInt8]
+
+    static let paymentDomain = Array("qrpos offline payment 1\0".utf8)
+
+    /// Signs a payment code with the device's key; `device` must be the certificate's device.
+    public static func make(certificate: OfflineCertificate, device: OfflineDeviceKey, counter: UInt32, time: Int64) throws(OfflineTokenError) -> OfflineToken {
+        guard device.publicKey == certificate.devicePublicKey else {
+            throw OfflineTokenError(.badDeviceSignature, "this device key is not the one the certificate names")
+        }
+        let signature: [UInt8]
+        do { signature = Array(try device.privateKey.signature(for: signedBytes(certificate, counter, time))) } catch {
+            throw OfflineTokenError(.malformed, "could not sign the payment: \(error)")
+        }
+        return OfflineToken(certificate: certificate, counter: counter, time: time, signature: signature)
+    }
+
+    static func signedBytes(_ certificate: OfflineCertificate, _ counter: UInt32, _ time: Int64) -> [UInt8] {
+        var w = ByteWriter()
+        w.bytes(paymentDomain)
+        w.bytes(certificate.bytes)
+        w.uint32(counter)
+        w.int64(time)
+        return w.out
+    }
+
+    /// The binary form (certificate, counter, time, signature).
+    public var bytes: [UInt8] {
+        var w = ByteWriter()
+        w.bytes(certificate.bytes)
+        w.uint32(counter)
+        w.int64(time)
+        w.bytes(signature)
+        return w.out
+    }
+
+    /// The text a QR carries: ``prefix`` and the bytes in Base45.
+    public var text: String { Self.prefix + Base45.encode(bytes) }
+
+    /// Whether a scanned text is meant to be an offline token (and so must parse as one).
+    public static func looksLikeToken(_ text: String) -> Bool { text.hasPrefix(prefix) }
+
+    /// Parses a scanned text. Checks the form only; ``verify(issuers:now:clockSkewMillis:)`` checks the rest.
+    public init(parsing text: String) throws(OfflineTokenError) {
+        guard text.hasPrefix(Self.prefix) else {
+            throw OfflineTokenError(.malformed, "not an offline token: it must start with \(Self.prefix)")
+        }
+        guard let raw = Base45.decode(text.dropFirst(Self.prefix.count)) else {
+            throw OfflineTokenError(.malformed, "the offline token is damaged: not Base45")
+        }
+        var r = ByteReader(raw)
+        certificate = try OfflineCertificate.read(&r)
+        counter = try r.uint32()
+        time = try r.int64()
+        signature = try r.bytes(64)
+        guard r.isAtEnd else { throw OfflineTokenError(.malformed, "the offline token has \(r.remaining) bytes too many") }
+    }
+
+    init(certificate: OfflineCertificate, counter: UInt32, time: Int64, signature: [UInt8]) {
+        self.certificate = certificate
+        self.counter = counter
+        self.time = time
+        self.signature = signature
+    }
+
+    /// Everything a terminal can check with no network: the issuer is one of `issuers` and
+    /// signed the certificate; the certificate's device signed this payment; the certificate is
+    /// valid at `now`; and the payment was made within `clockSkewMillis` of `now` (either way:
+    /// the phone's clock and the terminal's may both be off). What depends on this terminal's
+    /// history (counter never seen, limits) is the terminal's to check.
+    public func verify(issuers: [OfflinePublicKey], now: Int64, clockSkewMillis: Int64) throws(OfflineTokenError) {
+        guard let issuer = issuers.first(where: { $0.id == certificate.issuerKeyID }) else {
+            throw OfflineTokenError(.unknownIssuer, "the code was issued by a key this terminal does not know")
+        }
+        guard certificate.isSigned(by: issuer) else {
+            throw OfflineTokenError(.badIssuerSignature, "the code's certificate is not signed by its issuer: forged or damaged")
+        }
+        guard certificate.devicePublicKey.isValidSignature(signature, for: Self.signedBytes(certificate, counter, time)) else {
+            throw OfflineTokenError(.badDeviceSignature, "the code is not signed by the wallet's device: forged or damaged")
+        }
+        // No arithmetic on the token's own numbers: a device may sign any time at all (Int64.min
+        // included), and a subtraction from it would trap. Only the terminal's clock moves.
+        let (earliest, latest) = (now - clockSkewMillis, now + clockSkewMillis)
+        guard certificate.validFrom <= latest else {
+            throw OfflineTokenError(.notYetValid, "the wallet's offline certificate is not valid yet")
+        }
+        guard certificate.validUntil >= earliest else {
+            throw OfflineTokenError(.expired, "the wallet's offline certificate has expired: the customer must go online once")
+        }
+        guard time >= earliest && time <= latest else {
+            throw OfflineTokenError(.stale, "the code's time is more than \(clockSkewMillis / 1000) s from this terminal's: ask for a fresh code")
+        }
+    }
+}
+
+/// A UUID's 16 bytes from its text and back.
+enum UUIDBytes {
+    static func raw(_ text: String) -> [UInt8] {
+        let u = UUID(uuidString: text)!.uuid
+        return [u.0, u.1, u.2, u.3, u.4, u.5, u.6, u.7, u.8, u.9, u.10, u.11, u.12, u.13, u.14, u.15]
+    }
+
+    static func text(_ b: [UInt8]) -> String? {
+        guard b.count == 16 else { return nil }
+        return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+            .uuidString.lowercased()
+    }
+}
+
+/// Big-endian fixed-width writing.
+struct ByteWriter {
+    var out: [UInt8] = []
+    mutating func byte(_ b: UInt8) { out.append(b) }
+    mutating func bytes(_ b: [UInt8]) { out += b }
+    mutating func uint16(_ v: UInt16) { out += [UInt8(v >> 8), UInt8(v & 0xFF)] }
+    mutating func uint32(_ v: UInt32) { for s in stride(from: 24, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: v >> UInt32(s))) } }
+    mutating func int64(_ v: Int64) { for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: v >> Int64(s))) } }
+}
+
+/// Big-endian fixed-width reading; running out is a malformed token.
+struct ByteReader {
+    private let data: [UInt8]
+    private var at = 0
+    init(_ data: [UInt8]) { self.data = data }
+    var isAtEnd: Bool { at == data.count }
+    var remaining: Int { data.count - at }
+
+    mutating func bytes(_ n: Int) throws(OfflineTokenError) -> [UInt8] {
+        guard remaining >= n else { throw OfflineTokenError(.malformed, "the offline token is cut short") }
+        defer { at += n }
+        return Array(data[at..<at + n])
+    }
+    mutating func byte() throws(OfflineTokenError) -> UInt8 { try bytes(1)[0] }
+    mutating func uint16() throws(OfflineTokenError) -> UInt16 {
+        let b = try bytes(2)
+        return UInt16(b[0]) << 8 | UInt16(b[1])
+    }
+    mutating func uint32() throws(OfflineTokenError) -> UInt32 {
+        try bytes(4).reduce(0) { $0 << 8 | UInt32($1) }
+    }
+    mutating func int64() throws(OfflineTokenError) -> Int64 {
+        Int64(bitPattern: try bytes(8).reduce(0) { $0 << 8 | UInt64($1) })
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+import Payments
+import Testing
+
+@Suite("Base45 (RFC 9285)") struct Base45Tests {
+    @Test("the RFC's examples encode and decode")
+    func vectors() {
+        let vectors = [("AB", "BB8"), ("Hello!!", "%69 VD92EX0"), ("base-45", "UJCLQE7W581"), ("ietf!", "QED8WEX0")]
+        for (plain, encoded) in vectors {
+            #expect(Base45.encode(Array(plain.utf8)) == encoded)
+            #expect(Base45.decode(encoded) == Array(plain.utf8))
+        }
+    }
+
+    @Test("text that no bytes encode to is refused")
+    func refusals() {
+        #expect(Base45.decode(":::") == nil, "91124 does not fit two bytes")
+        #expect(Base45.decode("FGW") == [0xFF, 0xFF], "65535 fits")
+        #expect(Base45.decode("GGW") == nil, "65536 does not")
+        #expect(Base45.decode("::") == nil, "2024 does not fit one byte")
+        #expect(Base45.decode("A") == nil, "a length of 3n+1")
+        #expect(Base45.decode("ab8") == nil, "lower case is outside the alphabet")
+        #expect(Base45.decode("") == [])
+    }
+
+    @Test("any bytes survive the round trip")
+    func roundTrip() {
+        var rng = SystemRandomNumberGenerator()
+        for length in 0..<70 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            #expect(Base45.decode(Base45.encode(bytes)) == bytes)
+        }
+    }
+}
+
+@Suite("Offline tokens") struct OfflineTokenTests {
+    let issuer = OfflineIssuerKey()
+    let device = OfflineDeviceKey()
+    let now: Int64 = 1_800_000_000_000
+    let day: Int64 = 86_400_000
+    let skew: Int64 = 300_000
+
+    func certificate(allowance: Int64 = 50_000, from: Int64? = nil, until: Int64? = nil,
+                     device: OfflineDeviceKey? = nil, issuer: OfflineIssuerKey? = nil) throws -> OfflineCertificate {
+        try OfflineCertificate.issue(serial: UUIDv7.make(), walletID: "wal_0123456789abcdef", device: (device ?? self.device).publicKey,
+                                     allowance: Money(minorUnits: allowance, currency: .CNY),
+                                     validFrom: from ?? now - day, validUntil: until ?? now + 6 * day, issuer: issuer ?? self.issuer)
+    }
+
+    func reason(_ token: OfflineToken, at time: Int64? = nil, issuers: [OfflinePublicKey]? = nil) -> OfflineTokenError.Reason? {
+        do {
+            try token.verify(issuers: issuers ?? [issuer.publicKey], now: time ?? now, clockSkewMillis: skew)
+            return nil
+        } catch {
+            return error.reason
+        }
+    }
+
+    @Test("a token survives its text and verifies with the issuer's public key alone")
+    func roundTrip() throws {
+        let token = try OfflineToken.make(certificate: try certificate(), device: device, counter: 7, time: now - 1_000)
+        #expect(token.text.hasPrefix(OfflineToken.prefix))
+        #expect(token.text.utf8.count < 400, "fits a version-12 QR at level M")
+        let parsed = try OfflineToken(parsing: token.text)
+        #expect(parsed == token)
+        #expect(parsed.counter == 7)
+        #expect(parsed.certificate.allowance == Money(minorUnits: 50_000, currency: .CNY))
+        #expect(reason(parsed) == nil)
+        // The issuer's public key, as published (32 raw bytes), is all a terminal needs.
+        #expect(reason(parsed, issuers: [try OfflinePublicKey(raw: issuer.publicKey.raw)]) == nil)
+    }
+
+    /// Flipping any one bit of the token must never give a token that verifies: each changes a
+    /// signed field, a signature, or the framing.
+    @Test("every one-bit change of a token is refused")
+    func everyBitFlip() throws {
+        let token = try OfflineToken.make(certificate: try certificate(), device: device, counter: 1, time: now)
+        let bytes = token.bytes
+        var accepted: [Int] = []
+        for bit in 0..<(bytes.count * 8) {
+            var damaged = bytes
+            damaged[bit / 8] ^= 1 << UInt8(bit % 8)
+            guard let parsed = try? OfflineToken(parsing: OfflineToken.prefix + Base45.encode(damaged)) else { continue }
+            if reason(parsed) == nil { accepted.append(bit) }
+        }
+        #expect(accepted.isEmpty, "bits \(accepted) flipped and still accepted")
+    }
+
+    @Test("a truncated, padded or mistyped token is malformed, with a reason")
+    func malformed() throws {
+        let text = try OfflineToken.make(certificate: try certificate(), device: device, counter: 1, time: now).text
+        for bad in [String(text.dropLast(3)), text + "000", text.lowercased(), "QRPOS:OFF2:" + text.dropFirst(11), "", "280000000000000000"] {
+            #expect(throws: OfflineTokenError.self) { try OfflineToken(parsing: bad) }
+        }
+        do {
+            _ = try OfflineToken(parsing: String(text.dropLast(3)))
+        } catch {
+            #expect(error.reason == .malformed)
+        }
+    }
+
+    @Test("issuer: unknown key, and a certificate made by another key under this one's id")
+    func foreignIssuer() throws {
+        let other = OfflineIssuerKey()
+        let token = try OfflineToken.make(certificate: try certificate(issuer: other), device: device, counter: 1, time: now)
+        #expect(reason(token) == .unknownIssuer)
+        #expect(reason(token, issuers: [issuer.publicKey, other.publicKey]) == nil)
+        // Another key's signature under this issuer's id: the bytes say "issuer", the signature does not.
+        var bytes = token.bytes
+        bytes.replaceSubrange(1..<9, with: issuer.publicKey.id)
+        let forged = try OfflineToken(parsing: OfflineToken.prefix + Base45.encode(bytes))
+        #expect(reason(forged) == .badIssuerSignature)
+    }
+
+    @Test("a certificate with another device's signature is refused")
+    func liftedCertificate() throws {
+        let thief = OfflineDeviceKey()
+        #expect(throws: OfflineTokenError.self) {
+            try OfflineToken.make(certificate: try certificate(), device: thief, counter: 1, time: now)
+        }
+        // Built by hand: the victim's certificate, the thief's signature.
+        let theirs = try OfflineToken.make(certificate: try certificate(device: thief), device: thief, counter: 1, time: now)
+        let victim = try certificate()
+        var bytes = victim.bytes
+        bytes += theirs.bytes.suffix(4 + 8 + 64)
+        let lifted = try OfflineToken(parsing: OfflineToken.prefix + Base45.encode(bytes))
+        #expect(reason(lifted) == .badDeviceSignature)
+    }
+
+    @Test("validity and freshness, at the edges of the clock skew")
+    func time() throws {
+        let cert = try certificate(from: now, until: now + day)
+        let token = try OfflineToken.make(certificate: cert, device: device, counter: 1, time: now)
+        #expect(reason(token, at: now - skew) == .stale || reason(token, at: now - skew) == nil)
+        #expect(reason(token, at: now - skew - 1) == .notYetValid)
+        let late = try OfflineToken.make(certificate: cert, device: device, counter: 2, time: now + day + skew)
+        #expect(reason(late, at: now + day + skew) == nil)
+        #expect(reason(late, at: now + day + skew + 1) == .expired)
+        // A code made five minutes ago is fresh; one made a minute more ago is an old code.
+        let old = try OfflineToken.make(certificate: cert, device: device, counter: 3, time: now + 60_000)
+        #expect(reason(old, at: now + 60_000 + skew) == nil)
+        #expect(reason(old, at: now + 60_000 + skew + 1) == .stale)
+        #expect(reason(old, at: now + 60_000 - skew - 1) == .stale, "a code from the terminal's future")
+    }
+
+    /// The customer's own phone signs the time, so it can be any number; found when a one-bit
+    /// flip of the time's top bit trapped on an overflow instead of being refused.
+    @Test("a device-signed time at either end of Int64 is refused as stale, not a crash")
+    func extremeTimes() throws {
+        let cert = try certificate()
+        for time in [Int64.min, Int64.max, Int64.min + 1, -1] {
+            #expect(reason(try OfflineToken.make(certificate: cert, device: device, counter: 1, time: time)) == .stale)
+        }
+    }
+
+    @Test("issuing refuses what no certificate may say")
+    func issueChecks() throws {
+        #expect(throws: OfflineTokenError.self) { try certificate(allowance: 0) }
+        #expect(throws: OfflineTokenError.self) { try certificate(from: now, until: now) }
+        #expect(throws: OfflineTokenError.self) {
+            try OfflineCertificate.issue(serial: "not-a-uuid", walletID: "w", device: device.publicKey,
+                                         allowance: Money(minorUnits: 1, currency: .CNY), validFrom: 0, validUntil: 1, issuer: issuer)
+        }
+        #expect(throws: OfflineTokenError.self) {
+            try OfflineCertificate.issue(serial: UUIDv7.make(), walletID: String(repeating: "w", count: 65), device: device.publicKey,
+                                         allowance: Money(minorUnits: 1, currency: .CNY), validFrom: 0, validUntil: 1, issuer: issuer)
+        }
+    }
+}
