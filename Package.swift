@@ -62,7 +62,10 @@ let package = Package(
             "Payments", "Barcodes",
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
-        .target(name: "Terminal", dependencies: ["Payments", "Ledger", "Camera", "Receipts", "Barcodes"], swiftSettings: strict),
+        .target(name: "Terminal", dependencies: [
+            "Payments", "Ledger", "Camera", "Receipts", "Barcodes",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: strict),
 
         // MARK: The one executable.
         .executableTarget(name: "qrpos", dependencies: [

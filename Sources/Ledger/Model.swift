@@ -129,6 +129,32 @@ public enum TransferKind: String, Sendable, Codable, CaseIterable {
     case bill
     /// A correction: a new transfer that undoes or adjusts an earlier one, never an edit.
     case correction
+
+    /// The kinds of account a transfer of this kind moves money between (debit, credit), as the
+    /// comments above say; nil for a correction, which may move it between any two.
+    public var accountKinds: [(debit: AccountKind, credit: AccountKind)]? {
+        switch self {
+        case .deposit: [(.settlement, .wallet)]
+        case .withdrawal: [(.wallet, .settlement)]
+        case .payment: [(.wallet, .merchant)]
+        case .refund: [(.merchant, .wallet)]
+        case .transfer: [(.wallet, .wallet)]
+        case .exchange: [(.wallet, .exchange), (.exchange, .wallet)]
+        case .fee: [(.wallet, .revenue)]
+        case .bill: [(.wallet, .biller)]
+        case .correction: nil
+        }
+    }
+
+    /// ``accountKinds`` as one SQL condition over a transfer `t` and its debit and credit
+    /// accounts `d` and `c`, for the stores' audits (the same text in SQLite and PostgreSQL).
+    public static var accountKindsFitSQL: String {
+        allCases.map { kind -> String in
+            guard let pairs = kind.accountKinds else { return "t.kind = '\(kind.rawValue)'" }
+            let sides = pairs.map { "(d.kind = '\($0.debit.rawValue)' AND c.kind = '\($0.credit.rawValue)')" }.joined(separator: " OR ")
+            return "(t.kind = '\(kind.rawValue)' AND (\(sides)))"
+        }.joined(separator: " OR ")
+    }
 }
 
 /// Where deposited money came from; both are settled through the settlement account.

@@ -319,7 +319,7 @@ public struct WalletOperations: Sendable {
     /// Runs one wallet request in one transaction. A decline is final like an approval: it is
     /// stored, a retry with the same id gets it back (with other fields: an id conflict), and it
     /// counts towards the wallet's velocity, as an attempt.
-    private func run(_ requestID: String, _ fingerprint: String, wallet: String?, now: Int64,
+    func run(_ requestID: String, _ fingerprint: String, wallet: String?, now: Int64,
                      _ body: (any LedgerTransaction) throws -> Outcome) throws -> Outcome {
         guard !requestID.isEmpty, requestID.count <= 64 else { throw LedgerError(.invalidRequest, "a request id is 1 to 64 characters") }
         return try store.transaction(now: now) { tx in
@@ -354,13 +354,13 @@ public struct WalletOperations: Sendable {
         return nil
     }
 
-    private func declined(_ tx: any LedgerTransaction, _ requestID: String, _ decline: Decline) throws -> Outcome {
+    func declined(_ tx: any LedgerTransaction, _ requestID: String, _ decline: Decline) throws -> Outcome {
         // A request that was approved before stays approved: its transfer answers.
         if let earlier = try tx.transfer(requestID) { return Outcome(requestID: requestID, result: .posted(earlier), replayed: true) }
         return Outcome(requestID: requestID, result: .declined(decline), replayed: false)
     }
 
-    private func one(_ tx: any LedgerTransaction, _ requestID: String, _ transfer: Transfer) throws -> Outcome {
+    func one(_ tx: any LedgerTransaction, _ requestID: String, _ transfer: Transfer) throws -> Outcome {
         try chain(tx, requestID, [transfer])
     }
 

@@ -253,6 +253,11 @@ enum PostgresSchema {
             SELECT 'transfer ' || t.id FROM transfer t JOIN account d ON d.id = t.debit_account JOIN account c ON c.id = t.credit_account
             WHERE t.currency <> d.currency OR t.currency <> c.currency
             """)
+        try check("transfer kinds fit their accounts", """
+            SELECT 'transfer ' || t.id || ' (' || t.kind || ')' FROM transfer t
+            JOIN account d ON d.id = t.debit_account JOIN account c ON c.id = t.credit_account
+            WHERE NOT (\(TransferKind.accountKindsFitSQL))
+            """)
         try check("pending transfers resolved exactly once", """
             SELECT 'transfer ' || t.id || ': no status' FROM transfer t LEFT JOIN pending_transfer p ON p.id = t.id
                 WHERE (t.flags & 2) <> 0 AND p.id IS NULL
@@ -270,6 +275,10 @@ enum PostgresSchema {
         try check("refunds within their payment", """
             SELECT 'payment ' || p.id || ' of ' || p.amount || ' refunded ' || SUM(r.amount) FROM transfer r JOIN transfer p ON p.id = r.refund_of
             GROUP BY p.id, p.amount HAVING SUM(r.amount) > p.amount
+            """)
+        try check("refunds reverse their payment", """
+            SELECT 'refund ' || r.id FROM transfer r JOIN transfer p ON p.id = r.refund_of
+            WHERE p.kind <> 'payment' OR r.debit_account <> p.credit_account OR r.credit_account <> p.debit_account OR r.currency <> p.currency
             """)
         let totals = try conn.query("SELECT currency, SUM(debits_posted)::int8 FROM account GROUP BY currency", logger: logger).wait()
         var sums: [String: Int64] = [:]

@@ -327,15 +327,7 @@ public final class SQLiteLedger: LedgerStore {
             // Transfers connect the right kinds of account.
             flag("transfer kinds fit their accounts", try Row.fetchAll(db, sql: """
                 SELECT t.id, t.kind FROM transfer t JOIN account d ON d.id = t.debit_account JOIN account c ON c.id = t.credit_account
-                WHERE NOT ((t.kind = 'deposit' AND d.kind = 'settlement' AND c.kind = 'wallet')
-                        OR (t.kind = 'withdrawal' AND d.kind = 'wallet' AND c.kind = 'settlement')
-                        OR (t.kind = 'payment' AND d.kind = 'wallet' AND c.kind = 'merchant')
-                        OR (t.kind = 'refund' AND d.kind = 'merchant' AND c.kind = 'wallet')
-                        OR (t.kind = 'transfer' AND d.kind = 'wallet' AND c.kind = 'wallet')
-                        OR (t.kind = 'exchange' AND ((d.kind = 'wallet' AND c.kind = 'exchange') OR (d.kind = 'exchange' AND c.kind = 'wallet')))
-                        OR (t.kind = 'fee' AND d.kind = 'wallet' AND c.kind = 'revenue')
-                        OR (t.kind = 'bill' AND d.kind = 'wallet' AND c.kind = 'biller')
-                        OR t.kind = 'correction')
+                WHERE NOT (\(TransferKind.accountKindsFitSQL))
                 """)) { "transfer \($0["id"] as String) (\($0["kind"] as String))" }
             // Every pending transfer is posted, voided or expired exactly once: its status row
             // exists, names the transfer that resolved it, and that transfer names it back.

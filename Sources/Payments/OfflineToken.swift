@@ -100,6 +100,8 @@ public struct OfflinePublicKey: Sendable, Hashable {
 
     /// The first 8 bytes of SHA-256 of the key: how a certificate names its issuer.
     public var id: [UInt8] { Array(SHA256.hash(data: raw).prefix(8)) }
+    /// The 32 bytes as 64 lower-case hex digits.
+    public var hex: String { raw.map { String(format: "%02x", $0) }.joined() }
     /// ``id`` as 16 lower-case hex digits.
     public var idHex: String { id.map { String(format: "%02x", $0) }.joined() }
 

@@ -23,12 +23,15 @@ struct Bench: ParsableCommand {
             synchronous=FULL), and with --postgres URL on PostgreSQL too, one payment per \
             transaction and in batches, from 1 and 8 clients, spread over many merchants and all \
             into one; the ledger is audited after each case.
+            sync: an offline approval on the terminal (token checked, limits against the journal, \
+            the approval on disk in the journal), --payments of them. (The online round trip and \
+            the journal upload need the ledger server, not built yet.)
             """
     )
 
     /// The benchmarks there are; each is a case here and a function below.
     enum Name: String, CaseIterable, ExpressibleByArgument {
-        case scan, ledger
+        case scan, ledger, sync
     }
 
     @Argument(help: ArgumentHelp("What to measure: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "name"))
@@ -61,7 +64,7 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("loop-seconds"), help: "scan: how long each run of the live scan loop lasts, at 30 frames a second.")
     var loopSeconds: Int = 10
 
-    @Option(help: "ledger: payments measured one per transaction, per case.")
+    @Option(help: "ledger: payments measured one per transaction, per case; sync: offline approvals measured.")
     var payments: Int = 5_000
 
     @Option(name: .customLong("batch-size"), help: "ledger: payments per batch (one transaction).")
@@ -143,6 +146,8 @@ struct Bench: ParsableCommand {
                     return (ledger, "postgres")
                 }
             }
+        case .sync:
+            try SyncBench(count: payments).run()
         case .scan:
             var bench = ScanBench(seed: seed, count: count, budgetMillis: noBudget ? nil : budgetMillis, verbose: verbose,
                                   strategies: try strategyList(), lanes: lanes)

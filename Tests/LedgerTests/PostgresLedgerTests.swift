@@ -56,6 +56,17 @@ import Testing
         }
     }
 
+    @Test("the audit finds a transfer whose kind does not fit its accounts")
+    func auditDetectsWrongKind() throws {
+        let schema = "t_wk_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
+        let ledger = try PostgresLedger(url: try TestPostgres.baseURL.get() + "?search_path=\(schema)")
+        let wallet = try ledger.createWallet(name: "w", phone: nil, currency: .CNY, now: 0).id
+        _ = try ledger.deposit(requestID: UUIDv7.make(), wallet: wallet, amount: Money(minorUnits: 100, currency: .CNY), source: .cash, now: 0)
+        #expect(try ledger.audit().passed)
+        try TestPostgres.psql("UPDATE \(schema).transfer SET kind = 'bill' WHERE kind = 'deposit'")
+        #expect(try ledger.audit().violations.map(\.check).contains("transfer kinds fit their accounts"))
+    }
+
     /// The one-round-trip path decides from this process's cache of accounts. When another
     /// process changed an account since, the decision must not stand: not a payment approved on
     /// a balance that is gone, and not a decline on a balance that has since grown.

@@ -202,6 +202,15 @@ struct SQLiteLedgerTests {
         #expect(report.violations.map(\.check).contains("balances match transfers"))
     }
 
+    @Test("the audit finds a transfer whose kind does not fit its accounts")
+    func auditDetectsWrongKind() throws {
+        let f = try Fixture()
+        let queue = try DatabaseQueue(path: f.ledger.path)
+        try f.expectAuditPasses()
+        try queue.write { db in try db.execute(sql: "UPDATE transfer SET kind = 'bill' WHERE kind = 'deposit'") }
+        #expect(try f.ledger.audit().violations.map(\.check).contains("transfer kinds fit their accounts"))
+    }
+
     @Test("the schema itself refuses an overdrawn wallet")
     func schemaBackstop() throws {
         let f = try Fixture()

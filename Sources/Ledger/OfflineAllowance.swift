@@ -1,0 +1,154 @@
+import Payments
+
+/// How an offline payment was paid for when its terminal forwarded it.
+public struct OfflineSettlement: Sendable, Equatable {
+    public let paymentID: String
+    /// Taken from the certificate's reserved allowance.
+    public let fromAllowance: Int64
+    /// Taken from the wallet's own balance: the allowance was spent (by other terminals, most
+    /// likely), and the wallet could cover the rest.
+    public let fromWallet: Int64
+    /// What neither could cover: the merchant is paid it all the same, and the wallet owes it:
+    /// its debt account (``WalletOperations/offlineDebtAccount(_:)``) lends it to the wallet,
+    /// which pays it on. Reported to the merchant.
+    public let debt: Int64
+    /// The same payment forwarded again: this is the first settlement, unchanged.
+    public let replayed: Bool
+
+    public var total: Int64 { fromAllowance + fromWallet + debt }
+
+    public init(paymentID: String, fromAllowance: Int64, fromWallet: Int64, debt: Int64, replayed: Bool) {
+        self.paymentID = paymentID
+        self.fromAllowance = fromAllowance
+        self.fromWallet = fromWallet
+        self.debt = debt
+        self.replayed = replayed
+    }
+}
+
+extension WalletOperations {
+    /// The account a certificate's allowance is reserved in: a wallet-kind account, so it can
+    /// never go below zero.
+    public static func offlineAllowanceAccount(_ serial: String) -> String {
+        "off_" + serial.replacingOccurrences(of: "-", with: "")
+    }
+
+    /// What a wallet owes for offline payments nobody's money covered: an account with no
+    /// balance rule, whose debit balance is the debt.
+    public static func offlineDebtAccount(_ wallet: String) -> String { "debt_" + wallet }
+
+    /// How long after a certificate's end its allowance stays reserved, for terminals to forward
+    /// what they took (they refuse offline payments once their oldest unsynced one is 24 hours
+    /// old, and allow five minutes of clock skew).
+    public static let offlineReleaseGraceMillis: Int64 = 25 * 3_600_000
+
+    /// Reserves `amount` of `wallet` for an offline certificate (`serial`, its id): moved into the
+    /// certificate's own account, so it cannot also be spent online. The transfer's id is the
+    /// serial, so issuing again with the same serial is a retry. At most the wallet's daily limit.
+    public func reserveOfflineAllowance(serial: String, wallet: String, amount: Money, validUntil: Int64, now: Int64) throws -> Outcome {
+        try run(serial, "offline-reserve|\(wallet)|\(amount)|\(validUntil)", wallet: wallet, now: now) { tx in
+            guard let w = try tx.account(wallet), w.kind == .wallet else { return try declined(tx, serial, .accountUnknown) }
+            guard w.currency == amount.currency else { return try declined(tx, serial, .currencyMismatch) }
+            guard amount.minorUnits > 0 else { throw LedgerError(.invalidRequest, "an offline allowance is more than zero") }
+            if amount.minorUnits > limits(amount.currency).perDayMax, try tx.transfer(serial) == nil {
+                return try declined(tx, serial, .limitPerDay)
+            }
+            let reserve = Self.offlineAllowanceAccount(serial)
+            try tx.ensureAccount(id: reserve, kind: .wallet, currency: amount.currency, name: "Offline allowance \(serial) of \(wallet)")
+            return try one(tx, serial, Transfer(id: serial, kind: .transfer, debitAccount: wallet, creditAccount: reserve, amount: amount,
+                                                refundOf: nil, orderID: nil, memo: "offline allowance until \(validUntil)", createdAt: now))
+        }
+    }
+
+    /// Settles an offline payment a terminal took under certificate `serial` and forwarded with
+    /// its own id (`paymentID`): paid to `merchant` from the certificate's allowance first, then,
+    /// if that is spent (an overspend across terminals), from the wallet's balance, and what
+    /// neither covers as the wallet's debt. The merchant is always paid in full: the terminal
+    /// followed the rules it was given. Never twice: the same id returns the first settlement,
+    /// and the same id with another amount or merchant is an id conflict.
+    ///
+    /// The caller (the ledger server) has checked the payment's token: the issuer's and the
+    /// device's signatures, and that the certificate is `serial`.
+    public func settleOfflinePayment(paymentID: String, serial: String, merchant: String, amount: Money, now: Int64) throws -> OfflineSettlement {
+        guard !paymentID.isEmpty, paymentID.count <= 56 else { throw LedgerError(.invalidRequest, "an offline payment id is 1 to 56 characters") }
+        guard amount.minorUnits > 0, amount.minorUnits <= LedgerLimits.transferAmountMax else {
+            throw LedgerError(.invalidRequest, "an offline payment is more than zero and within the ledger's limit, not \(amount)")
+        }
+        let parts = [paymentID, paymentID + ".wallet", paymentID + ".debt"]
+        /// The settlement already made, if any (by an earlier call, or by one that committed
+        /// while this one ran: the engine then finds its transfers).
+        func earlier(_ tx: any LedgerTransaction) throws -> OfflineSettlement? {
+            let found = try parts.map { try tx.transfer($0) }
+            guard found.contains(where: { $0 != nil }) else { return nil }
+            let paid = [found[0], found[1]].compactMap { $0 }
+            let (fromAllowance, byWallet, lent) = (found[0]?.amount.minorUnits ?? 0, found[1]?.amount.minorUnits ?? 0, found[2]?.amount.minorUnits ?? 0)
+            guard paid.allSatisfy({ $0.creditAccount == merchant && $0.amount.currency == amount.currency }),
+                  fromAllowance + byWallet == amount.minorUnits, lent <= byWallet else {
+                throw LedgerError(.idConflict, "offline payment \(paymentID) was already settled with other fields")
+            }
+            return OfflineSettlement(paymentID: paymentID, fromAllowance: fromAllowance, fromWallet: byWallet - lent, debt: lent,
+                                     replayed: true)
+        }
+        return try store.transaction(now: now) { tx in
+            if let settled = try earlier(tx) { return settled }
+            guard let reservation = try tx.transfer(serial), reservation.kind == .transfer,
+                  reservation.creditAccount == Self.offlineAllowanceAccount(serial),
+                  let wallet = try tx.account(reservation.debitAccount) else {
+                throw LedgerError(.notFound, "no offline allowance was reserved for certificate \(serial)")
+            }
+            guard let payee = try tx.account(merchant), payee.kind == .merchant else {
+                throw LedgerError(.notFound, "merchant \(merchant) is not in the ledger")
+            }
+            guard payee.currency == amount.currency, wallet.currency == amount.currency else {
+                throw LedgerError(.invalidRequest, "offline payment \(paymentID) is in \(amount.currency), the wallet and merchant in \(wallet.currency)")
+            }
+            let reserve = try tx.account(Self.offlineAllowanceAccount(serial))?.available.minorUnits ?? 0
+            let fromAllowance = min(amount.minorUnits, max(0, reserve))
+            let fromWallet = min(amount.minorUnits - fromAllowance, max(0, wallet.available.minorUnits))
+            let debt = amount.minorUnits - fromAllowance - fromWallet
+            // Allowance → merchant; then the debt account lends the wallet what it lacks; then the
+            // wallet → merchant for the rest. Every transfer's kind fits its accounts.
+            var batch: [Transfer] = []
+            func add(_ id: String, _ kind: TransferKind, from debit: String, to credit: String, _ minor: Int64, _ memo: String) {
+                guard minor > 0 else { return }
+                batch.append(Transfer(id: id, kind: kind, debitAccount: debit, creditAccount: credit,
+                                      amount: Money(minorUnits: minor, currency: amount.currency), refundOf: nil, orderID: nil,
+                                      memo: memo, createdAt: now))
+            }
+            add(parts[0], .payment, from: Self.offlineAllowanceAccount(serial), to: merchant, fromAllowance, "offline, certificate \(serial)")
+            if debt > 0 {
+                try tx.ensureAccount(id: Self.offlineDebtAccount(wallet.id), kind: .settlement, currency: amount.currency,
+                                     name: "Offline debt of \(wallet.id)")
+            }
+            add(parts[2], .deposit, from: Self.offlineDebtAccount(wallet.id), to: wallet.id, debt, "offline \(paymentID): owed by the wallet")
+            add(parts[1], .payment, from: wallet.id, to: merchant, fromWallet + debt, "offline \(paymentID), past the allowance")
+            batch = batch.enumerated().map { $0.offset < batch.count - 1 ? $0.element.linking() : $0.element }
+            let results = try tx.apply(batch)
+            guard results.allSatisfy({ if case .created = $0 { true } else { false } }) else {
+                // Linked: nothing of this chain was applied. Settled meanwhile by another call?
+                if let settled = try earlier(tx) { return settled }
+                throw LedgerError(.storage, "offline payment \(paymentID) could not be settled: \(results)")
+            }
+            return OfflineSettlement(paymentID: paymentID, fromAllowance: fromAllowance, fromWallet: fromWallet, debt: debt, replayed: false)
+        }
+    }
+
+    /// Returns what is left of certificate `serial`'s allowance to its wallet, once its validity
+    /// and the grace for forwarding (``offlineReleaseGraceMillis``) are over. Nil before then,
+    /// and when nothing is left; a second call returns the first release.
+    public func releaseOfflineAllowance(serial: String, now: Int64) throws -> Transfer? {
+        try store.transaction(now: now) { tx in
+            if let done = try tx.transfer(serial + ".release") { return done }
+            guard let reservation = try tx.transfer(serial), reservation.creditAccount == Self.offlineAllowanceAccount(serial),
+                  let until = Int64(reservation.memo.split(separator: " ").last ?? "") else {
+                throw LedgerError(.notFound, "no offline allowance was reserved for certificate \(serial)")
+            }
+            guard now >= until + Self.offlineReleaseGraceMillis,
+                  let left = try tx.account(reservation.creditAccount)?.available, left.minorUnits > 0 else { return nil }
+            let results = try tx.apply([Transfer(id: serial + ".release", kind: .transfer, debitAccount: reservation.creditAccount,
+                                                 creditAccount: reservation.debitAccount, amount: left, refundOf: nil, orderID: nil,
+                                                 memo: "offline allowance returned", createdAt: now)])
+            return results[0].transfer
+        }
+    }
+}

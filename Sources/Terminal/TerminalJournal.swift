@@ -1,0 +1,361 @@
+import Foundation
+import GRDB
+import Payments
+
+/// One payment as the terminal's journal holds it.
+public struct JournalEntry: Sendable, Equatable, Codable {
+    public enum Method: String, Sendable, Codable {
+        case customerCode = "customer-code"
+        case offlineToken = "offline-token"
+        case merchantQR = "merchant-qr"
+    }
+
+    public enum Status: String, Sendable, Codable {
+        /// Written before the ledger was asked; the answer is not known yet.
+        case authorizing
+        case approved
+        case declined
+    }
+
+    /// Made on the terminal (UUIDv7) and the ledger's request id: asking again cannot charge twice.
+    public let id: String
+    public let terminal: String
+    public let merchant: String
+    public let method: Method
+    public let amount: Money
+    public let status: Status
+    /// Approved by the offline rules, not by the ledger; to be forwarded.
+    public let offline: Bool
+    /// The offline token as scanned (what the ledger checks again when it is forwarded).
+    public let token: String?
+    public let wallet: String?
+    public let certificate: String?
+    public let counter: Int64?
+    public let decline: String?
+    public let createdAt: Int64
+    /// When the ledger acknowledged a forwarded offline payment; nil while it waits.
+    public let syncedAt: Int64?
+}
+
+/// What waits to be forwarded, for `qrpos sync status` and the offline limits.
+public struct SyncStatus: Sendable, Equatable, Codable {
+    /// Offline approvals not yet acknowledged by the ledger.
+    public let unsyncedCount: Int
+    /// Their total, per currency code, in minor units.
+    public let unsyncedAmounts: [String: Int64]
+    /// Age of the oldest, in milliseconds; nil when none waits.
+    public let oldestAgeMillis: Int64?
+    /// Sales written before the ledger was asked whose answer never came (the terminal stopped
+    /// while it waited): asked again, with their ids, on the next start.
+    public let undecidedCount: Int
+
+    public init(unsyncedCount: Int, unsyncedAmounts: [String: Int64], oldestAgeMillis: Int64?, undecidedCount: Int) {
+        self.unsyncedCount = unsyncedCount
+        self.unsyncedAmounts = unsyncedAmounts
+        self.oldestAgeMillis = oldestAgeMillis
+        self.undecidedCount = undecidedCount
+    }
+}
+
+/// The terminal's own journal: one SQLite file (WAL, `synchronous=FULL`) holding every payment
+/// with its terminal-made id, written before any network call, and every offline approval until
+/// the ledger has it. An offline approval returns only once it is on disk.
+public final class TerminalJournal: Sendable {
+    public let path: String
+    private let pool: DatabasePool
+
+    public init(path: String) throws {
+        self.path = path
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA cache_size = -16384")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw CheckoutError("cannot open the terminal journal at \(path): \(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: payments, offline approvals, sync") { db in
+            try db.execute(sql: """
+                CREATE TABLE entry (
+                    id TEXT PRIMARY KEY,
+                    terminal TEXT NOT NULL,
+                    merchant TEXT NOT NULL,
+                    method TEXT NOT NULL CHECK (method IN ('customer-code', 'offline-token', 'merchant-qr')),
+                    amount INTEGER NOT NULL CHECK (amount > 0),
+                    currency TEXT NOT NULL CHECK (length(currency) = 3),
+                    status TEXT NOT NULL CHECK (status IN ('authorizing', 'approved', 'declined')),
+                    offline INTEGER NOT NULL DEFAULT 0 CHECK (offline IN (0, 1)),
+                    token TEXT,
+                    wallet TEXT,
+                    device_key TEXT,
+                    certificate TEXT,
+                    counter INTEGER,
+                    decline TEXT,
+                    created_at INTEGER NOT NULL,
+                    decided_at INTEGER,
+                    synced_at INTEGER,
+                    CHECK (offline = 0 OR (token IS NOT NULL AND wallet IS NOT NULL AND device_key IS NOT NULL
+                                           AND certificate IS NOT NULL AND counter IS NOT NULL)),
+                    CHECK ((status = 'declined') = (decline IS NOT NULL)),
+                    CHECK (synced_at IS NULL OR (offline = 1 AND status = 'approved'))
+                );
+                -- A counter is spent once per wallet device at this terminal: a code shown twice is refused.
+                CREATE UNIQUE INDEX entry_counter ON entry(wallet, device_key, counter) WHERE offline = 1 AND status = 'approved';
+                -- What the offline rules sum, each covered by its index (no table rows read).
+                CREATE INDEX entry_unsynced ON entry(currency, created_at, id) WHERE offline = 1 AND status = 'approved' AND synced_at IS NULL;
+                CREATE INDEX entry_wallet_unsynced ON entry(wallet, currency, amount)
+                    WHERE offline = 1 AND status = 'approved' AND synced_at IS NULL;
+                CREATE INDEX entry_by_certificate ON entry(certificate, amount) WHERE offline = 1 AND status = 'approved';
+                -- Count and total of what waits unsynced, per currency, kept with every approval
+                -- and acknowledgement: the rules read one row, not the whole backlog.
+                CREATE TABLE backlog (
+                    currency TEXT PRIMARY KEY,
+                    count INTEGER NOT NULL CHECK (count >= 0),
+                    total INTEGER NOT NULL CHECK (total >= 0)
+                );
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: Writing
+
+    /// Writes a sale before the ledger is asked (status `authorizing`). The same id again with the
+    /// same fields is a no-op (a retry); with other fields it is an error.
+    public func begin(id: String, terminal: String, merchant: String, method: JournalEntry.Method, amount: Money, now: Int64) throws {
+        try write { db in
+            if let existing = try Self.entry(db, id) {
+                guard existing.terminal == terminal, existing.merchant == merchant, existing.method == method, existing.amount == amount else {
+                    throw CheckoutError("sale \(id) is already in the journal with other fields")
+                }
+                return
+            }
+            try db.execute(sql: """
+                INSERT INTO entry (id, terminal, merchant, method, amount, currency, status, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, 'authorizing', ?)
+                """, arguments: [id, terminal, merchant, method.rawValue, amount.minorUnits, amount.currency.code, now])
+        }
+    }
+
+    /// Records the ledger's answer to a sale begun with ``begin(id:terminal:merchant:method:amount:now:)``.
+    public func decide(id: String, approved: Bool, decline: String?, now: Int64) throws {
+        try write { db in
+            guard let existing = try Self.entry(db, id) else { throw CheckoutError("sale \(id) is not in the journal") }
+            guard existing.status == .authorizing else { return }
+            try db.execute(sql: "UPDATE entry SET status = ?, decline = ?, decided_at = ? WHERE id = ?",
+                           arguments: [approved ? "approved" : "declined", approved ? nil : (decline ?? "declined"), now, id])
+        }
+    }
+
+    /// Takes a payment on the offline rules, or declines it with the reason; either way the
+    /// answer is on disk before it returns, and the same id again returns the same answer.
+    ///
+    /// One write transaction checks and records, so two checkouts of this terminal cannot both
+    /// spend the same counter or the same allowance: the token's signatures and times
+    /// (``OfflineToken/verify(issuers:now:clockSkewMillis:)``), its currency, the floor limit,
+    /// what waits unsynced (count, total, oldest), the counter never approved here before for
+    /// that wallet's device, what this terminal has taken under the certificate (within its
+    /// allowance) and what it holds unsynced of the wallet (within the per-wallet limit).
+    public func approveOffline(id: String, terminal: String, merchant: String, amount: Money, token: OfflineToken,
+                               issuers: [OfflinePublicKey], policy: OfflinePolicy, now: Int64) throws -> Result<JournalEntry, OfflineDecline> {
+        try write { db in
+            if let existing = try Self.entry(db, id), existing.status != .authorizing {
+                guard existing.amount == amount, existing.merchant == merchant else {
+                    throw CheckoutError("sale \(id) is already in the journal with other fields")
+                }
+                if existing.status == .approved { return .success(existing) }
+                // Stored as "reason: message" (``OfflineDecline/stored``); a decline the ledger gave is kept whole.
+                let stored = existing.decline ?? ""
+                let reason = stored.split(separator: ":", maxSplits: 1).first.flatMap { OfflineDecline.Reason(rawValue: String($0)) }
+                return .failure(OfflineDecline(reason ?? .invalidToken, stored))
+            }
+            let cert = token.certificate
+            let device = cert.devicePublicKey.hex
+            let decision = try Self.offlineDecision(db, amount: amount, token: token, device: device, issuers: issuers, policy: policy, now: now)
+            try db.execute(sql: """
+                INSERT INTO entry (id, terminal, merchant, method, amount, currency, status, offline, token, wallet, device_key,
+                                   certificate, counter, decline, created_at, decided_at)
+                VALUES (?, ?, ?, 'offline-token', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET method = excluded.method, status = excluded.status, offline = excluded.offline,
+                    token = excluded.token, wallet = excluded.wallet, device_key = excluded.device_key,
+                    certificate = excluded.certificate, counter = excluded.counter, decline = excluded.decline,
+                    decided_at = excluded.decided_at
+                """, arguments: [id, terminal, merchant, amount.minorUnits, amount.currency.code,
+                                 decision == nil ? "approved" : "declined", decision == nil ? 1 : 0, token.text, cert.walletID, device,
+                                 cert.serial, Int64(token.counter), decision?.stored, now, now])
+            if let decision { return .failure(decision) }
+            try db.execute(sql: """
+                INSERT INTO backlog (currency, count, total) VALUES (?, 1, ?)
+                ON CONFLICT (currency) DO UPDATE SET count = count + 1, total = total + excluded.total
+                """, arguments: [amount.currency.code, amount.minorUnits])
+            return .success(try Self.entry(db, id)!)
+        }
+    }
+
+    private static func offlineDecision(_ db: Database, amount: Money, token: OfflineToken, device: String,
+                                        issuers: [OfflinePublicKey], policy: OfflinePolicy, now: Int64) throws -> OfflineDecline? {
+        do {
+            try token.verify(issuers: issuers, now: now, clockSkewMillis: policy.clockSkewMillis)
+        } catch {
+            return OfflineDecline(.invalidToken, error.message)
+        }
+        let cert = token.certificate
+        guard cert.allowance.currency == amount.currency else {
+            return OfflineDecline(.currencyMismatch, "the customer's offline code is for \(cert.allowance.currency), the sale is in \(amount.currency)")
+        }
+        guard amount.minorUnits <= policy.floorLimit else {
+            return OfflineDecline(.aboveFloorLimit, "\(amount) is above the offline limit of \(Money(minorUnits: policy.floorLimit, currency: amount.currency)) a payment")
+        }
+        let backlog = try Row.fetchOne(db, sql: "SELECT count, total FROM backlog WHERE currency = ?", arguments: [amount.currency.code])
+        let (count, total): (Int, Int64) = (backlog?[0] ?? 0, backlog?[1] ?? 0)
+        let oldest = try Int64.fetchOne(db, sql: """
+            SELECT MIN(created_at) FROM entry WHERE offline = 1 AND status = 'approved' AND synced_at IS NULL AND currency = ?
+            """, arguments: [amount.currency.code])
+        if count + 1 > policy.unsyncedCountMax || total + amount.minorUnits > policy.unsyncedAmountMax
+            || (oldest.map { now - $0 > policy.unsyncedAgeMaxMillis } ?? false) {
+            return OfflineDecline(.syncRequired, "this terminal holds too much unsynced (\(count) payments, \(Money(minorUnits: total, currency: amount.currency))): reconnect to the ledger first")
+        }
+        if try Bool.fetchOne(db, sql: """
+            SELECT EXISTS (SELECT 1 FROM entry WHERE wallet = ? AND device_key = ? AND counter = ? AND offline = 1 AND status = 'approved')
+            """, arguments: [cert.walletID, device, Int64(token.counter)]) == true {
+            return OfflineDecline(.replayed, "this code was already used: ask the customer for a fresh one")
+        }
+        // The certificate's allowance counts everything taken under it here, synced or not (what
+        // other terminals took is the ledger's to settle); the limit per wallet counts what is
+        // still unsettled, across the wallet's certificates.
+        let spent = try Int64.fetchOne(db, sql: """
+            SELECT COALESCE(SUM(amount), 0) FROM entry WHERE certificate = ? AND offline = 1 AND status = 'approved'
+            """, arguments: [cert.serial]) ?? 0
+        let exposed = try Int64.fetchOne(db, sql: """
+            SELECT COALESCE(SUM(amount), 0) FROM entry
+            WHERE wallet = ? AND currency = ? AND offline = 1 AND status = 'approved' AND synced_at IS NULL
+            """, arguments: [cert.walletID, amount.currency.code]) ?? 0
+        let left = min(cert.allowance.minorUnits - spent, policy.walletLimit - exposed)
+        guard amount.minorUnits <= left else {
+            return OfflineDecline(.walletLimit, "the wallet can spend \(Money(minorUnits: max(0, left), currency: amount.currency)) more offline here")
+        }
+        return nil
+    }
+
+    /// Marks forwarded offline payments as acknowledged by the ledger.
+    public func markSynced(_ ids: [String], now: Int64) throws {
+        try write { db in
+            for id in ids {
+                guard let row = try Row.fetchOne(db, sql: """
+                    UPDATE entry SET synced_at = ? WHERE id = ? AND offline = 1 AND status = 'approved' AND synced_at IS NULL
+                    RETURNING currency, amount
+                    """, arguments: [now, id]) else { continue }
+                try db.execute(sql: "UPDATE backlog SET count = count - 1, total = total - ? WHERE currency = ?",
+                               arguments: [row[1] as Int64, row[0] as String])
+            }
+        }
+    }
+
+    // MARK: Reading
+
+    public func entry(_ id: String) throws -> JournalEntry? {
+        try read { db in try Self.entry(db, id) }
+    }
+
+    /// Offline approvals waiting for the ledger, oldest first.
+    public func unsynced(limit: Int) throws -> [JournalEntry] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM entry WHERE offline = 1 AND status = 'approved' AND synced_at IS NULL ORDER BY created_at, id LIMIT ?
+                """, arguments: [limit]).map(Self.entry)
+        }
+    }
+
+    public func syncStatus(now: Int64) throws -> SyncStatus {
+        try read { db in
+            var amounts: [String: Int64] = [:]
+            var count = 0
+            var oldest: Int64?
+            for row in try Row.fetchAll(db, sql: """
+                SELECT currency, COUNT(*), SUM(amount), MIN(created_at) FROM entry
+                WHERE offline = 1 AND status = 'approved' AND synced_at IS NULL GROUP BY currency
+                """) {
+                amounts[row[0]] = row[2]
+                count += row[1] as Int
+                let first: Int64 = row[3]
+                oldest = min(oldest ?? first, first)
+            }
+            let undecided = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM entry WHERE status = 'authorizing'") ?? 0
+            return SyncStatus(unsyncedCount: count, unsyncedAmounts: amounts, oldestAgeMillis: oldest.map { now - $0 }, undecidedCount: undecided)
+        }
+    }
+
+    /// What does not hold that must: the kept backlog equals the unsynced entries it counts
+    /// (per currency), and no counter of a wallet's device is approved twice. Empty when sound.
+    public func audit() throws -> [String] {
+        try read { db in
+            var problems: [String] = []
+            for row in try Row.fetchAll(db, sql: """
+                SELECT currency, SUM(kept_count), SUM(kept_total), SUM(real_count), SUM(real_total) FROM (
+                    SELECT currency, count AS kept_count, total AS kept_total, 0 AS real_count, 0 AS real_total FROM backlog
+                    UNION ALL
+                    SELECT currency, 0, 0, COUNT(*), SUM(amount) FROM entry
+                    WHERE offline = 1 AND status = 'approved' AND synced_at IS NULL GROUP BY currency)
+                GROUP BY currency HAVING SUM(kept_count) <> SUM(real_count) OR SUM(kept_total) <> SUM(real_total)
+                """) {
+                problems.append("backlog \(row[0] as String): kept \(row[1] as Int)/\(row[2] as Int64), entries \(row[3] as Int)/\(row[4] as Int64)")
+            }
+            for row in try Row.fetchAll(db, sql: """
+                SELECT wallet, counter FROM entry WHERE offline = 1 AND status = 'approved'
+                GROUP BY wallet, device_key, counter HAVING COUNT(*) > 1
+                """) {
+                problems.append("counter \(row[1] as Int64) of wallet \(row[0] as String) approved more than once")
+            }
+            return problems
+        }
+    }
+
+    // MARK: Private
+
+    private static func entry(_ db: Database, _ id: String) throws -> JournalEntry? {
+        try Row.fetchOne(db, sql: "SELECT * FROM entry WHERE id = ?", arguments: [id]).map(entry)
+    }
+
+    private static func entry(_ row: Row) throws -> JournalEntry {
+        let id: String = row["id"]
+        guard let method = JournalEntry.Method(rawValue: row["method"]), let status = JournalEntry.Status(rawValue: row["status"]),
+              let currency = Currency(row["currency"] as String) else {
+            throw CheckoutError("journal entry \(id) is damaged")
+        }
+        return JournalEntry(id: id, terminal: row["terminal"], merchant: row["merchant"], method: method,
+                            amount: Money(minorUnits: row["amount"], currency: currency), status: status,
+                            offline: row["offline"], token: row["token"], wallet: row["wallet"], certificate: row["certificate"],
+                            counter: row["counter"], decline: row["decline"], createdAt: row["created_at"], syncedAt: row["synced_at"])
+    }
+
+    private func write<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            var result: T?
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+            }
+            return result!
+        } catch let error as CheckoutError {
+            throw error
+        } catch {
+            throw CheckoutError("the terminal journal could not be written: \(error)")
+        }
+    }
+
+    private func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try pool.read(body) } catch let error as CheckoutError { throw error } catch {
+            throw CheckoutError("the terminal journal could not be read: \(error)")
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import Payments
+import Terminal
+
+/// `qrpos sync …`: the terminal's journal and what waits in it for the ledger.
+struct SyncCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "The terminal's journal: what waits to be forwarded to the ledger.",
+        subcommands: [SyncStatusCommand.self]
+    )
+}
+
+struct SyncStatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the payments taken offline and not yet acknowledged by the ledger: how many, how much, how old.",
+        discussion: """
+            The journal is <home>/journal.sqlite unless --journal names another. Exits 0 whatever \
+            waits; with --json prints {"unsynced_count", "unsynced_amounts", "oldest_age_seconds", \
+            "undecided_count", "journal"}.
+            """
+    )
+
+    @OptionGroup var store: StoreOptions
+    @Option(help: ArgumentHelp("The terminal journal (default <home>/journal.sqlite).", valueName: "path"))
+    var journal: String?
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let path = journal ?? (store.homeDirectory as NSString).appendingPathComponent("journal.sqlite")
+        guard FileManager.default.fileExists(atPath: path) else { throw Failure("no terminal journal at \(path)") }
+        let status = try TerminalJournal(path: path).syncStatus(now: UnixTime.nowMillis())
+        let amounts = status.unsyncedAmounts.keys.sorted().compactMap { code -> String? in
+            guard let currency = Currency(code) else { return nil }
+            return Money(minorUnits: status.unsyncedAmounts[code]!, currency: currency).description
+        }
+        if json {
+            printJSON(["journal": path, "unsynced_count": status.unsyncedCount,
+                       "unsynced_amounts": Dictionary(uniqueKeysWithValues: status.unsyncedAmounts.compactMap { code, minor in
+                           Currency(code).map { (code, Money(minorUnits: minor, currency: $0).decimalString) }
+                       }),
+                       "oldest_age_seconds": status.oldestAgeMillis.map { NSNumber(value: $0 / 1000) } ?? NSNull(),
+                       "undecided_count": status.undecidedCount])
+        } else if status.unsyncedCount == 0 {
+            print("nothing waits: every offline payment has reached the ledger" + (status.undecidedCount > 0 ? " (\(status.undecidedCount) sales await an answer)" : ""))
+        } else {
+            let age = (status.oldestAgeMillis ?? 0) / 1000
+            print("\(status.unsyncedCount) offline payments wait (\(amounts.joined(separator: ", "))), the oldest \(age / 3600) h \(age % 3600 / 60) min old"
+                  + (status.undecidedCount > 0 ? "; \(status.undecidedCount) sales await an answer" : ""))
+        }
+    }
+}

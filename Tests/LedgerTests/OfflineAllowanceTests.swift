@@ -1,0 +1,149 @@
+import Foundation
+import Ledger
+import Payments
+import Synchronization
+import Testing
+
+/// The ledger's side of offline payments, on both stores: the allowance reserved at issue,
+/// forwarded payments settled against it (then the wallet, then a debt), the rest returned after
+/// the grace, each exactly once; the audit after every step.
+@Suite struct OfflineAllowanceTests {
+    let now: Int64 = 1_800_000_000_000
+    func cny(_ minor: Int64) -> Money { Money(minorUnits: minor, currency: .CNY) }
+
+    struct World {
+        let store: any TransactionalLedgerStore
+        let ops: WalletOperations
+        let wallet: Account
+        let shops: [String]
+    }
+
+    func world(_ kind: StoreKind, funds: Int64) throws -> World {
+        let store = try kind.make()
+        let wallet = try store.createWallet(name: "Wu", phone: nil, currency: .CNY, now: now)
+        _ = try store.deposit(requestID: UUIDv7.make(), wallet: wallet.id, amount: cny(funds), source: .cash, now: now)
+        let shops = try (0..<2).map { i in
+            try store.createMerchant(name: "Shop \(i)", city: "Hangzhou", categoryCode: "5411", countryCode: "CN", currency: .CNY, now: now).id
+        }
+        return World(store: store, ops: WalletOperations(store: store), wallet: wallet, shops: shops)
+    }
+
+    func expectAudit(_ w: World, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let problems = try w.store.audit().violations.map { "\($0.check): \($0.detail)" }
+        #expect(problems == [], sourceLocation: sourceLocation)
+    }
+
+    func available(_ w: World, _ id: String) throws -> Int64 { try #require(try w.store.account(id)).available.minorUnits }
+    func balance(_ w: World, _ id: String) throws -> Int64 { try #require(try w.store.account(id)).balance.minorUnits }
+
+    @Test(arguments: StoreKind.all)
+    func allowanceThenWalletThenDebt(_ kind: StoreKind) throws {
+        let w = try world(kind, funds: 1_000)
+        let serial = UUIDv7.make()
+        let reserved = try w.ops.reserveOfflineAllowance(serial: serial, wallet: w.wallet.id, amount: cny(600), validUntil: now + 86_400_000, now: now)
+        #expect(reserved.transfer != nil)
+        #expect(try available(w, w.wallet.id) == 400, "the allowance cannot also be spent online")
+        #expect(try balance(w, WalletOperations.offlineAllowanceAccount(serial)) == 600)
+        // Issuing again with the same serial is a retry.
+        #expect(try w.ops.reserveOfflineAllowance(serial: serial, wallet: w.wallet.id, amount: cny(600), validUntil: now + 86_400_000, now: now).replayed)
+        try expectAudit(w)
+
+        // Two terminals took 500 and 300 offline: 800 of a 600 allowance.
+        let a = try w.ops.settleOfflinePayment(paymentID: UUIDv7.make(), serial: serial, merchant: w.shops[0], amount: cny(500), now: now + 1)
+        #expect(a == OfflineSettlement(paymentID: a.paymentID, fromAllowance: 500, fromWallet: 0, debt: 0, replayed: false))
+        let b = try w.ops.settleOfflinePayment(paymentID: UUIDv7.make(), serial: serial, merchant: w.shops[1], amount: cny(300), now: now + 2)
+        #expect(b.fromAllowance == 100 && b.fromWallet == 200 && b.debt == 0)
+        #expect(try available(w, w.wallet.id) == 200)
+        // The wallet spends the rest online; a third offline payment becomes a debt.
+        let c = try w.ops.settleOfflinePayment(paymentID: UUIDv7.make(), serial: serial, merchant: w.shops[0], amount: cny(250), now: now + 3)
+        #expect(c.fromAllowance == 0 && c.fromWallet == 200 && c.debt == 50)
+        #expect(try balance(w, w.shops[0]) == 750 && balance(w, w.shops[1]) == 300, "merchants are paid in full")
+        // A settlement-kind account is debit-normal: its balance of 50 is what the wallet owes.
+        #expect(try balance(w, WalletOperations.offlineDebtAccount(w.wallet.id)) == 50, "the wallet owes 50")
+        #expect(try balance(w, w.wallet.id) == 0)
+        try expectAudit(w)
+
+        // Forwarded again (a retry after a lost answer): the first settlement, nothing moves.
+        let again = try w.ops.settleOfflinePayment(paymentID: b.paymentID, serial: serial, merchant: w.shops[1], amount: cny(300), now: now + 9)
+        #expect(again.replayed && again.fromAllowance == 100 && again.fromWallet == 200)
+        #expect(throws: LedgerError.self) {
+            try w.ops.settleOfflinePayment(paymentID: b.paymentID, serial: serial, merchant: w.shops[1], amount: cny(301), now: now + 9)
+        }
+        #expect(throws: LedgerError.self) {
+            try w.ops.settleOfflinePayment(paymentID: b.paymentID, serial: serial, merchant: w.shops[0], amount: cny(300), now: now + 9)
+        }
+        #expect(try balance(w, w.shops[1]) == 300)
+        try expectAudit(w)
+    }
+
+    @Test(arguments: StoreKind.all)
+    func whatIsLeftReturnsAfterTheGrace(_ kind: StoreKind) throws {
+        let w = try world(kind, funds: 1_000)
+        let serial = UUIDv7.make()
+        let until = now + 86_400_000
+        _ = try w.ops.reserveOfflineAllowance(serial: serial, wallet: w.wallet.id, amount: cny(600), validUntil: until, now: now)
+        _ = try w.ops.settleOfflinePayment(paymentID: UUIDv7.make(), serial: serial, merchant: w.shops[0], amount: cny(150), now: now + 1)
+        #expect(try w.ops.releaseOfflineAllowance(serial: serial, now: until + WalletOperations.offlineReleaseGraceMillis - 1) == nil)
+        #expect(try available(w, w.wallet.id) == 400)
+        let released = try #require(try w.ops.releaseOfflineAllowance(serial: serial, now: until + WalletOperations.offlineReleaseGraceMillis))
+        #expect(released.amount == cny(450))
+        #expect(try available(w, w.wallet.id) == 850)
+        #expect(try w.ops.releaseOfflineAllowance(serial: serial, now: until + 2 * WalletOperations.offlineReleaseGraceMillis)?.id == released.id)
+        // A payment forwarded after the release is still settled, from the wallet.
+        let late = try w.ops.settleOfflinePayment(paymentID: UUIDv7.make(), serial: serial, merchant: w.shops[0], amount: cny(100), now: until + 3 * WalletOperations.offlineReleaseGraceMillis)
+        #expect(late.fromAllowance == 0 && late.fromWallet == 100)
+        #expect(try balance(w, w.shops[0]) == 250 && balance(w, w.wallet.id) == 750)
+        try expectAudit(w)
+    }
+
+    @Test(arguments: StoreKind.all)
+    func refusals(_ kind: StoreKind) throws {
+        let w = try world(kind, funds: 1_000)
+        #expect(try w.ops.reserveOfflineAllowance(serial: UUIDv7.make(), wallet: w.wallet.id, amount: cny(1_001), validUntil: now + 1, now: now)
+            .decline == .insufficientFunds)
+        #expect(try w.ops.reserveOfflineAllowance(serial: UUIDv7.make(), wallet: "wal_nobody", amount: cny(1), validUntil: now + 1, now: now)
+            .decline == .accountUnknown)
+        #expect(throws: LedgerError.self) {
+            try w.ops.settleOfflinePayment(paymentID: UUIDv7.make(), serial: UUIDv7.make(), merchant: w.shops[0], amount: cny(1), now: now)
+        }
+        let serial = UUIDv7.make()
+        _ = try w.ops.reserveOfflineAllowance(serial: serial, wallet: w.wallet.id, amount: cny(100), validUntil: now + 1, now: now)
+        #expect(throws: LedgerError.self) {
+            try w.ops.settleOfflinePayment(paymentID: UUIDv7.make(), serial: serial, merchant: w.wallet.id, amount: cny(1), now: now)
+        }
+        #expect(try available(w, w.wallet.id) == 900)
+        try expectAudit(w)
+    }
+
+    /// Terminals forward at once, some of them the same payments twice: every payment is paid
+    /// exactly once, the allowance never goes below zero, and the books balance.
+    @Test(arguments: StoreKind.all)
+    func manyTerminalsForwardingAtOnce(_ kind: StoreKind) throws {
+        let w = try world(kind, funds: 2_000)
+        let serial = UUIDv7.make()
+        _ = try w.ops.reserveOfflineAllowance(serial: serial, wallet: w.wallet.id, amount: cny(1_000), validUntil: now + 86_400_000, now: now)
+        let payments: [(id: String, amount: Int64, shop: String)] = (0..<40).map { i in
+            let amount: Int64 = 50 + Int64(i % 3) * 25
+            return (id: UUIDv7.make(), amount: amount, shop: w.shops[i % 2])
+        }
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { terminal in
+            // Each payment is forwarded by two of the eight, as after a lost acknowledgement.
+            for (k, p) in payments.enumerated() where k % 4 == terminal % 4 {
+                do {
+                    _ = try w.ops.settleOfflinePayment(paymentID: p.id, serial: serial, merchant: p.shop, amount: cny(p.amount), now: now + Int64(k))
+                } catch {
+                    failures.withLock { $0.append("\(p.id): \(error)") }
+                }
+            }
+        }
+        #expect(failures.withLock { $0 } == [])
+        let total: Int64 = payments.reduce(0) { $0 + $1.amount }
+        let paid: Int64 = try balance(w, w.shops[0]) + balance(w, w.shops[1])
+        #expect(paid == total)
+        #expect(try balance(w, WalletOperations.offlineAllowanceAccount(serial)) == 0)
+        let debt = try w.store.account(WalletOperations.offlineDebtAccount(w.wallet.id))?.balance.minorUnits ?? 0
+        #expect(try balance(w, w.wallet.id) == 2_000 - total + debt, "the wallet paid what the allowance did not, less its debt")
+        try expectAudit(w)
+    }
+}

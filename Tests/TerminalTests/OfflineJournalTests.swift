@@ -1,0 +1,183 @@
+import Barcodes
+import Foundation
+import Payments
+import Terminal
+import Synchronization
+import Testing
+
+/// The terminal's side of offline payments: the token read from a QR, the offline rules, and the
+/// journal that records every approval on disk before the cashier sees it.
+@Suite("Terminal journal and offline rules") struct OfflineJournalTests {
+    let issuer = OfflineIssuerKey()
+    let device = OfflineDeviceKey()
+    let now: Int64 = 1_800_000_000_000
+    let policy = OfflinePolicy(floorLimit: 20_000, walletLimit: 50_000, clockSkewMillis: 300_000,
+                               unsyncedAgeMaxMillis: 86_400_000, unsyncedAmountMax: 1_000_000, unsyncedCountMax: 500)
+
+    func journal() throws -> TerminalJournal {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-journal-" + UUID().uuidString)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return try TerminalJournal(path: folder.appendingPathComponent("journal.sqlite").path)
+    }
+
+    func certificate(allowance: Int64 = 30_000, device: OfflineDeviceKey? = nil, currency: Currency = .CNY) throws -> OfflineCertificate {
+        try OfflineCertificate.issue(serial: UUIDv7.make(), walletID: "wal_0123456789abcdef", device: (device ?? self.device).publicKey,
+                                     allowance: Money(minorUnits: allowance, currency: currency),
+                                     validFrom: now - 3_600_000, validUntil: now + 86_400_000, issuer: issuer)
+    }
+
+    func token(_ cert: OfflineCertificate, counter: UInt32, device: OfflineDeviceKey? = nil) throws -> OfflineToken {
+        try OfflineToken.make(certificate: cert, device: device ?? self.device, counter: counter, time: now - 2_000)
+    }
+
+    func take(_ journal: TerminalJournal, _ token: OfflineToken, _ amount: Int64, id: String = UUIDv7.make(), at: Int64? = nil,
+              policy: OfflinePolicy? = nil) throws -> OfflineDecline.Reason? {
+        switch try journal.approveOffline(id: id, terminal: "term_1", merchant: "mer_1", amount: Money(minorUnits: amount, currency: .CNY),
+                                          token: token, issuers: [issuer.publicKey], policy: policy ?? self.policy, now: at ?? now) {
+        case .success: nil
+        case .failure(let decline): decline.reason
+        }
+    }
+
+    @Test("a token shown as a QR is read back by zbar and verifies (version 12 at level M)")
+    func throughACamera() throws {
+        let text = try token(try certificate(), counter: 1).text
+        let qr = try QREncoder.encode(text)
+        #expect(qr.version <= 12)
+        let read = CodeScanner().scan(Render.raster(qr, moduleSize: 3)).compactMap(\.text)
+        #expect(read == [text])
+        let parsed = try OfflineToken(parsing: try #require(read.first))
+        try parsed.verify(issuers: [issuer.publicKey], now: now, clockSkewMillis: policy.clockSkewMillis)
+    }
+
+    @Test("an approval is on disk, counted as unsynced, and the same sale id answers the same")
+    func approvalIsDurable() throws {
+        let j = try journal()
+        let t = try token(try certificate(), counter: 1)
+        let id = UUIDv7.make()
+        #expect(try take(j, t, 12_000, id: id) == nil)
+        let reopened = try TerminalJournal(path: j.path)
+        let entry = try #require(try reopened.entry(id))
+        #expect(entry.status == .approved && entry.offline && entry.counter == 1 && entry.token == t.text)
+        #expect(try reopened.syncStatus(now: now + 60_000) == SyncStatus(unsyncedCount: 1, unsyncedAmounts: ["CNY": 12_000],
+                                                                        oldestAgeMillis: 60_000, undecidedCount: 0))
+        // Asked again with the same id (a retry): the same answer, nothing new.
+        #expect(try take(reopened, t, 12_000, id: id) == nil)
+        #expect(try reopened.unsynced(limit: 10).map(\.id) == [id])
+        #expect(throws: CheckoutError.self) { try take(reopened, t, 13_000, id: id) }
+    }
+
+    @Test("a code shown twice is refused the second time, and a fresh code from the same phone is taken")
+    func replay() throws {
+        let j = try journal()
+        let cert = try certificate()
+        #expect(try take(j, try token(cert, counter: 5), 1_000) == nil)
+        #expect(try take(j, try token(cert, counter: 5), 1_000) == .replayed)
+        #expect(try take(j, try token(cert, counter: 6), 1_000) == nil)
+        // Another device of the same wallet counts on its own.
+        let other = OfflineDeviceKey()
+        #expect(try take(j, try token(try certificate(device: other), counter: 5, device: other), 1_000) == nil)
+    }
+
+    @Test("floor limit, the certificate's allowance, the per-wallet limit and the currency")
+    func limits() throws {
+        let j = try journal()
+        let cert = try certificate(allowance: 30_000)
+        #expect(try take(j, try token(cert, counter: 1), 20_001) == .aboveFloorLimit)
+        #expect(try take(j, try token(cert, counter: 2), 20_000) == nil)
+        #expect(try take(j, try token(cert, counter: 3), 10_001) == .walletLimit, "30,001 of a 30,000 allowance")
+        #expect(try take(j, try token(cert, counter: 4), 10_000) == nil)
+        // A new certificate of the same wallet with a larger allowance is still held to the
+        // terminal's limit per wallet: 50,000 unsynced, 30,000 of it already taken. (The phone's
+        // counter goes on across its certificates.)
+        let big = try certificate(allowance: 1_000_000)
+        #expect(try take(j, try token(big, counter: 4), 1) == .replayed)
+        #expect(try take(j, try token(big, counter: 10), 20_000) == nil)
+        #expect(try take(j, try token(big, counter: 11), 1) == .walletLimit)
+        let dollars = try certificate(currency: .USD)
+        #expect(try take(j, try token(dollars, counter: 1), 100) == .currencyMismatch)
+        let status = try j.syncStatus(now: now)
+        #expect(status.unsyncedCount == 3 && status.unsyncedAmounts == ["CNY": 50_000])
+        // Once the ledger has them, the wallet's limit here is free again; the allowance is not.
+        try j.markSynced(try j.unsynced(limit: 10).map(\.id), now: now)
+        #expect(try take(j, try token(big, counter: 12), 20_000) == nil)
+        #expect(try take(j, try token(cert, counter: 13), 1) == .walletLimit, "the first certificate's 30,000 is spent")
+    }
+
+    @Test("a forged, foreign or expired code is declined and recorded as declined")
+    func invalidTokens() throws {
+        let j = try journal()
+        let foreign = try OfflineCertificate.issue(serial: UUIDv7.make(), walletID: "wal_x", device: device.publicKey,
+                                                   allowance: Money(minorUnits: 10_000, currency: .CNY), validFrom: now - 1,
+                                                   validUntil: now + 1_000_000, issuer: OfflineIssuerKey())
+        let id = UUIDv7.make()
+        #expect(try take(j, try token(foreign, counter: 1), 100, id: id) == .invalidToken)
+        #expect(try j.entry(id)?.status == .declined)
+        #expect(try take(j, try token(try certificate(), counter: 1), 100, at: now + 2 * 86_400_000) == .invalidToken)
+        #expect(try j.syncStatus(now: now).unsyncedCount == 0)
+    }
+
+    @Test("past its unsynced count, total or age the terminal asks to sync first; syncing lifts it")
+    func syncRequired() throws {
+        let j = try journal()
+        var tight = policy
+        tight.unsyncedCountMax = 2
+        let cert = try certificate()
+        let first = UUIDv7.make()
+        #expect(try take(j, try token(cert, counter: 1), 100, id: first, policy: tight) == nil)
+        #expect(try take(j, try token(cert, counter: 2), 100, policy: tight) == nil)
+        #expect(try take(j, try token(cert, counter: 3), 100, policy: tight) == .syncRequired)
+        try j.markSynced([first], now: now)
+        #expect(try take(j, try token(cert, counter: 4), 100, policy: tight) == nil)
+        // Age: a day and a bit after the oldest unsynced payment, no more (the codes are fresh).
+        var aged = policy
+        aged.unsyncedAgeMaxMillis = 60_000
+        let later = now + 61_000
+        let fresh = try OfflineToken.make(certificate: cert, device: device, counter: 9, time: later)
+        #expect(try take(j, fresh, 100, at: later, policy: aged) == .syncRequired)
+        // Total.
+        var small = policy
+        small.unsyncedAmountMax = 400
+        #expect(try take(j, try token(cert, counter: 10), 201, policy: small) == .syncRequired, "200 waiting + 201 > 400")
+        #expect(try take(j, try token(cert, counter: 11), 200, policy: small) == nil)
+        try j.markSynced([first], now: now + 1)   // already acknowledged: nothing changes
+        #expect(try j.audit() == [])
+        #expect(try j.syncStatus(now: now).unsyncedAmounts == ["CNY": 400])
+    }
+
+    @Test("a sale begun online and then taken offline is one entry; an unanswered one is counted")
+    func onlineThenOffline() throws {
+        let j = try journal()
+        let id = UUIDv7.make()
+        let amount = Money(minorUnits: 500, currency: .CNY)
+        try j.begin(id: id, terminal: "term_1", merchant: "mer_1", method: .offlineToken, amount: amount, now: now)
+        #expect(try j.syncStatus(now: now).undecidedCount == 1)
+        #expect(try take(j, try token(try certificate(), counter: 1), 500, id: id) == nil)
+        #expect(try j.syncStatus(now: now).undecidedCount == 0)
+        #expect(try j.entry(id)?.offline == true)
+        let online = UUIDv7.make()
+        try j.begin(id: online, terminal: "term_1", merchant: "mer_1", method: .customerCode, amount: amount, now: now)
+        try j.begin(id: online, terminal: "term_1", merchant: "mer_1", method: .customerCode, amount: amount, now: now)
+        #expect(throws: CheckoutError.self) {
+            try j.begin(id: online, terminal: "term_1", merchant: "mer_1", method: .customerCode, amount: Money(minorUnits: 501, currency: .CNY), now: now)
+        }
+        try j.decide(id: online, approved: false, decline: "insufficient funds", now: now)
+        #expect(try j.entry(online)?.status == .declined && j.entry(online)?.decline == "insufficient funds")
+    }
+
+    /// Eight checkouts of one terminal take codes of one wallet at once: the allowance is never
+    /// passed, and exactly as many as fit are approved.
+    @Test("concurrent offline approvals never pass the allowance")
+    func concurrent() throws {
+        let j = try journal()
+        let cert = try certificate(allowance: 30_000)
+        let tokens = try (1...40).map { try token(cert, counter: UInt32($0)) }
+        let approved = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: tokens.count) { i in
+            if (try? take(j, tokens[i], 1_000)) == .some(nil) { approved.withLock { $0 += 1 } }
+        }
+        #expect(approved.withLock { $0 } == 30)
+        #expect(try j.syncStatus(now: now).unsyncedAmounts == ["CNY": 30_000])
+        #expect(try j.audit() == [])
+    }
+}
