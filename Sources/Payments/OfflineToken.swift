@@ -203,6 +203,15 @@ public struct OfflineCertificate: Sendable, Hashable {
     }
 }
 
+extension OfflineCertificate {
+    /// A certificate from its bytes (``bytes``), as the wallet stored it.
+    public init(bytes: [UInt8]) throws(OfflineTokenError) {
+        var r = ByteReader(bytes)
+        self = try Self.read(&r)
+        guard r.isAtEnd else { throw OfflineTokenError(.malformed, "the certificate has \(r.remaining) bytes too many") }
+    }
+}
+
 /// One offline payment's code: the certificate, the device's counter (one more each time the
 /// phone shows a code) and the time, signed by the device. It fits one QR (about 380 characters
 /// of Base45, version 12 at level M).

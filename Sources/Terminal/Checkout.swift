@@ -98,6 +98,33 @@ public struct Checkout: Sendable {
         return try charge(amount: amount, code: code, lines: lines, saleID: saleID, now: now)
     }
 
+    // MARK: Customer presents an offline code
+
+    /// Takes an offline token (``OfflineToken``) on the offline rules: checked here with the
+    /// issuer's public key and this terminal's journal, recorded on disk before the answer, and
+    /// forwarded to the ledger later (``Forwarder``). The receipt says "offline". The same sale id
+    /// again returns the same answer.
+    ///
+    /// Tokens are not yet settled online first: that needs the ledger server (its own counter
+    /// registry), which this build does not have; the forwarder settles them.
+    public func chargeOffline(amount: Money, token text: String, journal: TerminalJournal, issuers: [OfflinePublicKey],
+                              policy: OfflinePolicy, lines: [Receipt.Line] = [], saleID: String = UUIDv7.make(),
+                              now: Int64 = UnixTime.nowMillis()) throws -> SaleResult {
+        try checkReceiptFields(lines: lines)
+        let token: OfflineToken
+        do { token = try OfflineToken(parsing: text) } catch { return .declined(reason: error.message) }
+        switch try journal.approveOffline(id: saleID, terminal: terminalID, merchant: merchant.id, amount: amount, token: token,
+                                          issuers: issuers, policy: policy, now: now) {
+        case .failure(let decline):
+            return .declined(reason: decline.message)
+        case .success(let entry):
+            let transfer = Transfer(id: entry.id, kind: .payment, debitAccount: token.certificate.walletID, creditAccount: merchant.id,
+                                    amount: amount, refundOf: nil, orderID: nil, memo: "offline", createdAt: entry.createdAt)
+            return .approved(try sign(transfer, method: "offline code", payer: "wallet …" + token.certificate.walletID.suffix(4),
+                                      lines: lines, now: entry.createdAt))
+        }
+    }
+
     // MARK: Merchant presents a QR
 
     /// Opens an order at the ledger and makes its dynamic QR payload. `orderID` (at most 25

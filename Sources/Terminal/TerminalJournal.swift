@@ -35,6 +35,8 @@ public struct JournalEntry: Sendable, Equatable, Codable {
     public let createdAt: Int64
     /// When the ledger acknowledged a forwarded offline payment; nil while it waits.
     public let syncedAt: Int64?
+    /// What the ledger answered: how it settled the payment, or why it refused it.
+    public let syncResult: String?
 }
 
 /// What waits to be forwarded, for `qrpos sync status` and the offline limits.
@@ -122,6 +124,9 @@ public final class TerminalJournal: Sendable {
                     total INTEGER NOT NULL CHECK (total >= 0)
                 );
                 """)
+        }
+        migrator.registerMigration("v2: what the ledger answered to a forwarded payment") { db in
+            try db.execute(sql: "ALTER TABLE entry ADD COLUMN sync_result TEXT")
         }
         return migrator
     }
@@ -247,12 +252,18 @@ public final class TerminalJournal: Sendable {
 
     /// Marks forwarded offline payments as acknowledged by the ledger.
     public func markSynced(_ ids: [String], now: Int64) throws {
+        try markSynced(Dictionary(uniqueKeysWithValues: ids.map { ($0, "settled") }), now: now)
+    }
+
+    /// Marks forwarded offline payments as acknowledged by the ledger, each with what it
+    /// answered (how it was settled, or why it refused it: the merchant's to follow up).
+    public func markSynced(_ results: [String: String], now: Int64) throws {
         try write { db in
-            for id in ids {
+            for (id, result) in results.sorted(by: { $0.key < $1.key }) {
                 guard let row = try Row.fetchOne(db, sql: """
-                    UPDATE entry SET synced_at = ? WHERE id = ? AND offline = 1 AND status = 'approved' AND synced_at IS NULL
+                    UPDATE entry SET synced_at = ?, sync_result = ? WHERE id = ? AND offline = 1 AND status = 'approved' AND synced_at IS NULL
                     RETURNING currency, amount
-                    """, arguments: [now, id]) else { continue }
+                    """, arguments: [now, result, id]) else { continue }
                 try db.execute(sql: "UPDATE backlog SET count = count - 1, total = total - ? WHERE currency = ?",
                                arguments: [row[1] as Int64, row[0] as String])
             }
@@ -333,7 +344,8 @@ public final class TerminalJournal: Sendable {
         return JournalEntry(id: id, terminal: row["terminal"], merchant: row["merchant"], method: method,
                             amount: Money(minorUnits: row["amount"], currency: currency), status: status,
                             offline: row["offline"], token: row["token"], wallet: row["wallet"], certificate: row["certificate"],
-                            counter: row["counter"], decline: row["decline"], createdAt: row["created_at"], syncedAt: row["synced_at"])
+                            counter: row["counter"], decline: row["decline"], createdAt: row["created_at"], syncedAt: row["synced_at"],
+                            syncResult: row["sync_result"])
     }
 
     private func write<T>(_ body: (Database) throws -> T) throws -> T {

@@ -73,7 +73,7 @@ struct Charge: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var terminal: TerminalOptions
     @Option(help: "Amount in the merchant's currency, e.g. 12.50.") var amount: String
-    @Option(help: "The customer's 18-digit code.") var code: String?
+    @Option(help: "The customer's 18-digit code, or an offline code (QRPOS:OFF1:…, from `qrpos wallet token`).") var code: String?
     @Option(help: "A PNG or PGM image of the customer's code, read with zbar.") var image: String?
     @Option(help: "Sale id (UUIDv7): the ledger request id; repeat it to retry without charging twice.") var id: String?
     @Option(help: "Receipt width in columns: 32, 42 or 48.") var columns = 32
@@ -93,7 +93,14 @@ struct Charge: ParsableCommand {
         // retries the same sale without charging twice.
         Logger(label: "qrpos.charge").notice("sale \(saleID): authorizing \(money) (retry with --id \(saleID))")
         let result: SaleResult
-        if let code {
+        let texts = try code.map { [$0] } ?? CodeScanner().scan(try ImageFile.read(path: image!)).compactMap(\.text)
+        if let token = texts.first(where: OfflineToken.looksLikeToken) {
+            // An offline code: the offline rules and this terminal's journal (`qrpos sync push`
+            // forwards it to the ledger).
+            let journal = try TerminalJournal(path: (store.homeDirectory as NSString).appendingPathComponent("journal.sqlite"))
+            result = try checkout.chargeOffline(amount: money, token: token, journal: journal, issuers: [try store.offlineIssuerKey().publicKey],
+                                                policy: OfflinePolicy.standard(for: money.currency), saleID: saleID)
+        } else if let code {
             result = try checkout.charge(amount: money, code: code, saleID: saleID)
         } else {
             result = try checkout.charge(amount: money, frame: try ImageFile.read(path: image!), scanner: CodeScanner(), saleID: saleID)

@@ -51,29 +51,47 @@ struct StoreOptions: ParsableArguments {
     var receiptKeyPath: String { (homeDirectory as NSString).appendingPathComponent("receipt-key") }
 
     /// The terminal's receipt signing key, made on first use (unless `create` is false) and kept
-    /// readable by its owner only. Made with O_EXCL: two commands starting at once agree on one key
-    /// instead of the last writer silently replacing a key receipts were already signed with.
+    /// readable by its owner only.
     func receiptKey(create: Bool = true) throws -> ReceiptKey {
         let path = receiptKeyPath
-        if !FileManager.default.fileExists(atPath: path) {
-            guard create else { throw Failure("this terminal has no receipt key at \(path): give --public-key") }
-            try FileManager.default.createDirectory(atPath: homeDirectory, withIntermediateDirectories: true)
-            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            if fd >= 0 {
-                let key = ReceiptKey()
-                let raw = [UInt8](key.rawRepresentation)
-                let written = raw.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-                let synced = fsync(fd)
-                close(fd)
-                guard written == raw.count, synced == 0 else { throw Failure("cannot write the receipt key to \(path)") }
-                return key
-            }
-            guard errno == EEXIST else { throw Failure("cannot create the receipt key at \(path): \(String(cString: strerror(errno)))") }
+        guard create || FileManager.default.fileExists(atPath: path) else {
+            throw Failure("this terminal has no receipt key at \(path): give --public-key")
         }
-        guard let data = FileManager.default.contents(atPath: path) else { throw Failure("cannot read the receipt key at \(path)") }
-        do { return try ReceiptKey(rawRepresentation: data) } catch {
+        let seed = try keySeed(at: path, what: "receipt key")
+        do { return try ReceiptKey(rawRepresentation: seed) } catch {
             throw Failure("the receipt key at \(path) is damaged: \(error)")
         }
+    }
+
+    /// The ledger's offline-certificate issuer key (on the embedded ledger it lives beside it),
+    /// made on first use.
+    func offlineIssuerKey() throws -> OfflineIssuerKey {
+        let path = (homeDirectory as NSString).appendingPathComponent("offline-issuer-key")
+        do { return try OfflineIssuerKey(seed: try keySeed(at: path, what: "offline issuer key")) } catch let error as OfflineTokenError {
+            throw Failure("the offline issuer key at \(path) is damaged: \(error)")
+        }
+    }
+
+    /// A 32-byte key seed kept at `path`, made at random on first use and readable by its owner
+    /// only. Made with O_EXCL: two commands starting at once agree on one key instead of the last
+    /// writer silently replacing a key something was already signed with.
+    func keySeed(at path: String, what: String) throws -> [UInt8] {
+        if !FileManager.default.fileExists(atPath: path) {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            if fd >= 0 {
+                var rng = SystemRandomNumberGenerator()
+                let seed = (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                let written = seed.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                let synced = fsync(fd)
+                close(fd)
+                guard written == seed.count, synced == 0 else { throw Failure("cannot write the \(what) to \(path)") }
+                return seed
+            }
+            guard errno == EEXIST else { throw Failure("cannot create the \(what) at \(path): \(String(cString: strerror(errno)))") }
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw Failure("cannot read the \(what) at \(path)") }
+        return [UInt8](data)
     }
 
     /// Saves a signed receipt as JSON under <home>/receipts/, returning the file's path.

@@ -8,7 +8,7 @@ struct SyncCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
         abstract: "The terminal's journal: what waits to be forwarded to the ledger.",
-        subcommands: [SyncStatusCommand.self]
+        subcommands: [SyncStatusCommand.self, SyncPushCommand.self]
     )
 }
 

@@ -8,7 +8,7 @@ struct WalletCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wallet",
         abstract: "The customer's side: wallets, top-ups, withdrawals, payment codes, paying a merchant QR.",
-        subcommands: [Create.self, Deposit.self, Withdraw.self, Balance.self, History.self, Code.self, Pay.self,
+        subcommands: [Create.self, Deposit.self, Withdraw.self, Balance.self, History.self, Code.self, Token.self, Pay.self,
                       Transfer.self, Bill.self, Quote.self, Exchange.self, BankCallback.self, Alerts.self]
     )
 

@@ -112,6 +112,41 @@ struct CLITests {
         #expect(audit.status == 0 && audit.stdout.contains("audit passed"))
     }
 
+    /// The offline flow from the command line, as a rig would script it: an offline code issued
+    /// (its allowance reserved), taken by the terminal from a PNG with no ledger call, refused
+    /// when shown again, forwarded by `sync push`, and the books balanced after.
+    @Test("offline codes: wallet token, charge from an image, sync status and push, audit")
+    func offlineFlow() throws {
+        let cli = try CLI()
+        let merchant = try cli.run(["merchant", "create", "--name", "Tea", "--city", "Hangzhou", "--mcc", "5812"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let wallet = try cli.run(["wallet", "create", "--name", "Wu"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try cli.run(["wallet", "deposit", wallet, "500.00"]).status == 0)
+        let issued = try cli.run(["wallet", "token", wallet, "--allowance", "100.00", "--json", "--png", cli.path("code.png")])
+        #expect(issued.status == 0, "\(issued.stderr)")
+        let token = try cli.json(try #require(issued.lines.first))
+        #expect(token["allowance"] as? String == "100.00" && token["counter"] as? Int == 1)
+        #expect(try cli.json(try #require(try cli.run(["wallet", "balance", wallet, "--json"]).lines.first))["available"] as? String == "400.00",
+                "the allowance is reserved")
+
+        let paid = try cli.run(["charge", "--merchant", merchant, "--amount", "30.00", "--image", cli.path("code.png"), "--json"])
+        #expect(paid.status == 0, "\(paid.stderr)")
+        let again = try cli.run(["charge", "--merchant", merchant, "--amount", "30.00", "--image", cli.path("code.png")])
+        #expect(again.status == 3 && again.stderr.contains("already used"))
+        let waiting = try cli.json(try #require(try cli.run(["sync", "status", "--json"]).lines.first))
+        #expect(waiting["unsynced_count"] as? Int == 1)
+        #expect((waiting["unsynced_amounts"] as? [String: String]) == ["CNY": "30.00"])
+
+        let pushed = try cli.run(["sync", "push", "--json"])
+        #expect(pushed.status == 0, "\(pushed.stderr)")
+        #expect(try cli.json(try #require(pushed.lines.first))["settled"] as? Int == 1)
+        #expect(try cli.json(try #require(try cli.run(["sync", "status", "--json"]).lines.first))["unsynced_count"] as? Int == 0)
+        #expect(try cli.json(try #require(try cli.run(["wallet", "balance", merchant, "--json"]).lines.first))["balance"] as? String == "30.00")
+        // Pushed again: nothing left to send, nothing paid twice.
+        #expect(try cli.run(["sync", "push"]).status == 0)
+        #expect(try cli.run(["ledger", "audit"]).status == 0)
+    }
+
     @Test("bad input gets one clear line and a non-zero exit")
     func badInput() throws {
         let cli = try CLI()

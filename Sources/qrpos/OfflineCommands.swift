@@ -1,0 +1,120 @@
+import ArgumentParser
+import Barcodes
+import Foundation
+import Ledger
+import Payments
+import Terminal
+
+/// The customer's phone, for offline payments, kept in <home>/phones/<wallet>.json: its device
+/// key, its certificate and its counter. No phone can run here, so this file stands in for the
+/// wallet app's secure storage; what it does with them (reserve, certify, sign each code) is
+/// what the app does.
+struct PhoneState: Codable {
+    var deviceSeed: String      // base45
+    var certificate: String?    // base45 of the certificate's bytes
+    var counter: UInt32
+
+    static func path(_ store: StoreOptions, wallet: String) -> String {
+        ((store.homeDirectory as NSString).appendingPathComponent("phones") as NSString).appendingPathComponent(wallet + ".json")
+    }
+
+    static func load(_ path: String) throws -> PhoneState? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try JSONDecoder().decode(PhoneState.self, from: data)
+    }
+
+    func save(_ path: String) throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try JSONEncoder().encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+}
+
+extension WalletCommand {
+    struct Token: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show an offline payment code: a certificate issued while online (its allowance reserved on the wallet) and a fresh signed code for the next payment.",
+            discussion: """
+                With --allowance (or when the wallet's phone has no certificate yet) the ledger reserves \
+                that much of the wallet and issues a certificate valid for --valid-hours; every call then \
+                prints a new code (the phone's counter plus one, the time now), which a terminal accepts \
+                with no network (`qrpos charge --code CODE`). The phone's key and counter are kept in \
+                <home>/phones/<wallet>.json.
+                """)
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "Wallet id.") var wallet: String
+        @Option(help: "Reserve this much for offline payments and issue a new certificate, e.g. 200.00.") var allowance: String?
+        @Option(name: .customLong("valid-hours"), help: "How long a new certificate is valid.") var validHours: Int = 72
+        @Option(help: ArgumentHelp("Also write the code as a QR to this PNG file.", valueName: "file")) var png: String?
+        @Flag(help: "Also draw the code as a QR in the terminal.") var terminal = false
+        @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws {
+            guard (1...24 * 30).contains(validHours) else { throw ValidationError("--valid-hours is 1 to 720") }
+        }
+
+        func run() throws {
+            let path = PhoneState.path(store, wallet: wallet)
+            var phone = try PhoneState.load(path) ?? PhoneState(deviceSeed: Base45.encode(OfflineDeviceKey().seed), certificate: nil, counter: 0)
+            guard let seed = Base45.decode(phone.deviceSeed) else { throw Failure("the phone's key in \(path) is damaged") }
+            let device = try OfflineDeviceKey(seed: seed)
+            let now = UnixTime.nowMillis()
+            var certificate = try phone.certificate.flatMap(Base45.decode).map { try OfflineCertificate(bytes: $0) }
+            if allowance != nil || certificate == nil || certificate!.validUntil < now {
+                let ledger = try store.openCore()
+                guard let account = try ledger.account(wallet), account.kind == .wallet else { throw Failure("no wallet \(wallet)") }
+                guard let allowance else {
+                    throw Failure(certificate == nil ? "this wallet's phone has no offline certificate yet: give --allowance" : "the offline certificate has expired: give --allowance for a new one")
+                }
+                let amount: Money
+                do { amount = try Money(parsing: allowance, currency: account.currency) } catch { throw Failure(error.message) }
+                let serial = UUIDv7.make()
+                let validUntil = now + Int64(validHours) * 3_600_000
+                let outcome = try WalletOperations(store: ledger).reserveOfflineAllowance(serial: serial, wallet: wallet, amount: amount,
+                                                                                         validUntil: validUntil, now: now)
+                if let decline = outcome.decline { throw Declined(reason: decline.description) }
+                certificate = try OfflineCertificate.issue(serial: serial, walletID: wallet, device: device.publicKey, allowance: amount,
+                                                           validFrom: now, validUntil: validUntil, issuer: try store.offlineIssuerKey())
+                phone.certificate = Base45.encode(certificate!.bytes)
+            }
+            phone.counter += 1
+            // The counter is saved before the code is shown: a code is never shown twice.
+            try phone.save(path)
+            let token = try OfflineToken.make(certificate: certificate!, device: device, counter: phone.counter, time: now)
+            if let png { try ImageFile.write(Render.raster(try QREncoder.encode(token.text), moduleSize: 4), to: png) }
+            if terminal { print(Render.terminal(try QREncoder.encode(token.text))) }
+            if json {
+                printJSON(["code": token.text, "certificate": certificate!.serial, "counter": Int(phone.counter),
+                           "allowance": certificate!.allowance.decimalString, "currency": certificate!.allowance.currency.code,
+                           "valid_until": certificate!.validUntil])
+            } else {
+                print(token.text)
+            }
+        }
+    }
+}
+
+/// `qrpos sync push`: forwards the journal's offline payments to the ledger.
+struct SyncPushCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "push",
+        abstract: "Forward the payments taken offline to the ledger, in batches, retrying with backoff; each is settled once.",
+        discussion: "Exits 0 when nothing is left waiting, 1 when the ledger could not be reached (nothing is lost: run it again).")
+    @OptionGroup var store: StoreOptions
+    @Option(help: ArgumentHelp("The terminal journal (default <home>/journal.sqlite).", valueName: "path")) var journal: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        let path = journal ?? (store.homeDirectory as NSString).appendingPathComponent("journal.sqlite")
+        guard FileManager.default.fileExists(atPath: path) else { throw Failure("no terminal journal at \(path)") }
+        let settler = LedgerSettler(ops: WalletOperations(store: try store.openCore()), issuers: [try store.offlineIssuerKey().publicKey],
+                                    clockSkewMillis: OfflinePolicy.standard(for: .CNY).clockSkewMillis)
+        let report = try Forwarder(journal: try TerminalJournal(path: path), settler: settler).forwardAll()
+        if json {
+            printJSON(["settled": report.settled, "refused": report.refused, "retries": report.retries, "left": report.left,
+                       "error": report.lastError ?? NSNull()])
+        } else {
+            print("\(report.settled) settled, \(report.refused) refused by the ledger, \(report.left) still waiting")
+        }
+        if report.left > 0 { throw Failure("the ledger could not be reached: \(report.lastError ?? "?"); \(report.left) payments wait") }
+    }
+}
