@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // MARK: C libraries, found through pkg-config and installed from Debian (hardware/deps.sh).
@@ -67,9 +69,19 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
 
+        // MARK: The ledger on HTTP, for a fleet of terminals.
+        .target(name: "LedgerServer", dependencies: [
+            "Ledger", "Payments", "Terminal",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
+
         // MARK: The one executable.
         .executableTarget(name: "qrpos", dependencies: [
             "Payments", "Barcodes", "Camera", "Ledger", "LedgerSQLite", "LedgerPostgres", "Receipts", "Terminal", "BankRail", "SeededRandom",
+            "LedgerServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
@@ -87,6 +99,9 @@ let package = Package(
         .testTarget(name: "TerminalTests", dependencies: ["Terminal", "Ledger", "LedgerSQLite", "Payments", "Barcodes", "Receipts"], swiftSettings: strict),
         // Boots a QEMU guest with a real V4L2 driver; runs whenever QEMU is installed.
         .testTarget(name: "HardwareTests", swiftSettings: strict),
+        .testTarget(name: "LedgerServerTests", dependencies: [
+            "LedgerServer", "Ledger", "LedgerSQLite", "Terminal", "Payments", "QrposTestSupport",
+        ], swiftSettings: strict),
         .testTarget(name: "qrposTests", dependencies: ["Payments", "Barcodes", "QrposTestSupport", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -80,6 +80,10 @@ public struct OfflineDeviceKey: Sendable {
     public var publicKey: OfflinePublicKey { OfflinePublicKey(privateKey.publicKey) }
 }
 
+/// A terminal's request-signing key (``RequestSignature``): the same kind of Ed25519 key as a
+/// wallet device's, kept in the terminal's own key file.
+public typealias TerminalKey = OfflineDeviceKey
+
 /// An Ed25519 public key (an issuer's or a device's) and its id.
 public struct OfflinePublicKey: Sendable, Hashable {
     public let raw: [UInt8]

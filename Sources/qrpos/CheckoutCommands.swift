@@ -77,7 +77,18 @@ struct Charge: ParsableCommand {
     @Option(help: "A PNG or PGM image of the customer's code, read with zbar.") var image: String?
     @Option(help: "Sale id (UUIDv7): the ledger request id; repeat it to retry without charging twice.") var id: String?
     @Option(help: "Receipt width in columns: 32, 42 or 48.") var columns = 32
+    @Option(name: .customLong("issuer-key"), help: ArgumentHelp("The ledger's offline issuer public key, 64 hex digits (`qrpos ledger issuer-key`; env QRPOS_ISSUER_KEY); default: the embedded ledger's own.", valueName: "hex"))
+    var issuerKey: String?
     @Flag(help: "Print JSON.") var json = false
+
+    /// The key offline codes must be issued by: given, or the embedded ledger's (beside it in <home>).
+    func issuer() throws -> OfflinePublicKey {
+        if let hex = issuerKey ?? ProcessInfo.processInfo.environment["QRPOS_ISSUER_KEY"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            guard let raw = hexBytes(hex), let key = try? OfflinePublicKey(raw: raw) else { throw Failure("--issuer-key is 64 hex digits") }
+            return key
+        }
+        return try store.offlineIssuerKey().publicKey
+    }
 
     func validate() throws {
         guard (code == nil) != (image == nil) else { throw ValidationError("Give exactly one of --code and --image.") }
@@ -98,7 +109,7 @@ struct Charge: ParsableCommand {
             // An offline code: the offline rules and this terminal's journal (`qrpos sync push`
             // forwards it to the ledger).
             let journal = try TerminalJournal(path: (store.homeDirectory as NSString).appendingPathComponent("journal.sqlite"))
-            result = try checkout.chargeOffline(amount: money, token: token, journal: journal, issuers: [try store.offlineIssuerKey().publicKey],
+            result = try checkout.chargeOffline(amount: money, token: token, journal: journal, issuers: [try issuer()],
                                                 policy: OfflinePolicy.standard(for: money.currency), saleID: saleID)
         } else if let code {
             result = try checkout.charge(amount: money, code: code, saleID: saleID)
@@ -212,7 +223,14 @@ struct OrderCommand: ParsableCommand {
 
 struct LedgerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ledger", abstract: "The wallet ledger.",
-                                                    subcommands: [Audit.self, Expire.self, LedgerStress.self, IDs.self])
+                                                    subcommands: [Audit.self, Expire.self, ServeCommand.self, IssuerKey.self, LedgerStress.self, IDs.self])
+
+    struct IssuerKey: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "issuer-key", abstract: "Print the ledger's offline issuer public key (64 hex digits), for terminals' --issuer-key.")
+        @OptionGroup var store: StoreOptions
+        func run() throws { print(try store.offlineIssuerKey().publicKey.hex) }
+    }
 
     struct IDs: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -100,15 +100,35 @@ struct SyncPushCommand: ParsableCommand {
         abstract: "Forward the payments taken offline to the ledger, in batches, retrying with backoff; each is settled once.",
         discussion: "Exits 0 when nothing is left waiting, 1 when the ledger could not be reached (nothing is lost: run it again).")
     @OptionGroup var store: StoreOptions
-    @Option(help: ArgumentHelp("The terminal journal (default <home>/journal.sqlite).", valueName: "path")) var journal: String?
+    @OptionGroup var terminal: TerminalOptions
+    @Option(help: ArgumentHelp("The journal (default <home>/journal.sqlite).", valueName: "path")) var journal: String?
+    @Option(help: ArgumentHelp("A ledger server (qrpos ledger serve) to forward to, signed with <home>/terminal-key; without it, the ledger named by --database/--home.", valueName: "url"))
+    var server: String?
+    @Option(name: .customLong("timeout"), help: "Seconds to wait for the server's answer to a batch.") var timeoutSeconds: Double = 10
+    @Option(name: .customLong("batch-size"), help: "Payments per batch (1 to 1000).") var batchSize = 500
+    @Option(help: "Tries of a batch before giving up (the pauses between double from 0.2 s).") var attempts = 5
+
+    func validate() throws {
+        guard (1...1_000).contains(batchSize) else { throw ValidationError("--batch-size is 1 to 1000") }
+        guard (1...20).contains(attempts) else { throw ValidationError("--attempts is 1 to 20") }
+    }
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
         let path = journal ?? (store.homeDirectory as NSString).appendingPathComponent("journal.sqlite")
         guard FileManager.default.fileExists(atPath: path) else { throw Failure("no terminal journal at \(path)") }
-        let settler = LedgerSettler(ops: WalletOperations(store: try store.openCore()), issuers: [try store.offlineIssuerKey().publicKey],
+        let settler: any OfflineSettler
+        if let server {
+            guard let url = URL(string: server), url.scheme == "http" || url.scheme == "https" else { throw Failure("--server is an http:// URL, not \(server)") }
+            settler = HTTPSettler(server: url, terminalID: terminal.terminal, key: try store.terminalKey(), timeoutSeconds: timeoutSeconds)
+        } else {
+            settler = LedgerSettler(ops: WalletOperations(store: try store.openCore()), issuers: [try store.offlineIssuerKey().publicKey],
                                     clockSkewMillis: OfflinePolicy.standard(for: .CNY).clockSkewMillis)
-        let report = try Forwarder(journal: try TerminalJournal(path: path), settler: settler).forwardAll()
+        }
+        var forwarder = Forwarder(journal: try TerminalJournal(path: path), settler: settler)
+        forwarder.batchSize = batchSize
+        forwarder.attemptsMax = attempts
+        let report = try forwarder.forwardAll()
         if json {
             printJSON(["settled": report.settled, "refused": report.refused, "retries": report.retries, "left": report.left,
                        "error": report.lastError ?? NSNull()])

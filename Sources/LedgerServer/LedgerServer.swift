@@ -1,0 +1,188 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Ledger
+import Logging
+import NIOCore
+import NIOPosix
+import Payments
+import Synchronization
+import Terminal
+
+/// A terminal the server knows: its id, the merchant it acts for, and its public key (hex).
+public struct TerminalRegistration: Sendable, Codable, Hashable {
+    public let id: String
+    public let merchant: String
+    public let publicKey: String
+
+    enum CodingKeys: String, CodingKey {
+        case id, merchant
+        case publicKey = "public_key"
+    }
+
+    public init(id: String, merchant: String, publicKey: String) {
+        self.id = id
+        self.merchant = merchant
+        self.publicKey = publicKey
+    }
+}
+
+/// Why a request was turned away; logged with the terminal and path, and returned as
+/// `{"error": reason}` with 401 (who you are) or 403 (what you may do).
+public struct Rejection: Error, Sendable, Equatable {
+    public let status: HTTPResponse.Status
+    public let reason: String
+}
+
+/// Checks a request's signature (``RequestSignature``): a known terminal, a time within the
+/// skew allowed, a nonce not seen within it, and a valid Ed25519 signature over the request.
+public final class RequestAuthenticator: Sendable {
+    private let terminals: [String: (registration: TerminalRegistration, key: OfflinePublicKey)]
+    public let skewMillis: Int64
+    /// Nonces seen, with when they may be forgotten (after the skew window they would be refused
+    /// for their time anyway).
+    private let nonces = Mutex<[String: Int64]>([:])
+
+    public init(terminals: [TerminalRegistration], skewMillis: Int64 = 300_000) throws {
+        var known: [String: (TerminalRegistration, OfflinePublicKey)] = [:]
+        for t in terminals {
+            guard let raw = Self.bytes(hex: t.publicKey), let key = try? OfflinePublicKey(raw: raw) else {
+                throw Rejection(status: .internalServerError, reason: "terminal \(t.id)'s public key is not 64 hex digits")
+            }
+            known[t.id] = (t, key)
+        }
+        self.terminals = known
+        self.skewMillis = skewMillis
+    }
+
+    public func authenticate(method: String, path: String, headers: HTTPFields, body: [UInt8], now: Int64) -> Result<TerminalRegistration, Rejection> {
+        func header(_ name: String) -> String? { HTTPField.Name(name).flatMap { headers[$0] } }
+        guard let id = header(RequestSignature.terminalHeader), let timeText = header(RequestSignature.timeHeader),
+              let nonce = header(RequestSignature.nonceHeader), let signature = header(RequestSignature.signatureHeader) else {
+            return .failure(Rejection(status: .unauthorized, reason: "unsigned request: the X-Qrpos-* signature headers are missing"))
+        }
+        guard let known = terminals[id] else { return .failure(Rejection(status: .unauthorized, reason: "unknown terminal \(id)")) }
+        guard let time = Int64(timeText), time >= now - skewMillis, time <= now + skewMillis else {
+            return .failure(Rejection(status: .unauthorized, reason: "request time outside ±\(skewMillis / 1000) s of the server's clock"))
+        }
+        guard (16...64).contains(nonce.count) else { return .failure(Rejection(status: .unauthorized, reason: "a nonce is 16 to 64 characters")) }
+        guard RequestSignature.isValid(signature: signature, key: known.key, method: method, path: path, time: time, nonce: nonce, body: body) else {
+            return .failure(Rejection(status: .unauthorized, reason: "bad signature for terminal \(id)"))
+        }
+        let fresh = nonces.withLock { seen -> Bool in
+            if seen.count > 100_000 { seen = seen.filter { $0.value > now } }
+            guard seen[id + "/" + nonce] == nil else { return false }
+            seen[id + "/" + nonce] = now + 2 * skewMillis
+            return true
+        }
+        guard fresh else { return .failure(Rejection(status: .unauthorized, reason: "replayed request (nonce already used)")) }
+        return .success(known.registration)
+    }
+
+    static func bytes(hex: String) -> [UInt8]? {
+        let chars = Array(hex.utf8)
+        guard chars.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        for i in stride(from: 0, to: chars.count, by: 2) {
+            guard let b = UInt8(String(decoding: chars[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
+            out.append(b)
+        }
+        return out
+    }
+}
+
+/// The wallet ledger on HTTP (Hummingbird): `qrpos ledger serve`. The routes and their JSON are
+/// described in assets/openapi.json. The ledger's calls block (SQLite, or PostgreSQL waited on),
+/// so they run on NIO's blocking thread pool, never on the cooperative pool.
+public enum LedgerHTTP {
+    /// The largest request body taken (a sync batch of 500 entries is about 250 KB).
+    public static let bodyBytesMax = 4 << 20
+
+    public static func router(store: any TransactionalLedgerStore, authenticator: RequestAuthenticator, issuers: [OfflinePublicKey],
+                              clockSkewMillis: Int64, logger: Logger) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        let settler = LedgerSettler(ops: WalletOperations(store: store), issuers: issuers, clockSkewMillis: clockSkewMillis)
+
+        router.get("v1/health") { _, _ in
+            json(["status": "ok"])
+        }
+
+        router.post("v1/sync") { request, context in
+            let body = Array(buffer: try await request.body.collect(upTo: bodyBytesMax))
+            let terminal: TerminalRegistration
+            switch authenticator.authenticate(method: "POST", path: request.uri.path, headers: request.headers, body: body, now: UnixTime.nowMillis()) {
+            case .success(let t): terminal = t
+            case .failure(let rejection): return reject(rejection, path: request.uri.path, logger: logger)
+            }
+            let batch: SyncWire.Request
+            do { batch = try JSONDecoder().decode(SyncWire.Request.self, from: Data(body)) } catch {
+                return reject(Rejection(status: .badRequest, reason: "not a sync batch: \(error)"), path: request.uri.path, logger: logger)
+            }
+            guard batch.entries.count <= 1_000 else {
+                return reject(Rejection(status: .badRequest, reason: "a sync batch holds at most 1000 entries"), path: request.uri.path, logger: logger)
+            }
+            var answers: [SyncWire.Answer] = []
+            var toSettle: [JournalEntry] = []
+            for entry in batch.entries {
+                // A terminal acts only for its own merchant.
+                guard entry.merchant == terminal.merchant else {
+                    logger.notice("refused a sync entry", metadata: ["terminal": "\(terminal.id)", "entry": "\(entry.id)",
+                                                                     "reason": "merchant \(entry.merchant) is not this terminal's"])
+                    answers.append(SyncWire.Answer(id: entry.id, .refused("terminal \(terminal.id) does not act for merchant \(entry.merchant)")))
+                    continue
+                }
+                guard let journalEntry = entry.journalEntry(terminal: terminal.id) else {
+                    answers.append(SyncWire.Answer(id: entry.id, .refused("unknown currency or a non-positive amount")))
+                    continue
+                }
+                toSettle.append(journalEntry)
+            }
+            let pending = toSettle
+            let settled = try await NIOThreadPool.singleton.runIfActive { try settler.settle(pending) }
+            for entry in pending {
+                guard let answer = settled[entry.id] else { continue }
+                if case .refused(let reason) = answer {
+                    logger.notice("refused an offline payment", metadata: ["terminal": "\(terminal.id)", "entry": "\(entry.id)", "reason": "\(reason)"])
+                }
+                answers.append(SyncWire.Answer(id: entry.id, answer))
+            }
+            return try encode(SyncWire.Response(answers: answers))
+        }
+
+        router.get("v1/accounts/:id") { request, context in
+            switch authenticator.authenticate(method: "GET", path: request.uri.path, headers: request.headers, body: [], now: UnixTime.nowMillis()) {
+            case .success: break
+            case .failure(let rejection): return reject(rejection, path: request.uri.path, logger: logger)
+            }
+            let id = try context.parameters.require("id")
+            guard let account = try await NIOThreadPool.singleton.runIfActive({ try store.account(id) }) else {
+                return json(["error": "no account \(id)"], status: .notFound)
+            }
+            return json(["id": account.id, "kind": account.kind.rawValue, "currency": account.currency.code,
+                         "balance": account.balance.decimalString, "available": account.available.decimalString])
+        }
+        return router
+    }
+
+    /// The application on `host:port`; `onRunning` gets the port actually bound (port 0 picks one).
+    public static func application(router: Router<BasicRequestContext>, host: String, port: Int, logger: Logger,
+                                   onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "qrpos-ledger"),
+                    onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+    }
+
+    static func reject(_ rejection: Rejection, path: String, logger: Logger) -> Response {
+        logger.notice("rejected a request", metadata: ["path": "\(path)", "status": "\(rejection.status.code)", "reason": "\(rejection.reason)"])
+        return json(["error": rejection.reason], status: rejection.status)
+    }
+
+    static func json(_ object: [String: String], status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func encode(_ value: some Encodable) throws -> Response {
+        let data = try JSONEncoder().encode(value)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

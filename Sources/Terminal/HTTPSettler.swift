@@ -1,0 +1,74 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Payments
+import Synchronization
+
+/// The terminal's side of `POST /v1/sync` against a ledger server (`qrpos ledger serve`): the
+/// batch as JSON, signed with the terminal's key (``RequestSignature``), within a timeout. A
+/// network failure, a timeout or a 5xx throws, and the ``Forwarder`` sends the batch again
+/// later with the same ids; a 4xx other than a rejected signature is thrown too, with the
+/// server's reason.
+public struct HTTPSettler: OfflineSettler {
+    public let server: URL
+    public let terminalID: String
+    public let key: TerminalKey
+    public let timeoutSeconds: Double
+
+    public init(server: URL, terminalID: String, key: TerminalKey, timeoutSeconds: Double = 10) {
+        self.server = server
+        self.terminalID = terminalID
+        self.key = key
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    public struct Failed: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public func settle(_ entries: [JournalEntry]) throws -> [String: ForwardAnswer] {
+        let body = Array(try JSONEncoder().encode(SyncWire.Request(entries: entries.map(SyncWire.Entry.init))))
+        let (status, data) = try send(method: "POST", path: "/v1/sync", body: body)
+        guard status == 200 else {
+            throw Failed(description: "the ledger server answered \(status): \(String(decoding: data, as: UTF8.self).prefix(200))")
+        }
+        let response = try JSONDecoder().decode(SyncWire.Response.self, from: data)
+        return Dictionary(response.answers.map { ($0.id, $0.forwardAnswer) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// One signed request; the status and body of the answer.
+    public func send(method: String, path: String, body: [UInt8]) throws -> (Int, Data) {
+        guard let url = URL(string: path, relativeTo: server) else { throw Failed(description: "bad path \(path)") }
+        var request = URLRequest(url: url, timeoutInterval: timeoutSeconds)
+        request.httpMethod = method
+        if !body.isEmpty {
+            request.httpBody = Data(body)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        for (name, value) in try RequestSignature.headers(terminal: terminalID, key: key, method: method, path: url.path, body: body,
+                                                          time: UnixTime.nowMillis()) {
+            request.setValue(value, forHTTPHeaderField: name)
+        }
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Mutex<Result<(Int, Data), any Error>?>(nil)
+        let task = URLSession.shared.dataTask(with: request) { data, response, error in
+            outcome.withLock { o in
+                if let error {
+                    o = .failure(Failed(description: "the ledger server cannot be reached: \(error.localizedDescription)"))
+                } else if let http = response as? HTTPURLResponse {
+                    o = .success((http.statusCode, data ?? Data()))
+                } else {
+                    o = .failure(Failed(description: "the ledger server gave no HTTP answer"))
+                }
+            }
+            done.signal()
+        }
+        task.resume()
+        if done.wait(timeout: .now() + timeoutSeconds + 1) == .timedOut {
+            task.cancel()
+            throw Failed(description: "the ledger server did not answer within \(timeoutSeconds) s")
+        }
+        return try outcome.withLock { $0! }.get()
+    }
+}

@@ -1,0 +1,205 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Ledger
+import LedgerServer
+import LedgerSQLite
+import Payments
+import QrposTestSupport
+import Synchronization
+import Terminal
+import Testing
+
+/// The ledger server as its own process (`qrpos ledger serve`, on a free loopback port) over a
+/// real SQLite ledger that this process sets up and reads, called by the terminal's real HTTP
+/// client. (In this process its handlers would share the test runner's cooperative threads with
+/// every other test, and starve under the full suite.)
+final class ServerRig: @unchecked Sendable {
+    let ledger: SQLiteLedger
+    let ops: WalletOperations
+    let issuer: OfflineIssuerKey
+    let phone = OfflineDeviceKey()
+    let terminalKey = TerminalKey()
+    let merchant: Merchant
+    let otherMerchant: Merchant
+    let wallet: Account
+    let certificate: OfflineCertificate
+    let journal: TerminalJournal
+    let port: Int
+    private let server: ServerProcess
+    let now = UnixTime.nowMillis()
+
+    /// The `qrpos` executable beside the test bundle.
+    static let executable: URL = {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("qrpos")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: ".build/debug/qrpos")
+    }()
+
+    init() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-server-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        ledger = try SQLiteLedger(path: dir.appendingPathComponent("ledger.sqlite").path)
+        ops = WalletOperations(store: ledger)
+        // The server's issuer key, where `qrpos ledger serve` finds it.
+        let seed = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        try Data(seed).write(to: dir.appendingPathComponent("offline-issuer-key"))
+        issuer = try OfflineIssuerKey(seed: seed)
+        merchant = try ledger.createMerchant(name: "Tea", city: "Hangzhou", categoryCode: "5812", countryCode: "CN", currency: .CNY, now: now)
+        otherMerchant = try ledger.createMerchant(name: "Noodles", city: "Hangzhou", categoryCode: "5812", countryCode: "CN", currency: .CNY, now: now)
+        wallet = try ledger.createWallet(name: "Wu", phone: nil, currency: .CNY, now: now)
+        _ = try ledger.deposit(requestID: UUIDv7.make(), wallet: wallet.id, amount: Money(minorUnits: 50_000, currency: .CNY), source: .cash, now: now)
+        let serial = UUIDv7.make()
+        _ = try ops.reserveOfflineAllowance(serial: serial, wallet: wallet.id, amount: Money(minorUnits: 20_000, currency: .CNY),
+                                           validUntil: now + 86_400_000, now: now)
+        certificate = try OfflineCertificate.issue(serial: serial, walletID: wallet.id, device: phone.publicKey,
+                                                   allowance: Money(minorUnits: 20_000, currency: .CNY), validFrom: now - 1,
+                                                   validUntil: now + 86_400_000, issuer: issuer)
+        journal = try TerminalJournal(path: dir.appendingPathComponent("journal.sqlite").path)
+        let terminals = [TerminalRegistration(id: "T1", merchant: merchant.id, publicKey: terminalKey.publicKey.hex)]
+        try JSONEncoder().encode(terminals).write(to: dir.appendingPathComponent("terminals.json"))
+        server = try ServerProcess(executable: Self.executable, home: dir.path, terminals: dir.appendingPathComponent("terminals.json").path, port: 0)
+        port = server.port
+    }
+
+    func stop() { server.stop() }
+
+    var url: URL { URL(string: "http://127.0.0.1:\(port)")! }
+
+    func settler(terminal: String = "T1", key: TerminalKey? = nil) -> HTTPSettler {
+        HTTPSettler(server: url, terminalID: terminal, key: key ?? terminalKey, timeoutSeconds: 5)
+    }
+
+    /// Takes an offline payment at the terminal (the journal), as a checkout would.
+    func take(_ minor: Int64, counter: UInt32, merchant: String? = nil) throws -> String {
+        let token = try OfflineToken.make(certificate: certificate, device: phone, counter: counter, time: UnixTime.nowMillis())
+        let id = UUIDv7.make()
+        let result = try journal.approveOffline(id: id, terminal: "T1", merchant: merchant ?? self.merchant.id,
+                                                amount: Money(minorUnits: minor, currency: .CNY), token: token,
+                                                issuers: [issuer.publicKey], policy: .standard(for: .CNY), now: UnixTime.nowMillis())
+        guard case .success = result else { throw CheckoutError("not approved: \(result)") }
+        return id
+    }
+}
+
+@Suite("Ledger server (HTTP)", .serialized) struct LedgerServerTests {
+    @Test("a terminal forwards its offline payments over HTTP; a repeat is already settled; the audit passes")
+    func syncOverHTTP() throws {
+        let rig = try ServerRig()
+        defer { rig.stop() }
+        let ids = try (1...3).map { try rig.take(2_000, counter: UInt32($0)) }
+        let report = try Forwarder(journal: rig.journal, settler: rig.settler()).forwardAll(sleep: { _ in })
+        #expect(report.settled == 3 && report.left == 0)
+        #expect(try rig.ledger.account(rig.merchant.id)?.balance.minorUnits == 6_000)
+        // The same entries sent again (an answer lost on the way): already settled, nothing moves.
+        let again = try rig.settler().settle(try ids.compactMap { try rig.journal.entry($0) })
+        #expect(again.values.allSatisfy { if case .settled(let s) = $0 { s.replayed } else { false } })
+        #expect(try rig.ledger.account(rig.merchant.id)?.balance.minorUnits == 6_000)
+        #expect(try rig.ledger.audit().passed)
+    }
+
+    @Test("requests that are unsigned, from an unknown terminal, with a wrong key, replayed or stale are refused with 401")
+    func authentication() throws {
+        let rig = try ServerRig()
+        defer { rig.stop() }
+        let body = Array(try JSONEncoder().encode(SyncWire.Request(entries: [])))
+        func status(_ headers: [String: String], body: [UInt8] = body, path: String = "/v1/sync") throws -> Int {
+            var request = URLRequest(url: URL(string: path, relativeTo: rig.url)!)
+            request.httpMethod = "POST"
+            request.httpBody = Data(body)
+            for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
+            return try blockingStatus(request)
+        }
+        let now = UnixTime.nowMillis()
+        let good = try RequestSignature.headers(terminal: "T1", key: rig.terminalKey, method: "POST", path: "/v1/sync", body: body, time: now)
+        #expect(try status([:]) == 401)
+        #expect(try status(good) == 200)
+        #expect(try status(good) == 401, "the same nonce again")
+        #expect(try status(try RequestSignature.headers(terminal: "T2", key: rig.terminalKey, method: "POST", path: "/v1/sync", body: body, time: now)) == 401)
+        #expect(try status(try RequestSignature.headers(terminal: "T1", key: TerminalKey(), method: "POST", path: "/v1/sync", body: body, time: now)) == 401)
+        #expect(try status(try RequestSignature.headers(terminal: "T1", key: rig.terminalKey, method: "POST", path: "/v1/sync", body: body, time: now - 600_000)) == 401)
+        // Signed for one body, sent with another.
+        let other = Array(try JSONEncoder().encode(SyncWire.Request(entries: [SyncWire.Entry(try #require(try rig.journal.entry(try rig.take(100, counter: 9))))])))
+        #expect(try status(try RequestSignature.headers(terminal: "T1", key: rig.terminalKey, method: "POST", path: "/v1/sync", body: body, time: now), body: other) == 401)
+        #expect(try rig.ledger.account(rig.merchant.id)?.balance.minorUnits == 0)
+    }
+
+    @Test("a terminal acts only for its own merchant")
+    func ownMerchantOnly() throws {
+        let rig = try ServerRig()
+        defer { rig.stop() }
+        let id = try rig.take(1_000, counter: 1, merchant: rig.otherMerchant.id)
+        let answers = try rig.settler().settle([try #require(try rig.journal.entry(id))])
+        guard case .refused(let reason) = answers[id] else { Issue.record("settled for another merchant: \(answers)"); return }
+        #expect(reason.contains("does not act for merchant"))
+        #expect(try rig.ledger.account(rig.otherMerchant.id)?.balance.minorUnits == 0)
+    }
+
+    /// The server against its own OpenAPI document (assets/openapi.json): every path and method
+    /// it lists answers, with a status the document lists for it, and a JSON body holding the
+    /// properties that status's schema requires.
+    @Test("the server answers as assets/openapi.json says")
+    func conformsToOpenAPI() throws {
+        let rig = try ServerRig()
+        defer { rig.stop() }
+        let docURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("assets/openapi.json")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: docURL)) as? [String: Any])
+        let schemas = try #require((doc["components"] as? [String: Any])?["schemas"] as? [String: Any])
+        let paths = try #require(doc["paths"] as? [String: [String: Any]])
+        let settled = try rig.take(500, counter: 1)
+        let syncBody = Array(try JSONEncoder().encode(SyncWire.Request(entries: [SyncWire.Entry(try #require(try rig.journal.entry(settled)))])))
+        var checked = 0
+        for (template, operations) in paths.sorted(by: { $0.key < $1.key }) {
+            for (method, spec) in operations {
+                let operation = try #require(spec as? [String: Any])
+                let responses = try #require(operation["responses"] as? [String: Any])
+                let path = template.replacingOccurrences(of: "{id}", with: rig.merchant.id)
+                let body: [UInt8] = method == "post" ? syncBody : []
+                var calls: [(signed: Bool, path: String)] = [(true, path)]
+                if operation["security"] != nil { calls.append((false, path)) }
+                if template.contains("{id}") { calls.append((true, template.replacingOccurrences(of: "{id}", with: "acc_none"))) }
+                for call in calls {
+                    var request = URLRequest(url: URL(string: call.path, relativeTo: rig.url)!)
+                    request.httpMethod = method.uppercased()
+                    if !body.isEmpty { request.httpBody = Data(body) }
+                    if call.signed {
+                        for (k, v) in try RequestSignature.headers(terminal: "T1", key: rig.terminalKey, method: method.uppercased(),
+                                                                    path: call.path, body: body, time: UnixTime.nowMillis()) {
+                            request.setValue(v, forHTTPHeaderField: k)
+                        }
+                    }
+                    let (status, data) = try blockingCall(request)
+                    let documented = try #require(responses["\(status)"] as? [String: Any], "\(method) \(call.path) answered \(status), not documented")
+                    let content = (documented["content"] as? [String: Any])?["application/json"] as? [String: Any]
+                    let ref = ((content?["schema"] as? [String: Any])?["$ref"] as? String)?.split(separator: "/").last.map(String.init)
+                    let schema = try #require(ref.flatMap { schemas[$0] as? [String: Any] }, "\(method) \(template) \(status) has no schema")
+                    let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(method) \(call.path): not a JSON object")
+                    for key in schema["required"] as? [String] ?? [] {
+                        #expect(object[key] != nil, "\(method) \(call.path) \(status) lacks \(key)")
+                    }
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked >= 6)
+    }
+}
+
+func blockingStatus(_ request: URLRequest) throws -> Int { try blockingCall(request).0 }
+
+func blockingCall(_ request: URLRequest) throws -> (Int, Data) {
+    let done = DispatchSemaphore(value: 0)
+    let result = Mutex<(Int, Data)?>(nil)
+    URLSession.shared.dataTask(with: request) { data, response, _ in
+        result.withLock { $0 = ((response as? HTTPURLResponse)?.statusCode ?? -1, data ?? Data()) }
+        done.signal()
+    }.resume()
+    _ = done.wait(timeout: .now() + 10)
+    return try #require(result.withLock { $0 })
+}

@@ -1,0 +1,46 @@
+import Foundation
+
+/// `qrpos ledger serve` as a child process, for tests that need the server apart from
+/// themselves: started on `port` (0: any free one) and ready once it printed where it listens.
+public final class ServerProcess: @unchecked Sendable {
+    public let process = Process()
+    public let port: Int
+
+    public struct Failed: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init(executable: URL, home: String, terminals: String, port: Int) throws {
+        process.executableURL = executable
+        process.arguments = ["ledger", "serve", "--home", home, "--port", String(port), "--terminals", terminals]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // The first line is {"listening": PORT} once it accepts connections.
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = out.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { throw Failed(description: "the ledger server stopped before it listened") }
+            line += chunk
+        }
+        let object = try JSONSerialization.jsonObject(with: line.prefix { $0 != UInt8(ascii: "\n") }) as? [String: Any]
+        guard let bound = object?["listening"] as? Int else { throw Failed(description: "the ledger server said \(String(decoding: line, as: UTF8.self))") }
+        self.port = bound
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    public func kill() {
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGTERM: a graceful stop.
+    public func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}
