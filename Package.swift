@@ -100,9 +100,9 @@ let package = Package(
         // Boots a QEMU guest with a real V4L2 driver; runs whenever QEMU is installed.
         .testTarget(name: "HardwareTests", swiftSettings: strict),
         .testTarget(name: "LedgerServerTests", dependencies: [
-            "LedgerServer", "Ledger", "LedgerSQLite", "Terminal", "Payments", "QrposTestSupport",
+            "LedgerServer", "Ledger", "LedgerSQLite", "Terminal", "Payments",
         ], swiftSettings: strict),
-        .testTarget(name: "qrposTests", dependencies: ["Payments", "Barcodes", "QrposTestSupport", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
+        .testTarget(name: "qrposTests", dependencies: ["Payments", "Barcodes", "QrposTestSupport", "LedgerServer", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

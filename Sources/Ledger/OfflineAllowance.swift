@@ -70,6 +70,44 @@ extension WalletOperations {
     /// The caller (the ledger server) has checked the payment's token: the issuer's and the
     /// device's signatures, and that the certificate is `serial`.
     public func settleOfflinePayment(paymentID: String, serial: String, merchant: String, amount: Money, now: Int64) throws -> OfflineSettlement {
+        try store.transaction(now: now) { tx in
+            try Self.settle(tx, paymentID: paymentID, serial: serial, merchant: merchant, amount: amount, now: now)
+        }
+    }
+
+    /// One forwarded offline payment: what ``settleOfflinePayments(_:now:)`` settles.
+    public struct OfflinePayment: Sendable {
+        public let id: String
+        public let serial: String
+        public let merchant: String
+        public let amount: Money
+        public init(id: String, serial: String, merchant: String, amount: Money) {
+            self.id = id
+            self.serial = serial
+            self.merchant = merchant
+            self.amount = amount
+        }
+    }
+
+    /// A terminal's batch in one transaction (one disk sync for all of it), each payment as
+    /// ``settleOfflinePayment(paymentID:serial:merchant:amount:now:)`` settles it alone, in
+    /// order; one that cannot be settled gets its error and leaves the others be.
+    public func settleOfflinePayments(_ payments: [OfflinePayment], now: Int64) throws -> [Result<OfflineSettlement, LedgerError>] {
+        try store.transaction(now: now) { tx in
+            payments.map { p in
+                Result { () throws(LedgerError) -> OfflineSettlement in
+                    do { return try Self.settle(tx, paymentID: p.id, serial: p.serial, merchant: p.merchant, amount: p.amount, now: now) } catch let error as LedgerError {
+                        throw error
+                    } catch {
+                        throw LedgerError(.storage, "\(error)")
+                    }
+                }
+            }
+        }
+    }
+
+    private static func settle(_ tx: any LedgerTransaction, paymentID: String, serial: String, merchant: String, amount: Money,
+                               now: Int64) throws -> OfflineSettlement {
         guard !paymentID.isEmpty, paymentID.count <= 56 else { throw LedgerError(.invalidRequest, "an offline payment id is 1 to 56 characters") }
         guard amount.minorUnits > 0, amount.minorUnits <= LedgerLimits.transferAmountMax else {
             throw LedgerError(.invalidRequest, "an offline payment is more than zero and within the ledger's limit, not \(amount)")
@@ -89,7 +127,7 @@ extension WalletOperations {
             return OfflineSettlement(paymentID: paymentID, fromAllowance: fromAllowance, fromWallet: byWallet - lent, debt: lent,
                                      replayed: true)
         }
-        return try store.transaction(now: now) { tx in
+        do {
             if let settled = try earlier(tx) { return settled }
             guard let reservation = try tx.transfer(serial), reservation.kind == .transfer,
                   reservation.creditAccount == Self.offlineAllowanceAccount(serial),

@@ -44,8 +44,10 @@ public struct LedgerSettler: OfflineSettler {
         self.now = now
     }
 
+    /// Checks every entry, then settles the ones that pass in one ledger transaction.
     public func settle(_ entries: [JournalEntry]) throws -> [String: ForwardAnswer] {
         var answers: [String: ForwardAnswer] = [:]
+        var payments: [WalletOperations.OfflinePayment] = []
         for entry in entries {
             guard entry.offline, let text = entry.token else { answers[entry.id] = .refused("not an offline payment"); continue }
             let token: OfflineToken
@@ -63,11 +65,16 @@ public struct LedgerSettler: OfflineSettler {
                 answers[entry.id] = .refused("the journal entry does not match its token")
                 continue
             }
-            do {
-                answers[entry.id] = .settled(try ops.settleOfflinePayment(paymentID: entry.id, serial: token.certificate.serial,
-                                                                          merchant: entry.merchant, amount: entry.amount, now: now()))
-            } catch let error as LedgerError where error.code == .notFound || error.code == .idConflict || error.code == .invalidRequest {
-                answers[entry.id] = .refused(error.message)
+            payments.append(WalletOperations.OfflinePayment(id: entry.id, serial: token.certificate.serial, merchant: entry.merchant,
+                                                            amount: entry.amount))
+        }
+        guard !payments.isEmpty else { return answers }
+        for (payment, result) in zip(payments, try ops.settleOfflinePayments(payments, now: now())) {
+            switch result {
+            case .success(let settlement): answers[payment.id] = .settled(settlement)
+            case .failure(let error) where error.code == .notFound || error.code == .idConflict || error.code == .invalidRequest:
+                answers[payment.id] = .refused(error.message)
+            case .failure(let error): throw error
             }
         }
         return answers

@@ -1,29 +1,48 @@
 import Foundation
+import Ledger
+import LedgerServer
+import LedgerSQLite
 import Payments
+import Synchronization
 import Terminal
 
-/// `qrpos bench sync`: what a terminal does for a payment when the network is gone. The case
-/// measured is an offline approval made durable: a fresh token from one of 100 wallets' phones
-/// checked (both Ed25519 signatures, the times, the limits against the journal) and the
-/// approval written to the journal (SQLite, WAL, synchronous=FULL) before it returns. The scan
-/// itself is not timed; the token is parsed from its text as the scanner would hand it over.
+/// `qrpos bench sync`: the offline side of a terminal and its store-and-forward, on loopback.
+///
+/// - `offline-approval`: a fresh code from one of 100 wallets' phones checked (both Ed25519
+///   signatures, the times, the limits against the journal) and the approval written to the
+///   journal (SQLite, WAL, synchronous=FULL) before it returns. The scan itself is not timed;
+///   the code is parsed from its text as the scanner hands it over.
+/// - `sync-upload`: those approvals forwarded to `qrpos ledger serve` (a child process, SQLite
+///   ledger) in signed batches of 500 over loopback HTTP; each batch is checked again by the
+///   server and settled in one ledger transaction. Entries per second, and each batch's time.
+///
+/// The ledger is audited at the end. (The online authorization round trip needs the server's
+/// authorization route, not built yet.)
 struct SyncBench {
     let count: Int
 
     func run() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-bench-sync-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let journal = try TerminalJournal(path: folder.appendingPathComponent("journal.sqlite").path)
-        let issuer = OfflineIssuerKey()
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-bench-sync-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: home) }
+        let ledger = try SQLiteLedger(path: home.appendingPathComponent("ledger.sqlite").path)
+        let ops = WalletOperations(store: ledger)
+        let issuerSeed = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        try Data(issuerSeed).write(to: home.appendingPathComponent("offline-issuer-key"))
+        let issuer = try OfflineIssuerKey(seed: issuerSeed)
         let now = UnixTime.nowMillis()
+        let merchant = try ledger.createMerchant(name: "Bench", city: "Hangzhou", categoryCode: "5411", countryCode: "CN", currency: .CNY, now: now)
         let phones = try (0..<100).map { i -> (OfflineDeviceKey, OfflineCertificate) in
+            let wallet = try ledger.createWallet(name: "w\(i)", phone: nil, currency: .CNY, now: now)
+            _ = try ledger.deposit(requestID: UUIDv7.make(), wallet: wallet.id, amount: Money(minorUnits: 100_000_000, currency: .CNY),
+                                   source: .cash, now: now)
+            let serial = UUIDv7.make(), allowance = Money(minorUnits: 10_000_000, currency: .CNY)
+            _ = try ops.reserveOfflineAllowance(serial: serial, wallet: wallet.id, amount: allowance, validUntil: now + 86_400_000, now: now)
             let device = OfflineDeviceKey()
-            let cert = try OfflineCertificate.issue(serial: UUIDv7.make(), walletID: "wal_bench\(i)", device: device.publicKey,
-                                                    allowance: Money(minorUnits: 100_000_000, currency: .CNY),
-                                                    validFrom: now - 60_000, validUntil: now + 86_400_000, issuer: issuer)
-            return (device, cert)
+            return (device, try OfflineCertificate.issue(serial: serial, walletID: wallet.id, device: device.publicKey, allowance: allowance,
+                                                         validFrom: now - 60_000, validUntil: now + 86_400_000, issuer: issuer))
         }
+        let journal = try TerminalJournal(path: home.appendingPathComponent("journal.sqlite").path)
         var policy = OfflinePolicy.standard(for: .CNY)
         policy.walletLimit = .max / 4
         policy.unsyncedCountMax = count + 1
@@ -35,22 +54,60 @@ struct SyncBench {
         var times: [Double] = []
         times.reserveCapacity(count)
         let clock = ContinuousClock()
-        let started = clock.now
+        var started = clock.now
+        var total: Int64 = 0
         for (k, text) in texts.enumerated() {
             let began = clock.now
             let token = try OfflineToken(parsing: text)
-            let result = try journal.approveOffline(id: UUIDv7.make(), terminal: "term_bench", merchant: "mer_bench",
-                                                    amount: Money(minorUnits: 100 + Int64(k % 900), currency: .CNY), token: token,
+            let amount = Money(minorUnits: 100 + Int64(k % 900), currency: .CNY)
+            let result = try journal.approveOffline(id: UUIDv7.make(), terminal: "T1", merchant: merchant.id, amount: amount, token: token,
                                                     issuers: [issuer.publicKey], policy: policy, now: UnixTime.nowMillis())
             times.append(milliseconds(began.duration(to: clock.now)))
             if case .failure(let decline) = result { throw Failure("bench sync: approval \(k) declined: \(decline)") }
+            total += amount.minorUnits
         }
-        let seconds = milliseconds(started.duration(to: clock.now)) / 1_000
+        var seconds = milliseconds(started.duration(to: clock.now)) / 1_000
         let status = try journal.syncStatus(now: UnixTime.nowMillis())
         guard status.unsyncedCount == count else { throw Failure("bench sync: the journal holds \(status.unsyncedCount) of \(count) approvals") }
-        let sorted = times.sorted()
+        var sorted = times.sorted()
         printJSON(["bench": "sync", "case": "offline-approval", "n": count, "median_ms": percentile(sorted, 0.5),
                    "p99_ms": percentile(sorted, 0.99), "per_second": Int((Double(count) / seconds).rounded()),
                    "durable": "journal, WAL, synchronous=FULL"])
+
+        // The upload: the server as its own process, as a terminal would find it.
+        let terminalKey = TerminalKey()
+        try JSONEncoder().encode([TerminalRegistration(id: "T1", merchant: merchant.id, publicKey: terminalKey.publicKey.hex)])
+            .write(to: home.appendingPathComponent("terminals.json"))
+        let server = try ServerProcess(executable: URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).resolvingSymlinksInPath(),
+                                       home: home.path, terminals: home.appendingPathComponent("terminals.json").path, port: 0)
+        defer { server.stop() }
+        let settler = TimedSettler(inner: HTTPSettler(server: URL(string: "http://127.0.0.1:\(server.port)")!, terminalID: "T1",
+                                                      key: terminalKey, timeoutSeconds: 60))
+        var forwarder = Forwarder(journal: journal, settler: settler)
+        forwarder.batchSize = 500
+        started = clock.now
+        let report = try forwarder.forwardAll()
+        seconds = milliseconds(started.duration(to: clock.now)) / 1_000
+        guard report.settled == count, report.left == 0 else { throw Failure("bench sync: upload settled \(report.settled) of \(count): \(report)") }
+        guard try ledger.account(merchant.id)?.balance.minorUnits == total else { throw Failure("bench sync: the merchant was not paid exactly") }
+        let audit = try ledger.audit()
+        guard audit.passed else { throw Failure("bench sync: ledger audit failed: \(audit.violations)") }
+        sorted = settler.times.withLock { $0 }.sorted()
+        printJSON(["bench": "sync", "case": "sync-upload", "n": count, "batch": forwarder.batchSize, "median_ms": percentile(sorted, 0.5),
+                   "p99_ms": percentile(sorted, 0.99), "per_second": Int((Double(count) / seconds).rounded()),
+                   "store": "sqlite", "audit": "passed"])
+    }
+}
+
+/// Times each batch the inner settler answers.
+final class TimedSettler: OfflineSettler, @unchecked Sendable {
+    let inner: any OfflineSettler
+    let times = Mutex<[Double]>([])
+    init(inner: any OfflineSettler) { self.inner = inner }
+    func settle(_ entries: [JournalEntry]) throws -> [String: ForwardAnswer] {
+        let clock = ContinuousClock()
+        let began = clock.now
+        defer { let t = milliseconds(began.duration(to: clock.now)); times.withLock { $0.append(t) } }
+        return try inner.settle(entries)
     }
 }

@@ -6,7 +6,6 @@ import Ledger
 import LedgerServer
 import LedgerSQLite
 import Payments
-import QrposTestSupport
 import Synchronization
 import Terminal
 import Testing

@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import QrposTestSupport
+import LedgerServer
 import Testing
 
 /// The ledger server and a terminal as separate processes on loopback: the server is killed

@@ -1,7 +1,8 @@
 import Foundation
 
-/// `qrpos ledger serve` as a child process, for tests that need the server apart from
-/// themselves: started on `port` (0: any free one) and ready once it printed where it listens.
+/// `qrpos ledger serve` as a child process, for the benchmark and the tests that need the server
+/// apart from themselves: started on `port` (0: any free one), ready once it printed where it
+/// listens.
 public final class ServerProcess: @unchecked Sendable {
     public let process = Process()
     public let port: Int
