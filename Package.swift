@@ -65,7 +65,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .target(name: "Terminal", dependencies: [
-            "Payments", "Ledger", "Camera", "Receipts", "Barcodes",
+            "Payments", "Ledger", "LedgerSQLite", "Camera", "Receipts", "Barcodes",
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
 

@@ -127,48 +127,46 @@ extension WalletOperations {
             return OfflineSettlement(paymentID: paymentID, fromAllowance: fromAllowance, fromWallet: byWallet - lent, debt: lent,
                                      replayed: true)
         }
-        do {
-            if let settled = try earlier(tx) { return settled }
-            guard let reservation = try tx.transfer(serial), reservation.kind == .transfer,
-                  reservation.creditAccount == Self.offlineAllowanceAccount(serial),
-                  let wallet = try tx.account(reservation.debitAccount) else {
-                throw LedgerError(.notFound, "no offline allowance was reserved for certificate \(serial)")
-            }
-            guard let payee = try tx.account(merchant), payee.kind == .merchant else {
-                throw LedgerError(.notFound, "merchant \(merchant) is not in the ledger")
-            }
-            guard payee.currency == amount.currency, wallet.currency == amount.currency else {
-                throw LedgerError(.invalidRequest, "offline payment \(paymentID) is in \(amount.currency), the wallet and merchant in \(wallet.currency)")
-            }
-            let reserve = try tx.account(Self.offlineAllowanceAccount(serial))?.available.minorUnits ?? 0
-            let fromAllowance = min(amount.minorUnits, max(0, reserve))
-            let fromWallet = min(amount.minorUnits - fromAllowance, max(0, wallet.available.minorUnits))
-            let debt = amount.minorUnits - fromAllowance - fromWallet
-            // Allowance → merchant; then the debt account lends the wallet what it lacks; then the
-            // wallet → merchant for the rest. Every transfer's kind fits its accounts.
-            var batch: [Transfer] = []
-            func add(_ id: String, _ kind: TransferKind, from debit: String, to credit: String, _ minor: Int64, _ memo: String) {
-                guard minor > 0 else { return }
-                batch.append(Transfer(id: id, kind: kind, debitAccount: debit, creditAccount: credit,
-                                      amount: Money(minorUnits: minor, currency: amount.currency), refundOf: nil, orderID: nil,
-                                      memo: memo, createdAt: now))
-            }
-            add(parts[0], .payment, from: Self.offlineAllowanceAccount(serial), to: merchant, fromAllowance, "offline, certificate \(serial)")
-            if debt > 0 {
-                try tx.ensureAccount(id: Self.offlineDebtAccount(wallet.id), kind: .settlement, currency: amount.currency,
-                                     name: "Offline debt of \(wallet.id)")
-            }
-            add(parts[2], .deposit, from: Self.offlineDebtAccount(wallet.id), to: wallet.id, debt, "offline \(paymentID): owed by the wallet")
-            add(parts[1], .payment, from: wallet.id, to: merchant, fromWallet + debt, "offline \(paymentID), past the allowance")
-            batch = batch.enumerated().map { $0.offset < batch.count - 1 ? $0.element.linking() : $0.element }
-            let results = try tx.apply(batch)
-            guard results.allSatisfy({ if case .created = $0 { true } else { false } }) else {
-                // Linked: nothing of this chain was applied. Settled meanwhile by another call?
-                if let settled = try earlier(tx) { return settled }
-                throw LedgerError(.storage, "offline payment \(paymentID) could not be settled: \(results)")
-            }
-            return OfflineSettlement(paymentID: paymentID, fromAllowance: fromAllowance, fromWallet: fromWallet, debt: debt, replayed: false)
+        if let settled = try earlier(tx) { return settled }
+        guard let reservation = try tx.transfer(serial), reservation.kind == .transfer,
+              reservation.creditAccount == Self.offlineAllowanceAccount(serial),
+              let wallet = try tx.account(reservation.debitAccount) else {
+            throw LedgerError(.notFound, "no offline allowance was reserved for certificate \(serial)")
         }
+        guard let payee = try tx.account(merchant), payee.kind == .merchant else {
+            throw LedgerError(.notFound, "merchant \(merchant) is not in the ledger")
+        }
+        guard payee.currency == amount.currency, wallet.currency == amount.currency else {
+            throw LedgerError(.invalidRequest, "offline payment \(paymentID) is in \(amount.currency), the wallet and merchant in \(wallet.currency)")
+        }
+        let reserve = try tx.account(Self.offlineAllowanceAccount(serial))?.available.minorUnits ?? 0
+        let fromAllowance = min(amount.minorUnits, max(0, reserve))
+        let fromWallet = min(amount.minorUnits - fromAllowance, max(0, wallet.available.minorUnits))
+        let debt = amount.minorUnits - fromAllowance - fromWallet
+        // Allowance → merchant; then the debt account lends the wallet what it lacks; then the
+        // wallet → merchant for the rest. Every transfer's kind fits its accounts.
+        var batch: [Transfer] = []
+        func add(_ id: String, _ kind: TransferKind, from debit: String, to credit: String, _ minor: Int64, _ memo: String) {
+            guard minor > 0 else { return }
+            batch.append(Transfer(id: id, kind: kind, debitAccount: debit, creditAccount: credit,
+                                  amount: Money(minorUnits: minor, currency: amount.currency), refundOf: nil, orderID: nil,
+                                  memo: memo, createdAt: now))
+        }
+        add(parts[0], .payment, from: Self.offlineAllowanceAccount(serial), to: merchant, fromAllowance, "offline, certificate \(serial)")
+        if debt > 0 {
+            try tx.ensureAccount(id: Self.offlineDebtAccount(wallet.id), kind: .settlement, currency: amount.currency,
+                                 name: "Offline debt of \(wallet.id)")
+        }
+        add(parts[2], .deposit, from: Self.offlineDebtAccount(wallet.id), to: wallet.id, debt, "offline \(paymentID): owed by the wallet")
+        add(parts[1], .payment, from: wallet.id, to: merchant, fromWallet + debt, "offline \(paymentID), past the allowance")
+        batch = batch.enumerated().map { $0.offset < batch.count - 1 ? $0.element.linking() : $0.element }
+        let results = try tx.apply(batch)
+        guard results.allSatisfy({ if case .created = $0 { true } else { false } }) else {
+            // Linked: nothing of this chain was applied. Settled meanwhile by another call?
+            if let settled = try earlier(tx) { return settled }
+            throw LedgerError(.storage, "offline payment \(paymentID) could not be settled: \(results)")
+        }
+        return OfflineSettlement(paymentID: paymentID, fromAllowance: fromAllowance, fromWallet: fromWallet, debt: debt, replayed: false)
     }
 
     /// Returns what is left of certificate `serial`'s allowance to its wallet, once its validity

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 
 // The customer-presented code for paying with no network: a certificate the ledger issued to a
 // wallet's device while it was online, and, per payment, the device's signature over a counter,
@@ -296,10 +297,16 @@ public struct OfflineToken: Sendable, Hashable {
     /// the phone's clock and the terminal's may both be off). What depends on this terminal's
     /// history (counter never seen, limits) is the terminal's to check.
     public func verify(issuers: [OfflinePublicKey], now: Int64, clockSkewMillis: Int64) throws(OfflineTokenError) {
+        try verify(issuers: issuers, now: now, clockSkewMillis: clockSkewMillis, certificateChecked: false)
+    }
+
+    /// ``verify(issuers:now:clockSkewMillis:)``, except the certificate's own signature when
+    /// `certificateChecked` (an ``OfflineVerifier`` has checked these very bytes before).
+    func verify(issuers: [OfflinePublicKey], now: Int64, clockSkewMillis: Int64, certificateChecked: Bool) throws(OfflineTokenError) {
         guard let issuer = issuers.first(where: { $0.id == certificate.issuerKeyID }) else {
             throw OfflineTokenError(.unknownIssuer, "the code was issued by a key this terminal does not know")
         }
-        guard certificate.isSigned(by: issuer) else {
+        guard certificateChecked || certificate.isSigned(by: issuer) else {
             throw OfflineTokenError(.badIssuerSignature, "the code's certificate is not signed by its issuer: forged or damaged")
         }
         guard certificate.devicePublicKey.isValidSignature(signature, for: Self.signedBytes(certificate, counter, time)) else {
@@ -316,6 +323,31 @@ public struct OfflineToken: Sendable, Hashable {
         }
         guard time >= earliest && time <= latest else {
             throw OfflineTokenError(.stale, "the code's time is more than \(clockSkewMillis / 1000) s from this terminal's: ask for a fresh code")
+        }
+    }
+}
+
+/// Verifies tokens as ``OfflineToken/verify(issuers:now:clockSkewMillis:)`` does, remembering
+/// the certificates whose issuer signature it has checked: a wallet's certificate comes with
+/// each of its payments, and one Ed25519 verification of it is enough (the bytes are compared
+/// whole, so a changed certificate is checked again). The device's signature is checked every time.
+public final class OfflineVerifier: Sendable {
+    public let issuers: [OfflinePublicKey]
+    private let checked = Mutex<Set<[UInt8]>>([])
+    /// Certificates remembered at most; past it the memory starts again empty.
+    public static let rememberedCountMax = 100_000
+
+    public init(issuers: [OfflinePublicKey]) { self.issuers = issuers }
+
+    public func verify(_ token: OfflineToken, now: Int64, clockSkewMillis: Int64) throws(OfflineTokenError) {
+        let bytes = token.certificate.bytes
+        let known = checked.withLock { $0.contains(bytes) }
+        try token.verify(issuers: issuers, now: now, clockSkewMillis: clockSkewMillis, certificateChecked: known)
+        if !known {
+            checked.withLock { set in
+                if set.count >= Self.rememberedCountMax { set.removeAll() }
+                set.insert(bytes)
+            }
         }
     }
 }

@@ -34,12 +34,14 @@ public protocol OfflineSettler: Sendable {
 public struct LedgerSettler: OfflineSettler {
     public let ops: WalletOperations
     public let issuers: [OfflinePublicKey]
+    private let verifier: OfflineVerifier
     public let clockSkewMillis: Int64
     public let now: @Sendable () -> Int64
 
     public init(ops: WalletOperations, issuers: [OfflinePublicKey], clockSkewMillis: Int64, now: @escaping @Sendable () -> Int64 = UnixTime.nowMillis) {
         self.ops = ops
         self.issuers = issuers
+        verifier = OfflineVerifier(issuers: issuers)
         self.clockSkewMillis = clockSkewMillis
         self.now = now
     }
@@ -55,7 +57,7 @@ public struct LedgerSettler: OfflineSettler {
                 token = try OfflineToken(parsing: text)
                 // Judged at the time the phone made the code: a payment taken yesterday is
                 // forwarded today, after its certificate may have ended.
-                try token.verify(issuers: issuers, now: token.time, clockSkewMillis: clockSkewMillis)
+                try verifier.verify(token, now: token.time, clockSkewMillis: clockSkewMillis)
             } catch {
                 answers[entry.id] = .refused(error.message)
                 continue

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import LedgerSQLite
 import Payments
 
 /// One payment as the terminal's journal holds it.
@@ -65,6 +66,8 @@ public struct SyncStatus: Sendable, Equatable, Codable {
 public final class TerminalJournal: Sendable {
     public let path: String
     private let pool: DatabasePool
+    /// Checkpoints beside the writers, so no approval waits for one (``Checkpointer``).
+    private let checkpointer: Checkpointer
 
     public init(path: String) throws {
         self.path = path
@@ -73,10 +76,12 @@ public final class TerminalJournal: Sendable {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA cache_size = -16384")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Checkpointer.walPagesMax)")
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
             try Self.migrator.migrate(pool)
+            checkpointer = try Checkpointer(path: path)
         } catch {
             throw CheckoutError("cannot open the terminal journal at \(path): \(error)")
         }
@@ -357,6 +362,7 @@ public final class TerminalJournal: Sendable {
                     return .commit
                 }
             }
+            checkpointer.committed()
             return result!
         } catch let error as CheckoutError {
             throw error

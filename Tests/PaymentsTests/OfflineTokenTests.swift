@@ -153,6 +153,32 @@ import Testing
         }
     }
 
+    /// The verifier remembers a certificate it checked, by its whole bytes: a forged device
+    /// signature under a remembered certificate, or a changed certificate, is still refused.
+    @Test("a verifier that remembers certificates still checks every device signature and every changed certificate")
+    func verifierMemory() throws {
+        let verifier = OfflineVerifier(issuers: [issuer.publicKey])
+        let cert = try certificate()
+        try verifier.verify(try OfflineToken.make(certificate: cert, device: device, counter: 1, time: now), now: now, clockSkewMillis: skew)
+        var bytes = try OfflineToken.make(certificate: cert, device: device, counter: 2, time: now).bytes
+        bytes[bytes.count - 1] ^= 1
+        let forgedPayment = try OfflineToken(parsing: OfflineToken.prefix + Base45.encode(bytes))
+        #expect(throws: OfflineTokenError.self) { try verifier.verify(forgedPayment, now: now, clockSkewMillis: skew) }
+        // The same certificate with one field changed: its bytes differ, so it is checked, and fails.
+        let thief = OfflineDeviceKey()
+        var certBytes = cert.bytes
+        let at = certBytes.count - 64 - 32 - 2 - 8 * 3
+        certBytes.replaceSubrange(at..<(at + 32), with: thief.publicKey.raw)
+        let altered = try OfflineCertificate(bytes: certBytes)
+        let token = try OfflineToken.make(certificate: altered, device: thief, counter: 1, time: now)
+        do {
+            try verifier.verify(token, now: now, clockSkewMillis: skew)
+            Issue.record("an altered certificate passed a verifier that had seen the original")
+        } catch {
+            #expect(error.reason == .badIssuerSignature)
+        }
+    }
+
     @Test("issuing refuses what no certificate may say")
     func issueChecks() throws {
         #expect(throws: OfflineTokenError.self) { try certificate(allowance: 0) }
