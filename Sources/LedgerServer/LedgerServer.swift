@@ -7,7 +7,6 @@ import NIOCore
 import NIOPosix
 import Payments
 import Synchronization
-import Terminal
 
 /// A terminal the server knows: its id, the merchant it acts for, and its public key (hex).
 public struct TerminalRegistration: Sendable, Codable, Hashable {
@@ -122,7 +121,7 @@ public enum LedgerHTTP {
                 return reject(Rejection(status: .badRequest, reason: "a sync batch holds at most 1000 entries"), path: request.uri.path, logger: logger)
             }
             var answers: [SyncWire.Answer] = []
-            var toSettle: [JournalEntry] = []
+            var toSettle: [ForwardedPayment] = []
             for entry in batch.entries {
                 // A terminal acts only for its own merchant.
                 guard entry.merchant == terminal.merchant else {
@@ -131,11 +130,11 @@ public enum LedgerHTTP {
                     answers.append(SyncWire.Answer(id: entry.id, .refused("terminal \(terminal.id) does not act for merchant \(entry.merchant)")))
                     continue
                 }
-                guard let journalEntry = entry.journalEntry(terminal: terminal.id) else {
+                guard let payment = entry.payment(terminal: terminal.id) else {
                     answers.append(SyncWire.Answer(id: entry.id, .refused("unknown currency or a non-positive amount")))
                     continue
                 }
-                toSettle.append(journalEntry)
+                toSettle.append(payment)
             }
             let pending = toSettle
             let settled = try await NIOThreadPool.singleton.runIfActive { try settler.settle(pending) }

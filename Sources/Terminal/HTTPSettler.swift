@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Ledger
 import Payments
 import Synchronization
 
@@ -27,8 +28,8 @@ public struct HTTPSettler: OfflineSettler {
         public let description: String
     }
 
-    public func settle(_ entries: [JournalEntry]) throws -> [String: ForwardAnswer] {
-        let body = Array(try JSONEncoder().encode(SyncWire.Request(entries: entries.map(SyncWire.Entry.init))))
+    public func settle(_ payments: [ForwardedPayment]) throws -> [String: ForwardAnswer] {
+        let body = Array(try JSONEncoder().encode(SyncWire.Request(entries: payments.map(SyncWire.Entry.init))))
         let (status, data) = try send(method: "POST", path: "/v1/sync", body: body)
         guard status == 200 else {
             throw Failed(description: "the ledger server answered \(status): \(String(decoding: data, as: UTF8.self).prefix(200))")

@@ -104,7 +104,7 @@ final class TimedSettler: OfflineSettler, @unchecked Sendable {
     let inner: any OfflineSettler
     let times = Mutex<[Double]>([])
     init(inner: any OfflineSettler) { self.inner = inner }
-    func settle(_ entries: [JournalEntry]) throws -> [String: ForwardAnswer] {
+    func settle(_ entries: [ForwardedPayment]) throws -> [String: ForwardAnswer] {
         let clock = ContinuousClock()
         let began = clock.now
         defer { let t = milliseconds(began.duration(to: clock.now)); times.withLock { $0.append(t) } }

@@ -96,7 +96,7 @@ final class ServerRig: @unchecked Sendable {
         #expect(report.settled == 3 && report.left == 0)
         #expect(try rig.ledger.account(rig.merchant.id)?.balance.minorUnits == 6_000)
         // The same entries sent again (an answer lost on the way): already settled, nothing moves.
-        let again = try rig.settler().settle(try ids.compactMap { try rig.journal.entry($0) })
+        let again = try rig.settler().settle(try ids.compactMap { try rig.journal.entry($0)?.forwarded })
         #expect(again.values.allSatisfy { if case .settled(let s) = $0 { s.replayed } else { false } })
         #expect(try rig.ledger.account(rig.merchant.id)?.balance.minorUnits == 6_000)
         #expect(try rig.ledger.audit().passed)
@@ -123,7 +123,7 @@ final class ServerRig: @unchecked Sendable {
         #expect(try status(try RequestSignature.headers(terminal: "T1", key: TerminalKey(), method: "POST", path: "/v1/sync", body: body, time: now)) == 401)
         #expect(try status(try RequestSignature.headers(terminal: "T1", key: rig.terminalKey, method: "POST", path: "/v1/sync", body: body, time: now - 600_000)) == 401)
         // Signed for one body, sent with another.
-        let other = Array(try JSONEncoder().encode(SyncWire.Request(entries: [SyncWire.Entry(try #require(try rig.journal.entry(try rig.take(100, counter: 9))))])))
+        let other = Array(try JSONEncoder().encode(SyncWire.Request(entries: [SyncWire.Entry(try #require(try rig.journal.entry(try rig.take(100, counter: 9))?.forwarded))])))
         #expect(try status(try RequestSignature.headers(terminal: "T1", key: rig.terminalKey, method: "POST", path: "/v1/sync", body: body, time: now), body: other) == 401)
         #expect(try rig.ledger.account(rig.merchant.id)?.balance.minorUnits == 0)
     }
@@ -133,7 +133,7 @@ final class ServerRig: @unchecked Sendable {
         let rig = try ServerRig()
         defer { rig.stop() }
         let id = try rig.take(1_000, counter: 1, merchant: rig.otherMerchant.id)
-        let answers = try rig.settler().settle([try #require(try rig.journal.entry(id))])
+        let answers = try rig.settler().settle([try #require(try rig.journal.entry(id)?.forwarded)])
         guard case .refused(let reason) = answers[id] else { Issue.record("settled for another merchant: \(answers)"); return }
         #expect(reason.contains("does not act for merchant"))
         #expect(try rig.ledger.account(rig.otherMerchant.id)?.balance.minorUnits == 0)
@@ -152,7 +152,7 @@ final class ServerRig: @unchecked Sendable {
         let schemas = try #require((doc["components"] as? [String: Any])?["schemas"] as? [String: Any])
         let paths = try #require(doc["paths"] as? [String: [String: Any]])
         let settled = try rig.take(500, counter: 1)
-        let syncBody = Array(try JSONEncoder().encode(SyncWire.Request(entries: [SyncWire.Entry(try #require(try rig.journal.entry(settled)))])))
+        let syncBody = Array(try JSONEncoder().encode(SyncWire.Request(entries: [SyncWire.Entry(try #require(try rig.journal.entry(settled)?.forwarded))])))
         var checked = 0
         for (template, operations) in paths.sorted(by: { $0.key < $1.key }) {
             for (method, spec) in operations {

@@ -161,7 +161,7 @@ final class FlakySettler: OfflineSettler, @unchecked Sendable {
 
     struct LinkDown: Error {}
 
-    func settle(_ entries: [JournalEntry]) throws -> [String: ForwardAnswer] {
+    func settle(_ entries: [ForwardedPayment]) throws -> [String: ForwardAnswer] {
         let n = calls.withLock { c in
             c += 1
             return c
