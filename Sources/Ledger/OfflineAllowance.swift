@@ -42,6 +42,15 @@ extension WalletOperations {
     /// old, and allow five minutes of clock skew).
     public static let offlineReleaseGraceMillis: Int64 = 25 * 3_600_000
 
+    /// The reservation's memo carries the certificate's end, for the release to find.
+    static func reservationMemo(validUntil: Int64) -> String { reservationMemoPrefix + String(validUntil) }
+
+    static func validUntil(reservationMemo memo: String) -> Int64? {
+        memo.hasPrefix(reservationMemoPrefix) ? Int64(memo.dropFirst(reservationMemoPrefix.count)) : nil
+    }
+
+    private static let reservationMemoPrefix = "offline allowance until "
+
     /// Reserves `amount` of `wallet` for an offline certificate (`serial`, its id): moved into the
     /// certificate's own account, so it cannot also be spent online. The transfer's id is the
     /// serial, so issuing again with the same serial is a retry. At most the wallet's daily limit.
@@ -56,7 +65,7 @@ extension WalletOperations {
             let reserve = Self.offlineAllowanceAccount(serial)
             try tx.ensureAccount(id: reserve, kind: .wallet, currency: amount.currency, name: "Offline allowance \(serial) of \(wallet)")
             return try one(tx, serial, Transfer(id: serial, kind: .transfer, debitAccount: wallet, creditAccount: reserve, amount: amount,
-                                                refundOf: nil, orderID: nil, memo: "offline allowance until \(validUntil)", createdAt: now))
+                                                refundOf: nil, orderID: nil, memo: Self.reservationMemo(validUntil: validUntil), createdAt: now))
         }
     }
 
@@ -176,7 +185,7 @@ extension WalletOperations {
         try store.transaction(now: now) { tx in
             if let done = try tx.transfer(serial + ".release") { return done }
             guard let reservation = try tx.transfer(serial), reservation.creditAccount == Self.offlineAllowanceAccount(serial),
-                  let until = Int64(reservation.memo.split(separator: " ").last ?? "") else {
+                  let until = Self.validUntil(reservationMemo: reservation.memo) else {
                 throw LedgerError(.notFound, "no offline allowance was reserved for certificate \(serial)")
             }
             guard now >= until + Self.offlineReleaseGraceMillis,

@@ -233,18 +233,15 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
 
     public func createWallet(name: String, phone: String?, currency: Currency, now: Int64) throws -> Account {
         let id = ShortID.make(prefix: "wal")
-        return try remembering(inTransaction { conn in
+        let account = try inTransaction { conn in
             if let phone, try conn.query("SELECT 1 FROM wallet WHERE phone = \(phone)", logger: logger).wait().first != nil {
                 throw LedgerError(.invalidRequest, "a wallet with phone \(phone) already exists")
             }
             try insertAccount(conn, id: id, kind: .wallet, currency: currency, name: name, now: now)
             _ = try conn.query("INSERT INTO wallet (account_id, phone) VALUES (\(id), \(phone))", logger: logger).wait()
             return try PostgresReader(conn: conn, logger: logger).account(id)!
-        })
-    }
-
-    /// Caches a new account as its commit left it, so its first payment needs no locked read.
-    private func remembering(_ account: Account) -> Account {
+        }
+        // Cached as its commit left it, so its first payment needs no locked read.
         remember([account])
         return account
     }

@@ -45,7 +45,7 @@ public final class RequestAuthenticator: Sendable {
     public init(terminals: [TerminalRegistration], skewMillis: Int64 = 300_000) throws {
         var known: [String: (TerminalRegistration, OfflinePublicKey)] = [:]
         for t in terminals {
-            guard let raw = Self.bytes(hex: t.publicKey), let key = try? OfflinePublicKey(raw: raw) else {
+            guard let raw = Hex.bytes(t.publicKey), let key = try? OfflinePublicKey(raw: raw) else {
                 throw Rejection(status: .internalServerError, reason: "terminal \(t.id)'s public key is not 64 hex digits")
             }
             known[t.id] = (t, key)
@@ -76,17 +76,6 @@ public final class RequestAuthenticator: Sendable {
         }
         guard fresh else { return .failure(Rejection(status: .unauthorized, reason: "replayed request (nonce already used)")) }
         return .success(known.registration)
-    }
-
-    static func bytes(hex: String) -> [UInt8]? {
-        let chars = Array(hex.utf8)
-        guard chars.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        for i in stride(from: 0, to: chars.count, by: 2) {
-            guard let b = UInt8(String(decoding: chars[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
-            out.append(b)
-        }
-        return out
     }
 }
 

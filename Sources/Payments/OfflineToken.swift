@@ -47,16 +47,18 @@ public struct OfflineTokenError: Error, Sendable, Equatable, CustomStringConvert
     public var description: String { message }
 }
 
-/// The ledger's key for issuing offline certificates (Ed25519). Terminals hold its public half.
-public struct OfflineIssuerKey: Sendable {
+/// An Ed25519 private key (swift-crypto): the ledger's certificate issuer, a wallet device, or a
+/// terminal signing its requests. Only its public half (``publicKey``) ever leaves its owner.
+public struct SigningKey: Sendable {
     let privateKey: Curve25519.Signing.PrivateKey
 
+    /// A new random key.
     public init() { privateKey = Curve25519.Signing.PrivateKey() }
 
     /// The key whose 32-byte seed is `seed`, as read back from a key file.
     public init(seed: [UInt8]) throws(OfflineTokenError) {
         do { privateKey = try Curve25519.Signing.PrivateKey(rawRepresentation: seed) } catch {
-            throw OfflineTokenError(.malformed, "an offline issuer key is 32 bytes, not \(seed.count)")
+            throw OfflineTokenError(.malformed, "an Ed25519 key seed is 32 bytes, not \(seed.count)")
         }
     }
 
@@ -64,26 +66,13 @@ public struct OfflineIssuerKey: Sendable {
     public var publicKey: OfflinePublicKey { OfflinePublicKey(privateKey.publicKey) }
 }
 
+/// The ledger's key for issuing offline certificates. Terminals hold its public half.
+public typealias OfflineIssuerKey = SigningKey
 /// A wallet device's own key: it signs each offline payment. Made on the device; only its public
 /// half goes into the certificate.
-public struct OfflineDeviceKey: Sendable {
-    let privateKey: Curve25519.Signing.PrivateKey
-
-    public init() { privateKey = Curve25519.Signing.PrivateKey() }
-
-    public init(seed: [UInt8]) throws(OfflineTokenError) {
-        do { privateKey = try Curve25519.Signing.PrivateKey(rawRepresentation: seed) } catch {
-            throw OfflineTokenError(.malformed, "an offline device key is 32 bytes, not \(seed.count)")
-        }
-    }
-
-    public var seed: [UInt8] { Array(privateKey.rawRepresentation) }
-    public var publicKey: OfflinePublicKey { OfflinePublicKey(privateKey.publicKey) }
-}
-
-/// A terminal's request-signing key (``RequestSignature``): the same kind of Ed25519 key as a
-/// wallet device's, kept in the terminal's own key file.
-public typealias TerminalKey = OfflineDeviceKey
+public typealias OfflineDeviceKey = SigningKey
+/// A terminal's request-signing key (``RequestSignature``), kept in the terminal's own key file.
+public typealias TerminalKey = SigningKey
 
 /// An Ed25519 public key (an issuer's or a device's) and its id.
 public struct OfflinePublicKey: Sendable, Hashable {
@@ -106,9 +95,9 @@ public struct OfflinePublicKey: Sendable, Hashable {
     /// The first 8 bytes of SHA-256 of the key: how a certificate names its issuer.
     public var id: [UInt8] { Array(SHA256.hash(data: raw).prefix(8)) }
     /// The 32 bytes as 64 lower-case hex digits.
-    public var hex: String { raw.map { String(format: "%02x", $0) }.joined() }
+    public var hex: String { Hex.string(raw) }
     /// ``id`` as 16 lower-case hex digits.
-    public var idHex: String { id.map { String(format: "%02x", $0) }.joined() }
+    public var idHex: String { Hex.string(id) }
 
     public static func == (a: Self, b: Self) -> Bool { a.raw == b.raw }
     public func hash(into hasher: inout Hasher) { hasher.combine(raw) }

@@ -83,6 +83,6 @@ extension PaymentCode {
     public func digest(key: [UInt8]) -> String {
         precondition(key.count >= 32, "a code digest key has at least 256 bits")
         let mac = HMAC<SHA256>.authenticationCode(for: Array(digits.utf8), using: SymmetricKey(data: key))
-        return mac.map { String(format: "%02x", $0) }.joined()
+        return Hex.string(mac)
     }
 }

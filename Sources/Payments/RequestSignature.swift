@@ -16,7 +16,7 @@ public enum RequestSignature {
 
     /// The bytes signed.
     public static func message(method: String, path: String, time: Int64, nonce: String, body: [UInt8]) -> [UInt8] {
-        let digest = SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
+        let digest = Hex.string(SHA256.hash(data: body))
         return Array("qrpos request 1\n\(method.uppercased())\n\(path)\n\(time)\n\(nonce)\n\(digest)".utf8)
     }
 
@@ -27,24 +27,13 @@ public enum RequestSignature {
         do { signature = Array(try key.privateKey.signature(for: message(method: method, path: path, time: time, nonce: nonce, body: body))) } catch {
             throw OfflineTokenError(.malformed, "could not sign the request: \(error)")
         }
-        return [terminalHeader: terminal, timeHeader: String(time), nonceHeader: nonce, signatureHeader: base64url(signature)]
+        return [terminalHeader: terminal, timeHeader: String(time), nonceHeader: nonce, signatureHeader: Base64URL.encode(signature)]
     }
 
     /// Whether `signature` (base64url) is `key`'s over the request.
     public static func isValid(signature: String, key: OfflinePublicKey, method: String, path: String, time: Int64, nonce: String,
                                body: [UInt8]) -> Bool {
-        guard let raw = fromBase64url(signature), raw.count == 64 else { return false }
+        guard let raw = Base64URL.decode(signature), raw.count == 64 else { return false }
         return key.isValidSignature(raw, for: message(method: method, path: path, time: time, nonce: nonce, body: body))
-    }
-
-    static func base64url(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    static func fromBase64url(_ text: String) -> [UInt8]? {
-        var s = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while s.count % 4 != 0 { s += "=" }
-        return Data(base64Encoded: s).map(Array.init)
     }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Payments
 
 /// The receipt's signed bytes, its one-line compact form, and verification.
 ///
@@ -228,58 +229,5 @@ indirect enum CanonicalJSON {
             }
         }
         out.append(UInt8(ascii: "\""))
-    }
-}
-
-/// Base64url without padding (RFC 4648 §5), strict: one spelling per byte string, so a compact
-/// receipt has exactly one form.
-enum Base64URL {
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-
-    static func encode(_ bytes: some Collection<UInt8>) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity((bytes.count * 4 + 2) / 3)
-        var iterator = bytes.makeIterator()
-        while let b0 = iterator.next() {
-            let b1 = iterator.next(), b2 = iterator.next()
-            let n = UInt32(b0) << 16 | UInt32(b1 ?? 0) << 8 | UInt32(b2 ?? 0)
-            out.append(alphabet[Int(n >> 18 & 63)])
-            out.append(alphabet[Int(n >> 12 & 63)])
-            if b1 != nil { out.append(alphabet[Int(n >> 6 & 63)]) }
-            if b2 != nil { out.append(alphabet[Int(n & 63)]) }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Nil for any character outside the alphabet (padding included), a length that no byte
-    /// string encodes to, or unused low bits that are not zero.
-    static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        var out: [UInt8] = []
-        var accumulator: UInt32 = 0
-        var bits = 0
-        for char in text.utf8 {
-            guard let value = sextet(char) else { return nil }
-            accumulator = accumulator << 6 | UInt32(value)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
-                accumulator &= (1 << UInt32(bits)) - 1
-            }
-        }
-        // 6 leftover bits: a length of 4n+1, which no byte string encodes to.
-        guard bits < 6, accumulator == 0 else { return nil }
-        return out
-    }
-
-    private static func sextet(_ char: UInt8) -> UInt8? {
-        switch char {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"): char - UInt8(ascii: "A")
-        case UInt8(ascii: "a")...UInt8(ascii: "z"): char - UInt8(ascii: "a") + 26
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): char - UInt8(ascii: "0") + 52
-        case UInt8(ascii: "-"): 62
-        case UInt8(ascii: "_"): 63
-        default: nil
-        }
     }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Payments
 
 /// A receipt with the Ed25519 signature of its canonical bytes and the id of the key that made it.
 public struct SignedReceipt: Sendable, Equatable {
@@ -82,11 +83,7 @@ public struct ReceiptKey: Sendable {
     /// The first 8 bytes of SHA-256 of the 32-byte public key, as 16 lower-case hex digits: short
     /// enough to print on a receipt, long enough that two terminals' keys do not collide by chance.
     public static func keyID(of publicKey: Curve25519.Signing.PublicKey) -> String {
-        let digest = SHA256.hash(data: publicKey.rawRepresentation)
-        return digest.prefix(8).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        Hex.string(SHA256.hash(data: publicKey.rawRepresentation).prefix(8))
     }
 
     /// The public key whose 32 raw bytes are `rawRepresentation`, as published by a terminal,

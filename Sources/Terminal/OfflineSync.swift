@@ -47,20 +47,13 @@ public struct Forwarder: Sendable {
         while true {
             let batch = try journal.unsynced(limit: batchSize)
             guard !batch.isEmpty else { return report }
+            // Only the ledger's answer is retried; the journal's own failures are thrown.
+            var answered: [String: ForwardAnswer] = [:]
             do {
                 let answers = try settler.settle(batch.compactMap(\.forwarded))
-                var results: [String: String] = [:]
-                for entry in batch {
-                    guard let answer = answers[entry.id] else { continue }
-                    results[entry.id] = answer.summary
-                    if case .settled = answer { report.settled += 1 } else { report.refused += 1 }
-                }
-                guard !results.isEmpty else { throw CheckoutError("the ledger answered none of \(batch.count) payments") }
-                try journal.markSynced(results, now: now())
-                failures = 0
-                pause = backoffMillis.first
-            } catch let error as CheckoutError where error.message.hasPrefix("the terminal journal") {
-                throw error
+                let sent = Set(batch.map(\.id))
+                answered = answers.filter { sent.contains($0.key) }
+                if answered.isEmpty { throw CheckoutError("the ledger answered none of \(batch.count) payments") }
             } catch {
                 failures += 1
                 report.lastError = "\(error)"
@@ -71,7 +64,14 @@ public struct Forwarder: Sendable {
                 report.retries += 1
                 sleep(pause)
                 pause = min(pause * 2, backoffMillis.max)
+                continue
             }
+            for answer in answered.values {
+                if case .settled = answer { report.settled += 1 } else { report.refused += 1 }
+            }
+            try journal.markSynced(answered.mapValues(\.summary), now: now())
+            failures = 0
+            pause = backoffMillis.first
         }
     }
 }

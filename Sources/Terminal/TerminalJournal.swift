@@ -176,7 +176,12 @@ public final class TerminalJournal: Sendable {
     /// allowance) and what it holds unsynced of the wallet (within the per-wallet limit).
     public func approveOffline(id: String, terminal: String, merchant: String, amount: Money, token: OfflineToken,
                                issuers: [OfflinePublicKey], policy: OfflinePolicy, now: Int64) throws -> Result<JournalEntry, OfflineDecline> {
-        try write { db in
+        // The signatures need no journal: checked before the write lock is taken.
+        var invalid: OfflineDecline?
+        do { try token.verify(issuers: issuers, now: now, clockSkewMillis: policy.clockSkewMillis) } catch {
+            invalid = OfflineDecline(.invalidToken, error.message)
+        }
+        return try write { db in
             if let existing = try Self.entry(db, id), existing.status != .authorizing {
                 guard existing.amount == amount, existing.merchant == merchant else {
                     throw CheckoutError("sale \(id) is already in the journal with other fields")
@@ -189,7 +194,7 @@ public final class TerminalJournal: Sendable {
             }
             let cert = token.certificate
             let device = cert.devicePublicKey.hex
-            let decision = try Self.offlineDecision(db, amount: amount, token: token, device: device, issuers: issuers, policy: policy, now: now)
+            let decision = try invalid ?? Self.offlineDecision(db, amount: amount, token: token, device: device, policy: policy, now: now)
             try db.execute(sql: """
                 INSERT INTO entry (id, terminal, merchant, method, amount, currency, status, offline, token, wallet, device_key,
                                    certificate, counter, decline, created_at, decided_at)
@@ -210,13 +215,9 @@ public final class TerminalJournal: Sendable {
         }
     }
 
+    /// The rules that need the journal, for a token whose signatures and times verified.
     private static func offlineDecision(_ db: Database, amount: Money, token: OfflineToken, device: String,
-                                        issuers: [OfflinePublicKey], policy: OfflinePolicy, now: Int64) throws -> OfflineDecline? {
-        do {
-            try token.verify(issuers: issuers, now: now, clockSkewMillis: policy.clockSkewMillis)
-        } catch {
-            return OfflineDecline(.invalidToken, error.message)
-        }
+                                        policy: OfflinePolicy, now: Int64) throws -> OfflineDecline? {
         let cert = token.certificate
         guard cert.allowance.currency == amount.currency else {
             return OfflineDecline(.currencyMismatch, "the customer's offline code is for \(cert.allowance.currency), the sale is in \(amount.currency)")

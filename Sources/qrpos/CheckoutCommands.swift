@@ -84,7 +84,7 @@ struct Charge: ParsableCommand {
     /// The key offline codes must be issued by: given, or the embedded ledger's (beside it in <home>).
     func issuer() throws -> OfflinePublicKey {
         if let hex = issuerKey ?? ProcessInfo.processInfo.environment["QRPOS_ISSUER_KEY"].flatMap({ $0.isEmpty ? nil : $0 }) {
-            guard let raw = hexBytes(hex), let key = try? OfflinePublicKey(raw: raw) else { throw Failure("--issuer-key is 64 hex digits") }
+            guard let raw = Hex.bytes(hex), let key = try? OfflinePublicKey(raw: raw) else { throw Failure("--issuer-key is 64 hex digits") }
             return key
         }
         return try store.offlineIssuerKey().publicKey
@@ -288,7 +288,7 @@ struct ReceiptCommand: ParsableCommand {
         func run() throws {
             let signed = try loadReceipt(receipt)
             let key = try publicKey.map { hex in
-                guard let bytes = hexBytes(hex) else { throw ValidationError("--public-key is 64 hex digits") }
+                guard let bytes = Hex.bytes(hex) else { throw ValidationError("--public-key is 64 hex digits") }
                 return try ReceiptKey.publicKey(rawRepresentation: bytes)
             } ?? store.receiptKey(create: false).publicKey
             do { try ReceiptCodec.verify(signed, publicKey: key) } catch { throw Failure("receipt \(signed.receipt.number) is NOT valid: \(error)") }
@@ -315,17 +315,4 @@ func loadReceipt(_ fileOrString: String) throws -> SignedReceipt {
     do { return try ReceiptCodec.parse(compact: text.trimmingCharacters(in: .whitespacesAndNewlines)) } catch {
         throw Failure("not a receipt: \(error)")
     }
-}
-
-func hexBytes(_ hex: String) -> [UInt8]? {
-    guard hex.count % 2 == 0 else { return nil }
-    var bytes: [UInt8] = []
-    var index = hex.startIndex
-    while index < hex.endIndex {
-        let next = hex.index(index, offsetBy: 2)
-        guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
-        bytes.append(byte)
-        index = next
-    }
-    return bytes
 }
