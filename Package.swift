@@ -71,7 +71,7 @@ let package = Package(
 
         // MARK: The ledger on HTTP, for a fleet of terminals.
         .target(name: "LedgerServer", dependencies: [
-            "Ledger", "Payments",
+            "Ledger", "Payments", "SeededRandom",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),

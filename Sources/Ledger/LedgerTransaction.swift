@@ -27,6 +27,11 @@ public protocol LedgerTransaction: AnyObject {
     /// Creates the account if it does not exist (the exchange desk, the fee account, a biller),
     /// with the flags of its kind.
     func ensureAccount(id: String, kind: AccountKind, currency: Currency, name: String) throws
+    /// The payments that used the offline code numbered `counter` under certificate `serial`
+    /// (the ledger's counter registry: a phone shows each counter once).
+    func offlineCounterUses(serial: String, counter: Int64) throws -> [String]
+    /// Records that `payment` used that code (again, for a payment already recorded, is a no-op).
+    func recordOfflineCounter(serial: String, counter: Int64, payment: String) throws
 }
 
 /// A store that can run a ``LedgerTransaction``.

@@ -14,15 +14,20 @@ public struct OfflineSettlement: Sendable, Equatable {
     public let debt: Int64
     /// The same payment forwarded again: this is the first settlement, unchanged.
     public let replayed: Bool
+    /// Other payments that used the same code (certificate and counter): the phone's code was
+    /// shown twice, a copy most likely. Settled all the same when a terminal took it offline
+    /// (it could not know), and reported to the merchant with this list.
+    public let counterReusedBy: [String]
 
     public var total: Int64 { fromAllowance + fromWallet + debt }
 
-    public init(paymentID: String, fromAllowance: Int64, fromWallet: Int64, debt: Int64, replayed: Bool) {
+    public init(paymentID: String, fromAllowance: Int64, fromWallet: Int64, debt: Int64, replayed: Bool, counterReusedBy: [String] = []) {
         self.paymentID = paymentID
         self.fromAllowance = fromAllowance
         self.fromWallet = fromWallet
         self.debt = debt
         self.replayed = replayed
+        self.counterReusedBy = counterReusedBy
     }
 }
 
@@ -30,7 +35,8 @@ extension WalletOperations {
     /// The account a certificate's allowance is reserved in: a wallet-kind account, so it can
     /// never go below zero.
     public static func offlineAllowanceAccount(_ serial: String) -> String {
-        "off_" + serial.replacingOccurrences(of: "-", with: "")
+        // (Not Foundation's replacingOccurrences: it showed in the sync upload's profile.)
+        "off_" + String(String.UnicodeScalarView(serial.unicodeScalars.lazy.filter { $0 != "-" }))
     }
 
     /// What a wallet owes for offline payments nobody's money covered: an account with no
@@ -78,21 +84,51 @@ extension WalletOperations {
     ///
     /// The caller (the ledger server) has checked the payment's token: the issuer's and the
     /// device's signatures, and that the certificate is `serial`.
-    public func settleOfflinePayment(paymentID: String, serial: String, merchant: String, amount: Money, now: Int64) throws -> OfflineSettlement {
+    public func settleOfflinePayment(paymentID: String, serial: String, counter: Int64? = nil, merchant: String, amount: Money,
+                                     now: Int64) throws -> OfflineSettlement {
         try store.transaction(now: now) { tx in
-            try Self.settle(tx, paymentID: paymentID, serial: serial, merchant: merchant, amount: amount, now: now)
+            try Self.settle(tx, OfflinePayment(id: paymentID, serial: serial, counter: counter, merchant: merchant, amount: amount),
+                            online: false, now: now).get()
         }
     }
 
-    /// One forwarded offline payment: what ``settleOfflinePayments(_:now:)`` settles.
+    /// Authorizes an offline code shown while the ledger can be reached (a terminal goes online
+    /// first): approved only if the code's counter was never used and the allowance and the
+    /// wallet's balance cover the amount together, then settled at once with the transfers a
+    /// forwarded payment makes (so forwarding the same id later is "already settled"). A
+    /// decline is final for the id, like any wallet request's. The caller (the ledger server)
+    /// has checked the code's signatures and times.
+    public func authorizeOfflineCode(_ payment: OfflinePayment, now: Int64) throws -> Result<OfflineSettlement, Decline> {
+        let fingerprint = "offline-online|\(payment.serial)|\(payment.counter ?? -1)|\(payment.merchant)|\(payment.amount)"
+        return try store.transaction(now: now) { tx in
+            if let earlier = try tx.storedDecline(payment.id) {
+                guard earlier.fingerprint == fingerprint else {
+                    throw LedgerError(.idConflict, "request \(payment.id) was already made with other fields")
+                }
+                return .failure(earlier.decline)
+            }
+            let result = try Self.settle(tx, payment, online: true, now: now)
+            if case .failure(let decline) = result {
+                let wallet = try tx.transfer(payment.serial)?.debitAccount
+                try tx.recordDecline(requestID: payment.id, fingerprint: fingerprint, wallet: wallet, decline: decline)
+            }
+            return result
+        }
+    }
+
+    /// One offline payment: what ``settleOfflinePayments(_:now:)`` settles and
+    /// ``authorizeOfflineCode(_:now:)`` authorizes.
     public struct OfflinePayment: Sendable {
         public let id: String
         public let serial: String
+        /// The code's counter, for the registry; nil when the caller does not know it.
+        public let counter: Int64?
         public let merchant: String
         public let amount: Money
-        public init(id: String, serial: String, merchant: String, amount: Money) {
+        public init(id: String, serial: String, counter: Int64? = nil, merchant: String, amount: Money) {
             self.id = id
             self.serial = serial
+            self.counter = counter
             self.merchant = merchant
             self.amount = amount
         }
@@ -105,7 +141,7 @@ extension WalletOperations {
         try store.transaction(now: now) { tx in
             payments.map { p in
                 Result { () throws(LedgerError) -> OfflineSettlement in
-                    do { return try Self.settle(tx, paymentID: p.id, serial: p.serial, merchant: p.merchant, amount: p.amount, now: now) } catch let error as LedgerError {
+                    do { return try Self.settle(tx, p, online: false, now: now).get() } catch let error as LedgerError {
                         throw error
                     } catch {
                         throw LedgerError(.storage, "\(error)")
@@ -115,8 +151,11 @@ extension WalletOperations {
         }
     }
 
-    private static func settle(_ tx: any LedgerTransaction, paymentID: String, serial: String, merchant: String, amount: Money,
-                               now: Int64) throws -> OfflineSettlement {
+    /// Settles `p`; `online` (an authorization, not a forwarded payment) declines instead of
+    /// lending, and declines a code already used. A forwarded payment is never declined.
+    private static func settle(_ tx: any LedgerTransaction, _ p: OfflinePayment, online: Bool,
+                               now: Int64) throws -> Result<OfflineSettlement, Decline> {
+        let (paymentID, serial, merchant, amount) = (p.id, p.serial, p.merchant, p.amount)
         guard !paymentID.isEmpty, paymentID.count <= 56 else { throw LedgerError(.invalidRequest, "an offline payment id is 1 to 56 characters") }
         guard amount.minorUnits > 0, amount.minorUnits <= LedgerLimits.transferAmountMax else {
             throw LedgerError(.invalidRequest, "an offline payment is more than zero and within the ledger's limit, not \(amount)")
@@ -134,12 +173,18 @@ extension WalletOperations {
                 throw LedgerError(.idConflict, "offline payment \(paymentID) was already settled with other fields")
             }
             return OfflineSettlement(paymentID: paymentID, fromAllowance: fromAllowance, fromWallet: byWallet - lent, debt: lent,
-                                     replayed: true)
+                                     replayed: true, counterReusedBy: try reusers(tx))
         }
-        if let settled = try earlier(tx) { return settled }
+        /// Other payments that used this payment's code.
+        func reusers(_ tx: any LedgerTransaction) throws -> [String] {
+            guard let counter = p.counter else { return [] }
+            return try tx.offlineCounterUses(serial: serial, counter: counter).filter { $0 != paymentID }
+        }
+        if let settled = try earlier(tx) { return .success(settled) }
         guard let reservation = try tx.transfer(serial), reservation.kind == .transfer,
               reservation.creditAccount == Self.offlineAllowanceAccount(serial),
               let wallet = try tx.account(reservation.debitAccount) else {
+            if online { return .failure(.codeUnknown) }
             throw LedgerError(.notFound, "no offline allowance was reserved for certificate \(serial)")
         }
         guard let payee = try tx.account(merchant), payee.kind == .merchant else {
@@ -148,10 +193,15 @@ extension WalletOperations {
         guard payee.currency == amount.currency, wallet.currency == amount.currency else {
             throw LedgerError(.invalidRequest, "offline payment \(paymentID) is in \(amount.currency), the wallet and merchant in \(wallet.currency)")
         }
+        // The wallet's account is locked now (read for update on PostgreSQL; SQLite has one
+        // writer): no other settlement of this wallet's codes runs until this one commits.
+        let reused = try reusers(tx)
+        if online && !reused.isEmpty { return .failure(.codeUsed) }
         let reserve = try tx.account(Self.offlineAllowanceAccount(serial))?.available.minorUnits ?? 0
         let fromAllowance = min(amount.minorUnits, max(0, reserve))
         let fromWallet = min(amount.minorUnits - fromAllowance, max(0, wallet.available.minorUnits))
         let debt = amount.minorUnits - fromAllowance - fromWallet
+        if online && debt > 0 { return .failure(.insufficientFunds) }
         // Allowance → merchant; then the debt account lends the wallet what it lacks; then the
         // wallet → merchant for the rest. Every transfer's kind fits its accounts.
         var batch: [Transfer] = []
@@ -172,10 +222,12 @@ extension WalletOperations {
         let results = try tx.apply(batch)
         guard results.allSatisfy({ if case .created = $0 { true } else { false } }) else {
             // Linked: nothing of this chain was applied. Settled meanwhile by another call?
-            if let settled = try earlier(tx) { return settled }
+            if let settled = try earlier(tx) { return .success(settled) }
             throw LedgerError(.storage, "offline payment \(paymentID) could not be settled: \(results)")
         }
-        return OfflineSettlement(paymentID: paymentID, fromAllowance: fromAllowance, fromWallet: fromWallet, debt: debt, replayed: false)
+        if let counter = p.counter { try tx.recordOfflineCounter(serial: serial, counter: counter, payment: paymentID) }
+        return .success(OfflineSettlement(paymentID: paymentID, fromAllowance: fromAllowance, fromWallet: fromWallet, debt: debt,
+                                          replayed: false, counterReusedBy: reused))
     }
 
     /// Returns what is left of certificate `serial`'s allowance to its wallet, once its validity

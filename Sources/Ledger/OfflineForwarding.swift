@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Payments
 
 /// One offline payment a terminal forwards: its terminal-made id, what it was for, and the
@@ -42,6 +43,7 @@ public enum ForwardAnswer: Sendable, Equatable {
         switch self {
         case .settled(let s):
             "settled: allowance \(s.fromAllowance), wallet \(s.fromWallet), debt \(s.debt)" + (s.replayed ? " (already settled)" : "")
+                + (s.counterReusedBy.isEmpty ? "" : "; code also used by " + s.counterReusedBy.joined(separator: ", "))
         case .refused(let reason): "refused: " + reason
         }
     }
@@ -61,7 +63,7 @@ public protocol OfflineSettler: Sendable {
 public struct LedgerSettler: OfflineSettler {
     public let ops: WalletOperations
     public let issuers: [OfflinePublicKey]
-    private let verifier: OfflineVerifier
+    let verifier: OfflineVerifier
     public let clockSkewMillis: Int64
     public let now: @Sendable () -> Int64
 
@@ -74,27 +76,33 @@ public struct LedgerSettler: OfflineSettler {
     }
 
     /// Checks every entry, then settles the ones that pass in one ledger transaction.
+    ///
+    /// The checks run on every core: one Ed25519 verification of the phone's signature per
+    /// entry (about 126 µs on this project's 2-core machine, `openssl speed ed25519`) is most of
+    /// what an entry costs the server.
     public func settle(_ entries: [ForwardedPayment]) throws -> [String: ForwardAnswer] {
+        let checked = Mutex<[Int: TokenCheck]>([:])
+        let lanes = min(entries.count, max(1, ProcessInfo.processInfo.activeProcessorCount))
+        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+            var mine: [Int: TokenCheck] = [:]
+            for index in stride(from: lane, to: entries.count, by: lanes) {
+                mine[index] = check(entries[index])
+            }
+            checked.withLock { $0.merge(mine) { first, _ in first } }
+        }
+        let results = checked.withLock { $0 }
         var answers: [String: ForwardAnswer] = [:]
         var payments: [WalletOperations.OfflinePayment] = []
-        for entry in entries {
-            let token: OfflineToken
-            do {
-                token = try OfflineToken(parsing: entry.token)
-                // Judged at the time the phone made the code: a payment taken yesterday is
-                // forwarded today, after its certificate may have ended.
-                try verifier.verify(token, now: token.time, clockSkewMillis: clockSkewMillis)
-            } catch {
-                answers[entry.id] = .refused(error.message)
-                continue
+        for (index, entry) in entries.enumerated() {
+            switch results[index] {
+            case .passed(let token)?:
+                payments.append(WalletOperations.OfflinePayment(id: entry.id, serial: token.certificate.serial, counter: entry.counter,
+                                                                merchant: entry.merchant, amount: entry.amount))
+            case .refused(let reason)?:
+                answers[entry.id] = .refused(reason)
+            case nil:
+                answers[entry.id] = .refused("not checked")
             }
-            guard token.certificate.walletID == entry.wallet, token.certificate.serial == entry.certificate,
-                  token.certificate.allowance.currency == entry.amount.currency else {
-                answers[entry.id] = .refused("the forwarded payment does not match its token")
-                continue
-            }
-            payments.append(WalletOperations.OfflinePayment(id: entry.id, serial: token.certificate.serial, merchant: entry.merchant,
-                                                            amount: entry.amount))
         }
         guard !payments.isEmpty else { return answers }
         for (payment, result) in zip(payments, try ops.settleOfflinePayments(payments, now: now())) {
@@ -106,6 +114,32 @@ public struct LedgerSettler: OfflineSettler {
             }
         }
         return answers
+    }
+}
+
+extension LedgerSettler {
+    enum TokenCheck: Sendable {
+        case passed(OfflineToken)
+        case refused(String)
+    }
+
+    /// One entry's token: parsed, verified as of when the phone made it, and matching the entry.
+    func check(_ entry: ForwardedPayment) -> TokenCheck {
+        let token: OfflineToken
+        do {
+            token = try OfflineToken(parsing: entry.token)
+            // Judged at the time the phone made the code: a payment taken yesterday is
+            // forwarded today, after its certificate may have ended.
+            try verifier.verify(token, now: token.time, clockSkewMillis: clockSkewMillis)
+        } catch {
+            return .refused(error.message)
+        }
+        guard token.certificate.walletID == entry.wallet, token.certificate.serial == entry.certificate,
+              token.certificate.allowance.currency == entry.amount.currency else {
+            return .refused("the forwarded payment does not match its token")
+        }
+        guard Int64(token.counter) == entry.counter else { return .refused("the forwarded payment's counter is not its token's") }
+        return .passed(token)
     }
 }
 
@@ -164,11 +198,14 @@ public enum SyncWire {
         public let debt: Int64?
         public let replayed: Bool?
         public let reason: String?
+        /// Other payments that used the same code (a copy of the phone's code was shown).
+        public let counterReusedBy: [String]?
 
         enum CodingKeys: String, CodingKey {
             case id, status, debt, replayed, reason
             case fromAllowance = "from_allowance"
             case fromWallet = "from_wallet"
+            case counterReusedBy = "counter_reused_by"
         }
 
         public init(id: String, _ answer: ForwardAnswer) {
@@ -176,15 +213,17 @@ public enum SyncWire {
             switch answer {
             case .settled(let s):
                 (status, fromAllowance, fromWallet, debt, replayed, reason) = ("settled", s.fromAllowance, s.fromWallet, s.debt, s.replayed, nil)
+                counterReusedBy = s.counterReusedBy.isEmpty ? nil : s.counterReusedBy
             case .refused(let why):
                 (status, fromAllowance, fromWallet, debt, replayed, reason) = ("refused", nil, nil, nil, nil, why)
+                counterReusedBy = nil
             }
         }
 
         public var forwardAnswer: ForwardAnswer {
             if status == "settled" {
                 return .settled(OfflineSettlement(paymentID: id, fromAllowance: fromAllowance ?? 0, fromWallet: fromWallet ?? 0,
-                                                  debt: debt ?? 0, replayed: replayed ?? false))
+                                                  debt: debt ?? 0, replayed: replayed ?? false, counterReusedBy: counterReusedBy ?? []))
             }
             return .refused(reason ?? "refused")
         }

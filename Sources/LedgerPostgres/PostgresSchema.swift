@@ -10,8 +10,17 @@ enum PostgresSchema {
     static var versions: [(Int, [String])] {
         // Version 4 replaces version 2's write function with the one that checks its row counts
         // itself; a new ledger runs the same CREATE OR REPLACE twice.
-        [(1, version1.components(separatedBy: ";\n")), (2, [writeFunction]), (3, version3), (4, [writeFunction]), (5, [expectFunction]), (6, [commitExpectedProcedure])]
+        [(1, version1.components(separatedBy: ";\n")), (2, [writeFunction]), (3, version3), (4, [writeFunction]), (5, [expectFunction]), (6, [commitExpectedProcedure]), (7, version7)]
     }
+
+    /// The offline counter registry (as SQLite's v5).
+    static let version7 = [
+        """
+        CREATE TABLE offline_counter (
+            certificate TEXT NOT NULL, counter INT8 NOT NULL CHECK (counter >= 0), payment TEXT NOT NULL, created_at INT8 NOT NULL,
+            PRIMARY KEY (certificate, counter, payment))
+        """,
+    ]
 
     /// Declined wallet requests: final like approvals, and counted towards velocity.
     static let version3 = [

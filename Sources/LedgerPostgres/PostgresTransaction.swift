@@ -201,6 +201,18 @@ final class PostgresTransaction: LedgerTransaction {
         return Int(try row.decode(Int64.self))
     }
 
+    func offlineCounterUses(serial: String, counter: Int64) throws -> [String] {
+        try conn.query("SELECT payment FROM offline_counter WHERE certificate = \(serial) AND counter = \(counter) ORDER BY payment",
+                       logger: logger).wait().map { try $0.decode(String.self) }
+    }
+
+    func recordOfflineCounter(serial: String, counter: Int64, payment: String) throws {
+        _ = try conn.query("""
+            INSERT INTO offline_counter (certificate, counter, payment, created_at) VALUES (\(serial), \(counter), \(payment), \(now))
+            ON CONFLICT DO NOTHING
+            """, logger: logger).wait()
+    }
+
     func ensureAccount(id: String, kind: AccountKind, currency: Currency, name: String) throws {
         _ = try conn.query("""
             INSERT INTO account (id, kind, currency, name, flags, created_at)

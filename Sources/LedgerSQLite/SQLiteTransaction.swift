@@ -89,6 +89,18 @@ final class SQLiteTransaction: LedgerTransaction {
     }
 }
 
+extension SQLiteTransaction {
+    func offlineCounterUses(serial: String, counter: Int64) throws -> [String] {
+        try String.fetchAll(db.cachedStatement(sql: "SELECT payment FROM offline_counter WHERE certificate = ? AND counter = ? ORDER BY payment"),
+                            arguments: [serial, counter])
+    }
+
+    func recordOfflineCounter(serial: String, counter: Int64, payment: String) throws {
+        try db.cachedStatement(sql: "INSERT INTO offline_counter (certificate, counter, payment, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
+            .execute(arguments: [serial, counter, payment, now])
+    }
+}
+
 extension SQLiteLedger: TransactionalLedgerStore {
     public func transaction<T>(now: Int64, _ body: (any LedgerTransaction) throws -> T) throws -> T {
         try write { db in try body(SQLiteTransaction(db: db, now: now)) }

@@ -246,6 +246,19 @@ enum Schema {
                 CREATE INDEX wallet_event_by_account ON wallet_event(account, seq);
                 """)
         }
+        migrator.registerMigration("v5: the offline counter registry") { db in
+            // Which payments used each offline code (certificate, counter): a code used by two
+            // payments is refused online and flagged when forwarded.
+            try db.execute(sql: """
+                CREATE TABLE offline_counter (
+                    certificate TEXT NOT NULL,
+                    counter INTEGER NOT NULL CHECK (counter >= 0),
+                    payment TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    PRIMARY KEY (certificate, counter, payment)
+                ) STRICT, WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

@@ -33,6 +33,12 @@ public struct Rejection: Error, Sendable, Equatable {
     public let reason: String
 }
 
+extension Rejection: HTTPResponseError {
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        LedgerHTTP.json(["error": reason], status: status)
+    }
+}
+
 /// Checks a request's signature (``RequestSignature``): a known terminal, a time within the
 /// skew allowed, a nonce not seen within it, and a valid Ed25519 signature over the request.
 public final class RequestAuthenticator: Sendable {
@@ -79,6 +85,61 @@ public final class RequestAuthenticator: Sendable {
     }
 }
 
+/// The server's side of `POST /v1/authorize`: a customer's code charged while the terminal is
+/// online. An offline code is checked as a terminal would (signatures, validity at the server's
+/// clock) and then by the ledger (its counter never used, the allowance and the wallet covering
+/// the amount: ``WalletOperations/authorizeOfflineCode(_:now:)``); a one-time code is charged by
+/// a ledger that issues them (the embedded SQLite one).
+public struct OnlineAuthorization: Sendable {
+    public let store: any TransactionalLedgerStore
+    private let ops: WalletOperations
+    private let verifier: OfflineVerifier
+    public let clockSkewMillis: Int64
+
+    public init(store: any TransactionalLedgerStore, issuers: [OfflinePublicKey], clockSkewMillis: Int64) {
+        self.store = store
+        ops = WalletOperations(store: store)
+        verifier = OfflineVerifier(issuers: issuers)
+        self.clockSkewMillis = clockSkewMillis
+    }
+
+    public func authorize(_ asked: AuthorizeWire.Request, amount: Money, terminal: String, now: Int64 = UnixTime.nowMillis()) throws -> AuthorizeWire.Response {
+        if OfflineToken.looksLikeToken(asked.code) {
+            let token: OfflineToken
+            do {
+                token = try OfflineToken(parsing: asked.code)
+                try verifier.verify(token, now: now, clockSkewMillis: clockSkewMillis)
+            } catch {
+                return .declined(asked.id, error.message)
+            }
+            guard token.certificate.allowance.currency == amount.currency else {
+                return .declined(asked.id, "the code is for \(token.certificate.allowance.currency), the sale is in \(amount.currency)", .currencyMismatch)
+            }
+            let payment = WalletOperations.OfflinePayment(id: asked.id, serial: token.certificate.serial, counter: Int64(token.counter),
+                                                          merchant: asked.merchant, amount: amount)
+            switch try ops.authorizeOfflineCode(payment, now: now) {
+            case .success(let s):
+                return AuthorizeWire.Response(id: asked.id, status: "approved", wallet: token.certificate.walletID,
+                                              fromAllowance: s.fromAllowance, fromWallet: s.fromWallet, replayed: s.replayed)
+            case .failure(let decline):
+                return .declined(asked.id, decline.description, decline)
+            }
+        }
+        guard let code = try? PaymentCode(asked.code) else { return .declined(asked.id, "not a payment code", .codeUnknown) }
+        guard let codes = store as? any LedgerStore else {
+            return .declined(asked.id, "this ledger does not issue one-time codes: ask the customer for an offline code")
+        }
+        let outcome = try codes.charge(requestID: asked.id, code: code, merchant: asked.merchant, amount: amount, memo: "terminal \(terminal)", now: now)
+        switch outcome.result {
+        case .posted(let t):
+            return AuthorizeWire.Response(id: asked.id, status: "approved", wallet: t.debitAccount, replayed: outcome.replayed)
+        case .declined(let decline):
+            return AuthorizeWire.Response(id: asked.id, status: "declined", reason: decline.description, decline: decline.rawValue,
+                                          replayed: outcome.replayed)
+        }
+    }
+}
+
 /// The wallet ledger on HTTP (Hummingbird): `qrpos ledger serve`. The routes and their JSON are
 /// described in assets/openapi.json. The ledger's calls block (SQLite, or PostgreSQL waited on),
 /// so they run on NIO's blocking thread pool, never on the cooperative pool.
@@ -97,11 +158,7 @@ public enum LedgerHTTP {
 
         router.post("v1/sync") { request, context in
             let body = Array(buffer: try await request.body.collect(upTo: bodyBytesMax))
-            let terminal: TerminalRegistration
-            switch authenticator.authenticate(method: "POST", path: request.uri.path, headers: request.headers, body: body, now: UnixTime.nowMillis()) {
-            case .success(let t): terminal = t
-            case .failure(let rejection): return reject(rejection, path: request.uri.path, logger: logger)
-            }
+            let terminal = try signer(request, body: body, authenticator: authenticator, logger: logger)
             let batch: SyncWire.Request
             do { batch = try JSONDecoder().decode(SyncWire.Request.self, from: Data(body)) } catch {
                 return reject(Rejection(status: .badRequest, reason: "not a sync batch: \(error)"), path: request.uri.path, logger: logger)
@@ -137,11 +194,48 @@ public enum LedgerHTTP {
             return try encode(SyncWire.Response(answers: answers))
         }
 
-        router.get("v1/accounts/:id") { request, context in
-            switch authenticator.authenticate(method: "GET", path: request.uri.path, headers: request.headers, body: [], now: UnixTime.nowMillis()) {
-            case .success: break
-            case .failure(let rejection): return reject(rejection, path: request.uri.path, logger: logger)
+        let authorizer = OnlineAuthorization(store: store, issuers: issuers, clockSkewMillis: clockSkewMillis)
+        router.post("v1/authorize") { request, context in
+            let body = Array(buffer: try await request.body.collect(upTo: 64 << 10))
+            let terminal = try signer(request, body: body, authenticator: authenticator, logger: logger)
+            let asked: AuthorizeWire.Request
+            do { asked = try JSONDecoder().decode(AuthorizeWire.Request.self, from: Data(body)) } catch {
+                return reject(Rejection(status: .badRequest, reason: "not an authorization request: \(error)"), path: request.uri.path, logger: logger)
             }
+            guard asked.merchant == terminal.merchant else {
+                return reject(Rejection(status: .forbidden, reason: "terminal \(terminal.id) does not act for merchant \(asked.merchant)"),
+                              path: request.uri.path, logger: logger)
+            }
+            guard let currency = Currency(asked.currency), asked.amount > 0, !asked.id.isEmpty, asked.id.count <= 56 else {
+                return reject(Rejection(status: .badRequest, reason: "an id of 1 to 56 characters, a known currency and an amount above zero"),
+                              path: request.uri.path, logger: logger)
+            }
+            let answer: AuthorizeWire.Response
+            do {
+                answer = try await NIOThreadPool.singleton.runIfActive {
+                    try authorizer.authorize(asked, amount: Money(minorUnits: asked.amount, currency: currency), terminal: terminal.id)
+                }
+            } catch let error as LedgerError where error.code == .idConflict || error.code == .invalidRequest || error.code == .notFound {
+                return reject(Rejection(status: .unprocessableContent, reason: error.message), path: request.uri.path, logger: logger)
+            }
+            if answer.status != "approved" {
+                logger.notice("declined an authorization", metadata: ["terminal": "\(terminal.id)", "sale": "\(asked.id)",
+                                                                      "reason": "\(answer.reason ?? "?")"])
+            }
+            return try encode(answer)
+        }
+
+        router.get("v1/terminal") { request, context in
+            let terminal = try signer(request, body: [], authenticator: authenticator, logger: logger)
+            guard let merchant = try await NIOThreadPool.singleton.runIfActive({ try store.merchant(terminal.merchant) }) else {
+                return json(["error": "terminal \(terminal.id)'s merchant \(terminal.merchant) is not in the ledger"], status: .notFound)
+            }
+            return try encode(TerminalConfigWire(terminal: terminal.id, merchant: MerchantWire(merchant), issuerKeys: issuers.map(\.hex),
+                                                 time: UnixTime.nowMillis()))
+        }
+
+        router.get("v1/accounts/:id") { request, context in
+            _ = try signer(request, body: [], authenticator: authenticator, logger: logger)
             let id = try context.parameters.require("id")
             guard let account = try await NIOThreadPool.singleton.runIfActive({ try store.account(id) }) else {
                 return json(["error": "no account \(id)"], status: .notFound)
@@ -157,6 +251,19 @@ public enum LedgerHTTP {
                                    onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "qrpos-ledger"),
                     onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+    }
+
+    /// The terminal that signed the request; a request that fails ``RequestAuthenticator`` is
+    /// logged with its reason and answered 401.
+    static func signer(_ request: Request, body: [UInt8], authenticator: RequestAuthenticator, logger: Logger) throws(Rejection) -> TerminalRegistration {
+        switch authenticator.authenticate(method: request.method.rawValue, path: request.uri.path, headers: request.headers, body: body,
+                                          now: UnixTime.nowMillis()) {
+        case .success(let terminal): return terminal
+        case .failure(let rejection):
+            logger.notice("rejected a request", metadata: ["path": "\(request.uri.path)", "status": "\(rejection.status.code)",
+                                                          "reason": "\(rejection.reason)"])
+            throw rejection
+        }
     }
 
     static func reject(_ rejection: Rejection, path: String, logger: Logger) -> Response {

@@ -11,22 +11,28 @@ public final class ServerProcess: @unchecked Sendable {
         public let description: String
     }
 
-    public init(executable: URL, home: String, terminals: String, port: Int) throws {
+    public convenience init(executable: URL, home: String, terminals: String, port: Int) throws {
+        try self.init(executable: executable, arguments: ["ledger", "serve", "--home", home, "--port", String(port), "--terminals", terminals])
+    }
+
+    /// Any `qrpos` command that prints {"listening": PORT} once it accepts connections (`ledger
+    /// serve`, `ledger proxy`); its stderr goes to `stderr` (discarded when nil).
+    public init(executable: URL, arguments: [String], stderr: FileHandle? = nil) throws {
         process.executableURL = executable
-        process.arguments = ["ledger", "serve", "--home", home, "--port", String(port), "--terminals", terminals]
+        process.arguments = arguments
         let out = Pipe()
         process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
+        process.standardError = stderr ?? FileHandle.nullDevice
         try process.run()
         // The first line is {"listening": PORT} once it accepts connections.
         var line = Data()
         while !line.contains(UInt8(ascii: "\n")) {
             let chunk = out.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { throw Failed(description: "the ledger server stopped before it listened") }
+            guard !chunk.isEmpty else { throw Failed(description: "qrpos \(arguments.prefix(2).joined(separator: " ")) stopped before it listened") }
             line += chunk
         }
         let object = try JSONSerialization.jsonObject(with: line.prefix { $0 != UInt8(ascii: "\n") }) as? [String: Any]
-        guard let bound = object?["listening"] as? Int else { throw Failed(description: "the ledger server said \(String(decoding: line, as: UTF8.self))") }
+        guard let bound = object?["listening"] as? Int else { throw Failed(description: "qrpos \(arguments.prefix(2).joined(separator: " ")) said \(String(decoding: line, as: UTF8.self))") }
         self.port = bound
     }
 

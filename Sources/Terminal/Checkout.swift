@@ -40,13 +40,15 @@ public struct CheckoutError: Error, Sendable, CustomStringConvertible {
 /// The sale id is made here before the ledger is asked, and is the ledger's request id: asking
 /// again after a timeout can never charge twice.
 public struct Checkout: Sendable {
-    public let ledger: any LedgerStore
+    /// The ledger held here (the embedded one); nil for a terminal that works through a ledger
+    /// server, which takes customer codes only (``chargeOnlineFirst(amount:code:journal:online:issuers:policy:lines:saleID:now:)``).
+    public let ledger: (any LedgerStore)?
     public let merchant: Merchant
     public let terminalID: String
     public let receiptKey: ReceiptKey
     public let limits: Limits
 
-    public init(ledger: any LedgerStore, merchant: Merchant, terminalID: String, receiptKey: ReceiptKey, limits: Limits = .standard) {
+    public init(ledger: (any LedgerStore)?, merchant: Merchant, terminalID: String, receiptKey: ReceiptKey, limits: Limits = .standard) {
         self.ledger = ledger
         self.merchant = merchant
         self.terminalID = terminalID
@@ -80,7 +82,7 @@ public struct Checkout: Sendable {
         case .rejectCode(let reason):
             return .declined(reason: reason)
         case .authorize(let code, let sale):
-            let outcome = try ledger.charge(requestID: sale.id, code: code, merchant: merchant.id, amount: sale.amount,
+            let outcome = try embedded().charge(requestID: sale.id, code: code, merchant: merchant.id, amount: sale.amount,
                                             memo: "terminal \(terminalID)", now: now)
             return try finish(&machine, outcome: outcome, method: "customer code", payer: code.masked, lines: lines, now: now)
         case let other:
@@ -103,10 +105,8 @@ public struct Checkout: Sendable {
     /// Takes an offline token (``OfflineToken``) on the offline rules: checked here with the
     /// issuer's public key and this terminal's journal, recorded on disk before the answer, and
     /// forwarded to the ledger later (``Forwarder``). The receipt says "offline". The same sale id
-    /// again returns the same answer.
-    ///
-    /// Tokens are not yet settled online first: that needs the ledger server (its own counter
-    /// registry), which this build does not have; the forwarder settles them.
+    /// again returns the same answer. (``chargeOnlineFirst(amount:code:journal:online:issuers:policy:lines:saleID:now:)``
+    /// asks the ledger first and comes here only when it cannot be reached.)
     public func chargeOffline(amount: Money, token text: String, journal: TerminalJournal, issuers: [OfflinePublicKey],
                               policy: OfflinePolicy, lines: [Receipt.Line] = [], saleID: String = UUIDv7.make(),
                               now: Int64 = UnixTime.nowMillis()) throws -> SaleResult {
@@ -123,6 +123,66 @@ public struct Checkout: Sendable {
             return .approved(try sign(transfer, method: "offline code", payer: "wallet …" + token.certificate.walletID.suffix(4),
                                       lines: lines, now: entry.createdAt))
         }
+    }
+
+    // MARK: Customer presents a code, online first
+
+    /// Charges the customer's code at the ledger server first, and takes an offline code on the
+    /// offline rules only when the ledger gives no answer in time.
+    ///
+    /// The sale is in the journal, with its id, before the ledger is asked; the ledger's answer
+    /// is written there before it is returned. An online decline is final (no offline rule
+    /// overrides the ledger). When the ledger cannot be reached, an offline code goes on offline
+    /// with the same id: if the ledger did take it and only its answer was lost, forwarding it
+    /// later finds it "already settled", so it is paid once. A one-time code cannot go offline:
+    /// the sale stays undecided in the journal and the cashier asks for an offline code. The
+    /// same sale id again returns the journal's answer without asking anyone.
+    public func chargeOnlineFirst(amount: Money, code text: String, journal: TerminalJournal, online: any OnlineAuthorizer,
+                                  issuers: [OfflinePublicKey], policy: OfflinePolicy, lines: [Receipt.Line] = [],
+                                  saleID: String = UUIDv7.make(), now: Int64 = UnixTime.nowMillis()) throws -> SaleResult {
+        try checkReceiptFields(lines: lines)
+        var token: OfflineToken?
+        if OfflineToken.looksLikeToken(text) {
+            do { token = try OfflineToken(parsing: text) } catch { return .declined(reason: error.message) }
+        } else if (try? PaymentCode(text)) == nil {
+            return .declined(reason: "not a payment code")
+        }
+        if let earlier = try journal.entry(saleID), earlier.status != .authorizing {
+            return try answer(from: earlier, lines: lines, masked: (try? PaymentCode(text))?.masked)
+        }
+        try journal.begin(id: saleID, terminal: terminalID, merchant: merchant.id, method: token == nil ? .customerCode : .offlineToken,
+                          amount: amount, now: now)
+        let answer: OnlineAnswer
+        do {
+            answer = try online.authorize(id: saleID, merchant: merchant.id, amount: amount, code: text)
+        } catch let unreachable as OnlineAuthorizerUnreachable {
+            guard token != nil else {
+                return .declined(reason: "the ledger cannot be reached (\(unreachable)): ask the customer for an offline code; sale \(saleID) stays undecided")
+            }
+            return try chargeOffline(amount: amount, token: text, journal: journal, issuers: issuers, policy: policy, lines: lines,
+                                     saleID: saleID, now: now)
+        }
+        switch answer {
+        case .approved:
+            return try self.answer(from: try journal.decide(id: saleID, approved: true, decline: nil, token: token, now: now), lines: lines,
+                                   masked: (try? PaymentCode(text))?.masked)
+        case .declined(let reason):
+            return try self.answer(from: try journal.decide(id: saleID, approved: false, decline: reason, now: now), lines: lines, masked: nil)
+        }
+    }
+
+    /// The sale's answer as the journal holds it: the receipt of an approved one, or the decline.
+    private func answer(from entry: JournalEntry, lines: [Receipt.Line], masked: String?) throws -> SaleResult {
+        guard entry.status == .approved else { return .declined(reason: entry.decline ?? "declined") }
+        let wallet = entry.wallet ?? "?"
+        let transfer = Transfer(id: entry.id, kind: .payment, debitAccount: wallet, creditAccount: merchant.id, amount: entry.amount,
+                                refundOf: nil, orderID: nil, memo: entry.offline ? "offline" : "online", createdAt: entry.createdAt)
+        let (method, payer) = switch (entry.method, entry.offline) {
+        case (.offlineToken, true): ("offline code", "wallet …" + wallet.suffix(4))
+        case (.offlineToken, false): ("offline code, online", "wallet …" + wallet.suffix(4))
+        default: ("customer code", masked ?? "customer code")
+        }
+        return .approved(try sign(transfer, method: method, payer: payer, lines: lines, now: entry.createdAt))
     }
 
     // MARK: Merchant presents a QR
@@ -144,7 +204,7 @@ public struct Checkout: Sendable {
                              categoryCode: merchant.categoryCode, countryCode: merchant.countryCode, amount: amount,
                              orderID: shortID, referenceLabel: nil, terminalLabel: terminalID,
                              expiresAt: expiresAt / 1000)
-        let order = try ledger.createOrder(id: shortID, merchant: merchant.id, amount: amount, terminalID: terminalID,
+        let order = try embedded().createOrder(id: shortID, merchant: merchant.id, amount: amount, terminalID: terminalID,
                                            expiresAt: expiresAt, now: now)
         return PresentedOrder(order: order, qr: qr, payload: qr.merchantQR.encoded())
     }
@@ -158,7 +218,7 @@ public struct Checkout: Sendable {
         _ = machine.handle(.showMerchantQR(sale, orderID: presented.order.id))
         while true {
             let t = now()
-            guard let order = try ledger.order(presented.order.id, now: t) else {
+            guard let order = try embedded().order(presented.order.id, now: t) else {
                 throw CheckoutError("order \(presented.order.id) vanished from the ledger")
             }
             switch order.status {
@@ -167,7 +227,7 @@ public struct Checkout: Sendable {
             case .expired:
                 // Close the order at the ledger before saying "declined": a payment that was
                 // already on its way either landed first (then this sale stands) or is refused.
-                let closed = try ledger.cancelOrder(order.id, now: t)
+                let closed = try embedded().cancelOrder(order.id, now: t)
                 if closed.status == .paid { return try paidReceipt(closed, machine: &machine, now: t) }
                 _ = machine.handle(.orderExpired)
                 return .declined(reason: Decline.orderExpired.description)
@@ -183,7 +243,7 @@ public struct Checkout: Sendable {
     /// a payment made to another merchant.
     public func refund(payment: String, amount: Money, refundID: String = UUIDv7.make(), now: Int64 = UnixTime.nowMillis()) throws -> SaleResult {
         try checkReceiptFields(lines: [])
-        let outcome = try ledger.refund(requestID: refundID, payment: payment, merchant: merchant.id, amount: amount, now: now)
+        let outcome = try embedded().refund(requestID: refundID, payment: payment, merchant: merchant.id, amount: amount, now: now)
         switch outcome.result {
         case .posted(let transfer):
             return .approved(try sign(transfer, method: "refund", payer: "wallet …" + transfer.creditAccount.suffix(4), now: now))
@@ -193,6 +253,13 @@ public struct Checkout: Sendable {
     }
 
     // MARK: Private
+
+    private func embedded() throws -> any LedgerStore {
+        guard let ledger else {
+            throw CheckoutError("this terminal works through a ledger server, which takes customer codes only so far")
+        }
+        return ledger
+    }
 
     /// Everything the receipt will carry besides the ledger's answer is checked before the
     /// ledger is asked: once money has moved, the receipt must not fail to be made.
@@ -205,7 +272,7 @@ public struct Checkout: Sendable {
     }
 
     private func paidReceipt(_ order: Order, machine: inout CheckoutMachine, now: Int64) throws -> SaleResult {
-        guard let paymentID = order.paymentID, let transfer = try ledger.transfer(paymentID) else {
+        guard let paymentID = order.paymentID, let transfer = try embedded().transfer(paymentID) else {
             throw CheckoutError("order \(order.id) is paid but its payment is missing from the ledger")
         }
         guard case .issueReceipt(let paid) = machine.handle(.orderPaid(transfer)) else {

@@ -11,6 +11,29 @@ extension JournalEntry {
     }
 }
 
+/// What the ledger answered, online, to a customer's code.
+public enum OnlineAnswer: Sendable, Equatable {
+    /// Charged; the wallet it was charged to, when the ledger says.
+    case approved(wallet: String?)
+    /// Declined by the ledger, with the reason the cashier reads out. Final: the sale is not
+    /// then taken offline.
+    case declined(String)
+}
+
+/// No answer from the ledger (unreachable, too slow, or failing itself): the sale may go on
+/// offline, with the same id.
+public struct OnlineAuthorizerUnreachable: Error, CustomStringConvertible {
+    public let description: String
+    public init(description: String) { self.description = description }
+}
+
+/// The ledger, online, for a customer's code (``LedgerClient`` over HTTP). Throws
+/// ``OnlineAuthorizerUnreachable`` when no answer came in time; any other error is the
+/// terminal's own mistake.
+public protocol OnlineAuthorizer: Sendable {
+    func authorize(id: String, merchant: String, amount: Money, code: String) throws -> OnlineAnswer
+}
+
 /// Forwards the journal's offline payments to the ledger: oldest first, in batches, each with
 /// its terminal-made id; a failed batch is sent again after a growing pause, with the same ids,
 /// so a payment is settled once however often it is sent.

@@ -133,6 +133,16 @@ public final class TerminalJournal: Sendable {
         migrator.registerMigration("v2: what the ledger answered to a forwarded payment") { db in
             try db.execute(sql: "ALTER TABLE entry ADD COLUMN sync_result TEXT")
         }
+        migrator.registerMigration("v3: offline codes the ledger approved online count like those taken offline") { db in
+            // A code approved online carries its wallet, device, certificate and counter too
+            // (offline = 0): its counter is spent here, and it spends the certificate's allowance.
+            try db.execute(sql: """
+                DROP INDEX entry_counter;
+                CREATE UNIQUE INDEX entry_counter ON entry(wallet, device_key, counter) WHERE status = 'approved' AND counter IS NOT NULL;
+                DROP INDEX entry_by_certificate;
+                CREATE INDEX entry_by_certificate ON entry(certificate, amount) WHERE status = 'approved' AND certificate IS NOT NULL;
+                """)
+        }
         return migrator
     }
 
@@ -156,12 +166,23 @@ public final class TerminalJournal: Sendable {
     }
 
     /// Records the ledger's answer to a sale begun with ``begin(id:terminal:merchant:method:amount:now:)``.
-    public func decide(id: String, approved: Bool, decline: String?, now: Int64) throws {
+    /// An offline code the ledger approved online (`token`) is kept with its wallet, device,
+    /// certificate and counter, so the same code is refused here afterwards, online or not.
+    /// Returns the entry as it stands (a sale decided before keeps its first answer).
+    @discardableResult
+    public func decide(id: String, approved: Bool, decline: String?, token: OfflineToken? = nil, now: Int64) throws -> JournalEntry {
         try write { db in
             guard let existing = try Self.entry(db, id) else { throw CheckoutError("sale \(id) is not in the journal") }
-            guard existing.status == .authorizing else { return }
-            try db.execute(sql: "UPDATE entry SET status = ?, decline = ?, decided_at = ? WHERE id = ?",
-                           arguments: [approved ? "approved" : "declined", approved ? nil : (decline ?? "declined"), now, id])
+            guard existing.status == .authorizing else { return existing }
+            let code = approved ? token : nil
+            try db.execute(sql: """
+                UPDATE entry SET status = ?, decline = ?, decided_at = ?, token = ?, wallet = ?, device_key = ?, certificate = ?,
+                                 counter = ?
+                WHERE id = ?
+                """, arguments: [approved ? "approved" : "declined", approved ? nil : (decline ?? "declined"), now, code?.text,
+                                 code?.certificate.walletID, code?.certificate.devicePublicKey.hex, code?.certificate.serial,
+                                 code.map { Int64($0.counter) }, id])
+            return try Self.entry(db, id)!
         }
     }
 
@@ -235,15 +256,15 @@ public final class TerminalJournal: Sendable {
             return OfflineDecline(.syncRequired, "this terminal holds too much unsynced (\(count) payments, \(Money(minorUnits: total, currency: amount.currency))): reconnect to the ledger first")
         }
         if try Bool.fetchOne(db, sql: """
-            SELECT EXISTS (SELECT 1 FROM entry WHERE wallet = ? AND device_key = ? AND counter = ? AND offline = 1 AND status = 'approved')
+            SELECT EXISTS (SELECT 1 FROM entry WHERE wallet = ? AND device_key = ? AND counter = ? AND status = 'approved')
             """, arguments: [cert.walletID, device, Int64(token.counter)]) == true {
             return OfflineDecline(.replayed, "this code was already used: ask the customer for a fresh one")
         }
-        // The certificate's allowance counts everything taken under it here, synced or not (what
-        // other terminals took is the ledger's to settle); the limit per wallet counts what is
-        // still unsettled, across the wallet's certificates.
+        // The certificate's allowance counts everything taken under it here, online or offline,
+        // synced or not (what other terminals took is the ledger's to settle); the limit per
+        // wallet counts what is still unsettled, across the wallet's certificates.
         let spent = try Int64.fetchOne(db, sql: """
-            SELECT COALESCE(SUM(amount), 0) FROM entry WHERE certificate = ? AND offline = 1 AND status = 'approved'
+            SELECT COALESCE(SUM(amount), 0) FROM entry WHERE certificate = ? AND status = 'approved'
             """, arguments: [cert.serial]) ?? 0
         let exposed = try Int64.fetchOne(db, sql: """
             SELECT COALESCE(SUM(amount), 0) FROM entry
@@ -326,7 +347,7 @@ public final class TerminalJournal: Sendable {
                 problems.append("backlog \(row[0] as String): kept \(row[1] as Int)/\(row[2] as Int64), entries \(row[3] as Int)/\(row[4] as Int64)")
             }
             for row in try Row.fetchAll(db, sql: """
-                SELECT wallet, counter FROM entry WHERE offline = 1 AND status = 'approved'
+                SELECT wallet, counter FROM entry WHERE status = 'approved' AND counter IS NOT NULL
                 GROUP BY wallet, device_key, counter HAVING COUNT(*) > 1
                 """) {
                 problems.append("counter \(row[1] as Int64) of wallet \(row[0] as String) approved more than once")

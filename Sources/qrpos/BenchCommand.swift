@@ -24,8 +24,10 @@ struct Bench: ParsableCommand {
             transaction and in batches, from 1 and 8 clients, spread over many merchants and all \
             into one; the ledger is audited after each case.
             sync: an offline approval on the terminal (token checked, limits against the journal, \
-            the approval on disk in the journal), --payments of them. (The online round trip and \
-            the journal upload need the ledger server, not built yet.)
+            the approval on disk in the journal), --payments of them; those approvals uploaded to \
+            `qrpos ledger serve` (a child process) in signed batches of 500; then online \
+            authorization on loopback, the round trip alone and the whole sale (journal, request, \
+            answer, receipt).
             """
     )
 

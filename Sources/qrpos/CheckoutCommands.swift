@@ -79,6 +79,10 @@ struct Charge: ParsableCommand {
     @Option(help: "Receipt width in columns: 32, 42 or 48.") var columns = 32
     @Option(name: .customLong("issuer-key"), help: ArgumentHelp("The ledger's offline issuer public key, 64 hex digits (`qrpos ledger issuer-key`; env QRPOS_ISSUER_KEY); default: the embedded ledger's own.", valueName: "hex"))
     var issuerKey: String?
+    @Option(help: ArgumentHelp("A ledger server (qrpos ledger serve): the code is charged there first, signed with <home>/terminal-key; an offline code goes offline only when the server gives no answer within --online-timeout.", valueName: "url"))
+    var server: String?
+    @Option(name: .customLong("online-timeout"), help: "With --server: seconds to wait for the ledger's answer before taking an offline code offline.")
+    var onlineTimeout: Double = 3
     @Flag(help: "Print JSON.") var json = false
 
     /// The key offline codes must be issued by: given, or the embedded ledger's (beside it in <home>).
@@ -94,9 +98,11 @@ struct Charge: ParsableCommand {
         guard (code == nil) != (image == nil) else { throw ValidationError("Give exactly one of --code and --image.") }
         try checkColumns(columns)
         try checkRequestID(id)
+        guard onlineTimeout > 0 && onlineTimeout <= 60 else { throw ValidationError("--online-timeout is above 0 and at most 60 seconds") }
     }
 
     func run() throws {
+        if let server { return try runOnlineFirst(server) }
         let checkout = try makeCheckout(store, terminal)
         let money = try checkout.amount(amount)
         let saleID = id ?? UUIDv7.make()
@@ -117,6 +123,76 @@ struct Charge: ParsableCommand {
             result = try checkout.charge(amount: money, frame: try ImageFile.read(path: image!), scanner: CodeScanner(), saleID: saleID)
         }
         try finish(result, store: store, columns: columns, json: json)
+    }
+}
+
+extension Charge {
+    /// `--server`: the terminal of a fleet. Its configuration (merchant, issuer keys) comes from
+    /// the server and is kept in <home>/terminal-config.json for when the server is away.
+    func runOnlineFirst(_ server: String) throws {
+        guard let url = URL(string: server), url.scheme == "http" || url.scheme == "https" else { throw Failure("--server is an http:// URL, not \(server)") }
+        let client = LedgerClient(server: url, terminalID: terminal.terminal, key: try store.terminalKey(), timeoutSeconds: onlineTimeout)
+        let config = try TerminalConfigFile(store).load(client)
+        guard let merchant = config.merchant.merchant else { throw Failure("the ledger server's merchant profile is not valid") }
+        if let asked = terminal.merchant, asked != merchant.id {
+            throw Failure("terminal \(terminal.terminal) acts for merchant \(merchant.id) at the ledger server, not \(asked)")
+        }
+        var issuers = try config.issuerKeys.map { hex in
+            guard let raw = Hex.bytes(hex), let key = try? OfflinePublicKey(raw: raw) else { throw Failure("the ledger server's issuer key \(hex) is not valid") }
+            return key
+        }
+        if issuerKey != nil { issuers.append(try issuer()) }
+        let checkout = Checkout(ledger: nil, merchant: merchant, terminalID: terminal.terminal, receiptKey: try store.receiptKey())
+        let money = try checkout.amount(amount)
+        let saleID = id ?? UUIDv7.make()
+        Logger(label: "qrpos.charge").notice("sale \(saleID): authorizing \(money) at \(server) (retry with --id \(saleID))")
+        let texts = try code.map { [$0] } ?? CodeScanner().scan(try ImageFile.read(path: image!)).compactMap(\.text)
+        guard let text = texts.first(where: { OfflineToken.looksLikeToken($0) || (try? PaymentCode($0)) != nil }) ?? texts.first else {
+            throw Declined(reason: "no code found in the image")
+        }
+        let journal = try TerminalJournal(path: (store.homeDirectory as NSString).appendingPathComponent("journal.sqlite"))
+        let result = try checkout.chargeOnlineFirst(amount: money, code: text, journal: journal, online: client, issuers: issuers,
+                                                    policy: OfflinePolicy.standard(for: money.currency), saleID: saleID)
+        try finish(result, store: store, columns: columns, json: json)
+    }
+}
+
+/// <home>/terminal-config.json: the ledger server's `GET /v1/terminal`, fetched when it answers
+/// and kept for when it does not. A copy younger than ten minutes is used as it is: a sale does
+/// not wait for a second round trip (or, offline, a second timeout).
+struct TerminalConfigFile {
+    let path: String
+    static let freshSeconds: TimeInterval = 600
+
+    init(_ store: StoreOptions) {
+        path = (store.homeDirectory as NSString).appendingPathComponent("terminal-config.json")
+    }
+
+    func load(_ client: LedgerClient) throws -> TerminalConfigWire {
+        if let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+           -modified.timeIntervalSinceNow < Self.freshSeconds, let data = FileManager.default.contents(atPath: path),
+           let kept = try? JSONDecoder().decode(TerminalConfigWire.self, from: data), kept.terminal == client.terminalID {
+            return kept
+        }
+        do {
+            let fresh = try client.configuration()
+            try save(fresh)
+            return fresh
+        } catch {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw Failure("the ledger server cannot be reached (\(error)) and this terminal has no configuration kept from it yet")
+            }
+            do { return try JSONDecoder().decode(TerminalConfigWire.self, from: data) } catch {
+                throw Failure("\(path) is damaged: \(error)")
+            }
+        }
+    }
+}
+
+extension TerminalConfigFile {
+    func save(_ config: TerminalConfigWire) throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try JSONEncoder().encode(config).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 }
 
@@ -223,7 +299,7 @@ struct OrderCommand: ParsableCommand {
 
 struct LedgerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ledger", abstract: "The wallet ledger.",
-                                                    subcommands: [Audit.self, Expire.self, ServeCommand.self, IssuerKey.self, LedgerStress.self, IDs.self])
+                                                    subcommands: [Audit.self, Expire.self, ServeCommand.self, ProxyCommand.self, IssuerKey.self, LedgerStress.self, IDs.self])
 
     struct IssuerKey: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -120,7 +120,7 @@ struct SyncPushCommand: ParsableCommand {
         let settler: any OfflineSettler
         if let server {
             guard let url = URL(string: server), url.scheme == "http" || url.scheme == "https" else { throw Failure("--server is an http:// URL, not \(server)") }
-            settler = HTTPSettler(server: url, terminalID: terminal.terminal, key: try store.terminalKey(), timeoutSeconds: timeoutSeconds)
+            settler = LedgerClient(server: url, terminalID: terminal.terminal, key: try store.terminalKey(), timeoutSeconds: timeoutSeconds)
         } else {
             settler = LedgerSettler(ops: WalletOperations(store: try store.openCore()), issuers: [try store.offlineIssuerKey().publicKey],
                                     clockSkewMillis: OfflinePolicy.standard(for: .CNY).clockSkewMillis)

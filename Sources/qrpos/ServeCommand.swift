@@ -64,12 +64,87 @@ struct ServeCommand: ParsableCommand {
 
 /// `qrpos terminal key`: this terminal's public key, for the server's list of terminals.
 struct TerminalCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "terminal", abstract: "This terminal's identity.",
-                                                    subcommands: [Key.self])
+    static let configuration = CommandConfiguration(commandName: "terminal", abstract: "This terminal's identity and configuration.",
+                                                    subcommands: [Key.self, Setup.self])
+
+    struct Setup: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fetch this terminal's configuration from a ledger server (its merchant, the offline issuer keys) and keep it in <home>/terminal-config.json for when the server is away.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var terminal: TerminalOptions
+        @Option(help: ArgumentHelp("The ledger server.", valueName: "url")) var server: String
+        @Option(help: "Seconds to wait for the server.") var timeout: Double = 5
+
+        func run() throws {
+            guard let url = URL(string: server), url.scheme == "http" || url.scheme == "https" else { throw Failure("--server is an http:// URL, not \(server)") }
+            let client = LedgerClient(server: url, terminalID: terminal.terminal, key: try store.terminalKey(), timeoutSeconds: timeout)
+            let config: TerminalConfigWire
+            do { config = try client.configuration() } catch { throw Failure("\(error)") }
+            try TerminalConfigFile(store).save(config)
+            let skew = config.time - UnixTime.nowMillis()
+            printJSON(["terminal": config.terminal, "merchant": config.merchant.id, "merchant_name": config.merchant.name,
+                       "issuer_keys": config.issuerKeys, "clock_skew_ms": skew, "file": TerminalConfigFile(store).path])
+        }
+    }
 
     struct Key: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print this terminal's public key (64 hex digits), made on first use.")
         @OptionGroup var store: StoreOptions
         func run() throws { print(try store.terminalKey().publicKey.hex) }
+    }
+}
+
+/// `qrpos ledger proxy`: the link between terminals and the ledger server, with faults.
+struct ProxyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proxy",
+        abstract: "A fault-injecting HTTP proxy in front of a ledger server: delay, lose, duplicate requests or their answers.",
+        discussion: """
+            For fault tests and rigs. Each request is read whole and given an action: pass, delay:MS, \
+            drop-request (the server never sees it), drop-answer (the server acts, the terminal never \
+            hears), duplicate (the server gets it twice). --script takes the actions of the first \
+            requests in order (comma-separated; pass after); --random takes per-mille odds instead, \
+            drawn from --seed. A delayed request is overtaken by later ones from other terminals. \
+            Prints {"listening": PORT}, then one JSON line per request on stderr.
+            """)
+    @Option(help: "Port to listen on (0: any free one, printed).") var port = 0
+    @Option(help: ArgumentHelp("The ledger server, e.g. http://127.0.0.1:8080.", valueName: "url")) var upstream: String
+    @Option(help: ArgumentHelp("Actions of the first requests, e.g. pass,drop-answer,delay:4000.", valueName: "list")) var script: String?
+    @Option(help: ArgumentHelp("Odds per mille, e.g. drop-request=50,drop-answer=50,duplicate=50,delay=100.", valueName: "odds"))
+    var random: String?
+    @Option(help: "Seed of --random.") var seed: UInt64 = 1
+    @Option(name: .customLong("delay-max"), help: "Longest delay --random draws, in milliseconds.") var delayMax = 2_000
+
+    func run() throws {
+        guard let url = URL(string: upstream), url.scheme == "http", let host = url.host, let upstreamPort = url.port else {
+            throw Failure("--upstream is http://HOST:PORT, not \(upstream)")
+        }
+        let plan: FaultProxy.Plan
+        if let random {
+            var odds: [String: Int] = [:]
+            for pair in random.split(separator: ",") {
+                let kv = pair.split(separator: "=")
+                guard kv.count == 2, let n = Int(kv[1]), (0...1000).contains(n),
+                      ["drop-request", "drop-answer", "duplicate", "delay"].contains(String(kv[0])) else {
+                    throw Failure("--random takes drop-request=N,drop-answer=N,duplicate=N,delay=N (per mille), not \(pair)")
+                }
+                odds[String(kv[0])] = n
+            }
+            guard odds.values.reduce(0, +) <= 1000 else { throw Failure("--random's odds add up to more than 1000 per mille") }
+            plan = .random(seed: seed, dropRequest: odds["drop-request"] ?? 0, dropAnswer: odds["drop-answer"] ?? 0,
+                           duplicate: odds["duplicate"] ?? 0, delay: odds["delay"] ?? 0, delayMaxMillis: delayMax)
+        } else {
+            let actions = try (script ?? "").split(separator: ",").map { text in
+                guard let action = FaultProxy.Action(String(text)) else { throw Failure("unknown proxy action '\(text)'") }
+                return action
+            }
+            plan = .script(actions)
+        }
+        let proxy = try FaultProxy(port: port, upstreamHost: host == "localhost" ? "127.0.0.1" : host, upstreamPort: upstreamPort,
+                                   plan: plan) { line in
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+        FileHandle.standardOutput.write(Data("{\"listening\":\(proxy.port)}\n".utf8))
+        proxy.run()
     }
 }

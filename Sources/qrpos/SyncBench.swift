@@ -3,6 +3,7 @@ import Ledger
 import LedgerServer
 import LedgerSQLite
 import Payments
+import Receipts
 import Synchronization
 import Terminal
 
@@ -16,8 +17,13 @@ import Terminal
 ///   ledger) in signed batches of 500 over loopback HTTP; each batch is checked again by the
 ///   server and settled in one ledger transaction. Entries per second, and each batch's time.
 ///
-/// The ledger is audited at the end. (The online authorization round trip needs the server's
-/// authorization route, not built yet.)
+/// - `online-authorize`: a sale on a fresh offline code asked of the same server online first
+///   (`POST /v1/authorize`, signed, over loopback HTTP: the server verifies the code, checks its
+///   counter and settles it in one ledger transaction). `round_trip` is the request alone;
+///   `sale` the whole checkout path: the journal entry before the request, the answer written
+///   after it, the receipt signed.
+///
+/// The ledger is audited at the end.
 struct SyncBench {
     let count: Int
 
@@ -81,7 +87,7 @@ struct SyncBench {
         let server = try ServerProcess(executable: URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).resolvingSymlinksInPath(),
                                        home: home.path, terminals: home.appendingPathComponent("terminals.json").path, port: 0)
         defer { server.stop() }
-        let settler = TimedSettler(inner: HTTPSettler(server: URL(string: "http://127.0.0.1:\(server.port)")!, terminalID: "T1",
+        let settler = TimedSettler(inner: LedgerClient(server: URL(string: "http://127.0.0.1:\(server.port)")!, terminalID: "T1",
                                                       key: terminalKey, timeoutSeconds: 60))
         var forwarder = Forwarder(journal: journal, settler: settler)
         forwarder.batchSize = 500
@@ -96,6 +102,40 @@ struct SyncBench {
         printJSON(["bench": "sync", "case": "sync-upload", "n": count, "batch": forwarder.batchSize, "median_ms": percentile(sorted, 0.5),
                    "p99_ms": percentile(sorted, 0.99), "per_second": Int((Double(count) / seconds).rounded()),
                    "store": "sqlite", "audit": "passed"])
+
+        // Online first: the same server, one sale at a time.
+        let client = LedgerClient(server: URL(string: "http://127.0.0.1:\(server.port)")!, terminalID: "T1", key: terminalKey, timeoutSeconds: 5)
+        let checkout = Checkout(ledger: nil, merchant: merchant, terminalID: "T1", receiptKey: ReceiptKey())
+        let online = min(count, 2_000)
+        var trips: [Double] = [], sales: [Double] = []
+        var paidOnline: Int64 = 0
+        for k in 0..<online {
+            let (device, cert) = phones[k % phones.count]
+            let amount = Money(minorUnits: 100 + Int64(k % 900), currency: .CNY)
+            let code = try OfflineToken.make(certificate: cert, device: device, counter: UInt32(1_000_000 + k / phones.count), time: UnixTime.nowMillis())
+            if k % 2 == 0 {
+                let began = clock.now
+                let answer = try client.authorize(id: UUIDv7.make(), merchant: merchant.id, amount: amount, code: code.text)
+                trips.append(milliseconds(began.duration(to: clock.now)))
+                guard case .approved = answer else { throw Failure("bench sync: online authorization \(k) declined: \(answer)") }
+            } else {
+                let began = clock.now
+                let result = try checkout.chargeOnlineFirst(amount: amount, code: code.text, journal: journal, online: client,
+                                                            issuers: [issuer.publicKey], policy: policy)
+                sales.append(milliseconds(began.duration(to: clock.now)))
+                guard let receipt = result.receipt, receipt.receipt.method == "offline code, online" else {
+                    throw Failure("bench sync: online sale \(k) was not approved online: \(result)")
+                }
+            }
+            paidOnline += amount.minorUnits
+        }
+        guard try ledger.account(merchant.id)?.balance.minorUnits == total + paidOnline else { throw Failure("bench sync: online sales not paid exactly") }
+        guard try ledger.audit().passed else { throw Failure("bench sync: ledger audit failed after the online sales") }
+        for (name, times) in [("round_trip", trips), ("sale", sales)] {
+            let sorted = times.sorted()
+            printJSON(["bench": "sync", "case": "online-authorize", "part": name, "n": times.count, "median_ms": percentile(sorted, 0.5),
+                       "p99_ms": percentile(sorted, 0.99), "store": "sqlite", "transport": "HTTP/1.1 loopback, signed requests"])
+        }
     }
 }
 

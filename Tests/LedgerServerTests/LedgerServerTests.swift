@@ -70,8 +70,8 @@ final class ServerRig: @unchecked Sendable {
 
     var url: URL { URL(string: "http://127.0.0.1:\(port)")! }
 
-    func settler(terminal: String = "T1", key: TerminalKey? = nil) -> HTTPSettler {
-        HTTPSettler(server: url, terminalID: terminal, key: key ?? terminalKey, timeoutSeconds: 5)
+    func settler(terminal: String = "T1", key: TerminalKey? = nil) -> LedgerClient {
+        LedgerClient(server: url, terminalID: terminal, key: key ?? terminalKey, timeoutSeconds: 5)
     }
 
     /// Takes an offline payment at the terminal (the journal), as a checkout would.
@@ -139,6 +139,37 @@ final class ServerRig: @unchecked Sendable {
         #expect(try rig.ledger.account(rig.otherMerchant.id)?.balance.minorUnits == 0)
     }
 
+    @Test("online authorization: the terminal's own merchant only, its configuration, one charge per sale id")
+    func authorizeOnline() throws {
+        let rig = try ServerRig()
+        defer { rig.stop() }
+        let client = rig.settler()
+        let config = try client.configuration()
+        #expect(config.merchant.merchant == rig.merchant && config.issuerKeys == [rig.issuer.publicKey.hex])
+        #expect(abs(config.time - UnixTime.nowMillis()) < 5_000)
+        let code = try OfflineToken.make(certificate: rig.certificate, device: rig.phone, counter: 5, time: UnixTime.nowMillis())
+        let amount = Money(minorUnits: 1_500, currency: .CNY)
+        #expect(throws: LedgerClient.Failed.self) {
+            try client.authorize(id: UUIDv7.make(), merchant: rig.otherMerchant.id, amount: amount, code: code.text)
+        }
+        let sale = UUIDv7.make()
+        #expect(try client.authorize(id: sale, merchant: rig.merchant.id, amount: amount, code: code.text) == .approved(wallet: rig.wallet.id))
+        #expect(try client.authorize(id: sale, merchant: rig.merchant.id, amount: amount, code: code.text) == .approved(wallet: rig.wallet.id))
+        #expect(try rig.ledger.account(rig.merchant.id)?.balance == amount, "asked twice, charged once")
+        guard case .declined(let reason) = try client.authorize(id: UUIDv7.make(), merchant: rig.merchant.id, amount: amount, code: code.text) else {
+            Issue.record("a code used once was taken again")
+            return
+        }
+        #expect(reason.contains("already used"))
+        // A forged code (this wallet's certificate, re-issued by a key that is not the ledger's) is declined, not charged.
+        let fake = try OfflineCertificate.issue(serial: rig.certificate.serial, walletID: rig.wallet.id, device: rig.phone.publicKey,
+                                                allowance: rig.certificate.allowance, validFrom: rig.certificate.validFrom,
+                                                validUntil: rig.certificate.validUntil, issuer: OfflineIssuerKey())
+        let forged = try OfflineToken.make(certificate: fake, device: rig.phone, counter: 6, time: UnixTime.nowMillis())
+        #expect(try client.authorize(id: UUIDv7.make(), merchant: rig.merchant.id, amount: amount, code: forged.text) != .approved(wallet: rig.wallet.id))
+        #expect(try rig.ledger.audit().passed)
+    }
+
     /// The server against its own OpenAPI document (assets/openapi.json): every path and method
     /// it lists answers, with a status the document lists for it, and a JSON body holding the
     /// properties that status's schema requires.
@@ -153,13 +184,16 @@ final class ServerRig: @unchecked Sendable {
         let paths = try #require(doc["paths"] as? [String: [String: Any]])
         let settled = try rig.take(500, counter: 1)
         let syncBody = Array(try JSONEncoder().encode(SyncWire.Request(entries: [SyncWire.Entry(try #require(try rig.journal.entry(settled)?.forwarded))])))
+        let code = try OfflineToken.make(certificate: rig.certificate, device: rig.phone, counter: 99, time: UnixTime.nowMillis())
+        let authorizeBody = Array(try JSONEncoder().encode(AuthorizeWire.Request(id: UUIDv7.make(), merchant: rig.merchant.id, amount: 100,
+                                                                                 currency: "CNY", code: code.text)))
         var checked = 0
         for (template, operations) in paths.sorted(by: { $0.key < $1.key }) {
             for (method, spec) in operations {
                 let operation = try #require(spec as? [String: Any])
                 let responses = try #require(operation["responses"] as? [String: Any])
                 let path = template.replacingOccurrences(of: "{id}", with: rig.merchant.id)
-                let body: [UInt8] = method == "post" ? syncBody : []
+                let body: [UInt8] = method != "post" ? [] : template == "/v1/authorize" ? authorizeBody : syncBody
                 var calls: [(signed: Bool, path: String)] = [(true, path)]
                 if operation["security"] != nil { calls.append((false, path)) }
                 if template.contains("{id}") { calls.append((true, template.replacingOccurrences(of: "{id}", with: "acc_none"))) }
@@ -186,7 +220,7 @@ final class ServerRig: @unchecked Sendable {
                 }
             }
         }
-        #expect(checked >= 6)
+        #expect(checked >= 10)
     }
 }
 

@@ -146,4 +146,61 @@ import Testing
         #expect(try balance(w, w.wallet.id) == 2_000 - total + debt, "the wallet paid what the allowance did not, less its debt")
         try expectAudit(w)
     }
+
+    /// Online authorization of an offline code: approved only when the allowance and the wallet
+    /// cover it together and its counter is unused; every decline final for its id; the same id
+    /// forwarded later (the terminal never heard the answer) is "already settled".
+    @Test(arguments: StoreKind.all)
+    func onlineAuthorization(_ kind: StoreKind) throws {
+        let w = try world(kind, funds: 1_000)
+        let serial = UUIDv7.make()
+        _ = try w.ops.reserveOfflineAllowance(serial: serial, wallet: w.wallet.id, amount: cny(300), validUntil: now + 86_400_000, now: now)
+        func online(_ id: String, counter: Int64, _ amount: Int64) throws -> Result<OfflineSettlement, Decline> {
+            try w.ops.authorizeOfflineCode(.init(id: id, serial: serial, counter: counter, merchant: w.shops[0], amount: cny(amount)), now: now + counter)
+        }
+        let first = UUIDv7.make()
+        #expect(try online(first, counter: 1, 200) == .success(OfflineSettlement(paymentID: first, fromAllowance: 200, fromWallet: 0, debt: 0, replayed: false)))
+        // The same id again: the first answer. The same counter under another id: the code was used.
+        #expect(try online(first, counter: 1, 200).map(\.replayed) == .success(true))
+        #expect(try online(UUIDv7.make(), counter: 1, 10) == .failure(.codeUsed))
+        // Allowance 100 left plus the wallet's 700: 900 is too much online (no debt is made online).
+        let tooMuch = UUIDv7.make()
+        #expect(try online(tooMuch, counter: 2, 900) == .failure(.insufficientFunds))
+        #expect(try online(tooMuch, counter: 2, 900) == .failure(.insufficientFunds), "a decline is final for its id")
+        #expect(throws: LedgerError.self) { try online(tooMuch, counter: 2, 901) }
+        let spill = try online(UUIDv7.make(), counter: 3, 500)
+        #expect(spill.map { [$0.fromAllowance, $0.fromWallet, $0.debt] } == .success([100, 400, 0]))
+        // An unknown certificate is an unknown code, not an error.
+        #expect(try w.ops.authorizeOfflineCode(.init(id: UUIDv7.make(), serial: UUIDv7.make(), counter: 1, merchant: w.shops[0], amount: cny(1)),
+                                               now: now) == .failure(.codeUnknown))
+        try expectAudit(w)
+
+        // The terminal never heard "declined" for tooMuch and took it offline: forwarded, it is
+        // settled all the same (the merchant followed the rules), the rest a debt.
+        let forwarded = try w.ops.settleOfflinePayments([.init(id: tooMuch, serial: serial, counter: 2, merchant: w.shops[0], amount: cny(900))], now: now + 9)
+        let settled = try forwarded[0].get()
+        #expect(settled.fromWallet + settled.debt == 900 && settled.fromAllowance == 0 && !settled.replayed)
+        // Forwarding the one approved online is "already settled".
+        #expect(try w.ops.settleOfflinePayments([.init(id: first, serial: serial, counter: 1, merchant: w.shops[0], amount: cny(200))], now: now + 10)[0].get().replayed)
+        #expect(try balance(w, w.shops[0]) == 200 + 500 + 900)
+        try expectAudit(w)
+    }
+
+    /// A code shown at two terminals offline (a copy of the phone's screen): both settled, as
+    /// the terminals followed their rules, and each flagged with the other.
+    @Test(arguments: StoreKind.all)
+    func reusedCounterFlagged(_ kind: StoreKind) throws {
+        let w = try world(kind, funds: 1_000)
+        let serial = UUIDv7.make()
+        _ = try w.ops.reserveOfflineAllowance(serial: serial, wallet: w.wallet.id, amount: cny(300), validUntil: now + 86_400_000, now: now)
+        let (a, b) = (UUIDv7.make(), UUIDv7.make())
+        let results = try w.ops.settleOfflinePayments([.init(id: a, serial: serial, counter: 7, merchant: w.shops[0], amount: cny(100)),
+                                                       .init(id: b, serial: serial, counter: 7, merchant: w.shops[1], amount: cny(100))], now: now + 1)
+        #expect(try results[0].get().counterReusedBy == [])
+        #expect(try results[1].get().counterReusedBy == [a])
+        #expect(try w.ops.settleOfflinePayments([.init(id: a, serial: serial, counter: 7, merchant: w.shops[0], amount: cny(100))], now: now + 2)[0]
+            .get().counterReusedBy == [b], "a replay reports the other use too")
+        #expect(try balance(w, w.shops[0]) == 100 && balance(w, w.shops[1]) == 100)
+        try expectAudit(w)
+    }
 }

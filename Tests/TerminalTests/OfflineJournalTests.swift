@@ -50,6 +50,25 @@ import Testing
         try parsed.verify(issuers: [issuer.publicKey], now: now, clockSkewMillis: policy.clockSkewMillis)
     }
 
+    @Test("a code the ledger approved online spends its counter and its allowance here too, and waits for no sync")
+    func approvedOnline() throws {
+        let j = try journal()
+        let cert = try certificate(allowance: 10_000)
+        let online = try token(cert, counter: 4)
+        let id = UUIDv7.make()
+        try j.begin(id: id, terminal: "term_1", merchant: "mer_1", method: .offlineToken, amount: Money(minorUnits: 6_000, currency: .CNY), now: now)
+        #expect(try j.syncStatus(now: now).undecidedCount == 1, "written before the ledger is asked")
+        let entry = try j.decide(id: id, approved: true, decline: nil, token: online, now: now)
+        #expect(entry.status == .approved && !entry.offline && entry.counter == 4 && entry.certificate == cert.serial)
+        #expect(try j.syncStatus(now: now).unsyncedCount == 0)
+        #expect(try take(j, try token(cert, counter: 4), 100) == .replayed, "the same code offline afterwards")
+        #expect(try take(j, try token(cert, counter: 5), 4_100) == .walletLimit, "6,000 of the 10,000 allowance went online")
+        #expect(try take(j, try token(cert, counter: 5), 4_000) == nil)
+        // A second answer to a decided sale changes nothing.
+        #expect(try j.decide(id: id, approved: false, decline: "late", now: now).status == .approved)
+        #expect(try j.audit() == [])
+    }
+
     @Test("an approval is on disk, counted as unsynced, and the same sale id answers the same")
     func approvalIsDurable() throws {
         let j = try journal()

@@ -6,12 +6,15 @@ import Ledger
 import Payments
 import Synchronization
 
-/// The terminal's side of `POST /v1/sync` against a ledger server (`qrpos ledger serve`): the
-/// batch as JSON, signed with the terminal's key (``RequestSignature``), within a timeout. A
-/// network failure, a timeout or a 5xx throws, and the ``Forwarder`` sends the batch again
-/// later with the same ids; a 4xx other than a rejected signature is thrown too, with the
-/// server's reason.
-public struct HTTPSettler: OfflineSettler {
+/// The terminal's client of a ledger server (`qrpos ledger serve`): every request signed with
+/// the terminal's key (``RequestSignature``) and answered within a timeout.
+///
+/// - `POST /v1/sync` (``OfflineSettler``): a network failure, a timeout or a 5xx throws, and the
+///   ``Forwarder`` sends the batch again later with the same ids; a 4xx is thrown too, with the
+///   server's reason.
+/// - `POST /v1/authorize` (``OnlineAuthorizer``): no answer in time throws
+///   ``OnlineAuthorizerUnreachable``, and the checkout falls back to the offline rules.
+public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
     public let server: URL
     public let terminalID: String
     public let key: TerminalKey
@@ -36,6 +39,34 @@ public struct HTTPSettler: OfflineSettler {
         }
         let response = try JSONDecoder().decode(SyncWire.Response.self, from: data)
         return Dictionary(response.answers.map { ($0.id, $0.forwardAnswer) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    public func authorize(id: String, merchant: String, amount: Money, code: String) throws -> OnlineAnswer {
+        let body = Array(try JSONEncoder().encode(AuthorizeWire.Request(id: id, merchant: merchant, amount: amount.minorUnits,
+                                                                        currency: amount.currency.code, code: code)))
+        let (status, data): (Int, Data)
+        do { (status, data) = try send(method: "POST", path: "/v1/authorize", body: body) } catch {
+            throw OnlineAuthorizerUnreachable(description: "\(error)")
+        }
+        guard status == 200 else {
+            let text = String(decoding: data, as: UTF8.self).prefix(200)
+            // A 5xx is the server's trouble, not an answer: the sale may go offline. A 4xx is
+            // this terminal's mistake (or a rejected signature), and no offline rule mends it.
+            if status >= 500 { throw OnlineAuthorizerUnreachable(description: "the ledger server answered \(status): \(text)") }
+            throw Failed(description: "the ledger server refused the authorization (\(status)): \(text)")
+        }
+        let answer = try JSONDecoder().decode(AuthorizeWire.Response.self, from: data)
+        guard answer.id == id else { throw Failed(description: "the ledger server answered for sale \(answer.id), not \(id)") }
+        return answer.status == "approved" ? .approved(wallet: answer.wallet) : .declined(answer.reason ?? "declined by the ledger")
+    }
+
+    /// This terminal's configuration from the server (`GET /v1/terminal`).
+    public func configuration() throws -> TerminalConfigWire {
+        let (status, data) = try send(method: "GET", path: "/v1/terminal", body: [])
+        guard status == 200 else {
+            throw Failed(description: "the ledger server answered \(status): \(String(decoding: data, as: UTF8.self).prefix(200))")
+        }
+        return try JSONDecoder().decode(TerminalConfigWire.self, from: data)
     }
 
     /// One signed request; the status and body of the answer.
@@ -66,7 +97,7 @@ public struct HTTPSettler: OfflineSettler {
             done.signal()
         }
         task.resume()
-        if done.wait(timeout: .now() + timeoutSeconds + 1) == .timedOut {
+        if done.wait(timeout: .now() + timeoutSeconds) == .timedOut {
             task.cancel()
             throw Failed(description: "the ledger server did not answer within \(timeoutSeconds) s")
         }

@@ -1,0 +1,117 @@
+import Payments
+
+/// The JSON of `POST /v1/authorize` (assets/openapi.json): a terminal asks the ledger, online,
+/// to charge the code its customer shows, a one-time code or an offline code. Shared by the
+/// terminal that sends it and the server that answers it.
+public enum AuthorizeWire {
+    public struct Request: Codable, Sendable, Equatable {
+        /// The terminal-made sale id (UUIDv7), written to the terminal's journal before this
+        /// request: the idempotency key, the same if the terminal later takes the sale offline.
+        public let id: String
+        public let merchant: String
+        /// Minor units.
+        public let amount: Int64
+        public let currency: String
+        /// The code as scanned: 18 digits, or an offline code (QRPOS:OFF1:…).
+        public let code: String
+
+        public init(id: String, merchant: String, amount: Int64, currency: String, code: String) {
+            self.id = id
+            self.merchant = merchant
+            self.amount = amount
+            self.currency = currency
+            self.code = code
+        }
+    }
+
+    public struct Response: Codable, Sendable, Equatable {
+        public let id: String
+        /// "approved" or "declined".
+        public let status: String
+        /// Why it was declined (the cashier reads it out).
+        public let reason: String?
+        /// The decline's code (``Decline``'s raw value) when the ledger declined.
+        public let decline: String?
+        /// The wallet charged.
+        public let wallet: String?
+        /// For an offline code: how much came from its reserved allowance and from the wallet.
+        public let fromAllowance: Int64?
+        public let fromWallet: Int64?
+        /// The same id was answered before: this is that answer.
+        public let replayed: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case id, status, reason, decline, wallet, replayed
+            case fromAllowance = "from_allowance"
+            case fromWallet = "from_wallet"
+        }
+
+        public init(id: String, status: String, reason: String? = nil, decline: String? = nil, wallet: String? = nil,
+                    fromAllowance: Int64? = nil, fromWallet: Int64? = nil, replayed: Bool? = nil) {
+            self.id = id
+            self.status = status
+            self.reason = reason
+            self.decline = decline
+            self.wallet = wallet
+            self.fromAllowance = fromAllowance
+            self.fromWallet = fromWallet
+            self.replayed = replayed
+        }
+
+        public static func declined(_ id: String, _ reason: String, _ decline: Decline? = nil) -> Response {
+            Response(id: id, status: "declined", reason: reason, decline: decline?.rawValue)
+        }
+    }
+}
+
+/// The JSON of `GET /v1/terminal`: what a terminal needs from its ledger server, fetched when
+/// it can be and kept for when it cannot: its merchant (for receipts and merchant QR codes),
+/// the issuer keys offline codes are checked with, and the server's clock.
+public struct TerminalConfigWire: Codable, Sendable, Equatable {
+    public let terminal: String
+    public let merchant: MerchantWire
+    /// Hex Ed25519 public keys.
+    public let issuerKeys: [String]
+    /// The server's clock (Unix ms) when it answered.
+    public let time: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case terminal, merchant, time
+        case issuerKeys = "issuer_keys"
+    }
+
+    public init(terminal: String, merchant: MerchantWire, issuerKeys: [String], time: Int64) {
+        self.terminal = terminal
+        self.merchant = merchant
+        self.issuerKeys = issuerKeys
+        self.time = time
+    }
+}
+
+/// A merchant as the ledger server describes it.
+public struct MerchantWire: Codable, Sendable, Equatable {
+    public let id: String
+    public let name: String
+    public let city: String
+    public let categoryCode: String
+    public let countryCode: String
+    public let currency: String
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, city, currency
+        case categoryCode = "category_code"
+        case countryCode = "country_code"
+    }
+
+    public init(_ m: Merchant) {
+        (id, name, city, categoryCode, countryCode, currency) = (m.id, m.name, m.city, m.categoryCode, m.countryCode, m.currency.code)
+    }
+
+    /// The merchant, or nil when a field is not valid (an unknown currency, a bad code).
+    public var merchant: Merchant? {
+        guard let currency = Currency(currency), (try? Merchant.check(categoryCode: categoryCode, countryCode: countryCode)) != nil else {
+            return nil
+        }
+        return Merchant(id: id, name: name, city: city, categoryCode: categoryCode, countryCode: countryCode, currency: currency)
+    }
+}

@@ -1,0 +1,197 @@
+import Foundation
+import GRDB
+import LedgerServer
+import Testing
+
+/// A fleet on loopback, every part its own process: a ledger (its home, `qrpos ledger serve`), a
+/// terminal (its own home and journal, `qrpos charge --server`), and between them, when a test
+/// wants one, `qrpos ledger proxy` breaking the link.
+final class Fleet {
+    let ledger: CLI
+    let terminal: CLI
+    let merchant: String
+    let wallet: String
+    private(set) var server: ServerProcess
+    private var proxy: ServerProcess?
+
+    init(funds: String = "1000.00") throws {
+        ledger = try CLI()
+        terminal = try CLI()
+        merchant = try ledger.run(["merchant", "create", "--name", "Tea", "--city", "Hangzhou", "--mcc", "5812"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        wallet = try ledger.run(["wallet", "create", "--name", "Wu"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try ledger.run(["wallet", "deposit", wallet, funds]).status == 0)
+        let terminalKey = try terminal.run(["terminal", "key"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try Data("[{\"id\":\"T7\",\"merchant\":\"\(merchant)\",\"public_key\":\"\(terminalKey)\"}]".utf8)
+            .write(to: URL(fileURLWithPath: ledger.path("terminals.json")))
+        server = try ServerProcess(executable: CLI.executable, home: ledger.home.path, terminals: ledger.path("terminals.json"), port: 0)
+        // The terminal learns its merchant and the issuer's key while the link is whole.
+        let setup = try terminal.run(["terminal", "setup", "--server", serverURL, "--terminal-id", "T7"])
+        #expect(setup.status == 0, "\(setup.stderr)")
+    }
+
+    deinit {
+        proxy?.kill()
+        server.kill()
+    }
+
+    var serverURL: String { "http://127.0.0.1:\(server.port)" }
+
+    /// Puts `qrpos ledger proxy` with these arguments (--script …, --random …) in front of the
+    /// server; returns its URL.
+    func startProxy(_ arguments: [String]) throws -> String {
+        _ = FileManager.default.createFile(atPath: ledger.path("proxy.log"), contents: nil)
+        let p = try ServerProcess(executable: CLI.executable, arguments: ["ledger", "proxy", "--upstream", serverURL] + arguments,
+                                  stderr: FileHandle(forWritingAtPath: ledger.path("proxy.log")))
+        proxy = p
+        return "http://127.0.0.1:\(p.port)"
+    }
+
+    func stopServer() { server.kill() }
+
+    func restartServer() throws {
+        server = try ServerProcess(executable: CLI.executable, home: ledger.home.path, terminals: ledger.path("terminals.json"), port: server.port)
+    }
+
+    /// A fresh offline code from the wallet's phone (the first one reserves `allowance`).
+    func offlineCode(allowance: String? = nil) throws -> String {
+        let made = try ledger.run(["wallet", "token", wallet] + (allowance.map { ["--allowance", $0] } ?? []))
+        #expect(made.status == 0, "\(made.stderr)")
+        return made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func charge(_ amount: String, code: String, via url: String, timeout: String = "1", id: String? = nil) throws -> CLI.Result {
+        try terminal.run(["charge", "--server", url, "--terminal-id", "T7", "--online-timeout", timeout, "--amount", amount,
+                          "--code", code, "--json"] + (id.map { ["--id", $0] } ?? []))
+    }
+
+    func push(via url: String) throws -> [String: Any] {
+        let pushed = try terminal.run(["sync", "push", "--server", url, "--terminal-id", "T7", "--attempts", "12", "--timeout", "2", "--json"])
+        return try terminal.json(try #require(pushed.lines.first, "\(pushed.stderr)"))
+    }
+
+    /// The terminal journal's entries: id → (status, offline, amount in minor units, sync result).
+    func journal() throws -> [String: (status: String, offline: Bool, amount: Int64, synced: String?)] {
+        let db = try DatabaseQueue(path: terminal.path("journal.sqlite"), configuration: { var c = Configuration(); c.readonly = true; return c }())
+        return try db.read { db in
+            var all: [String: (String, Bool, Int64, String?)] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, status, offline, amount, sync_result FROM entry") {
+                all[row[0]] = (row[1], row[2], row[3], row[4])
+            }
+            return all
+        }
+    }
+
+    func merchantBalance() throws -> String {
+        let line = try #require(try ledger.run(["wallet", "balance", merchant, "--json"]).lines.first)
+        return try #require(try ledger.json(line)["balance"] as? String)
+    }
+
+    /// Every payment the terminal approved is in the ledger exactly once, and nothing else was
+    /// paid to the merchant; the ledger's audit passes.
+    func expectExactlyOnce(sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let approved = try journal().filter { $0.value.status == "approved" }
+        let ids = Set(try ledger.run(["ledger", "ids"]).lines)
+        for id in approved.keys {
+            #expect(ids.contains(id) || ids.contains(id + ".wallet"), "approved sale \(id) is not in the ledger", sourceLocation: sourceLocation)
+        }
+        let total = approved.values.reduce(Int64(0)) { $0 + $1.amount }
+        #expect(try merchantBalance() == String(format: "%lld.%02lld", total / 100, total % 100),
+                "the merchant holds each approved sale once", sourceLocation: sourceLocation)
+        let audit = try ledger.run(["ledger", "audit"])
+        #expect(audit.status == 0, "\(audit.stdout)\(audit.stderr)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite("Online first, offline when the ledger is away", .serialized) struct OnlineFirstTests {
+    @Test("the ledger answers: an offline code is charged online, a copy of it and an amount past the funds are declined")
+    func answeredOnline() throws {
+        let fleet = try Fleet(funds: "100.00")
+        let code = try fleet.offlineCode(allowance: "50.00")
+        let paid = try fleet.charge("12.00", code: code, via: fleet.serverURL)
+        #expect(paid.status == 0, "\(paid.stderr)")
+        let paidLine = try #require(paid.lines.first)
+        let sale = try #require(try fleet.terminal.json(paidLine)["payment_id"] as? String)
+        #expect(try fleet.journal()[sale]?.offline == false, "approved by the ledger, nothing to forward")
+        #expect(try fleet.merchantBalance() == "12.00")
+
+        let copy = try fleet.charge("3.00", code: code, via: fleet.serverURL)
+        #expect(copy.status == 3 && copy.stderr.contains("already used"), "\(copy.stderr)")
+        // 38.00 of allowance and 50.00 in the wallet: 90.00 is refused online (no debt online).
+        let tooMuch = try fleet.charge("90.00", code: try fleet.offlineCode(), via: fleet.serverURL)
+        #expect(tooMuch.status == 3 && tooMuch.stderr.contains("insufficient funds"), "\(tooMuch.stderr)")
+        // The same sale id again answers from the journal, without charging again.
+        let again = try fleet.charge("12.00", code: code, via: fleet.serverURL, id: sale)
+        #expect(again.status == 0)
+        // A one-time code, online.
+        let once = try fleet.ledger.json(try #require(try fleet.ledger.run(["wallet", "code", fleet.wallet, "--json"]).lines.first))
+        let byCode = try fleet.charge("5.00", code: try #require(once["code"] as? String), via: fleet.serverURL)
+        #expect(byCode.status == 0, "\(byCode.stderr)")
+        #expect(try fleet.merchantBalance() == "17.00")
+        let status = try fleet.terminal.json(try #require(try fleet.terminal.run(["sync", "status", "--json"]).lines.first))
+        #expect(status["unsynced_count"] as? Int == 0)
+        try fleet.expectExactlyOnce()
+    }
+
+    @Test("the ledger is down: an offline code is taken offline, a one-time code waits undecided; back up, everything settles once")
+    func ledgerDown() throws {
+        let fleet = try Fleet()
+        let code = try fleet.offlineCode(allowance: "100.00")
+        let once = try fleet.ledger.json(try #require(try fleet.ledger.run(["wallet", "code", fleet.wallet, "--json"]).lines.first))
+        fleet.stopServer()
+        let offline = try fleet.charge("8.00", code: code, via: fleet.serverURL)
+        #expect(offline.status == 0, "\(offline.stderr)")
+        let byCode = try fleet.charge("5.00", code: try #require(once["code"] as? String), via: fleet.serverURL)
+        #expect(byCode.status == 3 && byCode.stderr.contains("undecided"), "\(byCode.stderr)")
+        let status = try fleet.terminal.json(try #require(try fleet.terminal.run(["sync", "status", "--json"]).lines.first))
+        #expect(status["unsynced_count"] as? Int == 1 && status["undecided_count"] as? Int == 1)
+
+        try fleet.restartServer()
+        let pushed = try fleet.push(via: fleet.serverURL)
+        #expect(pushed["settled"] as? Int == 1 && pushed["left"] as? Int == 0, "\(pushed)")
+        try fleet.expectExactlyOnce()
+    }
+
+    @Test("the answer is lost after the ledger charged, or comes too late: taken offline with the same id, forwarded, paid once")
+    func lostAndLateAnswers() throws {
+        let fleet = try Fleet()
+        let proxy = try fleet.startProxy(["--script", "drop-answer,delay:2500"])
+        _ = try fleet.offlineCode(allowance: "100.00")
+        let lost = try fleet.charge("3.00", code: try fleet.offlineCode(), via: proxy)
+        let late = try fleet.charge("4.00", code: try fleet.offlineCode(), via: proxy)
+        #expect(lost.status == 0 && late.status == 0, "\(lost.stderr) \(late.stderr)")
+        let entries = try fleet.journal()
+        #expect(entries.values.filter { $0.status == "approved" && $0.offline }.count == 2, "both went offline: \(entries)")
+        Thread.sleep(forTimeInterval: 2)  // the late request reaches the ledger
+        let pushed = try fleet.push(via: proxy)
+        #expect(pushed["settled"] as? Int == 2, "\(pushed)")
+        let results = try fleet.journal().values.compactMap(\.synced)
+        #expect(results.count == 2 && results.allSatisfy { $0.contains("already settled") }, "the ledger had charged both: \(results)")
+        try fleet.expectExactlyOnce()
+    }
+
+    /// The link drops, loses answers, duplicates and delays requests at random (seeded), for
+    /// sales and for sync alike; afterwards every sale the terminal approved is paid once.
+    @Test("a faulty link (seeded): requests dropped, answers lost, duplicates, delays; exactly once after sync", arguments: [UInt64(7), 1_234])
+    func faultyLink(seed: UInt64) throws {
+        let fleet = try Fleet()
+        let proxy = try fleet.startProxy(["--random", "drop-request=150,drop-answer=150,duplicate=150,delay=150", "--delay-max", "1500",
+                                          "--seed", String(seed)])
+        _ = try fleet.offlineCode(allowance: "200.00")
+        var approved = 0
+        for i in 0..<12 {
+            let sale = try fleet.charge(String(format: "%d.%02d", 1 + i % 4, (i * 37) % 100), code: try fleet.offlineCode(), via: proxy)
+            #expect(sale.status == 0, "\(sale.stderr)")
+            if sale.status == 0 { approved += 1 }
+        }
+        var left = -1
+        for _ in 0..<3 where left != 0 {
+            left = try fleet.push(via: proxy)["left"] as? Int ?? -1
+        }
+        #expect(left == 0)
+        #expect(try fleet.journal().values.filter { $0.status == "approved" }.count == approved)
+        try fleet.expectExactlyOnce()
+        let log = (try? String(contentsOfFile: fleet.ledger.path("proxy.log"), encoding: .utf8)) ?? ""
+        #expect(["drop-request", "drop-answer", "duplicate", "delay:"].allSatisfy { log.contains($0) }, "every fault happened: \(log)")
+    }
+}
