@@ -70,10 +70,14 @@ public final class FaultProxy: Sendable {
     private let upstreamHost: String
     private let upstreamPort: Int
     private let state: Mutex<(plan: Plan, served: Int, random: SplitMix64)>
+    private let match: String?
     private let report: @Sendable (String) -> Void
 
     /// Listens on 127.0.0.1:`port` (0: any free port) and forwards to `upstreamHost:upstreamPort`.
-    public init(port: Int, upstreamHost: String, upstreamPort: Int, plan: Plan, report: @escaping @Sendable (String) -> Void) throws {
+    /// With `match`, only requests whose request line contains it ("POST /v1/sync") count for
+    /// the plan; the others pass.
+    public init(port: Int, upstreamHost: String, upstreamPort: Int, plan: Plan, match: String? = nil,
+                report: @escaping @Sendable (String) -> Void) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failed(description: "socket: \(String(cString: strerror(errno)))") }
         var yes: Int32 = 1
@@ -94,6 +98,7 @@ public final class FaultProxy: Sendable {
         self.upstreamPort = upstreamPort
         let seed: UInt64 = if case .random(let s, _, _, _, _, _) = plan { s } else { 0 }
         state = Mutex((plan, 0, SplitMix64(seed: seed)))
+        self.match = match
         self.report = report
     }
 
@@ -116,8 +121,8 @@ public final class FaultProxy: Sendable {
         defer { close(client) }
         var buffered: [UInt8] = []
         while let request = Self.readRequest(client, buffered: &buffered) {
-            let (number, action) = nextAction()
             let line = request.head.split(separator: "\r\n", maxSplits: 1).first.map(String.init) ?? "?"
+            let (number, action) = match.map { line.contains($0) } ?? true ? nextAction() : (0, .pass)
             report("{\"request\":\(number),\"action\":\"\(action)\",\"line\":\"\(line.replacingOccurrences(of: "\"", with: "'"))\"}")
             switch action {
             case .pass:

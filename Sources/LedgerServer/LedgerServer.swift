@@ -159,10 +159,7 @@ public enum LedgerHTTP {
         router.post("v1/sync") { request, context in
             let body = Array(buffer: try await request.body.collect(upTo: bodyBytesMax))
             let terminal = try signer(request, body: body, authenticator: authenticator, logger: logger)
-            let batch: SyncWire.Request
-            do { batch = try JSONDecoder().decode(SyncWire.Request.self, from: Data(body)) } catch {
-                return reject(Rejection(status: .badRequest, reason: "not a sync batch: \(error)"), path: request.uri.path, logger: logger)
-            }
+            let batch = try decoded(SyncWire.Request.self, body, what: "not a sync batch", logger: logger)
             guard batch.entries.count <= 1_000 else {
                 return reject(Rejection(status: .badRequest, reason: "a sync batch holds at most 1000 entries"), path: request.uri.path, logger: logger)
             }
@@ -198,10 +195,7 @@ public enum LedgerHTTP {
         router.post("v1/authorize") { request, context in
             let body = Array(buffer: try await request.body.collect(upTo: 64 << 10))
             let terminal = try signer(request, body: body, authenticator: authenticator, logger: logger)
-            let asked: AuthorizeWire.Request
-            do { asked = try JSONDecoder().decode(AuthorizeWire.Request.self, from: Data(body)) } catch {
-                return reject(Rejection(status: .badRequest, reason: "not an authorization request: \(error)"), path: request.uri.path, logger: logger)
-            }
+            let asked = try decoded(AuthorizeWire.Request.self, body, what: "not an authorization request", logger: logger)
             guard asked.merchant == terminal.merchant else {
                 return reject(Rejection(status: .forbidden, reason: "terminal \(terminal.id) does not act for merchant \(asked.merchant)"),
                               path: request.uri.path, logger: logger)
@@ -234,6 +228,8 @@ public enum LedgerHTTP {
                                                  time: UnixTime.nowMillis()))
         }
 
+        addOrderRoutes(router, store: store, authenticator: authenticator, logger: logger)
+
         router.get("v1/accounts/:id") { request, context in
             _ = try signer(request, body: [], authenticator: authenticator, logger: logger)
             let id = try context.parameters.require("id")
@@ -251,6 +247,135 @@ public enum LedgerHTTP {
                                    onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "qrpos-ledger"),
                     onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+    }
+
+    /// Merchant-presented orders and refunds, on a ledger that holds them (the SQLite one).
+    static func addOrderRoutes(_ router: Router<BasicRequestContext>, store: any TransactionalLedgerStore,
+                               authenticator: RequestAuthenticator, logger: Logger) {
+        /// The ledger's orders, or 501 on a store that has none.
+        @Sendable func orders() throws(Rejection) -> any LedgerStore {
+            guard let orders = store as? any LedgerStore else {
+                throw Rejection(status: .notImplemented, reason: "this ledger (PostgreSQL) holds no merchant-presented orders yet: serve the SQLite ledger")
+            }
+            return orders
+        }
+        /// The order, if it is the terminal's merchant's.
+        @Sendable func order(_ id: String, of terminal: TerminalRegistration, in ledger: any LedgerStore) async throws -> OrderWire {
+            let found = try await NIOThreadPool.singleton.runIfActive { () -> OrderWire? in
+                guard let order = try ledger.order(id, now: UnixTime.nowMillis()) else { return nil }
+                return OrderWire(order, wallet: try order.paymentID.flatMap { try ledger.transfer($0)?.debitAccount })
+            }
+            guard let found else { throw Rejection(status: .notFound, reason: "no order \(id)") }
+            guard found.merchant == terminal.merchant else {
+                throw logged(Rejection(status: .forbidden, reason: "terminal \(terminal.id) does not act for order \(id)'s merchant"), logger)
+            }
+            return found
+        }
+
+        router.post("v1/orders") { request, context in
+            let body = Array(buffer: try await request.body.collect(upTo: 64 << 10))
+            let terminal = try signer(request, body: body, authenticator: authenticator, logger: logger)
+            let ledger = try orders()
+            let asked = try decoded(NewOrderWire.self, body, what: "not an order", logger: logger)
+            guard let currency = Currency(asked.currency), asked.amount > 0, (1...25).contains(asked.id.unicodeScalars.count) else {
+                throw logged(Rejection(status: .badRequest, reason: "an id of 1 to 25 characters, a known currency and an amount above zero"), logger)
+            }
+            let made = try await NIOThreadPool.singleton.runIfActive { () throws -> Result<Order, Rejection> in
+                do {
+                    return .success(try ledger.createOrder(id: asked.id, merchant: terminal.merchant, amount: Money(minorUnits: asked.amount, currency: currency),
+                                                           terminalID: terminal.id, expiresAt: asked.expiresAt, now: UnixTime.nowMillis()))
+                } catch let error as LedgerError where error.code != .storage {
+                    return .failure(Rejection(status: .unprocessableContent, reason: error.message))
+                }
+            }
+            return try encode(OrderWire(try made.get(), wallet: nil))
+        }
+
+        router.get("v1/orders/:id") { request, context in
+            let terminal = try signer(request, body: [], authenticator: authenticator, logger: logger)
+            return try encode(try await order(try context.parameters.require("id"), of: terminal, in: try orders()))
+        }
+
+        router.post("v1/orders/:id/cancel") { request, context in
+            let body = Array(buffer: try await request.body.collect(upTo: 4 << 10))
+            let terminal = try signer(request, body: body, authenticator: authenticator, logger: logger)
+            let ledger = try orders()
+            let id = try context.parameters.require("id")
+            _ = try await order(id, of: terminal, in: ledger)
+            let closed = try await NIOThreadPool.singleton.runIfActive { () -> OrderWire in
+                let order = try ledger.cancelOrder(id, now: UnixTime.nowMillis())
+                return OrderWire(order, wallet: try order.paymentID.flatMap { try ledger.transfer($0)?.debitAccount })
+            }
+            return try encode(closed)
+        }
+
+        // Server-sent events: the order now, then each change, until it is paid or closed. The
+        // ledger is looked at every 50 ms (a payment may come from another process writing the
+        // same ledger); a comment line every 5 s keeps idle links open.
+        router.get("v1/orders/:id/events") { request, context in
+            let terminal = try signer(request, body: [], authenticator: authenticator, logger: logger)
+            let ledger = try orders()
+            let id = try context.parameters.require("id")
+            let first = try await order(id, of: terminal, in: ledger)
+            let body = ResponseBody { writer in
+                let encoder = JSONEncoder()
+                var last = first
+                var sent = ContinuousClock.now
+                try await writer.write(ByteBuffer(bytes: Array("event: order\ndata: ".utf8) + Array(try encoder.encode(first)) + Array("\n\n".utf8)))
+                while last.status == "open" {
+                    try await Task.sleep(for: .milliseconds(50))
+                    let now = try await order(id, of: terminal, in: ledger)
+                    if now != last {
+                        last = now
+                        sent = ContinuousClock.now
+                        try await writer.write(ByteBuffer(bytes: Array("event: order\ndata: ".utf8) + Array(try encoder.encode(now)) + Array("\n\n".utf8)))
+                    } else if ContinuousClock.now - sent > .seconds(5) {
+                        sent = ContinuousClock.now
+                        try await writer.write(ByteBuffer(string: ": waiting\n\n"))
+                    }
+                }
+                try await writer.finish(nil)
+            }
+            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+        }
+
+        router.post("v1/refunds") { request, context in
+            let body = Array(buffer: try await request.body.collect(upTo: 64 << 10))
+            let terminal = try signer(request, body: body, authenticator: authenticator, logger: logger)
+            let ledger = try orders()
+            let asked = try decoded(RefundWire.self, body, what: "not a refund", logger: logger)
+            guard let currency = Currency(asked.currency), asked.amount > 0 else {
+                throw logged(Rejection(status: .badRequest, reason: "a known currency and an amount above zero"), logger)
+            }
+            let outcome = try await NIOThreadPool.singleton.runIfActive { () throws -> Result<Outcome, Rejection> in
+                do {
+                    return .success(try ledger.refund(requestID: asked.id, payment: asked.payment, merchant: terminal.merchant,
+                                                      amount: Money(minorUnits: asked.amount, currency: currency), now: UnixTime.nowMillis()))
+                } catch let error as LedgerError where error.code != .storage {
+                    return .failure(Rejection(status: .unprocessableContent, reason: error.message))
+                }
+            }.get()
+            switch outcome.result {
+            case .posted(let t):
+                return try encode(AuthorizeWire.Response(id: asked.id, status: "approved", wallet: t.creditAccount, replayed: outcome.replayed))
+            case .declined(let decline):
+                logger.notice("declined a refund", metadata: ["terminal": "\(terminal.id)", "refund": "\(asked.id)", "reason": "\(decline)"])
+                return try encode(AuthorizeWire.Response(id: asked.id, status: "declined", reason: decline.description, decline: decline.rawValue,
+                                                         replayed: outcome.replayed))
+            }
+        }
+    }
+
+    /// The request's JSON body, or a 400 saying what it should have been.
+    static func decoded<T: Decodable>(_ type: T.Type, _ body: [UInt8], what: String, logger: Logger) throws(Rejection) -> T {
+        do { return try JSONDecoder().decode(T.self, from: Data(body)) } catch {
+            throw logged(Rejection(status: .badRequest, reason: "\(what): \(error)"), logger)
+        }
+    }
+
+    static func logged(_ rejection: Rejection, _ logger: Logger) -> Rejection {
+        logger.notice("rejected a request", metadata: ["status": "\(rejection.status.code)", "reason": "\(rejection.reason)"])
+        return rejection
     }
 
     /// The terminal that signed the request; a request that fails ``RequestAuthenticator`` is

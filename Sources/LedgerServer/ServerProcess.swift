@@ -11,8 +11,9 @@ public final class ServerProcess: @unchecked Sendable {
         public let description: String
     }
 
-    public convenience init(executable: URL, home: String, terminals: String, port: Int) throws {
-        try self.init(executable: executable, arguments: ["ledger", "serve", "--home", home, "--port", String(port), "--terminals", terminals])
+    public convenience init(executable: URL, home: String, terminals: String, port: Int, database: String? = nil) throws {
+        try self.init(executable: executable, arguments: ["ledger", "serve", "--home", home, "--port", String(port), "--terminals", terminals]
+                          + (database.map { ["--database", $0] } ?? []))
     }
 
     /// Any `qrpos` command that prints {"listening": PORT} once it accepts connections (`ledger

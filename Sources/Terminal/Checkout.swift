@@ -190,6 +190,15 @@ public struct Checkout: Sendable {
     /// Opens an order at the ledger and makes its dynamic QR payload. `orderID` (at most 25
     /// characters, EMVCo 62-01) is made here when not given.
     public func presentOrder(amount: Money, orderID: String? = nil, now: Int64 = UnixTime.nowMillis()) throws -> PresentedOrder {
+        let (id, qr, expiresAt) = try orderQR(amount: amount, orderID: orderID, now: now)
+        let order = try embedded().createOrder(id: id, merchant: merchant.id, amount: amount, terminalID: terminalID,
+                                               expiresAt: expiresAt, now: now)
+        return PresentedOrder(order: order, qr: qr, payload: qr.merchantQR.encoded())
+    }
+
+    /// An order's id, QR and expiry, checked before the order exists anywhere: a merchant whose
+    /// name does not fit EMVCo's limits leaves no orphan order behind.
+    func orderQR(amount: Money, orderID: String?, now: Int64) throws -> (id: String, qr: OrderQR, expiresAt: Int64) {
         try checkReceiptFields(lines: [])
         // 62-01 holds at most 25 characters: a UUIDv7 without dashes is 32, so an id made here is
         // the last 25 hex digits of one (still unique: 74 random bits).
@@ -198,15 +207,11 @@ public struct Checkout: Sendable {
             throw CheckoutError("an order id is 1 to 25 characters (EMVCo 62-01), not \(shortID.count)")
         }
         let expiresAt = now + limits.orderValidityMillis
-        // The QR is built (and so checked) before the order exists: a merchant whose name does not
-        // fit EMVCo's limits leaves no orphan order behind.
         let qr = try OrderQR(merchantID: merchant.id, merchantName: merchant.name, merchantCity: merchant.city,
                              categoryCode: merchant.categoryCode, countryCode: merchant.countryCode, amount: amount,
                              orderID: shortID, referenceLabel: nil, terminalLabel: terminalID,
                              expiresAt: expiresAt / 1000)
-        let order = try embedded().createOrder(id: shortID, merchant: merchant.id, amount: amount, terminalID: terminalID,
-                                           expiresAt: expiresAt, now: now)
-        return PresentedOrder(order: order, qr: qr, payload: qr.merchantQR.encoded())
+        return (shortID, qr, expiresAt)
     }
 
     /// Waits for the customer to pay a presented order, polling the ledger, until it is paid or
@@ -294,6 +299,10 @@ public struct Checkout: Sendable {
         case let other:
             preconditionFailure("checkout machine answered an authorization with \(other)")
         }
+    }
+
+    func receipt(for transfer: Transfer, method: String, payer: String, now: Int64) throws -> SignedReceipt {
+        try sign(transfer, method: method, payer: payer, now: now)
     }
 
     private func sign(_ transfer: Transfer, method: String, payer: String, lines: [Receipt.Line] = [], now: Int64) throws -> SignedReceipt {

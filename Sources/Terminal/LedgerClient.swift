@@ -62,17 +62,51 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
 
     /// This terminal's configuration from the server (`GET /v1/terminal`).
     public func configuration() throws -> TerminalConfigWire {
-        let (status, data) = try send(method: "GET", path: "/v1/terminal", body: [])
-        guard status == 200 else {
-            throw Failed(description: "the ledger server answered \(status): \(String(decoding: data, as: UTF8.self).prefix(200))")
-        }
-        return try JSONDecoder().decode(TerminalConfigWire.self, from: data)
+        try call("GET", "/v1/terminal", as: TerminalConfigWire.self)
     }
 
-    /// One signed request; the status and body of the answer.
-    public func send(method: String, path: String, body: [UInt8]) throws -> (Int, Data) {
+    // MARK: Merchant-presented orders
+
+    public func createOrder(_ order: NewOrderWire) throws -> OrderWire {
+        try call("POST", "/v1/orders", body: Array(try JSONEncoder().encode(order)), as: OrderWire.self)
+    }
+
+    public func order(_ id: String) throws -> OrderWire {
+        try call("GET", "/v1/orders/\(Self.escaped(id))", as: OrderWire.self)
+    }
+
+    /// Closes the order at the ledger; it comes back `paid` if a payment was first.
+    public func cancelOrder(_ id: String) throws -> OrderWire {
+        try call("POST", "/v1/orders/\(Self.escaped(id))/cancel", as: OrderWire.self)
+    }
+
+    public func refund(_ refund: RefundWire) throws -> AuthorizeWire.Response {
+        try call("POST", "/v1/refunds", body: Array(try JSONEncoder().encode(refund)), as: AuthorizeWire.Response.self)
+    }
+
+    /// Follows the order's server-sent events (`GET /v1/orders/{id}/events`) until it is paid
+    /// or closed, or `seconds` pass; returns the last state heard (nil if none). Throws when
+    /// the stream cannot be opened or breaks before the end: the caller polls instead.
+    public func watchOrder(_ id: String, seconds: Double) throws -> OrderWire? {
+        let request = try signed(method: "GET", path: "/v1/orders/\(Self.escaped(id))/events", body: [], timeout: seconds + 10)
+        let stream = OrderEventStream()
+        let session = URLSession(configuration: .ephemeral, delegate: stream, delegateQueue: nil)
+        defer { session.invalidateAndCancel() }
+        session.dataTask(with: request).resume()
+        let ended = stream.done.wait(timeout: .now() + max(0, seconds)) == .success
+        let (last, failure) = stream.state.withLock { ($0.last, $0.failure) }
+        if ended, let failure, last?.status ?? "open" == "open" { throw Failed(description: failure) }
+        return last
+    }
+
+    static func escaped(_ id: String) -> String {
+        id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? id
+    }
+
+    /// A request signed with this terminal's key.
+    func signed(method: String, path: String, body: [UInt8], timeout: Double) throws -> URLRequest {
         guard let url = URL(string: path, relativeTo: server) else { throw Failed(description: "bad path \(path)") }
-        var request = URLRequest(url: url, timeoutInterval: timeoutSeconds)
+        var request = URLRequest(url: url, timeoutInterval: timeout)
         request.httpMethod = method
         if !body.isEmpty {
             request.httpBody = Data(body)
@@ -82,6 +116,21 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
                                                           time: UnixTime.nowMillis()) {
             request.setValue(value, forHTTPHeaderField: name)
         }
+        return request
+    }
+
+    /// One signed request and its JSON answer; a status other than 200 throws with the server's reason.
+    func call<T: Decodable>(_ method: String, _ path: String, body: [UInt8] = [], as: T.Type) throws -> T {
+        let (status, data) = try send(method: method, path: path, body: body)
+        guard status == 200 else {
+            throw Failed(description: "the ledger server answered \(status): \(String(decoding: data, as: UTF8.self).prefix(200))")
+        }
+        return try JSONDecoder().decode(T.self, from: data)
+    }
+
+    /// One signed request; the status and body of the answer.
+    public func send(method: String, path: String, body: [UInt8]) throws -> (Int, Data) {
+        let request = try signed(method: method, path: path, body: body, timeout: timeoutSeconds)
         let done = DispatchSemaphore(value: 0)
         let outcome = Mutex<Result<(Int, Data), any Error>?>(nil)
         let task = URLSession.shared.dataTask(with: request) { data, response, error in
@@ -101,6 +150,56 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
             task.cancel()
             throw Failed(description: "the ledger server did not answer within \(timeoutSeconds) s")
         }
-        return try outcome.withLock { $0! }.get()
+        let (status, data) = try outcome.withLock { $0! }.get()
+        // The HTTP stack sends a request again, unasked, when a reused connection closes before
+        // its answer; if the first copy did reach the server, the copy is refused as a replay.
+        // Either way the first answer was lost: that is no answer, not a refusal.
+        if status == 401, String(decoding: data, as: UTF8.self).contains("replayed request") {
+            throw Failed(description: "the ledger server's answer was lost (the request was sent again and refused as a replay)")
+        }
+        return (status, data)
+    }
+}
+
+/// Reads an order's server-sent events as they arrive; `done` is signalled when the order is
+/// paid or closed, or the stream ends.
+final class OrderEventStream: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+    let done = DispatchSemaphore(value: 0)
+    let state = Mutex<(buffer: [UInt8], last: OrderWire?, failure: String?, finished: Bool)>(([], nil, nil, false))
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+                    completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        if status != 200 { finish("the ledger server answered \(status) to the order's events") }
+        completionHandler(status == 200 ? .allow : .cancel)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        let final = state.withLock { s -> Bool in
+            s.buffer += data
+            // Events end with a blank line; each `data:` line of ours is one order as JSON.
+            while let end = (0..<max(0, s.buffer.count - 1)).first(where: { s.buffer[$0] == 10 && s.buffer[$0 + 1] == 10 }) {
+                let event = String(decoding: s.buffer[0..<end], as: UTF8.self)
+                s.buffer.removeFirst(end + 2)
+                for line in event.split(separator: "\n") where line.hasPrefix("data:") {
+                    if let order = try? JSONDecoder().decode(OrderWire.self, from: Data(line.dropFirst(5).utf8)) { s.last = order }
+                }
+            }
+            return s.last.map { $0.status != "open" } ?? false
+        }
+        if final { finish(nil) }
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
+        finish(error.map { "the order's events broke off: \($0.localizedDescription)" } ?? "the order's events ended early")
+    }
+
+    private func finish(_ failure: String?) {
+        let first = state.withLock { s -> Bool in
+            defer { s.finished = true }
+            if !s.finished, s.failure == nil { s.failure = failure }
+            return !s.finished
+        }
+        if first { done.signal() }
     }
 }

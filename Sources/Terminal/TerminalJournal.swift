@@ -38,6 +38,9 @@ public struct JournalEntry: Sendable, Equatable, Codable {
     public let syncedAt: Int64?
     /// What the ledger answered: how it settled the payment, or why it refused it.
     public let syncResult: String?
+    /// The ledger's payment id, when it differs from the sale's (a merchant-presented order is
+    /// paid by the wallet's own request).
+    public let payment: String?
 }
 
 /// What waits to be forwarded, for `qrpos sync status` and the offline limits.
@@ -143,6 +146,9 @@ public final class TerminalJournal: Sendable {
                 CREATE INDEX entry_by_certificate ON entry(certificate, amount) WHERE status = 'approved' AND certificate IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("v4: the ledger's payment id of an order") { db in
+            try db.execute(sql: "ALTER TABLE entry ADD COLUMN payment TEXT")
+        }
         return migrator
     }
 
@@ -169,20 +175,30 @@ public final class TerminalJournal: Sendable {
     /// An offline code the ledger approved online (`token`) is kept with its wallet, device,
     /// certificate and counter, so the same code is refused here afterwards, online or not.
     /// Returns the entry as it stands (a sale decided before keeps its first answer).
+    /// A paid order keeps the ledger's `payment` id and the `wallet` that paid.
     @discardableResult
-    public func decide(id: String, approved: Bool, decline: String?, token: OfflineToken? = nil, now: Int64) throws -> JournalEntry {
+    public func decide(id: String, approved: Bool, decline: String?, token: OfflineToken? = nil, payment: String? = nil,
+                       wallet: String? = nil, now: Int64) throws -> JournalEntry {
         try write { db in
             guard let existing = try Self.entry(db, id) else { throw CheckoutError("sale \(id) is not in the journal") }
             guard existing.status == .authorizing else { return existing }
             let code = approved ? token : nil
             try db.execute(sql: """
                 UPDATE entry SET status = ?, decline = ?, decided_at = ?, token = ?, wallet = ?, device_key = ?, certificate = ?,
-                                 counter = ?
+                                 counter = ?, payment = ?
                 WHERE id = ?
                 """, arguments: [approved ? "approved" : "declined", approved ? nil : (decline ?? "declined"), now, code?.text,
-                                 code?.certificate.walletID, code?.certificate.devicePublicKey.hex, code?.certificate.serial,
-                                 code.map { Int64($0.counter) }, id])
+                                 code?.certificate.walletID ?? (approved ? wallet : nil), code?.certificate.devicePublicKey.hex,
+                                 code?.certificate.serial, code.map { Int64($0.counter) }, approved ? payment : nil, id])
             return try Self.entry(db, id)!
+        }
+    }
+
+    /// Sales written before the ledger was asked whose answer is not known, oldest first.
+    public func undecided(method: JournalEntry.Method) throws -> [JournalEntry] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM entry WHERE status = 'authorizing' AND method = ? ORDER BY created_at, id",
+                             arguments: [method.rawValue]).map(Self.entry)
         }
     }
 
@@ -372,7 +388,7 @@ public final class TerminalJournal: Sendable {
                             amount: Money(minorUnits: row["amount"], currency: currency), status: status,
                             offline: row["offline"], token: row["token"], wallet: row["wallet"], certificate: row["certificate"],
                             counter: row["counter"], decline: row["decline"], createdAt: row["created_at"], syncedAt: row["synced_at"],
-                            syncResult: row["sync_result"])
+                            syncResult: row["sync_result"], payment: row["payment"])
     }
 
     private func write<T>(_ body: (Database) throws -> T) throws -> T {

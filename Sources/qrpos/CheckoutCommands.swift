@@ -130,19 +130,13 @@ extension Charge {
     /// `--server`: the terminal of a fleet. Its configuration (merchant, issuer keys) comes from
     /// the server and is kept in <home>/terminal-config.json for when the server is away.
     func runOnlineFirst(_ server: String) throws {
-        guard let url = URL(string: server), url.scheme == "http" || url.scheme == "https" else { throw Failure("--server is an http:// URL, not \(server)") }
-        let client = LedgerClient(server: url, terminalID: terminal.terminal, key: try store.terminalKey(), timeoutSeconds: onlineTimeout)
-        let config = try TerminalConfigFile(store).load(client)
-        guard let merchant = config.merchant.merchant else { throw Failure("the ledger server's merchant profile is not valid") }
-        if let asked = terminal.merchant, asked != merchant.id {
-            throw Failure("terminal \(terminal.terminal) acts for merchant \(merchant.id) at the ledger server, not \(asked)")
-        }
-        var issuers = try config.issuerKeys.map { hex in
+        let client = try ledgerClient(server, store: store, terminal: terminal, timeout: onlineTimeout)
+        let checkout = try remoteCheckout(client, store: store, terminal: terminal)
+        var issuers = try TerminalConfigFile(store).load(client).issuerKeys.map { hex in
             guard let raw = Hex.bytes(hex), let key = try? OfflinePublicKey(raw: raw) else { throw Failure("the ledger server's issuer key \(hex) is not valid") }
             return key
         }
         if issuerKey != nil { issuers.append(try issuer()) }
-        let checkout = Checkout(ledger: nil, merchant: merchant, terminalID: terminal.terminal, receiptKey: try store.receiptKey())
         let money = try checkout.amount(amount)
         let saleID = id ?? UUIDv7.make()
         Logger(label: "qrpos.charge").notice("sale \(saleID): authorizing \(money) at \(server) (retry with --id \(saleID))")
@@ -150,11 +144,33 @@ extension Charge {
         guard let text = texts.first(where: { OfflineToken.looksLikeToken($0) || (try? PaymentCode($0)) != nil }) ?? texts.first else {
             throw Declined(reason: "no code found in the image")
         }
-        let journal = try TerminalJournal(path: (store.homeDirectory as NSString).appendingPathComponent("journal.sqlite"))
+        let journal = try TerminalJournal(path: journalPath(store))
         let result = try checkout.chargeOnlineFirst(amount: money, code: text, journal: journal, online: client, issuers: issuers,
                                                     policy: OfflinePolicy.standard(for: money.currency), saleID: saleID)
         try finish(result, store: store, columns: columns, json: json)
     }
+}
+
+/// A client of the ledger server at `server`, signing as this terminal.
+func ledgerClient(_ server: String, store: StoreOptions, terminal: TerminalOptions, timeout: Double) throws -> LedgerClient {
+    guard let url = URL(string: server), url.scheme == "http" || url.scheme == "https" else { throw Failure("--server is an http:// URL, not \(server)") }
+    return LedgerClient(server: url, terminalID: terminal.terminal, key: try store.terminalKey(), timeoutSeconds: timeout)
+}
+
+/// <home>/journal.sqlite: the terminal's journal.
+func journalPath(_ store: StoreOptions) -> String {
+    (store.homeDirectory as NSString).appendingPathComponent("journal.sqlite")
+}
+
+/// A checkout that works through the ledger server: its merchant from the server's
+/// configuration (kept in <home>/terminal-config.json for when it is away).
+func remoteCheckout(_ client: LedgerClient, store: StoreOptions, terminal: TerminalOptions) throws -> Checkout {
+    let config = try TerminalConfigFile(store).load(client)
+    guard let merchant = config.merchant.merchant else { throw Failure("the ledger server's merchant profile is not valid") }
+    if let asked = terminal.merchant, asked != merchant.id {
+        throw Failure("terminal \(terminal.terminal) acts for merchant \(merchant.id) at the ledger server, not \(asked)")
+    }
+    return Checkout(ledger: nil, merchant: merchant, terminalID: terminal.terminal, receiptKey: try store.receiptKey())
 }
 
 /// <home>/terminal-config.json: the ledger server's `GET /v1/terminal`, fetched when it answers
@@ -232,6 +248,11 @@ struct MerchantQRCommand: ParsableCommand {
     @Flag(name: .customLong("terminal"), help: "Draw the QR in this terminal.") var drawInTerminal = false
     @Flag(help: "Wait until the order is paid or expires, then print the receipt.") var wait = false
     @Option(help: "Print the fields of this EMVCo payload as JSON instead; exits 1 if it is not valid.") var parse: String?
+    @Option(help: ArgumentHelp("A ledger server (qrpos ledger serve) to open the order at, signed with <home>/terminal-key; its events tell the terminal of the payment.", valueName: "url"))
+    var server: String?
+    @Option(name: .customLong("wait-seconds"), help: "With --wait: give up after this many seconds (default: when the order expires), then ask the ledger and cancel.")
+    var waitSeconds: Int?
+    @Option(name: .customLong("timeout"), help: "With --server: seconds to wait for each of the server's answers.") var timeoutSeconds: Double = 5
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
@@ -246,11 +267,16 @@ struct MerchantQRCommand: ParsableCommand {
             printJSON(merchantQRJSON(qr, payload: parse))
             return
         }
-        let checkout = try makeCheckout(store, terminal)
+        let remote = try server.map { server -> (LedgerClient, TerminalJournal, Checkout) in
+            let client = try ledgerClient(server, store: store, terminal: terminal, timeout: timeoutSeconds)
+            return (client, try TerminalJournal(path: journalPath(store)), try remoteCheckout(client, store: store, terminal: terminal))
+        }
+        let checkout = try remote?.2 ?? makeCheckout(store, terminal)
         if let currency, try qrpos.currency(currency) != checkout.merchant.currency {
             throw Failure("merchant \(checkout.merchant.id) takes \(checkout.merchant.currency.code), not \(currency)")
         }
-        let presented = try checkout.presentOrder(amount: try checkout.amount(amount!), orderID: order)
+        let presented = try remote.map { try checkout.presentOrder(amount: try checkout.amount(amount!), client: $0.0, journal: $0.1, orderID: order) }
+            ?? checkout.presentOrder(amount: try checkout.amount(amount!), orderID: order)
         let matrix = try QREncoder.encode(presented.payload)
         if let png { try ImageFile.write(Render.raster(matrix, moduleSize: 6), to: png) }
         if let svg { try Data(Render.svg(matrix).utf8).write(to: URL(fileURLWithPath: svg)) }
@@ -266,7 +292,8 @@ struct MerchantQRCommand: ParsableCommand {
         if wait {
             let log = Logger(label: "qrpos.order")
             log.notice("waiting for payment", metadata: ["order": "\(presented.order.id)", "expires_at": "\(presented.order.expiresAt)"])
-            let result = try checkout.awaitPayment(of: presented)
+            let result = try remote.map { try checkout.awaitPayment(of: presented, client: $0.0, journal: $0.1, waitMillis: waitSeconds.map { Int64($0) * 1000 }) }
+                ?? checkout.awaitPayment(of: presented)
             log.notice("order settled", metadata: ["order": "\(presented.order.id)", "paid": "\(result.receipt != nil)"])
             try finish(result, store: store, columns: 32, json: json)
         }

@@ -125,16 +125,28 @@ struct SyncPushCommand: ParsableCommand {
             settler = LedgerSettler(ops: WalletOperations(store: try store.openCore()), issuers: [try store.offlineIssuerKey().publicKey],
                                     clockSkewMillis: OfflinePolicy.standard(for: .CNY).clockSkewMillis)
         }
-        var forwarder = Forwarder(journal: try TerminalJournal(path: path), settler: settler)
+        let journal = try TerminalJournal(path: path)
+        var forwarder = Forwarder(journal: journal, settler: settler)
         forwarder.batchSize = batchSize
         forwarder.attemptsMax = attempts
         let report = try forwarder.forwardAll()
+        // Orders the terminal could not close with the ledger server: closed now, or refunded if
+        // they were paid after the terminal gave up.
+        var reconciled: [Checkout.Reconciled] = []
+        if let client = settler as? LedgerClient, try !journal.undecided(method: .merchantQR).isEmpty {
+            reconciled = try remoteCheckout(client, store: store, terminal: terminal).reconcileOrders(journal: journal, client: client)
+        }
+        let refunded = reconciled.compactMap { if case .refunded(let order, let payment, let refund) = $0 { [order, payment, refund] } else { nil } }
+        let waiting = reconciled.filter { if case .waiting = $0 { true } else { false } }.count
         if json {
             printJSON(["settled": report.settled, "refused": report.refused, "retries": report.retries, "left": report.left,
-                       "error": report.lastError ?? NSNull()])
+                       "error": report.lastError ?? NSNull(), "orders_closed": reconciled.count - refunded.count - waiting,
+                       "orders_refunded": refunded.map { ["order": $0[0], "payment": $0[1], "refund": $0[2]] }, "orders_waiting": waiting])
         } else {
             print("\(report.settled) settled, \(report.refused) refused by the ledger, \(report.left) still waiting")
+            for r in refunded { print("order \(r[0]) was paid (\(r[1])) after the terminal gave up: refunded as \(r[2])") }
         }
         if report.left > 0 { throw Failure("the ledger could not be reached: \(report.lastError ?? "?"); \(report.left) payments wait") }
+        if waiting > 0 { throw Failure("\(waiting) orders could not be settled with the ledger yet: run it again") }
     }
 }

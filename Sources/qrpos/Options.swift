@@ -11,7 +11,7 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Folder for the ledger, the receipt key and receipts (env QRPOS_HOME; default ~/.local/share/qrpos).", valueName: "dir"))
     var home: String?
 
-    @Option(name: .long, help: ArgumentHelp("The ledger: a SQLite file path (default <home>/ledger.sqlite), or postgres://user@host:port/db.", valueName: "url"))
+    @Option(name: .long, help: ArgumentHelp("The ledger: a SQLite file path (default <home>/ledger.sqlite), or postgres://user@host:port/db (env QRPOS_DATABASE).", valueName: "url"))
     var database: String?
 
     var homeDirectory: String {
@@ -21,7 +21,8 @@ struct StoreOptions: ParsableArguments {
     }
 
     var databasePath: String {
-        database ?? (homeDirectory as NSString).appendingPathComponent("ledger.sqlite")
+        database ?? ProcessInfo.processInfo.environment["QRPOS_DATABASE"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (homeDirectory as NSString).appendingPathComponent("ledger.sqlite")
     }
 
     var isPostgres: Bool { databasePath.hasPrefix("postgres://") || databasePath.hasPrefix("postgresql://") }
@@ -149,6 +150,9 @@ func checkColumns(_ columns: Int) throws {
 func printJSON(_ object: [String: Any]) {
     let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
     print(String(decoding: data, as: UTF8.self))
+    // Each line is whole the moment it is printed: a rig reading a command that then waits
+    // (merchant-qr --wait, alerts --follow) sees it at once, not when the process ends.
+    fflush(nil)
 }
 
 func outcomeJSON(_ outcome: Outcome) -> [String: Any] {

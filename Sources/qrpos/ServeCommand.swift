@@ -114,6 +114,8 @@ struct ProxyCommand: ParsableCommand {
     var random: String?
     @Option(help: "Seed of --random.") var seed: UInt64 = 1
     @Option(name: .customLong("delay-max"), help: "Longest delay --random draws, in milliseconds.") var delayMax = 2_000
+    @Option(help: ArgumentHelp("Only requests whose request line contains this (e.g. '/cancel') follow the script or the odds; the others pass.", valueName: "text"))
+    var match: String?
 
     func run() throws {
         guard let url = URL(string: upstream), url.scheme == "http", let host = url.host, let upstreamPort = url.port else {
@@ -141,7 +143,7 @@ struct ProxyCommand: ParsableCommand {
             plan = .script(actions)
         }
         let proxy = try FaultProxy(port: port, upstreamHost: host == "localhost" ? "127.0.0.1" : host, upstreamPort: upstreamPort,
-                                   plan: plan) { line in
+                                   plan: plan, match: match) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
         FileHandle.standardOutput.write(Data("{\"listening\":\(proxy.port)}\n".utf8))

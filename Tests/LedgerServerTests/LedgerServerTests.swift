@@ -187,13 +187,26 @@ final class ServerRig: @unchecked Sendable {
         let code = try OfflineToken.make(certificate: rig.certificate, device: rig.phone, counter: 99, time: UnixTime.nowMillis())
         let authorizeBody = Array(try JSONEncoder().encode(AuthorizeWire.Request(id: UUIDv7.make(), merchant: rig.merchant.id, amount: 100,
                                                                                  currency: "CNY", code: code.text)))
+        // A paid order (for its events, which end once it is paid, and a refund), and an open one to cancel.
+        let now = UnixTime.nowMillis()
+        let paid = try rig.ledger.createOrder(id: "paid-1", merchant: rig.merchant.id, amount: Money(minorUnits: 300, currency: .CNY),
+                                              terminalID: "T1", expiresAt: now + 60_000, now: now)
+        let payment = try #require(try rig.ledger.payOrder(requestID: UUIDv7.make(), orderID: paid.id, wallet: rig.wallet.id, merchant: rig.merchant.id,
+                                                           amount: paid.amount, now: now).transfer)
+        _ = try rig.ledger.createOrder(id: "open-1", merchant: rig.merchant.id, amount: Money(minorUnits: 300, currency: .CNY),
+                                       terminalID: "T1", expiresAt: now + 60_000, now: now)
+        let orderBody = Array(try JSONEncoder().encode(NewOrderWire(id: "new-1", amount: 250, currency: "CNY", expiresAt: now + 60_000)))
+        let refundBody = Array(try JSONEncoder().encode(RefundWire(id: UUIDv7.make(), payment: payment.id, amount: 100, currency: "CNY")))
+        let ids = ["/v1/accounts/{id}": rig.merchant.id, "/v1/orders/{id}": paid.id, "/v1/orders/{id}/events": paid.id,
+                   "/v1/orders/{id}/cancel": "open-1"]
+        let bodies = ["/v1/authorize": authorizeBody, "/v1/sync": syncBody, "/v1/orders": orderBody, "/v1/refunds": refundBody]
         var checked = 0
         for (template, operations) in paths.sorted(by: { $0.key < $1.key }) {
             for (method, spec) in operations {
                 let operation = try #require(spec as? [String: Any])
                 let responses = try #require(operation["responses"] as? [String: Any])
-                let path = template.replacingOccurrences(of: "{id}", with: rig.merchant.id)
-                let body: [UInt8] = method != "post" ? [] : template == "/v1/authorize" ? authorizeBody : syncBody
+                let path = template.replacingOccurrences(of: "{id}", with: ids[template] ?? "?")
+                let body: [UInt8] = method != "post" ? [] : bodies[template] ?? []
                 var calls: [(signed: Bool, path: String)] = [(true, path)]
                 if operation["security"] != nil { calls.append((false, path)) }
                 if template.contains("{id}") { calls.append((true, template.replacingOccurrences(of: "{id}", with: "acc_none"))) }
@@ -209,10 +222,16 @@ final class ServerRig: @unchecked Sendable {
                     }
                     let (status, data) = try blockingCall(request)
                     let documented = try #require(responses["\(status)"] as? [String: Any], "\(method) \(call.path) answered \(status), not documented")
-                    let content = (documented["content"] as? [String: Any])?["application/json"] as? [String: Any]
+                    let contents = documented["content"] as? [String: Any]
+                    let streamed = status == 200 && contents?["text/event-stream"] != nil
+                    let content = contents?[streamed ? "text/event-stream" : "application/json"] as? [String: Any]
                     let ref = ((content?["schema"] as? [String: Any])?["$ref"] as? String)?.split(separator: "/").last.map(String.init)
                     let schema = try #require(ref.flatMap { schemas[$0] as? [String: Any] }, "\(method) \(template) \(status) has no schema")
-                    let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any], "\(method) \(call.path): not a JSON object")
+                    // An event stream's schema is each event's data.
+                    let json = streamed
+                        ? Data(try #require(String(decoding: data, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("data:") }).dropFirst(5).utf8)
+                        : data
+                    let object = try #require(try JSONSerialization.jsonObject(with: json) as? [String: Any], "\(method) \(call.path): not a JSON object")
                     for key in schema["required"] as? [String] ?? [] {
                         #expect(object[key] != nil, "\(method) \(call.path) \(status) lacks \(key)")
                     }
@@ -220,7 +239,7 @@ final class ServerRig: @unchecked Sendable {
                 }
             }
         }
-        #expect(checked >= 10)
+        #expect(checked >= 22)
     }
 }
 

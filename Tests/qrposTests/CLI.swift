@@ -24,6 +24,8 @@ struct CLI {
     }
 
     let home: URL
+    /// Set for every command this CLI runs (QRPOS_DATABASE, say).
+    var environment: [String: String] = [:]
 
     init() throws {
         home = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-cli-\(UUID().uuidString)")
@@ -38,7 +40,7 @@ struct CLI {
         process.arguments = args
         var env = ProcessInfo.processInfo.environment
         env["QRPOS_HOME"] = home.path
-        for (k, v) in environment { env[k] = v }
+        for (k, v) in self.environment.merging(environment, uniquingKeysWith: { $1 }) { env[k] = v }
         process.environment = env
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out

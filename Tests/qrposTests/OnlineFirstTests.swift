@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import LedgerServer
+import QrposTestSupport
 import Testing
 
 /// A fleet on loopback, every part its own process: a ledger (its home, `qrpos ledger serve`), a
@@ -13,9 +14,14 @@ final class Fleet {
     let wallet: String
     private(set) var server: ServerProcess
     private var proxy: ServerProcess?
+    /// The PostgreSQL ledger the server serves (nil: the SQLite one in the ledger's home).
+    let database: String?
 
-    init(funds: String = "1000.00") throws {
-        ledger = try CLI()
+    init(funds: String = "1000.00", database: String? = nil) throws {
+        self.database = database
+        var ledger = try CLI()
+        if let database { ledger.environment["QRPOS_DATABASE"] = database }
+        self.ledger = ledger
         terminal = try CLI()
         merchant = try ledger.run(["merchant", "create", "--name", "Tea", "--city", "Hangzhou", "--mcc", "5812"]).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines)
@@ -24,7 +30,8 @@ final class Fleet {
         let terminalKey = try terminal.run(["terminal", "key"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         try Data("[{\"id\":\"T7\",\"merchant\":\"\(merchant)\",\"public_key\":\"\(terminalKey)\"}]".utf8)
             .write(to: URL(fileURLWithPath: ledger.path("terminals.json")))
-        server = try ServerProcess(executable: CLI.executable, home: ledger.home.path, terminals: ledger.path("terminals.json"), port: 0)
+        server = try ServerProcess(executable: CLI.executable, home: ledger.home.path, terminals: ledger.path("terminals.json"), port: 0,
+                                   database: database)
         // The terminal learns its merchant and the issuer's key while the link is whole.
         let setup = try terminal.run(["terminal", "setup", "--server", serverURL, "--terminal-id", "T7"])
         #expect(setup.status == 0, "\(setup.stderr)")
@@ -50,7 +57,8 @@ final class Fleet {
     func stopServer() { server.kill() }
 
     func restartServer() throws {
-        server = try ServerProcess(executable: CLI.executable, home: ledger.home.path, terminals: ledger.path("terminals.json"), port: server.port)
+        server = try ServerProcess(executable: CLI.executable, home: ledger.home.path, terminals: ledger.path("terminals.json"), port: server.port,
+                                   database: database)
     }
 
     /// A fresh offline code from the wallet's phone (the first one reserves `allowance`).
@@ -70,13 +78,14 @@ final class Fleet {
         return try terminal.json(try #require(pushed.lines.first, "\(pushed.stderr)"))
     }
 
-    /// The terminal journal's entries: id → (status, offline, amount in minor units, sync result).
-    func journal() throws -> [String: (status: String, offline: Bool, amount: Int64, synced: String?)] {
+    /// The terminal journal's entries: id → (status, offline, amount in minor units, sync result,
+    /// the ledger's payment id when it is not the sale's).
+    func journal() throws -> [String: (status: String, offline: Bool, amount: Int64, synced: String?, payment: String?)] {
         let db = try DatabaseQueue(path: terminal.path("journal.sqlite"), configuration: { var c = Configuration(); c.readonly = true; return c }())
         return try db.read { db in
-            var all: [String: (String, Bool, Int64, String?)] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT id, status, offline, amount, sync_result FROM entry") {
-                all[row[0]] = (row[1], row[2], row[3], row[4])
+            var all: [String: (String, Bool, Int64, String?, String?)] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, status, offline, amount, sync_result, payment FROM entry") {
+                all[row[0]] = (row[1], row[2], row[3], row[4], row[5])
             }
             return all
         }
@@ -92,8 +101,9 @@ final class Fleet {
     func expectExactlyOnce(sourceLocation: SourceLocation = #_sourceLocation) throws {
         let approved = try journal().filter { $0.value.status == "approved" }
         let ids = Set(try ledger.run(["ledger", "ids"]).lines)
-        for id in approved.keys {
-            #expect(ids.contains(id) || ids.contains(id + ".wallet"), "approved sale \(id) is not in the ledger", sourceLocation: sourceLocation)
+        for (sale, entry) in approved {
+            let id = entry.payment ?? sale
+            #expect(ids.contains(id) || ids.contains(id + ".wallet"), "approved sale \(sale) is not in the ledger", sourceLocation: sourceLocation)
         }
         let total = approved.values.reduce(Int64(0)) { $0 + $1.amount }
         #expect(try merchantBalance() == String(format: "%lld.%02lld", total / 100, total % 100),
@@ -104,6 +114,22 @@ final class Fleet {
 }
 
 @Suite("Online first, offline when the ledger is away", .serialized) struct OnlineFirstTests {
+    @Test("the server on PostgreSQL: codes charged online, taken offline while it is down, forwarded once; orders answer that it holds none")
+    func onPostgres() throws {
+        let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+        let fleet = try Fleet(database: try TestPostgres.baseURL.get() + "?search_path=\(schema)")
+        let online = try fleet.charge("12.00", code: try fleet.offlineCode(allowance: "100.00"), via: fleet.serverURL)
+        #expect(online.status == 0, "\(online.stderr)")
+        fleet.stopServer()
+        let offline = try fleet.charge("8.00", code: try fleet.offlineCode(), via: fleet.serverURL)
+        #expect(offline.status == 0, "\(offline.stderr)")
+        try fleet.restartServer()
+        #expect(try fleet.push(via: fleet.serverURL)["settled"] as? Int == 1)
+        let order = try fleet.terminal.run(["merchant-qr", "--server", fleet.serverURL, "--terminal-id", "T7", "--amount", "1.00"])
+        #expect(order.status != 0 && order.stderr.contains("holds no merchant-presented orders"), "\(order.stderr)")
+        try fleet.expectExactlyOnce()
+    }
+
     @Test("the ledger answers: an offline code is charged online, a copy of it and an amount past the funds are declined")
     func answeredOnline() throws {
         let fleet = try Fleet(funds: "100.00")
@@ -193,5 +219,109 @@ final class Fleet {
         try fleet.expectExactlyOnce()
         let log = (try? String(contentsOfFile: fleet.ledger.path("proxy.log"), encoding: .utf8)) ?? ""
         #expect(["drop-request", "drop-answer", "duplicate", "delay:"].allSatisfy { log.contains($0) }, "every fault happened: \(log)")
+    }
+}
+
+extension Fleet {
+    /// `qrpos merchant-qr --server URL --wait …` at the terminal, running; returns the process,
+    /// its first line (the order and its payload) and a reader for the rest.
+    func showOrder(_ amount: String, via url: String, extra: [String] = []) throws -> (Process, [String: Any], () -> (Int32, String, String)) {
+        let process = Process()
+        process.executableURL = CLI.executable
+        process.arguments = ["merchant-qr", "--home", terminal.home.path, "--server", url, "--terminal-id", "T7", "--amount", amount,
+                             "--wait", "--json"] + extra
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        var first = Data()
+        while !first.contains(UInt8(ascii: "\n")) {
+            let chunk = out.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            first += chunk
+        }
+        let firstLine = String(decoding: first.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
+        let leftover = first.drop { $0 != UInt8(ascii: "\n") }.dropFirst()
+        let order = (try? terminal.json(firstLine)) ?? [:]
+        return (process, order, {
+            let rest = leftover + out.fileHandleForReading.readDataToEndOfFile()
+            let e = err.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: rest, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        })
+    }
+
+    func pay(_ payload: String) throws -> CLI.Result {
+        try ledger.run(["wallet", "pay", payload, "--wallet", wallet, "--json"])
+    }
+}
+
+@Suite("Merchant-presented through the ledger server", .serialized) struct RemoteOrderTests {
+    @Test("the order is made at the server, the terminal hears of the payment by its events at once")
+    func paidByEvents() throws {
+        let fleet = try Fleet()
+        let (_, order, finish) = try fleet.showOrder("6.80", via: fleet.serverURL)
+        let payload = try #require(order["payload"] as? String, "\(order)")
+        let paid = try fleet.pay(payload)
+        #expect(paid.status == 0, "\(paid.stderr)")
+        let clock = ContinuousClock(), began = clock.now
+        let (status, out, err) = finish()
+        #expect(status == 0, "\(err)")
+        #expect(clock.now - began < .seconds(2), "pushed, not found by a slow poll")
+        let receipt = try fleet.terminal.json(try #require(out.split(separator: "\n").first.map(String.init)))
+        let paidLine = try #require(paid.lines.first)
+        let payment = try #require(try fleet.ledger.json(paidLine)["id"] as? String)
+        #expect(receipt["payment_id"] as? String == payment)
+        #expect(try fleet.journal()[try #require(order["order_id"] as? String)]?.status == "approved")
+        try fleet.expectExactlyOnce()
+    }
+
+    @Test("the server's events break: the terminal asks instead, and still hears of the payment")
+    func paidByPolling() throws {
+        let fleet = try Fleet()
+        let proxy = try fleet.startProxy(["--match", "/events", "--script", "drop-request,drop-request,drop-request"])
+        let (_, order, finish) = try fleet.showOrder("2.00", via: proxy)
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(try fleet.pay(try #require(order["payload"] as? String)).status == 0)
+        let (status, _, err) = finish()
+        #expect(status == 0, "\(err)")
+        try fleet.expectExactlyOnce()
+    }
+
+    @Test("not paid in time: asked, cancelled, declined; paying the QR afterwards is refused")
+    func notPaidInTime() throws {
+        let fleet = try Fleet()
+        let (_, order, finish) = try fleet.showOrder("3.00", via: fleet.serverURL, extra: ["--wait-seconds", "1"])
+        let (status, _, err) = finish()
+        #expect(status == 3 && err.contains("order expired"), "\(err)")
+        let late = try fleet.pay(try #require(order["payload"] as? String))
+        #expect(late.status == 3, "the order was closed at the ledger: \(late.stdout)")
+        #expect(try fleet.merchantBalance() == "0.00")
+        try fleet.expectExactlyOnce()
+    }
+
+    @Test("the cancel is lost and the customer pays after the terminal gave up: sync push refunds it and says so")
+    func latePaymentRefunded() throws {
+        let fleet = try Fleet(funds: "50.00")
+        // The terminal's cancel never reaches the ledger (its HTTP stack sends it twice).
+        let proxy = try fleet.startProxy(["--match", "/cancel", "--script", "drop-request,drop-request"])
+        let (_, order, finish) = try fleet.showOrder("4.40", via: proxy, extra: ["--wait-seconds", "1"])
+        let (status, _, err) = finish()
+        #expect(status == 3 && err.contains("could not be reached to close"), "\(err)")
+        let id = try #require(order["order_id"] as? String)
+        #expect(try fleet.journal()[id]?.status == "authorizing", "undecided until the terminal settles it with the ledger")
+        let late = try fleet.pay(try #require(order["payload"] as? String))
+        #expect(late.status == 0, "the order was still open at the ledger")
+
+        let pushed = try fleet.push(via: proxy)
+        let refunded = try #require(pushed["orders_refunded"] as? [[String: String]], "\(pushed)")
+        #expect(refunded.count == 1 && refunded.first?["order"] == id)
+        #expect(try fleet.journal()[id]?.status == "declined")
+        #expect(try fleet.merchantBalance() == "0.00")
+        let wallet = try fleet.ledger.json(try #require(try fleet.ledger.run(["wallet", "balance", fleet.wallet, "--json"]).lines.first))
+        #expect(wallet["balance"] as? String == "50.00", "the customer has the late payment back")
+        #expect(try fleet.ledger.run(["ledger", "audit"]).status == 0)
+        // Nothing is refunded twice.
+        #expect(try #require(try fleet.push(via: proxy)["orders_refunded"] as? [Any]).isEmpty)
     }
 }

@@ -115,3 +115,83 @@ public struct MerchantWire: Codable, Sendable, Equatable {
         return Merchant(id: id, name: name, city: city, categoryCode: categoryCode, countryCode: countryCode, currency: currency)
     }
 }
+
+/// An order as the ledger server describes it (`/v1/orders…`, and each server-sent event).
+public struct OrderWire: Codable, Sendable, Equatable {
+    public let id: String
+    public let merchant: String
+    /// Minor units.
+    public let amount: Int64
+    public let currency: String
+    public let terminal: String
+    public let createdAt: Int64
+    public let expiresAt: Int64
+    /// "open", "paid" or "expired" (past its time, or cancelled).
+    public let status: String
+    /// The payment, once paid, and the wallet that paid it.
+    public let payment: String?
+    public let wallet: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, merchant, amount, currency, terminal, status, payment, wallet
+        case createdAt = "created_at"
+        case expiresAt = "expires_at"
+    }
+
+    public init(_ order: Order, wallet: String?) {
+        id = order.id
+        merchant = order.merchantID
+        amount = order.amount.minorUnits
+        currency = order.amount.currency.code
+        terminal = order.terminalID
+        createdAt = order.createdAt
+        expiresAt = order.expiresAt
+        status = order.status.rawValue
+        payment = order.paymentID
+        self.wallet = wallet
+    }
+
+    /// The order, or nil when a field is not valid.
+    public var order: Order? {
+        guard let currency = Currency(currency), let status = Order.Status(rawValue: status) else { return nil }
+        return Order(id: id, merchantID: merchant, amount: Money(minorUnits: amount, currency: currency), terminalID: terminal,
+                     createdAt: createdAt, expiresAt: expiresAt, paymentID: payment, status: status)
+    }
+}
+
+/// `POST /v1/orders`: a merchant-presented order, for the terminal's own merchant.
+public struct NewOrderWire: Codable, Sendable, Equatable {
+    /// At most 25 characters (EMVCo 62-01); the terminal's sale id.
+    public let id: String
+    public let amount: Int64
+    public let currency: String
+    public let expiresAt: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case id, amount, currency
+        case expiresAt = "expires_at"
+    }
+
+    public init(id: String, amount: Int64, currency: String, expiresAt: Int64) {
+        self.id = id
+        self.amount = amount
+        self.currency = currency
+        self.expiresAt = expiresAt
+    }
+}
+
+/// `POST /v1/refunds`: part or all of a payment to the terminal's merchant, back to the wallet.
+public struct RefundWire: Codable, Sendable, Equatable {
+    /// The refund's own id (the idempotency key).
+    public let id: String
+    public let payment: String
+    public let amount: Int64
+    public let currency: String
+
+    public init(id: String, payment: String, amount: Int64, currency: String) {
+        self.id = id
+        self.payment = payment
+        self.amount = amount
+        self.currency = currency
+    }
+}

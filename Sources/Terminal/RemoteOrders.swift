@@ -1,0 +1,127 @@
+import Foundation
+import Ledger
+import Payments
+import Receipts
+
+/// Merchant-presented sales through a ledger server: the order made there, its payment learned
+/// from the server's events (polling when they fail), and Alipay's rule at the end of the wait:
+/// ask, then cancel. What the terminal could not settle with the ledger stays undecided in the
+/// journal, and ``reconcileOrders(journal:client:now:)`` settles it later: a payment that landed
+/// after the terminal gave up is refunded.
+extension Checkout {
+    /// Opens the order at the ledger server and makes its QR payload. The sale is in the journal
+    /// (id = the order id) before the server is asked.
+    public func presentOrder(amount: Money, client: LedgerClient, journal: TerminalJournal, orderID: String? = nil,
+                             now: Int64 = UnixTime.nowMillis()) throws -> PresentedOrder {
+        let (id, qr, expiresAt) = try orderQR(amount: amount, orderID: orderID, now: now)
+        try journal.begin(id: id, terminal: terminalID, merchant: merchant.id, method: .merchantQR, amount: amount, now: now)
+        let made: Order
+        do {
+            guard let order = try client.createOrder(NewOrderWire(id: id, amount: amount.minorUnits, currency: amount.currency.code,
+                                                                  expiresAt: expiresAt)).order else {
+                throw CheckoutError("the ledger server described order \(id) in a way this terminal does not read")
+            }
+            made = order
+        } catch {
+            // No QR was shown, so nobody can pay an order the server may have made.
+            try journal.decide(id: id, approved: false, decline: "the order could not be made at the ledger: \(error)", now: now)
+            throw CheckoutError("the order could not be made at the ledger: \(error)")
+        }
+        return PresentedOrder(order: made, qr: qr, payload: qr.merchantQR.encoded())
+    }
+
+    /// Waits for the customer to pay, at most `waitMillis` (default: until the order expires),
+    /// then asks the ledger and cancels an unpaid order. A payment that won the race against the
+    /// cancel stands (the terminal learns it before it says anything). If the ledger cannot be
+    /// reached to close the order, the sale is declined and stays undecided in the journal.
+    public func awaitPayment(of presented: PresentedOrder, client: LedgerClient, journal: TerminalJournal, waitMillis: Int64? = nil,
+                             now: () -> Int64 = UnixTime.nowMillis,
+                             sleep: (Int64) -> Void = { Thread.sleep(forTimeInterval: Double($0) / 1000) }) throws -> SaleResult {
+        let id = presented.order.id
+        let deadline = min(presented.order.expiresAt, now() + (waitMillis ?? .max / 4))
+        var streamed = true
+        while now() < deadline {
+            if streamed {
+                do {
+                    if let last = try client.watchOrder(id, seconds: Double(deadline - now()) / 1000), last.status == "paid" {
+                        return try settled(last, journal: journal, now: now())
+                    }
+                    continue
+                } catch {
+                    streamed = false    // the events broke off: ask instead
+                }
+            }
+            if let order = try? client.order(id), order.status == "paid" { return try settled(order, journal: journal, now: now()) }
+            sleep(min(limits.orderPollIntervalMillis, max(1, deadline - now())))
+        }
+        do {
+            var order = try client.order(id)
+            if order.status == "open" { order = try client.cancelOrder(id) }
+            if order.status == "paid" { return try settled(order, journal: journal, now: now()) }
+            try journal.decide(id: id, approved: false, decline: Decline.orderExpired.description, now: now())
+            return .declined(reason: Decline.orderExpired.description)
+        } catch let error as CheckoutError {
+            throw error
+        } catch {
+            return .declined(reason: "not paid; the ledger could not be reached to close order \(id) (\(error)): `qrpos sync push` settles it, refunding a late payment")
+        }
+    }
+
+    /// What became of one undecided order when the terminal settled it with the ledger.
+    public enum Reconciled: Sendable, Equatable {
+        /// Not paid, and closed now.
+        case closed(order: String)
+        /// Paid after the terminal told the cashier it was not: refunded, with this refund id.
+        case refunded(order: String, payment: String, refund: String)
+        /// The ledger could not be reached, or did not take the refund; the order stays undecided.
+        case waiting(order: String, reason: String)
+    }
+
+    /// Settles the journal's undecided orders with the ledger server: an open one is cancelled;
+    /// one that was paid is refunded in full back to the wallet (the cashier was told it was not
+    /// paid, or was told nothing), and reported.
+    public func reconcileOrders(journal: TerminalJournal, client: LedgerClient, now: Int64 = UnixTime.nowMillis()) throws -> [Reconciled] {
+        var report: [Reconciled] = []
+        for entry in try journal.undecided(method: .merchantQR) where entry.terminal == terminalID {
+            do {
+                var order: OrderWire
+                do { order = try client.order(entry.id) } catch let failed as LedgerClient.Failed where failed.description.contains("answered 404") {
+                    try journal.decide(id: entry.id, approved: false, decline: "the ledger never made this order", now: now)
+                    report.append(.closed(order: entry.id))
+                    continue
+                }
+                if order.status == "open" { order = try client.cancelOrder(entry.id) }
+                guard order.status == "paid", let payment = order.payment else {
+                    try journal.decide(id: entry.id, approved: false, decline: Decline.orderExpired.description, now: now)
+                    report.append(.closed(order: entry.id))
+                    continue
+                }
+                let refundID = entry.id + "-refund"
+                let answer = try client.refund(RefundWire(id: refundID, payment: payment, amount: order.amount, currency: order.currency))
+                guard answer.status == "approved" else {
+                    report.append(.waiting(order: entry.id, reason: "the ledger declined the refund: \(answer.reason ?? "?")"))
+                    continue
+                }
+                try journal.decide(id: entry.id, approved: false,
+                                   decline: "paid after the terminal gave up (payment \(payment)): refunded as \(refundID)", now: now)
+                report.append(.refunded(order: entry.id, payment: payment, refund: refundID))
+            } catch let error as CheckoutError {
+                throw error
+            } catch {
+                report.append(.waiting(order: entry.id, reason: "\(error)"))
+            }
+        }
+        return report
+    }
+
+    private func settled(_ order: OrderWire, journal: TerminalJournal, now: Int64) throws -> SaleResult {
+        guard let payment = order.payment, let amount = order.order?.amount else {
+            throw CheckoutError("order \(order.id) is paid but the ledger did not say by which payment")
+        }
+        let entry = try journal.decide(id: order.id, approved: true, decline: nil, payment: payment, wallet: order.wallet, now: now)
+        guard entry.status == .approved else { return .declined(reason: entry.decline ?? "declined") }
+        let transfer = Transfer(id: payment, kind: .payment, debitAccount: order.wallet ?? "?", creditAccount: merchant.id, amount: amount,
+                                refundOf: nil, orderID: order.id, memo: "order \(order.id)", createdAt: now)
+        return .approved(try receipt(for: transfer, method: "merchant QR", payer: "wallet …" + (order.wallet ?? "?").suffix(4), now: now))
+    }
+}
