@@ -389,7 +389,7 @@ public struct WalletOperations: Sendable {
 
 extension Transfer {
     /// The same transfer, linked to the next in its batch.
-    func linking() -> Transfer {
+    public func linking() -> Transfer {
         Transfer(id: id, kind: kind, debitAccount: debitAccount, creditAccount: creditAccount, amount: amount,
                  flags: flags.union(.linked), pendingID: pendingID, timeoutMillis: timeoutMillis, refundOf: refundOf,
                  orderID: orderID, memo: memo, createdAt: createdAt)

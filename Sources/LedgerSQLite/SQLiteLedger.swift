@@ -248,17 +248,52 @@ public final class SQLiteLedger: LedgerStore {
     public func refund(requestID: String, payment: String, merchant: String, amount: Money, now: Int64) throws -> Outcome {
         try checkPositive(amount)
         return try request(requestID, fingerprint: "refund|\(payment)|\(merchant)|\(amount)", now: now) { db in
-            guard let original = try loadTransfer(db, payment) else { return .declined(.notAPayment) }
-            guard original.kind == .payment else { return .declined(.notAPayment) }
-            guard original.creditAccount == merchant else { return .declined(.merchantMismatch) }
-            guard original.amount.currency == amount.currency else { return .declined(.currencyMismatch) }
-            let refunded = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount), 0) FROM transfer WHERE refund_of = ?",
-                                              arguments: [payment]) ?? 0
-            guard amount.minorUnits <= original.amount.minorUnits - refunded else { return .declined(.refundExceedsPayment) }
-            return try post(db, Transfer(id: requestID, kind: .refund, debitAccount: original.creditAccount,
-                                         creditAccount: original.debitAccount, amount: amount, refundOf: payment,
-                                         orderID: nil, memo: "refund of \(payment)", createdAt: now))
+            // A payment taken offline is settled in up to two transfers (WalletOperations'
+            // settleOfflinePayment): `payment` from the certificate's allowance and
+            // `payment.wallet` from the wallet. A refund takes back the wallet's part first.
+            let parts = try [payment + ".wallet", payment].compactMap { try loadTransfer(db, $0) }
+            guard !parts.isEmpty, parts.allSatisfy({ $0.kind == .payment }) else { return .declined(.notAPayment) }
+            guard parts.allSatisfy({ $0.creditAccount == merchant }) else { return .declined(.merchantMismatch) }
+            guard parts[0].amount.currency == amount.currency else { return .declined(.currencyMismatch) }
+            var legs: [Transfer] = []
+            var rest = amount.minorUnits
+            for part in parts where rest > 0 {
+                let refunded = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount), 0) FROM transfer WHERE refund_of = ?",
+                                                  arguments: [part.id]) ?? 0
+                let take = min(rest, part.amount.minorUnits - refunded)
+                guard take > 0 else { continue }
+                let money = Money(minorUnits: take, currency: amount.currency)
+                func leg() -> String { legs.isEmpty ? requestID : requestID + ".\(legs.count + 1)" }
+                legs.append(Transfer(id: leg(), kind: .refund, debitAccount: merchant, creditAccount: part.debitAccount, amount: money,
+                                     refundOf: part.id, orderID: nil, memo: "refund of \(payment)", createdAt: now))
+                // An allowance's part goes on to the wallet at once: the customer's money, not
+                // the certificate's (which may have been released already).
+                if let wallet = try offlineAllowanceOwner(db, part.debitAccount) {
+                    legs.append(Transfer(id: leg(), kind: .transfer, debitAccount: part.debitAccount, creditAccount: wallet, amount: money,
+                                         refundOf: nil, orderID: nil, memo: "refund of offline \(payment), to the wallet", createdAt: now))
+                }
+                rest -= take
+            }
+            guard rest == 0, !legs.isEmpty else { return .declined(.refundExceedsPayment) }
+            legs = legs.enumerated().map { $0.offset < legs.count - 1 ? $0.element.linking() : $0.element }
+            let results = try SQLiteTransaction(db: db, now: now).apply(legs)
+            let refusals = results.compactMap(\.refusal)
+            if let refusal = refusals.first(where: { $0 != .linkedEventFailed }) ?? refusals.first {
+                if let decline = Decline(refusal, debitKind: try loadAccount(db, merchant)?.kind) { return .declined(decline) }
+                throw LedgerError(.invalidRequest, "refund \(requestID) refused: \(refusal)")
+            }
+            guard let made = results[0].transfer else { throw LedgerError(.storage, "refund \(requestID) applied without its transfer") }
+            return .posted(made)
         }
+    }
+
+    /// The wallet an offline allowance account was reserved from (its reservation's payer); nil
+    /// for any other account.
+    private func offlineAllowanceOwner(_ db: Database, _ account: String) throws -> String? {
+        guard account.hasPrefix("off_") else { return nil }
+        return try String.fetchOne(db, sql: """
+            SELECT debit_account FROM transfer WHERE credit_account = ? AND kind = 'transfer' ORDER BY created_at, id LIMIT 1
+            """, arguments: [account])
     }
 
     // MARK: Reading

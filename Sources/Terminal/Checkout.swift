@@ -250,8 +250,13 @@ public struct Checkout: Sendable {
         try checkReceiptFields(lines: [])
         let outcome = try embedded().refund(requestID: refundID, payment: payment, merchant: merchant.id, amount: amount, now: now)
         switch outcome.result {
-        case .posted(let transfer):
-            return .approved(try sign(transfer, method: "refund", payer: "wallet …" + transfer.creditAccount.suffix(4), now: now))
+        case .posted(let first):
+            // A refund of a payment taken offline may be made of several transfers (the wallet's
+            // part, the allowance's part passed on to the wallet): the receipt is for the whole.
+            let transfer = Transfer(id: first.id, kind: .refund, debitAccount: first.debitAccount, creditAccount: first.creditAccount,
+                                    amount: amount, refundOf: payment, orderID: nil, memo: first.memo, createdAt: first.createdAt)
+            let payer = first.creditAccount.hasPrefix("off_") ? "wallet (offline code)" : "wallet …" + first.creditAccount.suffix(4)
+            return .approved(try sign(transfer, method: "refund", payer: payer, now: now))
         case .declined(let decline):
             return .declined(reason: decline.description)
         }

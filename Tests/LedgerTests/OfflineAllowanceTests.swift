@@ -203,4 +203,38 @@ import Testing
         #expect(try balance(w, w.shops[0]) == 100 && balance(w, w.shops[1]) == 100)
         try expectAudit(w)
     }
+
+    /// A sale taken offline and refunded: the money goes back to the wallet, whichever of the
+    /// allowance and the wallet paid it, even once the allowance was released; never more than
+    /// the sale in total. (Refunds are the SQLite ledger's, which holds them.)
+    @Test func refundOfAnOfflineSale() throws {
+        let w = try world(.sqlite, funds: 1_000)
+        let ledger = try #require(w.store as? any LedgerStore)
+        let serial = UUIDv7.make(), until = now + 86_400_000
+        _ = try w.ops.reserveOfflineAllowance(serial: serial, wallet: w.wallet.id, amount: cny(300), validUntil: until, now: now)
+        let sale = UUIDv7.make()
+        let settled = try w.ops.settleOfflinePayment(paymentID: sale, serial: serial, merchant: w.shops[0], amount: cny(500), now: now + 1)
+        #expect(settled.fromAllowance == 300 && settled.fromWallet == 200)
+        #expect(try balance(w, w.wallet.id) == 500)
+
+        let first = try ledger.refund(requestID: UUIDv7.make(), payment: sale, merchant: w.shops[0], amount: cny(450), now: now + 2)
+        #expect(first.transfer?.refundOf == sale + ".wallet", "the wallet's part first")
+        #expect(try balance(w, w.wallet.id) == 950, "all 450 back in the wallet, none left in the allowance")
+        #expect(try balance(w, WalletOperations.offlineAllowanceAccount(serial)) == 0)
+        #expect(try ledger.refund(requestID: UUIDv7.make(), payment: sale, merchant: w.shops[0], amount: cny(51), now: now + 3).decline == .refundExceedsPayment)
+        try expectAudit(w)
+
+        // The allowance is released (nothing left in it), and the last 50 still reach the wallet.
+        #expect(try w.ops.releaseOfflineAllowance(serial: serial, now: until + WalletOperations.offlineReleaseGraceMillis) == nil)
+        let last = try ledger.refund(requestID: UUIDv7.make(), payment: sale, merchant: w.shops[0], amount: cny(50), now: until + WalletOperations.offlineReleaseGraceMillis + 1)
+        #expect(last.transfer != nil)
+        #expect(try balance(w, w.wallet.id) == 1_000 && balance(w, w.shops[0]) == 0)
+
+        // A sale the wallet paid alone (its allowance spent) has no allowance part: refunded all the same.
+        let walletOnly = UUIDv7.make()
+        _ = try w.ops.settleOfflinePayment(paymentID: walletOnly, serial: serial, merchant: w.shops[1], amount: cny(100), now: until + 1)
+        #expect(try ledger.refund(requestID: UUIDv7.make(), payment: walletOnly, merchant: w.shops[1], amount: cny(100), now: until + 2).transfer != nil)
+        #expect(try balance(w, w.wallet.id) == 1_000)
+        try expectAudit(w)
+    }
 }
