@@ -102,7 +102,7 @@ let package = Package(
         .testTarget(name: "LedgerServerTests", dependencies: [
             "LedgerServer", "Ledger", "LedgerSQLite", "Terminal", "Payments",
         ], swiftSettings: strict),
-        .testTarget(name: "qrposTests", dependencies: ["Payments", "Barcodes", "QrposTestSupport", "LedgerServer", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
+        .testTarget(name: "qrposTests", dependencies: ["Payments", "Barcodes", "QrposTestSupport", "LedgerServer", "SeededRandom", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -23,6 +23,7 @@ if [ "${1:-}" = "--hil" ]; then
     v4l-utils         # v4l2-ctl: configures vivid and streams frames into its output node
     busybox-static    # the guest's initramfs
     kmod              # depmod/modprobe for the guest's modules
+    faketime          # libfaketime: a terminal or a phone whose clock is off, in the fault tests
   )
 fi
 

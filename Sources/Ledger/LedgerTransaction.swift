@@ -32,6 +32,15 @@ public protocol LedgerTransaction: AnyObject {
     func offlineCounterUses(serial: String, counter: Int64) throws -> [String]
     /// Records that `payment` used that code (again, for a payment already recorded, is a no-op).
     func recordOfflineCounter(serial: String, counter: Int64, payment: String) throws
+    /// The reservations (their transfers) of the offline allowance accounts that still hold
+    /// money, at most `limit`.
+    func heldOfflineReservations(limit: Int) throws -> [Transfer]
+}
+
+extension LedgerTransaction {
+    /// Offline allowance accounts are named `off_…` (``WalletOperations/offlineAllowanceAccount(_:)``):
+    /// this id range holds exactly them ("`" follows "_").
+    public static var offlineAccountRange: (from: String, below: String) { ("off_", "off`") }
 }
 
 /// A store that can run a ``LedgerTransaction``.

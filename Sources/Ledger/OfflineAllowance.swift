@@ -230,6 +230,19 @@ extension WalletOperations {
                                           replayed: false, counterReusedBy: reused))
     }
 
+    /// Releases every allowance whose certificate ended, with its grace, by `now`
+    /// (``releaseOfflineAllowance(serial:now:)`` for each): what `qrpos ledger expire` and the
+    /// ledger server's sweep do. Returns the releases made.
+    public func releaseDueOfflineAllowances(now: Int64) throws -> [Transfer] {
+        let held = try store.transaction(now: now) { tx in try tx.heldOfflineReservations(limit: 10_000) }
+        var released: [Transfer] = []
+        for reservation in held {
+            guard let until = Self.validUntil(reservationMemo: reservation.memo), now >= until + Self.offlineReleaseGraceMillis else { continue }
+            if let made = try releaseOfflineAllowance(serial: reservation.id, now: now) { released.append(made) }
+        }
+        return released
+    }
+
     /// Returns what is left of certificate `serial`'s allowance to its wallet, once its validity
     /// and the grace for forwarding (``offlineReleaseGraceMillis``) are over. Nil before then,
     /// and when nothing is left; a second call returns the first release.
@@ -247,5 +260,21 @@ extension WalletOperations {
                                                  memo: "offline allowance returned", createdAt: now)])
             return results[0].transfer
         }
+    }
+}
+
+/// What time alone changes in the ledger: holds past their timeout are released, and offline
+/// allowances past their certificate's end and the grace go back to their wallets. `qrpos ledger
+/// expire` runs it once; the ledger server every minute.
+public enum LedgerSweep {
+    /// The ids released: expired holds, then allowance releases.
+    public static func run(_ store: any TransactionalLedgerStore, now: Int64) throws -> [String] {
+        var ids: [String] = []
+        while true {
+            let expired = try store.expirePending(now: now)
+            ids += expired
+            if expired.count < LedgerLimits.batchCountMax { break }
+        }
+        return ids + (try WalletOperations(store: store).releaseDueOfflineAllowances(now: now).map(\.id))
     }
 }

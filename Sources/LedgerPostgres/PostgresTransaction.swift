@@ -206,6 +206,16 @@ final class PostgresTransaction: LedgerTransaction {
                        logger: logger).wait().map { try $0.decode(String.self) }
     }
 
+    func heldOfflineReservations(limit: Int) throws -> [Transfer] {
+        let (from, below) = Self.offlineAccountRange
+        return try conn.query("""
+            SELECT \(unescaped: PostgresRows.transferColumns) FROM transfer WHERE kind = 'transfer' AND credit_account IN (
+                SELECT id FROM account WHERE id >= \(from) AND id < \(below) AND credits_posted > debits_posted + debits_pending)
+            AND id NOT LIKE '%.%'
+            ORDER BY created_at, id LIMIT \(limit)
+            """, logger: logger).wait().map(PostgresRows.transfer)
+    }
+
     func recordOfflineCounter(serial: String, counter: Int64, payment: String) throws {
         _ = try conn.query("""
             INSERT INTO offline_counter (certificate, counter, payment, created_at) VALUES (\(serial), \(counter), \(payment), \(now))

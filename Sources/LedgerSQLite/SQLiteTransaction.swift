@@ -95,6 +95,15 @@ extension SQLiteTransaction {
                             arguments: [serial, counter])
     }
 
+    func heldOfflineReservations(limit: Int) throws -> [Transfer] {
+        try Row.fetchAll(db, sql: """
+            SELECT \(SQLiteRows.transferColumns) FROM transfer WHERE kind = 'transfer' AND credit_account IN (
+                SELECT id FROM account WHERE id >= ? AND id < ? AND credits_posted > debits_posted + debits_pending)
+            AND id NOT LIKE '%.%'
+            ORDER BY created_at, id LIMIT ?
+            """, arguments: [Self.offlineAccountRange.from, Self.offlineAccountRange.below, limit]).map(SQLiteRows.transfer)
+    }
+
     func recordOfflineCounter(serial: String, counter: Int64, payment: String) throws {
         try db.cachedStatement(sql: "INSERT INTO offline_counter (certificate, counter, payment, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
             .execute(arguments: [serial, counter, payment, now])

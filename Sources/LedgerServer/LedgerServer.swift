@@ -140,6 +140,22 @@ public struct OnlineAuthorization: Sendable {
     }
 }
 
+extension LedgerSweep {
+    /// Runs the sweep every `interval` until the task is cancelled; a failure is logged and
+    /// the next round tries again.
+    public static func every(_ interval: Duration, store: any TransactionalLedgerStore, logger: Logger) async {
+        while !Task.isCancelled {
+            do {
+                let released = try await NIOThreadPool.singleton.runIfActive { try run(store, now: UnixTime.nowMillis()) }
+                if !released.isEmpty { logger.info("sweep released \(released.count) holds and allowances") }
+            } catch {
+                logger.error("sweep failed: \(error)")
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+}
+
 /// The wallet ledger on HTTP (Hummingbird): `qrpos ledger serve`. The routes and their JSON are
 /// described in assets/openapi.json. The ledger's calls block (SQLite, or PostgreSQL waited on),
 /// so they run on NIO's blocking thread pool, never on the cooperative pool.

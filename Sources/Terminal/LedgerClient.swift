@@ -31,6 +31,12 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
         public let description: String
     }
 
+    /// The server answered, and refused this terminal's request for a reason an offline rule
+    /// cannot mend (its clock is off): not "no answer".
+    public struct Refused: Error, CustomStringConvertible {
+        public let description: String
+    }
+
     public func settle(_ payments: [ForwardedPayment]) throws -> [String: ForwardAnswer] {
         let body = Array(try JSONEncoder().encode(SyncWire.Request(entries: payments.map(SyncWire.Entry.init))))
         let (status, data) = try send(method: "POST", path: "/v1/sync", body: body)
@@ -45,7 +51,9 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
         let body = Array(try JSONEncoder().encode(AuthorizeWire.Request(id: id, merchant: merchant, amount: amount.minorUnits,
                                                                         currency: amount.currency.code, code: code)))
         let (status, data): (Int, Data)
-        do { (status, data) = try send(method: "POST", path: "/v1/authorize", body: body) } catch {
+        do { (status, data) = try send(method: "POST", path: "/v1/authorize", body: body) } catch let refused as Refused {
+            throw refused
+        } catch {
             throw OnlineAuthorizerUnreachable(description: "\(error)")
         }
         guard status == 200 else {
@@ -156,6 +164,10 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
         // Either way the first answer was lost: that is no answer, not a refusal.
         if status == 401, String(decoding: data, as: UTF8.self).contains("replayed request") {
             throw Failed(description: "the ledger server's answer was lost (the request was sent again and refused as a replay)")
+        }
+        if status == 401, String(decoding: data, as: UTF8.self).contains("request time outside") {
+            throw Refused(description: "this terminal's clock is more than 5 minutes off the ledger server's clock: set it right "
+                          + "(`qrpos terminal setup` shows the difference); the server refused the request")
         }
         return (status, data)
     }

@@ -346,16 +346,12 @@ struct LedgerCommand: ParsableCommand {
     }
 
     struct Expire: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Release the holds whose timeout has passed; prints their ids.")
+        static let configuration = CommandConfiguration(
+            abstract: "Release the holds whose timeout has passed, and the offline allowances whose certificate ended (with 25 hours' grace for forwarding); prints their ids.")
         @OptionGroup var store: StoreOptions
 
         func run() throws {
-            let ledger = try store.openCore(existingOnly: true)
-            while true {
-                let released = try ledger.expirePending(now: UnixTime.nowMillis())
-                for id in released { print(id) }
-                if released.count < LedgerLimits.batchCountMax { return }
-            }
+            for id in try LedgerSweep.run(try store.openCore(existingOnly: true), now: UnixTime.nowMillis()) { print(id) }
         }
     }
 

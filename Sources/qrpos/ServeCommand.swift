@@ -33,6 +33,11 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0: any free one, printed).") var port = 8080
     @Option(help: ArgumentHelp("JSON file of the terminals allowed to call.", valueName: "file")) var terminals: String
+    @Option(name: .customLong("sweep-seconds"), help: "How often expired holds and ended offline allowances are released.") var sweepSeconds = 60
+
+    func validate() throws {
+        guard (1...86_400).contains(sweepSeconds) else { throw ValidationError("--sweep-seconds is 1 to 86400") }
+    }
 
     func run() throws {
         guard let data = FileManager.default.contents(atPath: terminals) else { throw Failure("cannot read \(terminals)") }
@@ -53,8 +58,10 @@ struct ServeCommand: ParsableCommand {
         }
         let failure = Mutex<String?>(nil)
         let done = DispatchSemaphore(value: 0)
+        let sweep = Task { await LedgerSweep.every(.seconds(sweepSeconds), store: ledger, logger: logger) }
         Task {
             do { try await app.runService() } catch { failure.withLock { $0 = "\(error)" } }
+            sweep.cancel()
             done.signal()
         }
         done.wait()

@@ -237,4 +237,23 @@ import Testing
         #expect(try balance(w, w.wallet.id) == 1_000)
         try expectAudit(w)
     }
+
+    /// The sweep (`qrpos ledger expire`, and the server every minute) returns each ended
+    /// allowance once its grace is over, and only those.
+    @Test(arguments: StoreKind.all)
+    func sweepReleasesEndedAllowances(_ kind: StoreKind) throws {
+        let w = try world(kind, funds: 1_000)
+        let (early, late) = (UUIDv7.make(), UUIDv7.make())
+        _ = try w.ops.reserveOfflineAllowance(serial: early, wallet: w.wallet.id, amount: cny(200), validUntil: now + 3_600_000, now: now)
+        _ = try w.ops.reserveOfflineAllowance(serial: late, wallet: w.wallet.id, amount: cny(300), validUntil: now + 7_200_000, now: now)
+        _ = try w.ops.settleOfflinePayment(paymentID: UUIDv7.make(), serial: early, counter: 1, merchant: w.shops[0], amount: cny(50), now: now + 1)
+        let grace = WalletOperations.offlineReleaseGraceMillis
+        #expect(try LedgerSweep.run(w.store, now: now + 3_600_000 + grace - 1) == [], "not before the grace is over")
+        #expect(try LedgerSweep.run(w.store, now: now + 3_600_000 + grace) == [early + ".release"])
+        #expect(try available(w, w.wallet.id) == 1_000 - 50 - 300, "150 of the first allowance back")
+        #expect(try LedgerSweep.run(w.store, now: now + 3_600_000 + grace + 1) == [], "once")
+        #expect(try LedgerSweep.run(w.store, now: now + 7_200_000 + grace) == [late + ".release"])
+        #expect(try available(w, w.wallet.id) == 950)
+        try expectAudit(w)
+    }
 }

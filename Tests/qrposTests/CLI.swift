@@ -34,10 +34,16 @@ struct CLI {
 
     /// Runs `qrpos args…` with this test's own home folder.
     @discardableResult
-    func run(_ args: [String], stdin: Data? = nil, environment: [String: String] = [:]) throws -> Result {
+    /// `under` runs it through another program (`faketime -f +600s`, say).
+    func run(_ args: [String], stdin: Data? = nil, environment: [String: String] = [:], under wrapper: [String] = []) throws -> Result {
         let process = Process()
-        process.executableURL = CLI.executable
-        process.arguments = args
+        if let tool = wrapper.first {
+            process.executableURL = URL(fileURLWithPath: tool)
+            process.arguments = Array(wrapper.dropFirst()) + [CLI.executable.path] + args
+        } else {
+            process.executableURL = CLI.executable
+            process.arguments = args
+        }
         var env = ProcessInfo.processInfo.environment
         env["QRPOS_HOME"] = home.path
         for (k, v) in self.environment.merging(environment, uniquingKeysWith: { $1 }) { env[k] = v }

@@ -2,12 +2,14 @@ import Foundation
 import GRDB
 import LedgerServer
 import QrposTestSupport
+import SeededRandom
+import Synchronization
 import Testing
 
 /// A fleet on loopback, every part its own process: a ledger (its home, `qrpos ledger serve`), a
 /// terminal (its own home and journal, `qrpos charge --server`), and between them, when a test
 /// wants one, `qrpos ledger proxy` breaking the link.
-final class Fleet {
+final class Fleet: @unchecked Sendable {
     let ledger: CLI
     let terminal: CLI
     let merchant: String
@@ -17,24 +19,30 @@ final class Fleet {
     /// The PostgreSQL ledger the server serves (nil: the SQLite one in the ledger's home).
     let database: String?
 
+    /// A second terminal of the same merchant, registered as T8.
+    let other: CLI
+
     init(funds: String = "1000.00", database: String? = nil) throws {
         self.database = database
         var ledger = try CLI()
         if let database { ledger.environment["QRPOS_DATABASE"] = database }
         self.ledger = ledger
         terminal = try CLI()
+        other = try CLI()
         merchant = try ledger.run(["merchant", "create", "--name", "Tea", "--city", "Hangzhou", "--mcc", "5812"]).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines)
         wallet = try ledger.run(["wallet", "create", "--name", "Wu"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(try ledger.run(["wallet", "deposit", wallet, funds]).status == 0)
-        let terminalKey = try terminal.run(["terminal", "key"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        try Data("[{\"id\":\"T7\",\"merchant\":\"\(merchant)\",\"public_key\":\"\(terminalKey)\"}]".utf8)
+        let keys = try [terminal, other].map { try $0.run(["terminal", "key"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) }
+        try Data("[{\"id\":\"T7\",\"merchant\":\"\(merchant)\",\"public_key\":\"\(keys[0])\"},{\"id\":\"T8\",\"merchant\":\"\(merchant)\",\"public_key\":\"\(keys[1])\"}]".utf8)
             .write(to: URL(fileURLWithPath: ledger.path("terminals.json")))
         server = try ServerProcess(executable: CLI.executable, home: ledger.home.path, terminals: ledger.path("terminals.json"), port: 0,
                                    database: database)
-        // The terminal learns its merchant and the issuer's key while the link is whole.
-        let setup = try terminal.run(["terminal", "setup", "--server", serverURL, "--terminal-id", "T7"])
-        #expect(setup.status == 0, "\(setup.stderr)")
+        // The terminals learn their merchant and the issuer's key while the link is whole.
+        for (cli, id) in [(terminal, "T7"), (other, "T8")] {
+            let setup = try cli.run(["terminal", "setup", "--server", serverURL, "--terminal-id", id])
+            #expect(setup.status == 0, "\(setup.stderr)")
+        }
     }
 
     deinit {
@@ -68,20 +76,27 @@ final class Fleet {
         return made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    func charge(_ amount: String, code: String, via url: String, timeout: String = "1", id: String? = nil) throws -> CLI.Result {
-        try terminal.run(["charge", "--server", url, "--terminal-id", "T7", "--online-timeout", timeout, "--amount", amount,
-                          "--code", code, "--json"] + (id.map { ["--id", $0] } ?? []))
+    /// A sale at T7 (or T8 with `atOther`); `under` runs the command under another program
+    /// (faketime, for a terminal whose clock is off).
+    func charge(_ amount: String, code: String, via url: String, timeout: String = "1", id: String? = nil, atOther: Bool = false,
+                under wrapper: [String] = []) throws -> CLI.Result {
+        try (atOther ? other : terminal).run(["charge", "--server", url, "--terminal-id", atOther ? "T8" : "T7", "--online-timeout", timeout,
+                                              "--amount", amount, "--code", code, "--json"] + (id.map { ["--id", $0] } ?? []),
+                                             under: wrapper)
     }
 
-    func push(via url: String) throws -> [String: Any] {
-        let pushed = try terminal.run(["sync", "push", "--server", url, "--terminal-id", "T7", "--attempts", "12", "--timeout", "2", "--json"])
-        return try terminal.json(try #require(pushed.lines.first, "\(pushed.stderr)"))
+    func push(via url: String, atOther: Bool = false) throws -> [String: Any] {
+        let cli = atOther ? other : terminal
+        let pushed = try cli.run(["sync", "push", "--server", url, "--terminal-id", atOther ? "T8" : "T7", "--attempts", "12", "--timeout", "2", "--json"])
+        return try cli.json(try #require(pushed.lines.first, "\(pushed.stderr)"))
     }
 
-    /// The terminal journal's entries: id → (status, offline, amount in minor units, sync result,
-    /// the ledger's payment id when it is not the sale's).
-    func journal() throws -> [String: (status: String, offline: Bool, amount: Int64, synced: String?, payment: String?)] {
-        let db = try DatabaseQueue(path: terminal.path("journal.sqlite"), configuration: { var c = Configuration(); c.readonly = true; return c }())
+    /// A terminal journal's entries (T7's, or T8's): id → (status, offline, amount in minor
+    /// units, sync result, the ledger's payment id when it is not the sale's).
+    func journal(atOther: Bool = false) throws -> [String: (status: String, offline: Bool, amount: Int64, synced: String?, payment: String?)] {
+        let path = (atOther ? other : terminal).path("journal.sqlite")
+        guard FileManager.default.fileExists(atPath: path) else { return [:] }
+        let db = try DatabaseQueue(path: path, configuration: { var c = Configuration(); c.readonly = true; return c }())
         return try db.read { db in
             var all: [String: (String, Bool, Int64, String?, String?)] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT id, status, offline, amount, sync_result, payment FROM entry") {
@@ -99,7 +114,7 @@ final class Fleet {
     /// Every payment the terminal approved is in the ledger exactly once, and nothing else was
     /// paid to the merchant; the ledger's audit passes.
     func expectExactlyOnce(sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let approved = try journal().filter { $0.value.status == "approved" }
+        let approved = try journal().merging(try journal(atOther: true)) { first, _ in first }.filter { $0.value.status == "approved" }
         let ids = Set(try ledger.run(["ledger", "ids"]).lines)
         for (sale, entry) in approved {
             let id = entry.payment ?? sale
@@ -323,5 +338,109 @@ extension Fleet {
         #expect(try fleet.ledger.run(["ledger", "audit"]).status == 0)
         // Nothing is refunded twice.
         #expect(try #require(try fleet.push(via: proxy)["orders_refunded"] as? [Any]).isEmpty)
+    }
+}
+
+/// A clock off by `offset` ("+600s") for one process: Debian's faketime (libfaketime), which
+/// the test command installs.
+func skewedClock(_ offset: String) throws -> [String] {
+    let tool = try #require(["/usr/bin/faketime", "/bin/faketime"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                            "faketime is missing: hardware/deps.sh --hil installs it")
+    return [tool, "-f", offset]
+}
+
+@Suite("A fleet's faults: terminals at once, clocks off, a terminal killed", .serialized) struct FleetFaultTests {
+    @Test("two terminals spend one wallet's allowance offline at once, one code shown at both: each sale settled once, the overspend from the wallet, the copy flagged")
+    func twoTerminalsOneAllowance() throws {
+        let fleet = try Fleet(funds: "500.00")
+        _ = try fleet.offlineCode(allowance: "100.00")
+        let codes = try (0..<8).map { _ in try fleet.offlineCode() }
+        let copied = try fleet.offlineCode()
+        fleet.stopServer()
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { lane in
+            for k in stride(from: lane, to: codes.count, by: 2) {
+                do {
+                    let sale = try fleet.charge("20.00", code: codes[k], via: fleet.serverURL, atOther: lane == 1)
+                    if sale.status != 0 { failures.withLock { $0.append(sale.stderr) } }
+                } catch { failures.withLock { $0.append("\(error)") } }
+            }
+            do {
+                let copy = try fleet.charge("5.00", code: copied, via: fleet.serverURL, atOther: lane == 1)
+                if copy.status != 0 { failures.withLock { $0.append(copy.stderr) } }
+            } catch { failures.withLock { $0.append("\(error)") } }
+        }
+        #expect(failures.withLock { $0 } == [], "each terminal keeps within its own limits")
+        try fleet.restartServer()
+        let (a, b) = (try fleet.push(via: fleet.serverURL), try fleet.push(via: fleet.serverURL, atOther: true))
+        #expect((a["settled"] as? Int ?? 0) + (b["settled"] as? Int ?? 0) == 10, "\(a) \(b)")
+        #expect(try fleet.merchantBalance() == "170.00", "eight sales of 20.00 and the copied code twice")
+        let wallet = try fleet.ledger.json(try #require(try fleet.ledger.run(["wallet", "balance", fleet.wallet, "--json"]).lines.first))
+        #expect(wallet["balance"] as? String == "330.00", "100.00 from the allowance, 70.00 more from the wallet")
+        let results = try fleet.journal().values.compactMap(\.synced) + fleet.journal(atOther: true).values.compactMap(\.synced)
+        #expect(results.filter { $0.contains("code also used by") }.count == 1, "the second use of the copied code is flagged: \(results)")
+        try fleet.expectExactlyOnce()
+    }
+
+    @Test("clocks off: a phone 10 min ahead is declined offline and online, 2 min is fine; a terminal 10 min off is told so, and its sale waits undecided")
+    func skewedClocks() throws {
+        let fleet = try Fleet()
+        _ = try fleet.offlineCode(allowance: "100.00")
+        func code(phoneAhead offset: String) throws -> String {
+            let made = try fleet.ledger.run(["wallet", "token", fleet.wallet], under: try skewedClock(offset))
+            #expect(made.status == 0, "\(made.stderr)")
+            return made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let online = try fleet.charge("1.00", code: try code(phoneAhead: "+600s"), via: fleet.serverURL)
+        #expect(online.status == 3 && online.stderr.contains("300 s"), "\(online.stderr)")
+        #expect(try fleet.charge("1.00", code: try code(phoneAhead: "+120s"), via: fleet.serverURL).status == 0)
+        fleet.stopServer()
+        let offline = try fleet.charge("1.00", code: try code(phoneAhead: "+600s"), via: fleet.serverURL)
+        #expect(offline.status == 3 && offline.stderr.contains("300 s"), "\(offline.stderr)")
+        #expect(try fleet.charge("1.00", code: try code(phoneAhead: "-120s"), via: fleet.serverURL).status == 0)
+        try fleet.restartServer()
+
+        let drifted = try fleet.charge("2.00", code: try fleet.offlineCode(), via: fleet.serverURL, under: try skewedClock("+600s"))
+        #expect(drifted.status == 1 && drifted.stderr.contains("server's clock"), "a clear error, not a silent offline sale: \(drifted.stderr)")
+        let status = try fleet.terminal.json(try #require(try fleet.terminal.run(["sync", "status", "--json"]).lines.first))
+        #expect(status["undecided_count"] as? Int == 1)
+        #expect(try fleet.push(via: fleet.serverURL)["settled"] as? Int == 1)
+        try fleet.expectExactlyOnce()
+    }
+
+    /// SIGKILL at seeded moments while a terminal charges (the link slowed so some kills land
+    /// while the ledger is being asked); each killed sale is retried with its id, as the
+    /// terminal's log line says to. Every sale ends approved once or declined, never twice.
+    @Test("a terminal killed mid-sale, again and again: retried by id, each sale paid at most once, the journal sound")
+    func killedMidSale() throws {
+        let fleet = try Fleet()
+        let proxy = try fleet.startProxy(["--random", "delay=500", "--delay-max", "400", "--seed", "11"])
+        _ = try fleet.offlineCode(allowance: "200.00")
+        var random = SplitMix64(seed: 20261127)
+        var sales: [(id: String, code: String)] = []
+        for _ in 0..<12 {
+            let id = UUID().uuidString.lowercased(), code = try fleet.offlineCode()
+            sales.append((id, code))
+            let process = Process()
+            process.executableURL = CLI.executable
+            process.arguments = ["charge", "--home", fleet.terminal.home.path, "--server", proxy, "--terminal-id", "T7", "--online-timeout", "0.3",
+                                 "--amount", "3.00", "--code", code, "--id", id, "--json"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32(random.next() % 400_000))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        // The cashier retries each sale that has no answer, with its id.
+        for sale in sales where try fleet.journal()[sale.id]?.status ?? "authorizing" == "authorizing" {
+            let retried = try fleet.charge("3.00", code: sale.code, via: proxy, id: sale.id)
+            #expect(retried.status == 0, "\(retried.stderr)")
+        }
+        #expect(try fleet.journal().values.allSatisfy { $0.status == "approved" }, "every sale was answered, and approved")
+        _ = try fleet.push(via: proxy)
+        let status = try fleet.terminal.json(try #require(try fleet.terminal.run(["sync", "status", "--json"]).lines.first))
+        #expect(status["unsynced_count"] as? Int == 0 && status["undecided_count"] as? Int == 0)
+        try fleet.expectExactlyOnce()
     }
 }
