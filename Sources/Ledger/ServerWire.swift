@@ -195,3 +195,96 @@ public struct RefundWire: Codable, Sendable, Equatable {
         self.currency = currency
     }
 }
+
+/// `POST /v1/wallets/{id}/certificates`: a phone asks for an offline certificate for its device
+/// key; the allowance is reserved on the wallet at once.
+public struct CertificateRequestWire: Codable, Sendable, Equatable {
+    /// The certificate's serial (UUIDv7, made by the phone): the idempotency key.
+    public let serial: String
+    /// The phone's device public key (hex), which signs each offline code.
+    public let deviceKey: String
+    public let allowance: Int64
+    public let currency: String
+    public let validUntil: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case serial, allowance, currency
+        case deviceKey = "device_key"
+        case validUntil = "valid_until"
+    }
+
+    public init(serial: String, deviceKey: String, allowance: Int64, currency: String, validUntil: Int64) {
+        self.serial = serial
+        self.deviceKey = deviceKey
+        self.allowance = allowance
+        self.currency = currency
+        self.validUntil = validUntil
+    }
+}
+
+/// The answer: the certificate (Base45 of its bytes) or why not.
+public struct CertificateWire: Codable, Sendable, Equatable {
+    /// "issued" or "declined".
+    public let status: String
+    public let certificate: String?
+    public let reason: String?
+
+    public init(status: String, certificate: String? = nil, reason: String? = nil) {
+        self.status = status
+        self.certificate = certificate
+        self.reason = reason
+    }
+}
+
+/// `POST /v1/wallets/{id}/payments`: the wallet pays a merchant-presented order it scanned.
+public struct WalletPaymentWire: Codable, Sendable, Equatable {
+    /// The phone-made payment id: the idempotency key.
+    public let id: String
+    public let order: String
+    public let merchant: String
+    public let amount: Int64
+    public let currency: String
+
+    public init(id: String, order: String, merchant: String, amount: Int64, currency: String) {
+        self.id = id
+        self.order = order
+        self.merchant = merchant
+        self.amount = amount
+        self.currency = currency
+    }
+}
+
+/// One wallet event (`GET /v1/wallets/{id}/events`): a posted change or a hold, with the
+/// balances after it.
+public struct WalletEventWire: Codable, Sendable, Equatable {
+    public let seq: Int64
+    public let transfer: String
+    public let kind: String
+    /// Minor units; negative for money out.
+    public let delta: Int64
+    public let available: Int64
+    public let balance: Int64
+    public let currency: String
+    public let createdAt: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case seq, transfer, kind, delta, available, balance, currency
+        case createdAt = "created_at"
+    }
+
+    public init(_ e: WalletEvent) {
+        (seq, transfer, kind, delta, available, balance, currency, createdAt) =
+            (e.seq, e.transfer, e.kind, e.delta.minorUnits, e.available, e.balance, e.delta.currency.code, e.createdAt)
+    }
+}
+
+public struct WalletEventsWire: Codable, Sendable, Equatable {
+    public let events: [WalletEventWire]
+    /// The cursor to ask from next.
+    public let next: Int64
+
+    public init(events: [WalletEventWire], next: Int64) {
+        self.events = events
+        self.next = next
+    }
+}

@@ -39,49 +39,83 @@ extension Rejection: HTTPResponseError {
     }
 }
 
-/// Checks a request's signature (``RequestSignature``): a known terminal, a time within the
-/// skew allowed, a nonce not seen within it, and a valid Ed25519 signature over the request.
+/// A wallet's phone the server knows: the wallet and the public key its requests are signed with
+/// (hex; `qrpos wallet key` prints it).
+public struct WalletRegistration: Sendable, Codable, Hashable {
+    public let id: String
+    public let publicKey: String
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case publicKey = "public_key"
+    }
+
+    public init(id: String, publicKey: String) {
+        self.id = id
+        self.publicKey = publicKey
+    }
+}
+
+/// Checks a request's signature (``RequestSignature``): a known terminal (or wallet), a time
+/// within the skew allowed, a nonce not seen within it, and a valid Ed25519 signature over the
+/// request.
 public final class RequestAuthenticator: Sendable {
     private let terminals: [String: (registration: TerminalRegistration, key: OfflinePublicKey)]
+    private let wallets: [String: OfflinePublicKey]
     public let skewMillis: Int64
     /// Nonces seen, with when they may be forgotten (after the skew window they would be refused
     /// for their time anyway).
     private let nonces = Mutex<[String: Int64]>([:])
 
-    public init(terminals: [TerminalRegistration], skewMillis: Int64 = 300_000) throws {
-        var known: [String: (TerminalRegistration, OfflinePublicKey)] = [:]
-        for t in terminals {
-            guard let raw = Hex.bytes(t.publicKey), let key = try? OfflinePublicKey(raw: raw) else {
-                throw Rejection(status: .internalServerError, reason: "terminal \(t.id)'s public key is not 64 hex digits")
+    public init(terminals: [TerminalRegistration], wallets: [WalletRegistration] = [], skewMillis: Int64 = 300_000) throws {
+        func key(_ hex: String, _ who: String) throws -> OfflinePublicKey {
+            guard let raw = Hex.bytes(hex), let key = try? OfflinePublicKey(raw: raw) else {
+                throw Rejection(status: .internalServerError, reason: "\(who)'s public key is not 64 hex digits")
             }
-            known[t.id] = (t, key)
+            return key
         }
+        var known: [String: (TerminalRegistration, OfflinePublicKey)] = [:]
+        for t in terminals { known[t.id] = (t, try key(t.publicKey, "terminal \(t.id)")) }
         self.terminals = known
+        var phones: [String: OfflinePublicKey] = [:]
+        for w in wallets { phones[w.id] = try key(w.publicKey, "wallet \(w.id)") }
+        self.wallets = phones
         self.skewMillis = skewMillis
     }
 
     public func authenticate(method: String, path: String, headers: HTTPFields, body: [UInt8], now: Int64) -> Result<TerminalRegistration, Rejection> {
+        check(RequestSignature.terminalHeader, "terminal", { terminals[$0]?.key }, method: method, path: path, headers: headers, body: body, now: now)
+            .map { terminals[$0]!.registration }
+    }
+
+    /// The wallet that signed the request (its phone's key).
+    public func authenticateWallet(method: String, path: String, headers: HTTPFields, body: [UInt8], now: Int64) -> Result<String, Rejection> {
+        check(RequestSignature.walletHeader, "wallet", { wallets[$0] }, method: method, path: path, headers: headers, body: body, now: now)
+    }
+
+    private func check(_ idHeader: String, _ what: String, _ keyOf: (String) -> OfflinePublicKey?, method: String, path: String,
+                       headers: HTTPFields, body: [UInt8], now: Int64) -> Result<String, Rejection> {
         func header(_ name: String) -> String? { HTTPField.Name(name).flatMap { headers[$0] } }
-        guard let id = header(RequestSignature.terminalHeader), let timeText = header(RequestSignature.timeHeader),
+        guard let id = header(idHeader), let timeText = header(RequestSignature.timeHeader),
               let nonce = header(RequestSignature.nonceHeader), let signature = header(RequestSignature.signatureHeader) else {
-            return .failure(Rejection(status: .unauthorized, reason: "unsigned request: the X-Qrpos-* signature headers are missing"))
+            return .failure(Rejection(status: .unauthorized, reason: "unsigned request: the \(idHeader) and X-Qrpos-* signature headers are missing"))
         }
-        guard let known = terminals[id] else { return .failure(Rejection(status: .unauthorized, reason: "unknown terminal \(id)")) }
+        guard let key = keyOf(id) else { return .failure(Rejection(status: .unauthorized, reason: "unknown \(what) \(id)")) }
         guard let time = Int64(timeText), time >= now - skewMillis, time <= now + skewMillis else {
             return .failure(Rejection(status: .unauthorized, reason: "request time outside ±\(skewMillis / 1000) s of the server's clock"))
         }
         guard (16...64).contains(nonce.count) else { return .failure(Rejection(status: .unauthorized, reason: "a nonce is 16 to 64 characters")) }
-        guard RequestSignature.isValid(signature: signature, key: known.key, method: method, path: path, time: time, nonce: nonce, body: body) else {
-            return .failure(Rejection(status: .unauthorized, reason: "bad signature for terminal \(id)"))
+        guard RequestSignature.isValid(signature: signature, key: key, method: method, path: path, time: time, nonce: nonce, body: body) else {
+            return .failure(Rejection(status: .unauthorized, reason: "bad signature for \(what) \(id)"))
         }
         let fresh = nonces.withLock { seen -> Bool in
             if seen.count > 100_000 { seen = seen.filter { $0.value > now } }
-            guard seen[id + "/" + nonce] == nil else { return false }
-            seen[id + "/" + nonce] = now + 2 * skewMillis
+            guard seen[idHeader + "/" + id + "/" + nonce] == nil else { return false }
+            seen[idHeader + "/" + id + "/" + nonce] = now + 2 * skewMillis
             return true
         }
         guard fresh else { return .failure(Rejection(status: .unauthorized, reason: "replayed request (nonce already used)")) }
-        return .success(known.registration)
+        return .success(id)
     }
 }
 
@@ -163,8 +197,10 @@ public enum LedgerHTTP {
     /// The largest request body taken (a sync batch of 500 entries is about 250 KB).
     public static let bodyBytesMax = 4 << 20
 
+    /// `issuer` (the offline issuer's private key) lets phones ask for offline certificates;
+    /// its public key is among `issuers`.
     public static func router(store: any TransactionalLedgerStore, authenticator: RequestAuthenticator, issuers: [OfflinePublicKey],
-                              clockSkewMillis: Int64, logger: Logger) -> Router<BasicRequestContext> {
+                              issuer: OfflineIssuerKey? = nil, clockSkewMillis: Int64, logger: Logger) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         let settler = LedgerSettler(ops: WalletOperations(store: store), issuers: issuers, clockSkewMillis: clockSkewMillis)
 
@@ -245,6 +281,7 @@ public enum LedgerHTTP {
         }
 
         addOrderRoutes(router, store: store, authenticator: authenticator, logger: logger)
+        addWalletRoutes(router, store: store, issuer: issuer, authenticator: authenticator, logger: logger)
 
         router.get("v1/accounts/:id") { request, context in
             _ = try signer(request, body: [], authenticator: authenticator, logger: logger)

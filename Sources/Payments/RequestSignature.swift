@@ -6,10 +6,12 @@ import Foundation
 /// cannot be altered, sent by another terminal, or replayed outside a few minutes (and inside
 /// them the server remembers its nonces).
 ///
-/// Headers: `X-Qrpos-Terminal` (the terminal's id), `X-Qrpos-Time` (Unix ms), `X-Qrpos-Nonce`
-/// (16 to 64 characters), `X-Qrpos-Signature` (base64url of the 64-byte signature).
+/// Headers: `X-Qrpos-Terminal` (the terminal's id) or, for a wallet's phone, `X-Qrpos-Wallet`
+/// (the wallet's id), `X-Qrpos-Time` (Unix ms), `X-Qrpos-Nonce` (16 to 64 characters),
+/// `X-Qrpos-Signature` (base64url of the 64-byte signature).
 public enum RequestSignature {
     public static let terminalHeader = "X-Qrpos-Terminal"
+    public static let walletHeader = "X-Qrpos-Wallet"
     public static let timeHeader = "X-Qrpos-Time"
     public static let nonceHeader = "X-Qrpos-Nonce"
     public static let signatureHeader = "X-Qrpos-Signature"
@@ -23,11 +25,18 @@ public enum RequestSignature {
     /// The four headers for a request from `terminal`, signed with `key`.
     public static func headers(terminal: String, key: TerminalKey, method: String, path: String, body: [UInt8],
                                time: Int64, nonce: String = UUIDv7.make()) throws -> [String: String] {
+        try headers(principal: terminalHeader, id: terminal, key: key, method: method, path: path, body: body, time: time, nonce: nonce)
+    }
+
+    /// The four headers for a request from `principal` (``terminalHeader`` or ``walletHeader``)
+    /// `id`, signed with `key`.
+    public static func headers(principal: String, id: String, key: SigningKey, method: String, path: String, body: [UInt8],
+                               time: Int64, nonce: String = UUIDv7.make()) throws -> [String: String] {
         let signature: [UInt8]
         do { signature = Array(try key.privateKey.signature(for: message(method: method, path: path, time: time, nonce: nonce, body: body))) } catch {
             throw OfflineTokenError(.malformed, "could not sign the request: \(error)")
         }
-        return [terminalHeader: terminal, timeHeader: String(time), nonceHeader: nonce, signatureHeader: Base64URL.encode(signature)]
+        return [principal: id, timeHeader: String(time), nonceHeader: nonce, signatureHeader: Base64URL.encode(signature)]
     }
 
     /// Whether `signature` (base64url) is `key`'s over the request.

@@ -14,17 +14,33 @@ import Synchronization
 ///   server's reason.
 /// - `POST /v1/authorize` (``OnlineAuthorizer``): no answer in time throws
 ///   ``OnlineAuthorizerUnreachable``, and the checkout falls back to the offline rules.
+///
+/// A wallet's phone uses the same client, signing as the wallet (`X-Qrpos-Wallet`), for the
+/// wallet's routes (``init(server:wallet:key:timeoutSeconds:)``).
 public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
     public let server: URL
+    /// The terminal's id, or the wallet's for a phone's client.
     public let terminalID: String
     public let key: TerminalKey
     public let timeoutSeconds: Double
+    /// ``RequestSignature/terminalHeader`` or ``RequestSignature/walletHeader``.
+    public let principalHeader: String
 
     public init(server: URL, terminalID: String, key: TerminalKey, timeoutSeconds: Double = 10) {
         self.server = server
         self.terminalID = terminalID
         self.key = key
         self.timeoutSeconds = timeoutSeconds
+        principalHeader = RequestSignature.terminalHeader
+    }
+
+    /// A wallet's phone: requests signed with its device key as the wallet.
+    public init(server: URL, wallet: String, key: OfflineDeviceKey, timeoutSeconds: Double = 10) {
+        self.server = server
+        terminalID = wallet
+        self.key = key
+        self.timeoutSeconds = timeoutSeconds
+        principalHeader = RequestSignature.walletHeader
     }
 
     public struct Failed: Error, CustomStringConvertible {
@@ -107,6 +123,44 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
         return last
     }
 
+    // MARK: A wallet's phone
+
+    private var walletPath: String { "/v1/wallets/\(Self.escaped(terminalID))" }
+
+    public func walletBalance() throws -> [String: String] {
+        try call("GET", walletPath, as: [String: String].self)
+    }
+
+    public func walletEvents(after: Int64, limit: Int = 100) throws -> WalletEventsWire {
+        try call("GET", walletPath + "/events?after=\(after)&limit=\(limit)", as: WalletEventsWire.self)
+    }
+
+    /// Follows the wallet's events as the server sends them, from after `after`, handing each
+    /// to `handle` until it returns false or `seconds` pass; returns the last seq handled, and
+    /// why the stream broke off if it did (the caller resumes from that seq).
+    public func followWalletEvents(after: Int64, seconds: Double,
+                                   _ handle: @escaping @Sendable (WalletEventWire) -> Bool) throws -> (last: Int64, broke: String?) {
+        var request = try signed(method: "GET", path: walletPath + "/events?after=\(after)", body: [], timeout: seconds + 10)
+        request.setValue("text/event-stream", forHTTPHeaderField: "Accept")
+        let stream = WalletEventStream(cursor: after, handle: handle)
+        let session = URLSession(configuration: .ephemeral, delegate: stream, delegateQueue: nil)
+        defer { session.invalidateAndCancel() }
+        session.dataTask(with: request).resume()
+        let stopped = stream.done.wait(timeout: .now() + max(0, seconds)) == .success
+        let (cursor, failure, satisfied) = stream.state.withLock { ($0.cursor, $0.failure, $0.satisfied) }
+        return (cursor, stopped && !satisfied ? failure : nil)
+    }
+
+    /// Asks for an offline certificate for the phone's device key; the allowance is reserved at once.
+    public func requestCertificate(_ asked: CertificateRequestWire) throws -> CertificateWire {
+        try call("POST", walletPath + "/certificates", body: Array(try JSONEncoder().encode(asked)), as: CertificateWire.self)
+    }
+
+    /// Pays a merchant-presented order (what the phone read from its QR).
+    public func pay(_ payment: WalletPaymentWire) throws -> AuthorizeWire.Response {
+        try call("POST", walletPath + "/payments", body: Array(try JSONEncoder().encode(payment)), as: AuthorizeWire.Response.self)
+    }
+
     static func escaped(_ id: String) -> String {
         id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? id
     }
@@ -120,8 +174,8 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
             request.httpBody = Data(body)
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         }
-        for (name, value) in try RequestSignature.headers(terminal: terminalID, key: key, method: method, path: url.path, body: body,
-                                                          time: UnixTime.nowMillis()) {
+        for (name, value) in try RequestSignature.headers(principal: principalHeader, id: terminalID, key: key, method: method, path: url.path,
+                                                          body: body, time: UnixTime.nowMillis()) {
             request.setValue(value, forHTTPHeaderField: name)
         }
         return request
@@ -189,13 +243,8 @@ final class OrderEventStream: NSObject, URLSessionDataDelegate, @unchecked Senda
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
         let final = state.withLock { s -> Bool in
             s.buffer += data
-            // Events end with a blank line; each `data:` line of ours is one order as JSON.
-            while let end = (0..<max(0, s.buffer.count - 1)).first(where: { s.buffer[$0] == 10 && s.buffer[$0 + 1] == 10 }) {
-                let event = String(decoding: s.buffer[0..<end], as: UTF8.self)
-                s.buffer.removeFirst(end + 2)
-                for line in event.split(separator: "\n") where line.hasPrefix("data:") {
-                    if let order = try? JSONDecoder().decode(OrderWire.self, from: Data(line.dropFirst(5).utf8)) { s.last = order }
-                }
+            for payload in ServerSentEvents.take(&s.buffer) {
+                if let order = try? JSONDecoder().decode(OrderWire.self, from: payload) { s.last = order }
             }
             return s.last.map { $0.status != "open" } ?? false
         }
@@ -213,5 +262,73 @@ final class OrderEventStream: NSObject, URLSessionDataDelegate, @unchecked Senda
             return !s.finished
         }
         if first { done.signal() }
+    }
+}
+
+/// Reads a wallet's server-sent events, handing each to `handle` in order; `done` is signalled
+/// when `handle` has had enough, or the stream ends.
+final class WalletEventStream: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+    let done = DispatchSemaphore(value: 0)
+    let handle: @Sendable (WalletEventWire) -> Bool
+    let state: Mutex<(buffer: [UInt8], cursor: Int64, failure: String?, satisfied: Bool, finished: Bool)>
+
+    init(cursor: Int64, handle: @escaping @Sendable (WalletEventWire) -> Bool) {
+        self.handle = handle
+        state = Mutex(([], cursor, nil, false, false))
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+                    completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        if status != 200 { finish("the ledger server answered \(status) to the wallet's events", satisfied: false) }
+        completionHandler(status == 200 ? .allow : .cancel)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        let events = state.withLock { s -> [WalletEventWire] in
+            s.buffer += data
+            return ServerSentEvents.take(&s.buffer).compactMap { try? JSONDecoder().decode(WalletEventWire.self, from: $0) }
+        }
+        for event in events {
+            let more = handle(event)
+            state.withLock { $0.cursor = event.seq }
+            if !more {
+                finish(nil, satisfied: true)
+                return
+            }
+        }
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
+        finish(error.map { "the wallet's events broke off: \($0.localizedDescription)" } ?? "the wallet's events ended", satisfied: false)
+    }
+
+    private func finish(_ failure: String?, satisfied: Bool) {
+        let first = state.withLock { s -> Bool in
+            defer { s.finished = true }
+            if !s.finished {
+                s.failure = failure
+                s.satisfied = satisfied
+            }
+            return !s.finished
+        }
+        if first { done.signal() }
+    }
+}
+
+/// Server-sent events as the ledger server writes them: each event ends with a blank line, and
+/// its `data:` line holds one JSON object.
+enum ServerSentEvents {
+    /// The data of every whole event at the front of `buffer`, which keeps what is left.
+    static func take(_ buffer: inout [UInt8]) -> [Data] {
+        var payloads: [Data] = []
+        while let end = (0..<max(0, buffer.count - 1)).first(where: { buffer[$0] == 10 && buffer[$0 + 1] == 10 }) {
+            let event = String(decoding: buffer[0..<end], as: UTF8.self)
+            buffer.removeFirst(end + 2)
+            for line in event.split(separator: "\n") where line.hasPrefix("data:") {
+                payloads.append(Data(line.dropFirst(5).utf8))
+            }
+        }
+        return payloads
     }
 }

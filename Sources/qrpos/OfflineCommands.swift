@@ -27,6 +27,19 @@ struct PhoneState: Codable {
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try JSONEncoder().encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
+
+    /// The wallet's phone state (made, and saved, on first use) and its device key.
+    static func device(_ store: StoreOptions, wallet: String) throws -> (state: PhoneState, key: OfflineDeviceKey, path: String) {
+        let path = Self.path(store, wallet: wallet)
+        var made = false
+        let phone = try load(path) ?? {
+            made = true
+            return PhoneState(deviceSeed: Base45.encode(OfflineDeviceKey().seed), certificate: nil, counter: 0)
+        }()
+        guard let seed = Base45.decode(phone.deviceSeed) else { throw Failure("the phone's key in \(path) is damaged") }
+        if made { try phone.save(path) }
+        return (phone, try OfflineDeviceKey(seed: seed), path)
+    }
 }
 
 extension WalletCommand {
@@ -47,19 +60,38 @@ extension WalletCommand {
         @Option(help: ArgumentHelp("Also write the code as a QR to this PNG file.", valueName: "file")) var png: String?
         @Flag(help: "Also draw the code as a QR in the terminal.") var terminal = false
         @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var phoneServer: PhoneServerOptions
 
         func validate() throws {
             guard (1...24 * 30).contains(validHours) else { throw ValidationError("--valid-hours is 1 to 720") }
         }
 
         func run() throws {
-            let path = PhoneState.path(store, wallet: wallet)
-            var phone = try PhoneState.load(path) ?? PhoneState(deviceSeed: Base45.encode(OfflineDeviceKey().seed), certificate: nil, counter: 0)
-            guard let seed = Base45.decode(phone.deviceSeed) else { throw Failure("the phone's key in \(path) is damaged") }
-            let device = try OfflineDeviceKey(seed: seed)
+            var (phone, device, path) = try PhoneState.device(store, wallet: wallet)
             let now = UnixTime.nowMillis()
             var certificate = try phone.certificate.flatMap(Base45.decode).map { try OfflineCertificate(bytes: $0) }
-            if allowance != nil || certificate == nil || certificate!.validUntil < now {
+            if let client = try phoneServer.client(store, wallet: wallet), allowance != nil || certificate == nil || certificate!.validUntil < now {
+                // Through the ledger server: it reserves the allowance and signs the certificate.
+                guard let allowance else {
+                    throw Failure(certificate == nil ? "this wallet's phone has no offline certificate yet: give --allowance" : "the offline certificate has expired: give --allowance for a new one")
+                }
+                let currency = try phoneCall { try client.walletBalance() }["currency"].flatMap(Currency.init) ?? .CNY
+                let amount: Money
+                do { amount = try Money(parsing: allowance, currency: currency) } catch { throw Failure("\(error)") }
+                let answer = try phoneCall {
+                    try client.requestCertificate(CertificateRequestWire(serial: UUIDv7.make(), deviceKey: device.publicKey.hex,
+                                                                         allowance: amount.minorUnits, currency: currency.code,
+                                                                         validUntil: now + Int64(validHours) * 3_600_000))
+                }
+                guard answer.status == "issued", let text = answer.certificate, let bytes = Base45.decode(text) else {
+                    throw Declined(reason: answer.reason ?? "the ledger issued no certificate")
+                }
+                certificate = try OfflineCertificate(bytes: bytes)
+                guard certificate!.devicePublicKey == device.publicKey, certificate!.walletID == wallet else {
+                    throw Failure("the ledger server's certificate is not for this phone")
+                }
+                phone.certificate = text
+            } else if allowance != nil || certificate == nil || certificate!.validUntil < now {
                 let ledger = try store.openCore()
                 guard let account = try ledger.account(wallet), account.kind == .wallet else { throw Failure("no wallet \(wallet)") }
                 guard let allowance else {

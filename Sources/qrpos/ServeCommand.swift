@@ -33,6 +33,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0: any free one, printed).") var port = 8080
     @Option(help: ArgumentHelp("JSON file of the terminals allowed to call.", valueName: "file")) var terminals: String
+    @Option(help: ArgumentHelp("JSON file of the wallets' phones allowed to call: [{\"id\": …, \"public_key\": <from `qrpos wallet key`>}].", valueName: "file"))
+    var wallets: String?
     @Option(name: .customLong("sweep-seconds"), help: "How often expired holds and ended offline allowances are released.") var sweepSeconds = 60
 
     func validate() throws {
@@ -45,13 +47,21 @@ struct ServeCommand: ParsableCommand {
         do { registrations = try JSONDecoder().decode([TerminalRegistration].self, from: data) } catch {
             throw Failure("\(terminals) is not a list of terminals: \(error)")
         }
+        var phones: [WalletRegistration] = []
+        if let wallets {
+            guard let data = FileManager.default.contents(atPath: wallets) else { throw Failure("cannot read \(wallets)") }
+            do { phones = try JSONDecoder().decode([WalletRegistration].self, from: data) } catch {
+                throw Failure("\(wallets) is not a list of wallets: \(error)")
+            }
+        }
         let authenticator: RequestAuthenticator
-        do { authenticator = try RequestAuthenticator(terminals: registrations) } catch let rejection as Rejection {
+        do { authenticator = try RequestAuthenticator(terminals: registrations, wallets: phones) } catch let rejection as Rejection {
             throw Failure(rejection.reason)
         }
         let ledger = try store.openCore()
         let logger = Logger(label: "qrpos.ledger.server")
-        let router = LedgerHTTP.router(store: ledger, authenticator: authenticator, issuers: [try store.offlineIssuerKey().publicKey],
+        let issuer = try store.offlineIssuerKey()
+        let router = LedgerHTTP.router(store: ledger, authenticator: authenticator, issuers: [issuer.publicKey], issuer: issuer,
                                        clockSkewMillis: OfflinePolicy.standard(for: .CNY).clockSkewMillis, logger: logger)
         let app = LedgerHTTP.application(router: router, host: host, port: port, logger: logger) { bound in
             FileHandle.standardOutput.write(Data("{\"listening\":\(bound)}\n".utf8))

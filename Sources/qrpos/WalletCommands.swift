@@ -3,13 +3,14 @@ import Barcodes
 import Foundation
 import Ledger
 import Payments
+import Terminal
 
 struct WalletCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wallet",
         abstract: "The customer's side: wallets, top-ups, withdrawals, payment codes, paying a merchant QR.",
         subcommands: [Create.self, Deposit.self, Withdraw.self, Balance.self, History.self, Code.self, Token.self, Pay.self,
-                      Transfer.self, Bill.self, Quote.self, Exchange.self, BankCallback.self, Alerts.self]
+                      Transfer.self, Bill.self, Quote.self, Exchange.self, BankCallback.self, Alerts.self, Key.self]
     )
 
     struct Create: ParsableCommand {
@@ -77,8 +78,14 @@ struct WalletCommand: ParsableCommand {
         @OptionGroup var store: StoreOptions
         @Argument(help: "Account id.") var account: String
         @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var phone: PhoneServerOptions
 
         func run() throws {
+            if let client = try phone.client(store, wallet: account) {
+                let b = try phoneCall { try client.walletBalance() }
+                if json { printJSON(b) } else { print("\(b["balance"] ?? "?") \(b["currency"] ?? "")") }
+                return
+            }
             guard let a = try store.openCore().account(account) else { throw Failure("no account \(account)") }
             if json {
                 printJSON(["id": a.id, "kind": a.kind.rawValue, "balance": a.balance.decimalString, "currency": a.currency.code,
@@ -154,13 +161,55 @@ struct WalletCommand: ParsableCommand {
         @Option(help: "Request id (UUIDv7); give the same one to retry safely.") var id: String?
         @Flag(help: "Print JSON.") var json = false
 
+        @OptionGroup var phone: PhoneServerOptions
+
         func validate() throws { try checkRequestID(id) }
 
         func run() throws {
+            if let client = try phone.client(store, wallet: wallet) {
+                // Through the ledger server, signed by the phone.
+                let qr: OrderQR
+                do { qr = try OrderQR(MerchantQR.parse(payload)) } catch { throw Failure("not a payable merchant QR: \(error)") }
+                let answer = try phoneCall { try client.pay(WalletPaymentWire(id: id ?? UUIDv7.make(), order: qr.orderID, merchant: qr.merchantID,
+                                                                              amount: qr.amount.minorUnits, currency: qr.amount.currency.code)) }
+                guard answer.status == "approved" else { throw Declined(reason: answer.reason ?? "declined") }
+                if json { printJSON(["status": "posted", "id": answer.id, "replayed": answer.replayed ?? false]) } else { print(answer.id) }
+                return
+            }
             try report(try payOrder(ledger: store.openLedger(), payload: payload, wallet: wallet, requestID: id ?? UUIDv7.make(),
                                 now: UnixTime.nowMillis()), json: json)
         }
     }
+
+    struct Key: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the wallet's phone key (64 hex digits), made on first use: what the ledger server's --wallets file lists, so the phone may call it.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "Wallet id.") var wallet: String
+
+        func run() throws {
+            print(try PhoneState.device(store, wallet: wallet).key.publicKey.hex)
+        }
+    }
+}
+
+/// `--server`: the phone talks to the ledger server (`qrpos ledger serve --wallets …`), signing
+/// with its own key (`qrpos wallet key`), instead of opening the ledger itself.
+struct PhoneServerOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A ledger server to call as the wallet's phone (signed with its key, `qrpos wallet key`).", valueName: "url"))
+    var server: String?
+    @Option(name: .customLong("timeout"), help: "With --server: seconds to wait for each answer.") var timeoutSeconds: Double = 10
+
+    func client(_ store: StoreOptions, wallet: String) throws -> LedgerClient? {
+        guard let server else { return nil }
+        guard let url = URL(string: server), url.scheme == "http" || url.scheme == "https" else { throw Failure("--server is an http:// URL, not \(server)") }
+        return LedgerClient(server: url, wallet: wallet, key: try PhoneState.device(store, wallet: wallet).key, timeoutSeconds: timeoutSeconds)
+    }
+}
+
+/// A call to the ledger server from the phone; its failures are one clear line.
+func phoneCall<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let failed as LedgerClient.Failed { throw Failure(failed.description) }
 }
 
 /// The wallet's side of a merchant-presented payment: read the order QR, check it, pay it.

@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+import Logging
+import Synchronization
+import Terminal
 import Ledger
 import Payments
 
@@ -129,8 +132,13 @@ extension WalletCommand {
         @Flag(help: "Keep waiting for new events (poll every 200 ms).") var follow = false
         @Option(help: "Stop after this many events (0: no limit).") var count: Int = 0
         @Flag(help: "Print JSON lines.") var json = false
+        @OptionGroup var phone: PhoneServerOptions
 
         func run() throws {
+            if phone.server != nil {
+                guard let wallet, let client = try phone.client(store, wallet: wallet) else { throw Failure("--server follows one wallet: give its id") }
+                return try followThroughServer(client)
+            }
             let ledger = try store.openCore(existingOnly: true)
             var cursor = after
             var printed = 0
@@ -151,6 +159,45 @@ extension WalletCommand {
                 fflush(nil)
                 if !follow { return }
                 if events.isEmpty { Thread.sleep(forTimeInterval: 0.2) }
+            }
+        }
+
+        /// The wallet's phone, through the ledger server: pages of events, or with --follow its
+        /// event stream, picked up again from the last seq whenever the link breaks.
+        func followThroughServer(_ client: LedgerClient) throws {
+            let printed = Mutex(0)
+            let limit = count
+            let show = { @Sendable (e: WalletEventWire) -> Bool in
+                let money = Money(minorUnits: e.delta, currency: Currency(e.currency) ?? .CNY)
+                if json {
+                    printJSON(["seq": e.seq, "account": client.terminalID, "transfer": e.transfer, "kind": e.kind, "delta": money.decimalString,
+                               "currency": e.currency, "available_minor": e.available, "balance_minor": e.balance, "created_at": e.createdAt])
+                } else {
+                    print("\(e.seq)\t\(client.terminalID)\t\(e.kind)\t\(money)\tbalance \(Money(minorUnits: e.balance, currency: money.currency).decimalString)\t\(e.transfer)")
+                    fflush(nil)
+                }
+                return printed.withLock { n in
+                    n += 1
+                    return limit == 0 || n < limit
+                }
+            }
+            var cursor = after
+            while true {
+                if !follow {
+                    let page = try phoneCall { try client.walletEvents(after: cursor, limit: 500) }
+                    for e in page.events where !show(e) { return }
+                    if page.events.isEmpty { return }
+                    cursor = page.next
+                    continue
+                }
+                let (last, broke) = try client.followWalletEvents(after: cursor, seconds: 3_600, show)
+                cursor = last
+                if limit > 0 && printed.withLock({ $0 }) >= limit { return }
+                if let broke {
+                    // The link broke: wait a moment, then resume after the last event shown.
+                    Logger(label: "qrpos.alerts").notice("event stream broke off (\(broke)); resuming after \(cursor)")
+                    Thread.sleep(forTimeInterval: 1)
+                }
             }
         }
     }

@@ -62,7 +62,10 @@ final class ServerRig: @unchecked Sendable {
         journal = try TerminalJournal(path: dir.appendingPathComponent("journal.sqlite").path)
         let terminals = [TerminalRegistration(id: "T1", merchant: merchant.id, publicKey: terminalKey.publicKey.hex)]
         try JSONEncoder().encode(terminals).write(to: dir.appendingPathComponent("terminals.json"))
-        server = try ServerProcess(executable: Self.executable, home: dir.path, terminals: dir.appendingPathComponent("terminals.json").path, port: 0)
+        // The wallet's phone signs its own requests with its device key.
+        try JSONEncoder().encode([WalletRegistration(id: wallet.id, publicKey: phone.publicKey.hex)]).write(to: dir.appendingPathComponent("wallets.json"))
+        server = try ServerProcess(executable: Self.executable, home: dir.path, terminals: dir.appendingPathComponent("terminals.json").path, port: 0,
+                                   wallets: dir.appendingPathComponent("wallets.json").path)
         port = server.port
     }
 
@@ -196,10 +199,18 @@ final class ServerRig: @unchecked Sendable {
         _ = try rig.ledger.createOrder(id: "open-1", merchant: rig.merchant.id, amount: Money(minorUnits: 300, currency: .CNY),
                                        terminalID: "T1", expiresAt: now + 60_000, now: now)
         let orderBody = Array(try JSONEncoder().encode(NewOrderWire(id: "new-1", amount: 250, currency: "CNY", expiresAt: now + 60_000)))
+        _ = try rig.ledger.createOrder(id: "open-2", merchant: rig.merchant.id, amount: Money(minorUnits: 300, currency: .CNY),
+                                       terminalID: "T1", expiresAt: now + 60_000, now: now)
+        let certificateBody = Array(try JSONEncoder().encode(CertificateRequestWire(serial: UUIDv7.make(), deviceKey: rig.phone.publicKey.hex,
+                                                                                     allowance: 1_000, currency: "CNY", validUntil: now + 3_600_000)))
+        let paymentBody = Array(try JSONEncoder().encode(WalletPaymentWire(id: UUIDv7.make(), order: "open-2", merchant: rig.merchant.id,
+                                                                           amount: 300, currency: "CNY")))
         let refundBody = Array(try JSONEncoder().encode(RefundWire(id: UUIDv7.make(), payment: payment.id, amount: 100, currency: "CNY")))
-        let ids = ["/v1/accounts/{id}": rig.merchant.id, "/v1/orders/{id}": paid.id, "/v1/orders/{id}/events": paid.id,
+        var ids = ["/v1/accounts/{id}": rig.merchant.id, "/v1/orders/{id}": paid.id, "/v1/orders/{id}/events": paid.id,
                    "/v1/orders/{id}/cancel": "open-1"]
-        let bodies = ["/v1/authorize": authorizeBody, "/v1/sync": syncBody, "/v1/orders": orderBody, "/v1/refunds": refundBody]
+        for template in paths.keys where template.hasPrefix("/v1/wallets/") { ids[template] = rig.wallet.id }
+        let bodies = ["/v1/authorize": authorizeBody, "/v1/sync": syncBody, "/v1/orders": orderBody, "/v1/refunds": refundBody,
+                      "/v1/wallets/{id}/certificates": certificateBody, "/v1/wallets/{id}/payments": paymentBody]
         var checked = 0
         for (template, operations) in paths.sorted(by: { $0.key < $1.key }) {
             for (method, spec) in operations {
@@ -215,15 +226,19 @@ final class ServerRig: @unchecked Sendable {
                     request.httpMethod = method.uppercased()
                     if !body.isEmpty { request.httpBody = Data(body) }
                     if call.signed {
-                        for (k, v) in try RequestSignature.headers(terminal: "T1", key: rig.terminalKey, method: method.uppercased(),
-                                                                    path: call.path, body: body, time: UnixTime.nowMillis()) {
+                        // Wallet routes are signed by the wallet's phone, the rest by the terminal.
+                        let asWallet = template.hasPrefix("/v1/wallets/")
+                        for (k, v) in try RequestSignature.headers(principal: asWallet ? RequestSignature.walletHeader : RequestSignature.terminalHeader,
+                                                                    id: asWallet ? rig.wallet.id : "T1", key: asWallet ? rig.phone : rig.terminalKey,
+                                                                    method: method.uppercased(), path: call.path, body: body, time: UnixTime.nowMillis()) {
                             request.setValue(v, forHTTPHeaderField: k)
                         }
                     }
                     let (status, data) = try blockingCall(request)
                     let documented = try #require(responses["\(status)"] as? [String: Any], "\(method) \(call.path) answered \(status), not documented")
                     let contents = documented["content"] as? [String: Any]
-                    let streamed = status == 200 && contents?["text/event-stream"] != nil
+                    // (A route that offers both answers JSON unless asked for the stream.)
+                    let streamed = status == 200 && contents?["text/event-stream"] != nil && contents?["application/json"] == nil
                     let content = contents?[streamed ? "text/event-stream" : "application/json"] as? [String: Any]
                     let ref = ((content?["schema"] as? [String: Any])?["$ref"] as? String)?.split(separator: "/").last.map(String.init)
                     let schema = try #require(ref.flatMap { schemas[$0] as? [String: Any] }, "\(method) \(template) \(status) has no schema")
@@ -239,7 +254,7 @@ final class ServerRig: @unchecked Sendable {
                 }
             }
         }
-        #expect(checked >= 22)
+        #expect(checked >= 37)
     }
 }
 

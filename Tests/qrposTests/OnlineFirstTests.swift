@@ -21,6 +21,8 @@ final class Fleet: @unchecked Sendable {
 
     /// A second terminal of the same merchant, registered as T8.
     let other: CLI
+    /// The wallet's phone, registered with the server by its key (`qrpos wallet key`).
+    let phone: CLI
 
     init(funds: String = "1000.00", database: String? = nil) throws {
         self.database = database
@@ -29,6 +31,7 @@ final class Fleet: @unchecked Sendable {
         self.ledger = ledger
         terminal = try CLI()
         other = try CLI()
+        phone = try CLI()
         merchant = try ledger.run(["merchant", "create", "--name", "Tea", "--city", "Hangzhou", "--mcc", "5812"]).stdout
             .trimmingCharacters(in: .whitespacesAndNewlines)
         wallet = try ledger.run(["wallet", "create", "--name", "Wu"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -36,8 +39,10 @@ final class Fleet: @unchecked Sendable {
         let keys = try [terminal, other].map { try $0.run(["terminal", "key"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) }
         try Data("[{\"id\":\"T7\",\"merchant\":\"\(merchant)\",\"public_key\":\"\(keys[0])\"},{\"id\":\"T8\",\"merchant\":\"\(merchant)\",\"public_key\":\"\(keys[1])\"}]".utf8)
             .write(to: URL(fileURLWithPath: ledger.path("terminals.json")))
+        let phoneKey = try phone.run(["wallet", "key", wallet]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try Data("[{\"id\":\"\(wallet)\",\"public_key\":\"\(phoneKey)\"}]".utf8).write(to: URL(fileURLWithPath: ledger.path("wallets.json")))
         server = try ServerProcess(executable: CLI.executable, home: ledger.home.path, terminals: ledger.path("terminals.json"), port: 0,
-                                   database: database)
+                                   database: database, wallets: ledger.path("wallets.json"))
         // The terminals learn their merchant and the issuer's key while the link is whole.
         for (cli, id) in [(terminal, "T7"), (other, "T8")] {
             let setup = try cli.run(["terminal", "setup", "--server", serverURL, "--terminal-id", id])
@@ -66,7 +71,7 @@ final class Fleet: @unchecked Sendable {
 
     func restartServer() throws {
         server = try ServerProcess(executable: CLI.executable, home: ledger.home.path, terminals: ledger.path("terminals.json"), port: server.port,
-                                   database: database)
+                                   database: database, wallets: ledger.path("wallets.json"))
     }
 
     /// A fresh offline code from the wallet's phone (the first one reserves `allowance`).
@@ -442,5 +447,52 @@ func skewedClock(_ offset: String) throws -> [String] {
         let status = try fleet.terminal.json(try #require(try fleet.terminal.run(["sync", "status", "--json"]).lines.first))
         #expect(status["unsynced_count"] as? Int == 0 && status["undecided_count"] as? Int == 0)
         try fleet.expectExactlyOnce()
+    }
+}
+
+@Suite("The wallet's phone through the ledger server", .serialized) struct PhoneTests {
+    @Test("the phone gets its offline certificate, pays a merchant QR, and follows its alerts, all over signed HTTP")
+    func phoneOverHTTP() throws {
+        let fleet = try Fleet(funds: "100.00")
+        let server = ["--server", fleet.serverURL]
+        // An offline certificate, its allowance reserved by the server, for the phone's own key.
+        let token = try fleet.phone.run(["wallet", "token", fleet.wallet, "--allowance", "30.00"] + server)
+        #expect(token.status == 0, "\(token.stderr)")
+        let balance = try fleet.phone.json(try #require(try fleet.phone.run(["wallet", "balance", fleet.wallet, "--json"] + server).lines.first))
+        #expect(balance["available"] as? String == "70.00")
+        let sale = try fleet.charge("5.00", code: token.stdout.trimmingCharacters(in: .whitespacesAndNewlines), via: fleet.serverURL)
+        #expect(sale.status == 0, "\(sale.stderr)")
+
+        // The alert stream, followed while the phone pays the terminal's QR.
+        let follow = Process()
+        follow.executableURL = CLI.executable
+        follow.arguments = ["wallet", "alerts", fleet.wallet, "--home", fleet.phone.home.path, "--follow", "--after", "2", "--count", "1", "--json"] + server
+        let out = Pipe()
+        follow.standardOutput = out
+        follow.standardError = FileHandle.nullDevice
+        try follow.run()
+        let (_, order, finish) = try fleet.showOrder("2.50", via: fleet.serverURL)
+        let paid = try fleet.phone.run(["wallet", "pay", try #require(order["payload"] as? String), "--wallet", fleet.wallet, "--json"] + server)
+        #expect(paid.status == 0, "\(paid.stderr)")
+        #expect(finish().0 == 0, "the terminal heard of it")
+        let alert = out.fileHandleForReading.readDataToEndOfFile()
+        follow.waitUntilExit()
+        let event = try fleet.phone.json(String(decoding: alert, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(event["kind"] as? String == "payment" && event["delta"] as? String == "-2.50", "\(event)")
+        #expect(try fleet.merchantBalance() == "7.50")
+        try fleet.expectExactlyOnce()
+    }
+
+    @Test("a phone acts only for its own wallet; an unknown phone is refused")
+    func ownWalletOnly() throws {
+        let fleet = try Fleet()
+        let stranger = try fleet.ledger.run(["wallet", "create", "--name", "Li"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let other = try fleet.phone.run(["wallet", "balance", stranger, "--server", fleet.serverURL])
+        #expect(other.status == 1 && other.stderr.contains("unknown wallet"), "\(other.stderr)")
+        #expect(try fleet.phone.run(["wallet", "balance", fleet.wallet, "--server", fleet.serverURL]).status == 0)
+        // Another phone posing as the wallet (a key the server does not know for it): refused.
+        try FileManager.default.removeItem(atPath: fleet.phone.path("phones/\(fleet.wallet).json"))
+        let posing = try fleet.phone.run(["wallet", "balance", fleet.wallet, "--server", fleet.serverURL])
+        #expect(posing.status == 1 && posing.stderr.contains("bad signature"), "\(posing.stderr)")
     }
 }

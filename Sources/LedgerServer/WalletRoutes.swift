@@ -1,0 +1,161 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Ledger
+import Logging
+import NIOCore
+import NIOPosix
+import Payments
+
+/// The wallet's side of the server: requests signed by the wallet's phone (`X-Qrpos-Wallet`),
+/// each for its own wallet only. The balance, the alert stream (the wallet's events, as a list
+/// from a cursor or as server-sent events), an offline certificate for the phone's device key
+/// (its allowance reserved at once), one-time codes, and paying a merchant's QR.
+extension LedgerHTTP {
+    static func addWalletRoutes(_ router: Router<BasicRequestContext>, store: any TransactionalLedgerStore, issuer: OfflineIssuerKey?,
+                                authenticator: RequestAuthenticator, logger: Logger) {
+        /// The wallet the request is for, which must be the one that signed it.
+        @Sendable func owner(_ request: Request, _ context: BasicRequestContext, body: [UInt8]) throws -> String {
+            let id = try context.parameters.require("id")
+            switch authenticator.authenticateWallet(method: request.method.rawValue, path: request.uri.path, headers: request.headers,
+                                                    body: body, now: UnixTime.nowMillis()) {
+            case .success(let wallet) where wallet == id: return id
+            case .success(let wallet):
+                throw logged(Rejection(status: .forbidden, reason: "wallet \(wallet) may act only for itself, not \(id)"), logger)
+            case .failure(let rejection):
+                throw logged(rejection, logger)
+            }
+        }
+        @Sendable func codes() throws(Rejection) -> any LedgerStore {
+            guard let codes = store as? any LedgerStore else {
+                throw Rejection(status: .notImplemented, reason: "this ledger (PostgreSQL) holds no one-time codes or orders yet: serve the SQLite ledger")
+            }
+            return codes
+        }
+
+        router.get("v1/wallets/:id") { request, context in
+            let wallet = try owner(request, context, body: [])
+            guard let account = try await NIOThreadPool.singleton.runIfActive({ try store.account(wallet) }), account.kind == .wallet else {
+                return json(["error": "no wallet \(wallet)"], status: .notFound)
+            }
+            return json(["id": account.id, "kind": account.kind.rawValue, "currency": account.currency.code,
+                         "balance": account.balance.decimalString, "available": account.available.decimalString])
+        }
+
+        // The alert stream: events after `after` (or Last-Event-ID). As JSON, one page; with
+        // `Accept: text/event-stream`, every event as it is posted, each with its seq as the
+        // event id, so a client that reconnects resumes where it was. The ledger is looked at
+        // every 100 ms (another process may write it); a comment every 5 s keeps idle links open.
+        router.get("v1/wallets/:id/events") { request, context in
+            let wallet = try owner(request, context, body: [])
+            let resumed: Int64? = HTTPField.Name("Last-Event-ID").flatMap { request.headers[$0] }.flatMap { Int64($0) }
+            let asked: Int64? = request.uri.queryParameters.get("after").flatMap { Int64($0) }
+            let after: Int64 = resumed ?? asked ?? 0
+            let pageSize: Int = request.uri.queryParameters.get("limit").flatMap { Int($0) } ?? 100
+            let limit = min(1_000, max(1, pageSize))
+            let page = { @Sendable (from: Int64) async throws -> [WalletEventWire] in
+                try await NIOThreadPool.singleton.runIfActive { try store.events(after: from, account: wallet, limit: limit).map(WalletEventWire.init) }
+            }
+            guard request.headers[.accept]?.contains("text/event-stream") == true else {
+                let events = try await page(after)
+                return try encode(WalletEventsWire(events: events, next: events.last?.seq ?? after))
+            }
+            let body = ResponseBody { writer in
+                let encoder = JSONEncoder()
+                var cursor = after
+                var quiet = ContinuousClock.now
+                while !Task.isCancelled {
+                    let events = try await page(cursor)
+                    for event in events {
+                        try await writer.write(ByteBuffer(bytes: Array("id: \(event.seq)\nevent: wallet\ndata: ".utf8)
+                                                          + Array(try encoder.encode(event)) + Array("\n\n".utf8)))
+                        cursor = event.seq
+                        quiet = ContinuousClock.now
+                    }
+                    if events.isEmpty {
+                        if ContinuousClock.now - quiet > .seconds(5) {
+                            quiet = ContinuousClock.now
+                            try await writer.write(ByteBuffer(string: ": waiting\n\n"))
+                        }
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                }
+                try await writer.finish(nil)
+            }
+            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+        }
+
+        router.post("v1/wallets/:id/certificates") { request, context in
+            let body = Array(buffer: try await request.body.collect(upTo: 16 << 10))
+            let wallet = try owner(request, context, body: body)
+            guard let issuer else {
+                throw logged(Rejection(status: .notImplemented, reason: "this server has no offline issuer key"), logger)
+            }
+            let asked = try decoded(CertificateRequestWire.self, body, what: "not a certificate request", logger: logger)
+            guard let currency = Currency(asked.currency), let raw = Hex.bytes(asked.deviceKey), let device = try? OfflinePublicKey(raw: raw),
+                  UUID(uuidString: asked.serial) != nil else {
+                throw logged(Rejection(status: .badRequest, reason: "a UUID serial, a 64-hex-digit device key and a known currency"), logger)
+            }
+            let answer = try await NIOThreadPool.singleton.runIfActive { () throws -> Result<CertificateWire, Rejection> in
+                let now = UnixTime.nowMillis()
+                guard asked.validUntil > now, asked.validUntil <= now + 30 * 86_400_000 else {
+                    return .failure(Rejection(status: .unprocessableContent, reason: "a certificate is valid for up to 30 days from now"))
+                }
+                let outcome: Outcome
+                do {
+                    outcome = try WalletOperations(store: store).reserveOfflineAllowance(
+                        serial: asked.serial, wallet: wallet, amount: Money(minorUnits: asked.allowance, currency: currency),
+                        validUntil: asked.validUntil, now: now)
+                } catch let error as LedgerError where error.code != .storage {
+                    return .failure(Rejection(status: .unprocessableContent, reason: error.message))
+                }
+                switch outcome.result {
+                case .declined(let decline):
+                    return .success(CertificateWire(status: "declined", reason: decline.description))
+                case .posted(let reservation):
+                    // From the reservation's own time: asking again gives the same certificate.
+                    let certificate = try OfflineCertificate.issue(serial: asked.serial, walletID: wallet, device: device,
+                                                                   allowance: reservation.amount, validFrom: reservation.createdAt,
+                                                                   validUntil: asked.validUntil, issuer: issuer)
+                    return .success(CertificateWire(status: "issued", certificate: Base45.encode(certificate.bytes)))
+                }
+            }.get()
+            return try encode(answer)
+        }
+
+        router.post("v1/wallets/:id/codes") { request, context in
+            let body = Array(buffer: try await request.body.collect(upTo: 4 << 10))
+            let wallet = try owner(request, context, body: body)
+            let ledger = try codes()
+            let issued = try await NIOThreadPool.singleton.runIfActive {
+                try ledger.issueCode(wallet: wallet, validityMillis: 60_000, now: UnixTime.nowMillis())
+            }
+            return json(["code": issued.code.digits, "expires_at": String(issued.expiresAt)])
+        }
+
+        router.post("v1/wallets/:id/payments") { request, context in
+            let body = Array(buffer: try await request.body.collect(upTo: 16 << 10))
+            let wallet = try owner(request, context, body: body)
+            let ledger = try codes()
+            let asked = try decoded(WalletPaymentWire.self, body, what: "not a payment", logger: logger)
+            guard let currency = Currency(asked.currency), asked.amount > 0, !asked.id.isEmpty, asked.id.count <= 64 else {
+                throw logged(Rejection(status: .badRequest, reason: "an id of 1 to 64 characters, a known currency and an amount above zero"), logger)
+            }
+            let outcome = try await NIOThreadPool.singleton.runIfActive { () throws -> Result<Outcome, Rejection> in
+                do {
+                    return .success(try ledger.payOrder(requestID: asked.id, orderID: asked.order, wallet: wallet, merchant: asked.merchant,
+                                                        amount: Money(minorUnits: asked.amount, currency: currency), now: UnixTime.nowMillis()))
+                } catch let error as LedgerError where error.code != .storage {
+                    return .failure(Rejection(status: .unprocessableContent, reason: error.message))
+                }
+            }.get()
+            switch outcome.result {
+            case .posted:
+                return try encode(AuthorizeWire.Response(id: asked.id, status: "approved", wallet: wallet, replayed: outcome.replayed))
+            case .declined(let decline):
+                return try encode(AuthorizeWire.Response(id: asked.id, status: "declined", reason: decline.description, decline: decline.rawValue,
+                                                         replayed: outcome.replayed))
+            }
+        }
+    }
+}
