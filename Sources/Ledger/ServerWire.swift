@@ -288,3 +288,31 @@ public struct WalletEventsWire: Codable, Sendable, Equatable {
         self.next = next
     }
 }
+
+/// `POST /v1/wallets/{id}/transfers`, `…/withdrawals` and `…/deposits`: money the wallet moves.
+/// A transfer names its recipient by wallet id (`to`) or phone number (`to_phone`); a
+/// withdrawal goes to the wallet's linked bank, a deposit comes from it (both held until the
+/// bank answers).
+public struct WalletMoveWire: Codable, Sendable, Equatable {
+    /// The phone-made request id: the idempotency key.
+    public let id: String
+    public let amount: Int64
+    public let currency: String
+    public let to: String?
+    public let toPhone: String?
+    public let memo: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, amount, currency, to, memo
+        case toPhone = "to_phone"
+    }
+
+    public init(id: String, amount: Int64, currency: String, to: String? = nil, toPhone: String? = nil, memo: String? = nil) {
+        self.id = id
+        self.amount = amount
+        self.currency = currency
+        self.to = to
+        self.toPhone = toPhone
+        self.memo = memo
+    }
+}

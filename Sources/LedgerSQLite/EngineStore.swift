@@ -18,7 +18,9 @@ struct SQLiteReader: LedgerReading {
     /// query per transfer and account: a batch of 1,000 payments spent two thirds of its time
     /// in those single-row reads.
     mutating func prefetch(_ batch: [Transfer]) throws {
-        guard batch.count > 1 else { return }
+        // A few transfers read faster one by one through cached statements than through an `IN (…)`
+        // query compiled afresh (an offline settlement applies 1 to 3 per payment).
+        guard batch.count >= 8 else { return }
         let transferIDs = Set(batch.map(\.id) + batch.compactMap(\.pendingID))
         for t in try fetch(SQLiteRows.transferColumns, from: "transfer", ids: transferIDs, SQLiteRows.transfer) {
             transfers[t.id] = .some(t)

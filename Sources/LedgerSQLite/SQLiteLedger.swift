@@ -525,9 +525,12 @@ public final class SQLiteLedger: LedgerStore {
 
     public func events(after seq: Int64, account: String?, limit: Int) throws -> [WalletEvent] {
         try read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT * FROM wallet_event WHERE seq > ? AND (? IS NULL OR account = ?) ORDER BY seq LIMIT ?
-                """, arguments: [seq, account, account, limit]).map { row in
+            // One wallet's through its index (account, seq); `? IS NULL OR account = ?` would scan
+            // every event after the cursor, and a follower asks ten times a second.
+            let rows = try account.map {
+                try Row.fetchAll(db, sql: "SELECT * FROM wallet_event WHERE account = ? AND seq > ? ORDER BY seq LIMIT ?", arguments: [$0, seq, limit])
+            } ?? Row.fetchAll(db, sql: "SELECT * FROM wallet_event WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
+            return try rows.map { row in
                 WalletEvent(seq: row["seq"], account: row["account"], transfer: row["transfer"], kind: row["kind"],
                             delta: Money(minorUnits: row["delta"], currency: try SQLiteRows.currency(row["currency"], "event")),
                             available: row["available"], balance: row["balance"], createdAt: row["created_at"])

@@ -123,6 +123,45 @@ extension LedgerHTTP {
             return try encode(answer)
         }
 
+        // Transfers, withdrawals to the linked bank and deposits from it: the wallet operations,
+        // on either store. A bank's answer comes later (its callback); until then the money is held.
+        for kind in ["transfers", "withdrawals", "deposits"] {
+            router.post("v1/wallets/:id/\(kind)") { request, context in
+                let body = Array(buffer: try await request.body.collect(upTo: 16 << 10))
+                let wallet = try owner(request, context, body: body)
+                let asked = try decoded(WalletMoveWire.self, body, what: "not a wallet request", logger: logger)
+                guard let currency = Currency(asked.currency), asked.amount > 0, !asked.id.isEmpty, asked.id.count <= 64 else {
+                    throw logged(Rejection(status: .badRequest, reason: "an id of 1 to 64 characters, a known currency and an amount above zero"), logger)
+                }
+                let recipient: WalletOperations.Recipient? = asked.to.map { .wallet($0) } ?? asked.toPhone.map { .phone($0) }
+                if kind == "transfers" && recipient == nil {
+                    throw logged(Rejection(status: .badRequest, reason: "a transfer names its recipient: to (a wallet id) or to_phone"), logger)
+                }
+                let amount = Money(minorUnits: asked.amount, currency: currency)
+                let outcome = try await NIOThreadPool.singleton.runIfActive { () throws -> Result<Outcome, Rejection> in
+                    let ops = WalletOperations(store: store), now = UnixTime.nowMillis()
+                    do {
+                        switch kind {
+                        case "transfers": return .success(try ops.transfer(requestID: asked.id, from: wallet, to: recipient!, amount: amount,
+                                                                           memo: asked.memo ?? "", now: now))
+                        case "withdrawals": return .success(try ops.bankWithdrawal(requestID: asked.id, wallet: wallet, amount: amount, now: now))
+                        default: return .success(try ops.bankDeposit(requestID: asked.id, wallet: wallet, amount: amount, now: now))
+                        }
+                    } catch let error as LedgerError where error.code != .storage {
+                        return .failure(Rejection(status: .unprocessableContent, reason: error.message))
+                    }
+                }.get()
+                switch outcome.result {
+                case .posted(let t):
+                    return try encode(AuthorizeWire.Response(id: asked.id, status: t.flags.contains(.pending) ? "held" : "approved", wallet: wallet,
+                                                             replayed: outcome.replayed))
+                case .declined(let decline):
+                    return try encode(AuthorizeWire.Response(id: asked.id, status: "declined", reason: decline.description, decline: decline.rawValue,
+                                                             replayed: outcome.replayed))
+                }
+            }
+        }
+
         router.post("v1/wallets/:id/codes") { request, context in
             let body = Array(buffer: try await request.body.collect(upTo: 4 << 10))
             let wallet = try owner(request, context, body: body)

@@ -156,6 +156,11 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
         try call("POST", walletPath + "/certificates", body: Array(try JSONEncoder().encode(asked)), as: CertificateWire.self)
     }
 
+    /// Moves the wallet's money: `kind` is "transfers", "withdrawals" or "deposits".
+    public func move(_ kind: String, _ asked: WalletMoveWire) throws -> AuthorizeWire.Response {
+        try call("POST", walletPath + "/" + kind, body: Array(try JSONEncoder().encode(asked)), as: AuthorizeWire.Response.self)
+    }
+
     /// Pays a merchant-presented order (what the phone read from its QR).
     public func pay(_ payment: WalletPaymentWire) throws -> AuthorizeWire.Response {
         try call("POST", walletPath + "/payments", body: Array(try JSONEncoder().encode(payment)), as: AuthorizeWire.Response.self)

@@ -173,6 +173,26 @@ final class ServerRig: @unchecked Sendable {
         #expect(try rig.ledger.audit().passed)
     }
 
+    @Test("a phone moves its wallet's money: a transfer by id or phone, a withdrawal and a deposit held for the bank; each once; declines with reasons")
+    func walletMoves() throws {
+        let rig = try ServerRig()
+        defer { rig.stop() }
+        let li = try rig.ledger.createWallet(name: "Li", phone: "+8613800000001", currency: .CNY, now: rig.now)
+        let phone = LedgerClient(server: rig.url, wallet: rig.wallet.id, key: rig.phone, timeoutSeconds: 5)
+        let send = WalletMoveWire(id: UUIDv7.make(), amount: 2_000, currency: "CNY", to: li.id)
+        #expect(try phone.move("transfers", send).status == "approved")
+        #expect(try phone.move("transfers", send).replayed == true, "the same id again is the first answer")
+        #expect(try phone.move("transfers", WalletMoveWire(id: UUIDv7.make(), amount: 500, currency: "CNY", toPhone: "+8613800000001")).status == "approved")
+        let tooMuch = try phone.move("transfers", WalletMoveWire(id: UUIDv7.make(), amount: 10_000_000, currency: "CNY", to: li.id))
+        #expect(tooMuch.status == "declined" && tooMuch.decline != nil)
+        #expect(try phone.move("withdrawals", WalletMoveWire(id: UUIDv7.make(), amount: 1_000, currency: "CNY")).status == "held")
+        #expect(try phone.move("deposits", WalletMoveWire(id: UUIDv7.make(), amount: 3_000, currency: "CNY")).status == "held")
+        #expect(try rig.ledger.account(li.id)?.balance.minorUnits == 2_500)
+        // 50,000 less 20,000 reserved for offline, 2,500 sent, 1,000 held for the bank.
+        #expect(try rig.ledger.account(rig.wallet.id)?.available.minorUnits == 26_500)
+        #expect(try rig.ledger.audit().passed)
+    }
+
     /// The server against its own OpenAPI document (assets/openapi.json): every path and method
     /// it lists answers, with a status the document lists for it, and a JSON body holding the
     /// properties that status's schema requires.
@@ -209,8 +229,14 @@ final class ServerRig: @unchecked Sendable {
         var ids = ["/v1/accounts/{id}": rig.merchant.id, "/v1/orders/{id}": paid.id, "/v1/orders/{id}/events": paid.id,
                    "/v1/orders/{id}/cancel": "open-1"]
         for template in paths.keys where template.hasPrefix("/v1/wallets/") { ids[template] = rig.wallet.id }
+        let other = try rig.ledger.createWallet(name: "Li", phone: nil, currency: .CNY, now: now)
+        func move(_ to: String?) throws -> [UInt8] {
+            Array(try JSONEncoder().encode(WalletMoveWire(id: UUIDv7.make(), amount: 100, currency: "CNY", to: to)))
+        }
         let bodies = ["/v1/authorize": authorizeBody, "/v1/sync": syncBody, "/v1/orders": orderBody, "/v1/refunds": refundBody,
-                      "/v1/wallets/{id}/certificates": certificateBody, "/v1/wallets/{id}/payments": paymentBody]
+                      "/v1/wallets/{id}/certificates": certificateBody, "/v1/wallets/{id}/payments": paymentBody,
+                      "/v1/wallets/{id}/transfers": try move(other.id), "/v1/wallets/{id}/withdrawals": try move(nil),
+                      "/v1/wallets/{id}/deposits": try move(nil)]
         var checked = 0
         for (template, operations) in paths.sorted(by: { $0.key < $1.key }) {
             for (method, spec) in operations {
@@ -254,7 +280,7 @@ final class ServerRig: @unchecked Sendable {
                 }
             }
         }
-        #expect(checked >= 37)
+        #expect(checked >= 46)
     }
 }
 
