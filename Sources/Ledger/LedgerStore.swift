@@ -39,9 +39,8 @@ public protocol LedgerCore: Sendable {
 
 /// The checkout's side of the ledger on top of the core: one-time customer codes, merchant-QR
 /// orders, charges and refunds, each one transaction that posts one balanced transfer or
-/// records a decline, the decline too being the request's final outcome. The embedded SQLite
-/// ledger has it; the PostgreSQL ledger does not yet (the terminal talks to it through the
-/// ledger server, issue 5).
+/// records a decline, the decline too being the request's final outcome. Both stores have it
+/// (the same tests run on each).
 public protocol LedgerStore: LedgerCore {
     func withdraw(requestID: String, wallet: String, amount: Money, now: Int64) throws -> Outcome
 

@@ -326,6 +326,21 @@ public struct Outcome: Sendable, Hashable {
     }
 }
 
+extension Order {
+    /// Why this order cannot be paid with what the customer's QR said, nil when it can: each
+    /// store checks this under its lock on the order.
+    public func refusal(merchant: String, amount: Money) -> Decline? {
+        switch status {
+        case .paid: return .orderPaid
+        case .expired: return .orderExpired
+        case .open: break
+        }
+        guard merchantID == merchant else { return .merchantMismatch }
+        guard self.amount == amount else { return .amountMismatch }
+        return nil
+    }
+}
+
 /// A one-time payment code issued to a wallet.
 public struct IssuedCode: Sendable, Hashable {
     public let code: PaymentCode

@@ -278,3 +278,35 @@ public enum LedgerSweep {
         return ids + (try WalletOperations(store: store).releaseDueOfflineAllowances(now: now).map(\.id))
     }
 }
+
+extension WalletOperations {
+    /// The transfers of a refund of `amount` of `payment` to `merchant`, as both stores make
+    /// it. `parts` are the payment's transfers: `payment` alone, or for a sale taken offline its
+    /// wallet part (`payment.wallet`) and its allowance part (`payment`), the wallet's part
+    /// first. Each part is refunded up to what is left of it (`refunded` says how much already
+    /// was); an allowance's part goes on to the wallet in the same chain (`allowanceOwner` names
+    /// the wallet of an `off_…` account), since the money is the customer's, not the
+    /// certificate's. Nil when the parts do not cover `amount`. The first transfer's id is
+    /// `requestID`; the chain is linked.
+    public static func refundLegs(requestID: String, payment: String, parts: [Transfer], merchant: String, amount: Money,
+                                  refunded: (String) throws -> Int64, allowanceOwner: (String) throws -> String?,
+                                  now: Int64) throws -> [Transfer]? {
+        var legs: [Transfer] = []
+        var rest = amount.minorUnits
+        for part in parts where rest > 0 {
+            let take = min(rest, part.amount.minorUnits - (try refunded(part.id)))
+            guard take > 0 else { continue }
+            let money = Money(minorUnits: take, currency: amount.currency)
+            func leg() -> String { legs.isEmpty ? requestID : requestID + ".\(legs.count + 1)" }
+            legs.append(Transfer(id: leg(), kind: .refund, debitAccount: merchant, creditAccount: part.debitAccount, amount: money,
+                                 refundOf: part.id, orderID: nil, memo: "refund of \(payment)", createdAt: now))
+            if part.debitAccount.hasPrefix("off_"), let wallet = try allowanceOwner(part.debitAccount) {
+                legs.append(Transfer(id: leg(), kind: .transfer, debitAccount: part.debitAccount, creditAccount: wallet, amount: money,
+                                     refundOf: nil, orderID: nil, memo: "refund of offline \(payment), to the wallet", createdAt: now))
+            }
+            rest -= take
+        }
+        guard rest == 0, !legs.isEmpty else { return nil }
+        return legs.enumerated().map { $0.offset < legs.count - 1 ? $0.element.linking() : $0.element }
+    }
+}

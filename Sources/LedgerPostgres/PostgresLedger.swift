@@ -29,7 +29,7 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
     public let schema: String?
     private let configuration: PostgresConnection.Configuration
     private let group: any EventLoopGroup
-    private let logger: Logger
+    let logger: Logger
     private let idle = Mutex<[PostgresConnection]>([])
     private let nextID = Atomic<Int>(1)
     /// Groups gather for up to a millisecond: a commit costs this process one or two round trips
@@ -191,7 +191,7 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
 
     /// Runs `body` on a ``PostgresTransaction`` in one transaction (``inPipelinedTransaction(_:)``:
     /// the writes it leaves unanswered go out with the COMMIT), then caches the accounts it wrote.
-    private func ledgerTransaction<T>(now: Int64, _ body: (PostgresTransaction) throws -> T) throws -> T {
+    func ledgerTransaction<T>(now: Int64, _ body: (PostgresTransaction) throws -> T) throws -> T {
         var changed: [Account] = []
         let result = try inPipelinedTransaction { conn in
             let tx = PostgresTransaction(conn: conn, logger: logger, now: now)

@@ -10,8 +10,39 @@ enum PostgresSchema {
     static var versions: [(Int, [String])] {
         // Version 4 replaces version 2's write function with the one that checks its row counts
         // itself; a new ledger runs the same CREATE OR REPLACE twice.
-        [(1, version1.components(separatedBy: ";\n")), (2, [writeFunction]), (3, version3), (4, [writeFunction]), (5, [expectFunction]), (6, [commitExpectedProcedure]), (7, version7)]
+        [(1, version1.components(separatedBy: ";\n")), (2, [writeFunction]), (3, version3), (4, [writeFunction]), (5, [expectFunction]), (6, [commitExpectedProcedure]), (7, version7), (8, version8)]
     }
+
+    /// The checkout's tables, as SQLite's: each request's first outcome, one-time codes (by digest
+    /// only, under the ledger's own key), merchant-presented orders.
+    static let version8 = [
+        """
+        CREATE TABLE request (
+            id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, transfer_id TEXT UNIQUE REFERENCES transfer(id), decline TEXT,
+            created_at INT8 NOT NULL,
+            CHECK ((transfer_id IS NULL) <> (decline IS NULL)), CHECK (transfer_id IS NULL OR transfer_id = id))
+        """,
+        """
+        CREATE TABLE payment_code (
+            digest TEXT PRIMARY KEY, wallet TEXT NOT NULL REFERENCES account(id), issued_at INT8 NOT NULL, expires_at INT8 NOT NULL,
+            used_by TEXT UNIQUE REFERENCES request(id) DEFERRABLE INITIALLY DEFERRED, CHECK (expires_at > issued_at))
+        """,
+        """
+        CREATE TABLE merchant_order (
+            id TEXT PRIMARY KEY, merchant TEXT NOT NULL REFERENCES account(id), amount INT8 NOT NULL CHECK (amount > 0),
+            currency TEXT NOT NULL, terminal TEXT NOT NULL, created_at INT8 NOT NULL, expires_at INT8 NOT NULL,
+            payment TEXT UNIQUE REFERENCES transfer(id), cancelled_at INT8,
+            CHECK (expires_at > created_at), CHECK (payment IS NULL OR cancelled_at IS NULL))
+        """,
+        // 32 random bytes from two random UUIDs (gen_random_uuid is built in from PostgreSQL 13).
+        """
+        CREATE TABLE ledger_secret (id INT PRIMARY KEY CHECK (id = 1), code_key BYTEA NOT NULL CHECK (length(code_key) = 32))
+        """,
+        """
+        INSERT INTO ledger_secret (id, code_key)
+        VALUES (1, decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'))
+        """,
+    ]
 
     /// The offline counter registry (as SQLite's v5).
     static let version7 = [
@@ -288,6 +319,18 @@ enum PostgresSchema {
         try check("refunds reverse their payment", """
             SELECT 'refund ' || r.id FROM transfer r JOIN transfer p ON p.id = r.refund_of
             WHERE p.kind <> 'payment' OR r.debit_account <> p.credit_account OR r.credit_account <> p.debit_account OR r.currency <> p.currency
+            """)
+        // A paid order is paid by exactly its amount, to its merchant (as SQLite's audit).
+        try check("orders paid exactly", """
+            SELECT 'order ' || o.id FROM merchant_order o JOIN transfer t ON t.id = o.payment
+            WHERE t.amount <> o.amount OR t.credit_account <> o.merchant OR t.order_id IS DISTINCT FROM o.id OR t.currency <> o.currency
+            """)
+        try check("payments of orders are recorded on the order", """
+            SELECT 'transfer ' || t.id FROM transfer t LEFT JOIN merchant_order o ON o.payment = t.id WHERE t.order_id IS NOT NULL AND o.id IS NULL
+            """)
+        try check("codes spent by charges", """
+            SELECT 'request ' || c.used_by FROM payment_code c JOIN request q ON q.id = c.used_by
+            WHERE q.fingerprint NOT LIKE 'charge|' || c.digest || '|%'
             """)
         let totals = try conn.query("SELECT currency, SUM(debits_posted)::int8 FROM account GROUP BY currency", logger: logger).wait()
         var sums: [String: Int64] = [:]

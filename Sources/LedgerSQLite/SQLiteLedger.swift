@@ -224,13 +224,7 @@ public final class SQLiteLedger: LedgerStore {
         try checkPositive(amount)
         return try request(requestID, fingerprint: "pay|\(orderID)|\(wallet)|\(merchant)|\(amount)", now: now) { db in
             guard let order = try loadOrder(db, orderID, now: now) else { return .declined(.orderUnknown) }
-            switch order.status {
-            case .paid: return .declined(.orderPaid)
-            case .expired: return .declined(.orderExpired)
-            case .open: break
-            }
-            guard order.merchantID == merchant else { return .declined(.merchantMismatch) }
-            guard order.amount == amount else { return .declined(.amountMismatch) }
+            if let refusal = order.refusal(merchant: merchant, amount: amount) { return .declined(refusal) }
             guard let w = try loadAccount(db, wallet), w.kind == .wallet else { return .declined(.accountUnknown) }
             guard w.currency == amount.currency else { return .declined(.currencyMismatch) }
             let result = try post(db, Transfer(id: requestID, kind: .payment, debitAccount: wallet, creditAccount: merchant,
@@ -255,27 +249,10 @@ public final class SQLiteLedger: LedgerStore {
             guard !parts.isEmpty, parts.allSatisfy({ $0.kind == .payment }) else { return .declined(.notAPayment) }
             guard parts.allSatisfy({ $0.creditAccount == merchant }) else { return .declined(.merchantMismatch) }
             guard parts[0].amount.currency == amount.currency else { return .declined(.currencyMismatch) }
-            var legs: [Transfer] = []
-            var rest = amount.minorUnits
-            for part in parts where rest > 0 {
-                let refunded = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount), 0) FROM transfer WHERE refund_of = ?",
-                                                  arguments: [part.id]) ?? 0
-                let take = min(rest, part.amount.minorUnits - refunded)
-                guard take > 0 else { continue }
-                let money = Money(minorUnits: take, currency: amount.currency)
-                func leg() -> String { legs.isEmpty ? requestID : requestID + ".\(legs.count + 1)" }
-                legs.append(Transfer(id: leg(), kind: .refund, debitAccount: merchant, creditAccount: part.debitAccount, amount: money,
-                                     refundOf: part.id, orderID: nil, memo: "refund of \(payment)", createdAt: now))
-                // An allowance's part goes on to the wallet at once: the customer's money, not
-                // the certificate's (which may have been released already).
-                if let wallet = try offlineAllowanceOwner(db, part.debitAccount) {
-                    legs.append(Transfer(id: leg(), kind: .transfer, debitAccount: part.debitAccount, creditAccount: wallet, amount: money,
-                                         refundOf: nil, orderID: nil, memo: "refund of offline \(payment), to the wallet", createdAt: now))
-                }
-                rest -= take
-            }
-            guard rest == 0, !legs.isEmpty else { return .declined(.refundExceedsPayment) }
-            legs = legs.enumerated().map { $0.offset < legs.count - 1 ? $0.element.linking() : $0.element }
+            guard let legs = try WalletOperations.refundLegs(
+                requestID: requestID, payment: payment, parts: parts, merchant: merchant, amount: amount,
+                refunded: { try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount), 0) FROM transfer WHERE refund_of = ?", arguments: [$0]) ?? 0 },
+                allowanceOwner: { try offlineAllowanceOwner(db, $0) }, now: now) else { return .declined(.refundExceedsPayment) }
             let results = try SQLiteTransaction(db: db, now: now).apply(legs)
             let refusals = results.compactMap(\.refusal)
             if let refusal = refusals.first(where: { $0 != .linkedEventFailed }) ?? refusals.first {

@@ -308,7 +308,7 @@ public enum LedgerHTTP {
         /// The ledger's orders, or 501 on a store that has none.
         @Sendable func orders() throws(Rejection) -> any LedgerStore {
             guard let orders = store as? any LedgerStore else {
-                throw Rejection(status: .notImplemented, reason: "this ledger (PostgreSQL) holds no merchant-presented orders yet: serve the SQLite ledger")
+                throw Rejection(status: .notImplemented, reason: "this ledger store holds no merchant-presented orders")
             }
             return orders
         }

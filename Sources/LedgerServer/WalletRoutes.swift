@@ -28,7 +28,7 @@ extension LedgerHTTP {
         }
         @Sendable func codes() throws(Rejection) -> any LedgerStore {
             guard let codes = store as? any LedgerStore else {
-                throw Rejection(status: .notImplemented, reason: "this ledger (PostgreSQL) holds no one-time codes or orders yet: serve the SQLite ledger")
+                throw Rejection(status: .notImplemented, reason: "this ledger store holds no one-time codes or orders")
             }
             return codes
         }

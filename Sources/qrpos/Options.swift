@@ -31,16 +31,19 @@ struct StoreOptions: ParsableArguments {
     /// `postgres://` URL or a SQLite file path.
     func openCore(existingOnly: Bool = false) throws -> any TransactionalLedgerStore {
         if isPostgres { return try PostgresLedger(url: databasePath, existingOnly: existingOnly) }
-        return try openLedger(existingOnly: existingOnly)
+        return try openSQLite(existingOnly: existingOnly)
     }
 
-    /// Opens the embedded ledger with the checkout's side too (codes, charges, orders, refunds),
-    /// creating it unless `existingOnly`.
-    func openLedger(existingOnly: Bool = false) throws -> SQLiteLedger {
+    /// Opens the ledger with the checkout's side too (codes, charges, orders, refunds): a
+    /// `postgres://` URL, or a SQLite file, created unless `existingOnly`.
+    func openLedger(existingOnly: Bool = false) throws -> any LedgerStore {
+        if isPostgres { return try PostgresLedger(url: databasePath, existingOnly: existingOnly) }
+        return try openSQLite(existingOnly: existingOnly)
+    }
+
+    /// The embedded SQLite ledger itself.
+    func openSQLite(existingOnly: Bool = false) throws -> SQLiteLedger {
         let path = databasePath
-        if isPostgres {
-            throw Failure("the checkout (codes, charges, merchant-QR orders, refunds) runs on the embedded SQLite ledger; on PostgreSQL it will go through the ledger server")
-        }
         if path.contains("://") { throw Failure("unknown ledger URL \(path): give a SQLite file path") }
         if !existingOnly {
             let folder = (path as NSString).deletingLastPathComponent

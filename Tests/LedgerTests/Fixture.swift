@@ -4,19 +4,17 @@ import LedgerSQLite
 import Payments
 import Testing
 
-/// A fresh ledger file in its own temporary folder, with a merchant and two funded wallets.
+/// A fresh ledger (a SQLite file in its own temporary folder, or a fresh PostgreSQL schema), with
+/// a merchant and two funded wallets.
 struct Fixture {
-    let dir: URL
-    let ledger: SQLiteLedger
+    let ledger: any LedgerStore
     let merchant: Merchant
     let alice: Account
     let bob: Account
     var now: Int64 = 1_800_000_000_000
 
-    init(aliceCash: String = "100.00", bobCash: String? = nil) throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-ledger-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        ledger = try SQLiteLedger(path: dir.appendingPathComponent("ledger.sqlite").path)
+    init(_ kind: StoreKind = .sqlite, aliceCash: String = "100.00", bobCash: String? = nil) throws {
+        ledger = try kind.makeCheckoutStore()
         merchant = try ledger.createMerchant(name: "Corner Shop", city: "Hangzhou", categoryCode: "5411",
                                              countryCode: "CN", currency: .CNY, now: now)
         alice = try ledger.createWallet(name: "Alice", phone: "+8613800000001", currency: .CNY, now: now)
@@ -25,6 +23,11 @@ struct Fixture {
         if let bobCash {
             _ = try ledger.deposit(requestID: UUIDv7.make(), wallet: bob.id, amount: cny(bobCash), source: .bank, now: now)
         }
+    }
+
+    /// The SQLite ledger, for the tests that look inside its file.
+    var sqlite: SQLiteLedger {
+        get throws { try #require(ledger as? SQLiteLedger) }
     }
 
     func balance(_ id: String) throws -> Int64 {

@@ -206,9 +206,10 @@ import Testing
 
     /// A sale taken offline and refunded: the money goes back to the wallet, whichever of the
     /// allowance and the wallet paid it, even once the allowance was released; never more than
-    /// the sale in total. (Refunds are the SQLite ledger's, which holds them.)
-    @Test func refundOfAnOfflineSale() throws {
-        let w = try world(.sqlite, funds: 1_000)
+    /// the sale in total.
+    @Test(arguments: StoreKind.all)
+    func refundOfAnOfflineSale(_ kind: StoreKind) throws {
+        let w = try world(kind, funds: 1_000)
         let ledger = try #require(w.store as? any LedgerStore)
         let serial = UUIDv7.make(), until = now + 86_400_000
         _ = try w.ops.reserveOfflineAllowance(serial: serial, wallet: w.wallet.id, amount: cny(300), validUntil: until, now: now)

@@ -6,11 +6,11 @@ import Payments
 import Testing
 import Crypto
 
-@Suite("SQLite wallet ledger")
+@Suite("Wallet ledger: the checkout's operations on both stores, and the SQLite file")
 struct SQLiteLedgerTests {
-    @Test("a deposit is one balanced transfer from the settlement account")
-    func deposit() throws {
-        let f = try Fixture()
+    @Test("a deposit is one balanced transfer from the settlement account", arguments: StoreKind.all)
+    func deposit(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
         #expect(try f.balance(f.alice.id) == 10_000)
         #expect(try f.balance("settlement-CNY") == 10_000)
         let history = try f.ledger.history(account: f.alice.id, limit: 10)
@@ -22,14 +22,14 @@ struct SQLiteLedgerTests {
     @Test("the ledger file is in WAL mode with synchronous=FULL")
     func durability() throws {
         let f = try Fixture()
-        let settings = try f.ledger.durability()
+        let settings = try f.sqlite.durability()
         #expect(settings.journalMode == "wal")
         #expect(settings.synchronous == 2)   // FULL
     }
 
-    @Test("a withdrawal never takes a wallet below zero")
-    func withdrawal() throws {
-        let f = try Fixture()
+    @Test("a withdrawal never takes a wallet below zero", arguments: StoreKind.all)
+    func withdrawal(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
         let ok = try f.ledger.withdraw(requestID: UUIDv7.make(), wallet: f.alice.id, amount: cny("40.00"), now: f.now)
         #expect(ok.transfer != nil)
         let tooMuch = try f.ledger.withdraw(requestID: UUIDv7.make(), wallet: f.alice.id, amount: cny("60.01"), now: f.now)
@@ -38,9 +38,9 @@ struct SQLiteLedgerTests {
         try f.expectAuditPasses()
     }
 
-    @Test("a repeated request id returns the first outcome and applies once")
-    func idempotent() throws {
-        let f = try Fixture()
+    @Test("a repeated request id returns the first outcome and applies once", arguments: StoreKind.all)
+    func idempotent(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
         let id = UUIDv7.make()
         let first = try f.ledger.withdraw(requestID: id, wallet: f.alice.id, amount: cny("10.00"), now: f.now)
         let again = try f.ledger.withdraw(requestID: id, wallet: f.alice.id, amount: cny("10.00"), now: f.now + 5)
@@ -56,9 +56,9 @@ struct SQLiteLedgerTests {
         try f.expectAuditPasses()
     }
 
-    @Test("the same request id with other fields is an id conflict, not a second transfer")
-    func idConflict() throws {
-        let f = try Fixture()
+    @Test("the same request id with other fields is an id conflict, not a second transfer", arguments: StoreKind.all)
+    func idConflict(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
         let id = UUIDv7.make()
         _ = try f.ledger.withdraw(requestID: id, wallet: f.alice.id, amount: cny("10.00"), now: f.now)
         #expect(throws: LedgerError.self) {
@@ -68,15 +68,17 @@ struct SQLiteLedgerTests {
         try f.expectAuditPasses()
     }
 
-    @Test("a one-time code pays once, then is refused as used")
-    func codeOnce() throws {
-        let f = try Fixture()
+    @Test("a one-time code pays once, then is refused as used", arguments: StoreKind.all)
+    func codeOnce(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
         let issued = try f.ledger.issueCode(wallet: f.alice.id, validityMillis: 60_000, now: f.now)
         #expect(issued.code.digits.count == 18)
         // The ledger keeps only a keyed digest: neither the code nor its plain SHA-256 is stored.
-        let stored = try DatabaseQueue(path: f.ledger.path).read { try String.fetchAll($0, sql: "SELECT digest FROM payment_code") }
-        #expect(stored.count == 1 && !stored[0].contains(issued.code.digits))
-        #expect(stored[0] != SHA256.hash(data: Array(issued.code.digits.utf8)).map { String(format: "%02x", $0) }.joined())
+        if kind == .sqlite {
+            let stored = try DatabaseQueue(path: f.sqlite.path).read { try String.fetchAll($0, sql: "SELECT digest FROM payment_code") }
+            #expect(stored.count == 1 && !stored[0].contains(issued.code.digits))
+            #expect(stored[0] != SHA256.hash(data: Array(issued.code.digits.utf8)).map { String(format: "%02x", $0) }.joined())
+        }
         let paid = try f.ledger.charge(requestID: UUIDv7.make(), code: issued.code, merchant: f.merchant.id,
                                        amount: cny("12.50"), memo: "T1", now: f.now + 1_000)
         let t = try #require(paid.transfer)
@@ -89,9 +91,9 @@ struct SQLiteLedgerTests {
         try f.expectAuditPasses()
     }
 
-    @Test("a code is refused when expired or unknown")
-    func codeExpiredUnknown() throws {
-        let f = try Fixture()
+    @Test("a code is refused when expired or unknown", arguments: StoreKind.all)
+    func codeExpiredUnknown(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
         let issued = try f.ledger.issueCode(wallet: f.alice.id, validityMillis: 60_000, now: f.now)
         let late = try f.ledger.charge(requestID: UUIDv7.make(), code: issued.code, merchant: f.merchant.id,
                                        amount: cny("1.00"), memo: "", now: f.now + 60_000)
@@ -104,9 +106,9 @@ struct SQLiteLedgerTests {
         try f.expectAuditPasses()
     }
 
-    @Test("a code is spent by a declined charge too, as Alipay's are")
-    func codeSpentByDecline() throws {
-        let f = try Fixture()
+    @Test("a code is spent by a declined charge too, as Alipay's are", arguments: StoreKind.all)
+    func codeSpentByDecline(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
         let issued = try f.ledger.issueCode(wallet: f.bob.id, validityMillis: 60_000, now: f.now)
         let poor = try f.ledger.charge(requestID: UUIDv7.make(), code: issued.code, merchant: f.merchant.id,
                                        amount: cny("5.00"), memo: "", now: f.now)
@@ -118,9 +120,9 @@ struct SQLiteLedgerTests {
         try f.expectAuditPasses()
     }
 
-    @Test("a merchant-QR order is paid exactly once, and only before it expires")
-    func orders() throws {
-        let f = try Fixture(bobCash: "50.00")
+    @Test("a merchant-QR order is paid exactly once, and only before it expires", arguments: StoreKind.all)
+    func orders(_ kind: StoreKind) throws {
+        let f = try Fixture(kind, bobCash: "50.00")
         let order = try f.ledger.createOrder(id: "ord-1", merchant: f.merchant.id, amount: cny("20.00"),
                                              terminalID: "T1", expiresAt: f.now + 120_000, now: f.now)
         #expect(order.status == .open)
@@ -146,9 +148,9 @@ struct SQLiteLedgerTests {
         try f.expectAuditPasses()
     }
 
-    @Test("refunds, whole or partial, never sum above the original payment")
-    func refunds() throws {
-        let f = try Fixture()
+    @Test("refunds, whole or partial, never sum above the original payment", arguments: StoreKind.all)
+    func refunds(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
         let code = try f.ledger.issueCode(wallet: f.alice.id, validityMillis: 60_000, now: f.now).code
         let payment = try #require(try f.ledger.charge(requestID: UUIDv7.make(), code: code, merchant: f.merchant.id,
                                                        amount: cny("30.00"), memo: "", now: f.now).transfer)
@@ -163,17 +165,17 @@ struct SQLiteLedgerTests {
         try f.expectAuditPasses()
     }
 
-    @Test("a wrong currency is declined and moves nothing")
-    func currency() throws {
-        let f = try Fixture()
+    @Test("a wrong currency is declined and moves nothing", arguments: StoreKind.all)
+    func currency(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
         let usd = try Money(parsing: "1.00", currency: .USD)
         #expect(try f.ledger.withdraw(requestID: UUIDv7.make(), wallet: f.alice.id, amount: usd, now: f.now).decline == .currencyMismatch)
         try f.expectAuditPasses()
     }
 
-    @Test("concurrent payments from one wallet never overdraw it")
-    func concurrentWriters() async throws {
-        let f = try Fixture(aliceCash: "10.00")
+    @Test("concurrent payments from one wallet never overdraw it", arguments: StoreKind.all)
+    func concurrentWriters(_ kind: StoreKind) async throws {
+        let f = try Fixture(kind, aliceCash: "10.00")
         let ledger = f.ledger, merchant = f.merchant.id, wallet = f.alice.id, now = f.now
         let approved = try await withThrowingTaskGroup(of: Bool.self) { group in
             for _ in 0..<40 {
@@ -193,7 +195,7 @@ struct SQLiteLedgerTests {
     @Test("the audit finds a balance edited behind the ledger's back")
     func auditDetectsTampering() throws {
         let f = try Fixture()
-        let queue = try DatabaseQueue(path: f.ledger.path)
+        let queue = try DatabaseQueue(path: f.sqlite.path)
         try queue.write { db in
             try db.execute(sql: "UPDATE account SET credits_posted = credits_posted + 500 WHERE id = ?", arguments: [f.alice.id])
         }
@@ -205,7 +207,7 @@ struct SQLiteLedgerTests {
     @Test("the audit finds a transfer whose kind does not fit its accounts")
     func auditDetectsWrongKind() throws {
         let f = try Fixture()
-        let queue = try DatabaseQueue(path: f.ledger.path)
+        let queue = try DatabaseQueue(path: f.sqlite.path)
         try f.expectAuditPasses()
         try queue.write { db in try db.execute(sql: "UPDATE transfer SET kind = 'bill' WHERE kind = 'deposit'") }
         #expect(try f.ledger.audit().violations.map(\.check).contains("transfer kinds fit their accounts"))
@@ -214,7 +216,7 @@ struct SQLiteLedgerTests {
     @Test("the schema itself refuses an overdrawn wallet")
     func schemaBackstop() throws {
         let f = try Fixture()
-        let queue = try DatabaseQueue(path: f.ledger.path)
+        let queue = try DatabaseQueue(path: f.sqlite.path)
         #expect(throws: DatabaseError.self) {
             try queue.write { db in
                 try db.execute(sql: "UPDATE account SET debits_posted = credits_posted + 1 WHERE id = ?", arguments: [f.alice.id])
@@ -223,11 +225,11 @@ struct SQLiteLedgerTests {
     }
 }
 
-@Suite("SQLite wallet ledger: retries, races and limits")
+@Suite("Wallet ledger: retries, races and limits, on both stores")
 struct SQLiteLedgerRaceTests {
-    @Test("a refund retried with its id applies once; with another amount it is an id conflict")
-    func refundRetry() throws {
-        let f = try Fixture()
+    @Test("a refund retried with its id applies once; with another amount it is an id conflict", arguments: StoreKind.all)
+    func refundRetry(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
         let code = try f.ledger.issueCode(wallet: f.alice.id, validityMillis: 60_000, now: f.now).code
         let payment = try #require(try f.ledger.charge(requestID: UUIDv7.make(), code: code, merchant: f.merchant.id,
                                                        amount: cny("10.00"), memo: "", now: f.now).transfer)
@@ -242,9 +244,9 @@ struct SQLiteLedgerRaceTests {
         try f.expectAuditPasses()
     }
 
-    @Test("a refund asked by another merchant is declined")
-    func refundOtherMerchant() throws {
-        let f = try Fixture()
+    @Test("a refund asked by another merchant is declined", arguments: StoreKind.all)
+    func refundOtherMerchant(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
         let other = try f.ledger.createMerchant(name: "Other", city: "Beijing", categoryCode: "5411", countryCode: "CN", currency: .CNY, now: f.now)
         let code = try f.ledger.issueCode(wallet: f.alice.id, validityMillis: 60_000, now: f.now).code
         let payment = try #require(try f.ledger.charge(requestID: UUIDv7.make(), code: code, merchant: f.merchant.id,
@@ -253,9 +255,9 @@ struct SQLiteLedgerRaceTests {
         try f.expectAuditPasses()
     }
 
-    @Test("paying an order retried with the same request id returns the same payment")
-    func payOrderRetry() throws {
-        let f = try Fixture()
+    @Test("paying an order retried with the same request id returns the same payment", arguments: StoreKind.all)
+    func payOrderRetry(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
         _ = try f.ledger.createOrder(id: "o-r", merchant: f.merchant.id, amount: cny("3.00"), terminalID: "T", expiresAt: f.now + 60_000, now: f.now)
         let id = UUIDv7.make()
         let first = try f.ledger.payOrder(requestID: id, orderID: "o-r", wallet: f.alice.id, merchant: f.merchant.id, amount: cny("3.00"), now: f.now)
@@ -265,9 +267,9 @@ struct SQLiteLedgerRaceTests {
         try f.expectAuditPasses()
     }
 
-    @Test("many wallets racing to pay one order: exactly one pays")
-    func concurrentOrderPayers() async throws {
-        let f = try Fixture()
+    @Test("many wallets racing to pay one order: exactly one pays", arguments: StoreKind.all)
+    func concurrentOrderPayers(_ kind: StoreKind) async throws {
+        let f = try Fixture(kind)
         let ledger = f.ledger, merchant = f.merchant.id, now = f.now
         var wallets: [String] = []
         for i in 0..<12 {
@@ -290,9 +292,9 @@ struct SQLiteLedgerRaceTests {
         try f.expectAuditPasses()
     }
 
-    @Test("a terminal's cancel and a late payment: whichever commits first wins, never both")
-    func cancelRace() throws {
-        let f = try Fixture()
+    @Test("a terminal's cancel and a late payment: whichever commits first wins, never both", arguments: StoreKind.all)
+    func cancelRace(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
         _ = try f.ledger.createOrder(id: "o-c1", merchant: f.merchant.id, amount: cny("2.00"), terminalID: "T", expiresAt: f.now + 60_000, now: f.now)
         let cancelled = try f.ledger.cancelOrder("o-c1", now: f.now + 1_000)
         #expect(cancelled.status == .expired)
@@ -309,18 +311,18 @@ struct SQLiteLedgerRaceTests {
         try f.expectAuditPasses()
     }
 
-    @Test("a charge to an unknown merchant leaves the customer's code unspent")
-    func terminalMistakeKeepsCode() throws {
-        let f = try Fixture()
+    @Test("a charge to an unknown merchant leaves the customer's code unspent", arguments: StoreKind.all)
+    func terminalMistakeKeepsCode(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
         let code = try f.ledger.issueCode(wallet: f.alice.id, validityMillis: 60_000, now: f.now).code
         #expect(try f.ledger.charge(requestID: UUIDv7.make(), code: code, merchant: "mer_nope", amount: cny("1.00"), memo: "", now: f.now).decline == .accountUnknown)
         #expect(try f.ledger.charge(requestID: UUIDv7.make(), code: code, merchant: f.merchant.id, amount: cny("1.00"), memo: "", now: f.now).transfer != nil)
         try f.expectAuditPasses()
     }
 
-    @Test("an amount above the transfer limit is refused and nothing overflows")
-    func transferLimit() throws {
-        let f = try Fixture()
+    @Test("an amount above the transfer limit is refused and nothing overflows", arguments: StoreKind.all)
+    func transferLimit(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
         let huge = Money(minorUnits: LedgerLimits.transferAmountMax + 1, currency: .CNY)
         #expect(throws: LedgerError.self) {
             try f.ledger.deposit(requestID: UUIDv7.make(), wallet: f.alice.id, amount: huge, source: .cash, now: f.now)

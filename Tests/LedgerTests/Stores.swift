@@ -14,6 +14,11 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     static let all = allCases
     var testDescription: String { rawValue }
 
+    /// The store with the checkout's operations too (one-time codes, orders, refunds).
+    func makeCheckoutStore() throws -> any LedgerStore {
+        try #require(try make() as? any LedgerStore)
+    }
+
     func make() throws -> any TransactionalLedgerStore {
         switch self {
         case .sqlite:

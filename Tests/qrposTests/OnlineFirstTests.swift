@@ -134,20 +134,34 @@ final class Fleet: @unchecked Sendable {
 }
 
 @Suite("Online first, offline when the ledger is away", .serialized) struct OnlineFirstTests {
-    @Test("the server on PostgreSQL: codes charged online, taken offline while it is down, forwarded once; orders answer that it holds none")
+    @Test("the server on PostgreSQL: codes charged online and offline, a merchant QR paid by the phone, a refund; each once")
     func onPostgres() throws {
         let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
         let fleet = try Fleet(database: try TestPostgres.baseURL.get() + "?search_path=\(schema)")
         let online = try fleet.charge("12.00", code: try fleet.offlineCode(allowance: "100.00"), via: fleet.serverURL)
         #expect(online.status == 0, "\(online.stderr)")
+        let once = try fleet.ledger.json(try #require(try fleet.ledger.run(["wallet", "code", fleet.wallet, "--json"]).lines.first))
+        let byCode = try fleet.charge("3.00", code: try #require(once["code"] as? String), via: fleet.serverURL)
+        #expect(byCode.status == 0, "a one-time code on PostgreSQL: \(byCode.stderr)")
         fleet.stopServer()
         let offline = try fleet.charge("8.00", code: try fleet.offlineCode(), via: fleet.serverURL)
         #expect(offline.status == 0, "\(offline.stderr)")
         try fleet.restartServer()
         #expect(try fleet.push(via: fleet.serverURL)["settled"] as? Int == 1)
-        let order = try fleet.terminal.run(["merchant-qr", "--server", fleet.serverURL, "--terminal-id", "T7", "--amount", "1.00"])
-        #expect(order.status != 0 && order.stderr.contains("holds no merchant-presented orders"), "\(order.stderr)")
+        let (_, order, finish) = try fleet.showOrder("4.00", via: fleet.serverURL)
+        let paid = try fleet.phone.run(["wallet", "pay", try #require(order["payload"] as? String), "--wallet", fleet.wallet, "--json",
+                                        "--server", fleet.serverURL])
+        #expect(paid.status == 0, "\(paid.stderr)")
+        let (status, out, err) = finish()
+        #expect(status == 0, "\(err)")
         try fleet.expectExactlyOnce()
+        #expect(try fleet.merchantBalance() == "27.00")
+        // A refund of the order's payment, through the terminal's ledger: back to the wallet.
+        let receipt = try fleet.terminal.json(try #require(out.split(separator: "\n").first.map(String.init)))
+        let refund = try fleet.ledger.run(["refund", try #require(receipt["payment_id"] as? String), "--amount", "4.00", "--merchant", fleet.merchant])
+        #expect(refund.status == 0, "\(refund.stderr)")
+        #expect(try fleet.merchantBalance() == "23.00")
+        #expect(try fleet.ledger.run(["ledger", "audit"]).status == 0)
     }
 
     @Test("the ledger answers: an offline code is charged online, a copy of it and an amount past the funds are declined")
