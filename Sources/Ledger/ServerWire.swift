@@ -74,17 +74,22 @@ public struct TerminalConfigWire: Codable, Sendable, Equatable {
     public let issuerKeys: [String]
     /// The server's clock (Unix ms) when it answered.
     public let time: Int64
+    /// How far a request's signed time may be from the server's clock (ms): a request not
+    /// answered within it can never be taken afterwards.
+    public let requestWindowMillis: Int64?
 
     enum CodingKeys: String, CodingKey {
         case terminal, merchant, time
         case issuerKeys = "issuer_keys"
+        case requestWindowMillis = "request_window_ms"
     }
 
-    public init(terminal: String, merchant: MerchantWire, issuerKeys: [String], time: Int64) {
+    public init(terminal: String, merchant: MerchantWire, issuerKeys: [String], time: Int64, requestWindowMillis: Int64? = nil) {
         self.terminal = terminal
         self.merchant = merchant
         self.issuerKeys = issuerKeys
         self.time = time
+        self.requestWindowMillis = requestWindowMillis
     }
 }
 
@@ -314,5 +319,23 @@ public struct WalletMoveWire: Codable, Sendable, Equatable {
         self.to = to
         self.toPhone = toPhone
         self.memo = memo
+    }
+}
+
+/// `GET /v1/payments/{id}`: whether the ledger holds a payment (a sale's id) to the terminal's
+/// merchant, and how much.
+public struct PaymentStatusWire: Codable, Sendable, Equatable {
+    public let id: String
+    /// "paid" or "none".
+    public let status: String
+    /// What was paid (minor units), all parts together.
+    public let amount: Int64?
+    public let currency: String?
+
+    public init(id: String, status: String, amount: Int64? = nil, currency: String? = nil) {
+        self.id = id
+        self.status = status
+        self.amount = amount
+        self.currency = currency
     }
 }

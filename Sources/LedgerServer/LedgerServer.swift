@@ -277,11 +277,26 @@ public enum LedgerHTTP {
                 return json(["error": "terminal \(terminal.id)'s merchant \(terminal.merchant) is not in the ledger"], status: .notFound)
             }
             return try encode(TerminalConfigWire(terminal: terminal.id, merchant: MerchantWire(merchant), issuerKeys: issuers.map(\.hex),
-                                                 time: UnixTime.nowMillis()))
+                                                 time: UnixTime.nowMillis(), requestWindowMillis: authenticator.skewMillis))
         }
 
         addOrderRoutes(router, store: store, authenticator: authenticator, logger: logger)
         addWalletRoutes(router, store: store, issuer: issuer, authenticator: authenticator, logger: logger)
+
+        // What became of a sale the terminal never heard back about: its payment (the sale's id,
+        // or the wallet's part of one taken offline) to this terminal's merchant, if any.
+        router.get("v1/payments/:id") { request, context in
+            let terminal = try signer(request, body: [], authenticator: authenticator, logger: logger)
+            let id = try context.parameters.require("id")
+            let status = try await NIOThreadPool.singleton.runIfActive { () -> PaymentStatusWire in
+                let parts = try [id, id + ".wallet"].compactMap { try store.transfer($0) }
+                    .filter { $0.kind == .payment && $0.creditAccount == terminal.merchant }
+                guard let first = parts.first else { return PaymentStatusWire(id: id, status: "none") }
+                let paid = parts.reduce(Int64(0)) { $0 + $1.amount.minorUnits }
+                return PaymentStatusWire(id: id, status: "paid", amount: paid, currency: first.amount.currency.code)
+            }
+            return try encode(status)
+        }
 
         router.get("v1/accounts/:id") { request, context in
             _ = try signer(request, body: [], authenticator: authenticator, logger: logger)

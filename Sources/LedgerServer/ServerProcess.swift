@@ -11,9 +11,10 @@ public final class ServerProcess: @unchecked Sendable {
         public let description: String
     }
 
-    public convenience init(executable: URL, home: String, terminals: String, port: Int, database: String? = nil, wallets: String? = nil) throws {
+    public convenience init(executable: URL, home: String, terminals: String, port: Int, database: String? = nil, wallets: String? = nil,
+                            extra: [String] = []) throws {
         try self.init(executable: executable, arguments: ["ledger", "serve", "--home", home, "--port", String(port), "--terminals", terminals]
-                          + (database.map { ["--database", $0] } ?? []) + (wallets.map { ["--wallets", $0] } ?? []))
+                          + (database.map { ["--database", $0] } ?? []) + (wallets.map { ["--wallets", $0] } ?? []) + extra)
     }
 
     /// Any `qrpos` command that prints {"listening": PORT} once it accepts connections (`ledger

@@ -104,6 +104,11 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
         try call("POST", "/v1/orders/\(Self.escaped(id))/cancel", as: OrderWire.self)
     }
 
+    /// Whether the ledger holds a payment under a sale's id (`GET /v1/payments/{id}`).
+    public func payment(_ id: String) throws -> PaymentStatusWire {
+        try call("GET", "/v1/payments/\(Self.escaped(id))", as: PaymentStatusWire.self)
+    }
+
     public func refund(_ refund: RefundWire) throws -> AuthorizeWire.Response {
         try call("POST", "/v1/refunds", body: Array(try JSONEncoder().encode(refund)), as: AuthorizeWire.Response.self)
     }

@@ -114,6 +114,60 @@ extension Checkout {
         return report
     }
 
+    /// What became of one undecided customer-presented sale.
+    public enum ReconciledSale: Sendable, Equatable {
+        /// The ledger never took it: declined now.
+        case voided(sale: String)
+        /// The ledger had charged it, and the cashier never saw an answer: refunded in full.
+        case reversed(sale: String, refund: String)
+        /// Too recent to know yet, or the ledger could not be reached.
+        case waiting(sale: String, reason: String)
+    }
+
+    /// How long after a sale began no copy of its request can still be taken by the server:
+    /// twice its request window (the terminal's clock may be off from the server's by up to the
+    /// window in either direction) and ten seconds for a request already accepted to commit.
+    public static func undecidedSettleAfterMillis(requestWindowMillis: Int64) -> Int64 { 2 * requestWindowMillis + 10_000 }
+
+    /// Settles the journal's undecided customer-presented sales (the terminal stopped, or the
+    /// ledger never answered, and nobody retried them with their id). Once no copy of a sale's
+    /// request can still be taken (``undecidedSettleAfterMillis(requestWindowMillis:)``), what
+    /// the ledger holds under its id is final: a payment is refunded in full, since the cashier
+    /// never saw it approved, and reported; none, and the sale is declined.
+    public func reconcileSales(journal: TerminalJournal, client: LedgerClient, requestWindowMillis: Int64,
+                               now: Int64 = UnixTime.nowMillis()) throws -> [ReconciledSale] {
+        var report: [ReconciledSale] = []
+        let undecided = try journal.undecided(method: .customerCode) + journal.undecided(method: .offlineToken)
+        for entry in undecided where entry.terminal == terminalID {
+            guard now - entry.createdAt >= Self.undecidedSettleAfterMillis(requestWindowMillis: requestWindowMillis) else {
+                report.append(.waiting(sale: entry.id, reason: "too recent: its request could still reach the ledger"))
+                continue
+            }
+            do {
+                let held = try client.payment(entry.id)
+                guard held.status == "paid", let amount = held.amount, let currency = held.currency else {
+                    try journal.decide(id: entry.id, approved: false, decline: "the ledger never took this sale", now: now)
+                    report.append(.voided(sale: entry.id))
+                    continue
+                }
+                let refundID = entry.id + "-reverse"
+                let answer = try client.refund(RefundWire(id: refundID, payment: entry.id, amount: amount, currency: currency))
+                guard answer.status == "approved" else {
+                    report.append(.waiting(sale: entry.id, reason: "the ledger declined the refund: \(answer.reason ?? "?")"))
+                    continue
+                }
+                try journal.decide(id: entry.id, approved: false,
+                                   decline: "charged, but the terminal never heard the answer: refunded as \(refundID)", now: now)
+                report.append(.reversed(sale: entry.id, refund: refundID))
+            } catch let error as CheckoutError {
+                throw error
+            } catch {
+                report.append(.waiting(sale: entry.id, reason: "\(error)"))
+            }
+        }
+        return report
+    }
+
     private func settled(_ order: OrderWire, journal: TerminalJournal, now: Int64) throws -> SaleResult {
         guard let payment = order.payment, let amount = order.order?.amount else {
             throw CheckoutError("order \(order.id) is paid but the ledger did not say by which payment")

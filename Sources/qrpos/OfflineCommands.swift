@@ -165,18 +165,29 @@ struct SyncPushCommand: ParsableCommand {
         // Orders the terminal could not close with the ledger server: closed now, or refunded if
         // they were paid after the terminal gave up.
         var reconciled: [Checkout.Reconciled] = []
-        if let client = settler as? LedgerClient, try !journal.undecided(method: .merchantQR).isEmpty {
-            reconciled = try remoteCheckout(client, store: store, terminal: terminal).reconcileOrders(journal: journal, client: client)
+        var sales: [Checkout.ReconciledSale] = []
+        if let client = settler as? LedgerClient, try journal.syncStatus(now: UnixTime.nowMillis()).undecidedCount > 0 {
+            let checkout = try remoteCheckout(client, store: store, terminal: terminal)
+            reconciled = try checkout.reconcileOrders(journal: journal, client: client)
+            // Sales nobody retried: settled once no copy of their request can reach the ledger.
+            let window = try TerminalConfigFile(store).load(client).requestWindowMillis ?? 300_000
+            sales = try checkout.reconcileSales(journal: journal, client: client, requestWindowMillis: window)
         }
+        let reversed = sales.compactMap { if case .reversed(let sale, let refund) = $0 { [sale, refund] } else { nil } }
+        let voided = sales.filter { if case .voided = $0 { true } else { false } }.count
         let refunded = reconciled.compactMap { if case .refunded(let order, let payment, let refund) = $0 { [order, payment, refund] } else { nil } }
         let waiting = reconciled.filter { if case .waiting = $0 { true } else { false } }.count
         if json {
             printJSON(["settled": report.settled, "refused": report.refused, "retries": report.retries, "left": report.left,
                        "error": report.lastError ?? NSNull(), "orders_closed": reconciled.count - refunded.count - waiting,
-                       "orders_refunded": refunded.map { ["order": $0[0], "payment": $0[1], "refund": $0[2]] }, "orders_waiting": waiting])
+                       "orders_refunded": refunded.map { ["order": $0[0], "payment": $0[1], "refund": $0[2]] }, "orders_waiting": waiting,
+                       "sales_reversed": reversed.map { ["sale": $0[0], "refund": $0[1]] }, "sales_voided": voided,
+                       "sales_waiting": sales.count - reversed.count - voided])
         } else {
             print("\(report.settled) settled, \(report.refused) refused by the ledger, \(report.left) still waiting")
             for r in refunded { print("order \(r[0]) was paid (\(r[1])) after the terminal gave up: refunded as \(r[2])") }
+            for r in reversed { print("sale \(r[0]) was charged but never answered: refunded as \(r[1])") }
+            if voided > 0 { print("\(voided) unanswered sales never reached the ledger: declined") }
         }
         if report.left > 0 { throw Failure("the ledger could not be reached: \(report.lastError ?? "?"); \(report.left) payments wait") }
         if waiting > 0 { throw Failure("\(waiting) orders could not be settled with the ledger yet: run it again") }

@@ -35,10 +35,13 @@ struct ServeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("JSON file of the terminals allowed to call.", valueName: "file")) var terminals: String
     @Option(help: ArgumentHelp("JSON file of the wallets' phones allowed to call: [{\"id\": …, \"public_key\": <from `qrpos wallet key`>}].", valueName: "file"))
     var wallets: String?
+    @Option(name: .customLong("request-window"), help: "Seconds a signed request's time may be from this server's clock; a request not answered within it can never be taken later.")
+    var requestWindow = 300
     @Option(name: .customLong("sweep-seconds"), help: "How often expired holds and ended offline allowances are released.") var sweepSeconds = 60
 
     func validate() throws {
         guard (1...86_400).contains(sweepSeconds) else { throw ValidationError("--sweep-seconds is 1 to 86400") }
+        guard (1...3_600).contains(requestWindow) else { throw ValidationError("--request-window is 1 to 3600 seconds") }
     }
 
     func run() throws {
@@ -55,7 +58,9 @@ struct ServeCommand: ParsableCommand {
             }
         }
         let authenticator: RequestAuthenticator
-        do { authenticator = try RequestAuthenticator(terminals: registrations, wallets: phones) } catch let rejection as Rejection {
+        do {
+            authenticator = try RequestAuthenticator(terminals: registrations, wallets: phones, skewMillis: Int64(requestWindow) * 1000)
+        } catch let rejection as Rejection {
             throw Failure(rejection.reason)
         }
         let ledger = try store.openCore()

@@ -227,7 +227,7 @@ final class ServerRig: @unchecked Sendable {
                                                                            amount: 300, currency: "CNY")))
         let refundBody = Array(try JSONEncoder().encode(RefundWire(id: UUIDv7.make(), payment: payment.id, amount: 100, currency: "CNY")))
         var ids = ["/v1/accounts/{id}": rig.merchant.id, "/v1/orders/{id}": paid.id, "/v1/orders/{id}/events": paid.id,
-                   "/v1/orders/{id}/cancel": "open-1"]
+                   "/v1/orders/{id}/cancel": "open-1", "/v1/payments/{id}": payment.id]
         for template in paths.keys where template.hasPrefix("/v1/wallets/") { ids[template] = rig.wallet.id }
         let other = try rig.ledger.createWallet(name: "Li", phone: nil, currency: .CNY, now: now)
         func move(_ to: String?) throws -> [UInt8] {
@@ -280,7 +280,7 @@ final class ServerRig: @unchecked Sendable {
                 }
             }
         }
-        #expect(checked >= 46)
+        #expect(checked >= 49)
     }
 }
 

@@ -24,8 +24,12 @@ final class Fleet: @unchecked Sendable {
     /// The wallet's phone, registered with the server by its key (`qrpos wallet key`).
     let phone: CLI
 
-    init(funds: String = "1000.00", database: String? = nil) throws {
+    /// More arguments for `qrpos ledger serve`.
+    let serverArguments: [String]
+
+    init(funds: String = "1000.00", database: String? = nil, serverArguments: [String] = []) throws {
         self.database = database
+        self.serverArguments = serverArguments
         var ledger = try CLI()
         if let database { ledger.environment["QRPOS_DATABASE"] = database }
         self.ledger = ledger
@@ -42,7 +46,7 @@ final class Fleet: @unchecked Sendable {
         let phoneKey = try phone.run(["wallet", "key", wallet]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         try Data("[{\"id\":\"\(wallet)\",\"public_key\":\"\(phoneKey)\"}]".utf8).write(to: URL(fileURLWithPath: ledger.path("wallets.json")))
         server = try ServerProcess(executable: CLI.executable, home: ledger.home.path, terminals: ledger.path("terminals.json"), port: 0,
-                                   database: database, wallets: ledger.path("wallets.json"))
+                                   database: database, wallets: ledger.path("wallets.json"), extra: serverArguments)
         // The terminals learn their merchant and the issuer's key while the link is whole.
         for (cli, id) in [(terminal, "T7"), (other, "T8")] {
             let setup = try cli.run(["terminal", "setup", "--server", serverURL, "--terminal-id", id])
@@ -71,7 +75,7 @@ final class Fleet: @unchecked Sendable {
 
     func restartServer() throws {
         server = try ServerProcess(executable: CLI.executable, home: ledger.home.path, terminals: ledger.path("terminals.json"), port: server.port,
-                                   database: database, wallets: ledger.path("wallets.json"))
+                                   database: database, wallets: ledger.path("wallets.json"), extra: serverArguments)
     }
 
     /// A fresh offline code from the wallet's phone (the first one reserves `allowance`).
@@ -425,6 +429,32 @@ func skewedClock(_ offset: String) throws -> [String] {
         #expect(status["undecided_count"] as? Int == 1)
         #expect(try fleet.push(via: fleet.serverURL)["settled"] as? Int == 1)
         try fleet.expectExactlyOnce()
+    }
+
+    @Test("sales nobody retried: once no copy of their request can reach the ledger, sync push refunds the one it took and declines the one it never saw")
+    func unansweredSalesSettled() throws {
+        // A one-second request window, so the test need not wait the default eleven minutes.
+        let fleet = try Fleet(funds: "100.00", serverArguments: ["--request-window", "1"])
+        let proxy = try fleet.startProxy(["--match", "/v1/authorize", "--script", "drop-answer,drop-request,drop-request"])
+        func oneTimeCode() throws -> String {
+            let line = try #require(try fleet.ledger.run(["wallet", "code", fleet.wallet, "--json"]).lines.first)
+            return try #require(try fleet.ledger.json(line)["code"] as? String)
+        }
+        let taken = try fleet.charge("6.00", code: try oneTimeCode(), via: proxy)
+        let lost = try fleet.charge("7.00", code: try oneTimeCode(), via: proxy)
+        #expect(taken.status == 3 && lost.status == 3, "no answer, and a one-time code cannot go offline")
+        #expect(try fleet.merchantBalance() == "6.00", "the ledger took the first")
+        let early = try fleet.push(via: fleet.serverURL)
+        #expect(early["sales_waiting"] as? Int == 2, "too recent to settle: \(early)")
+
+        Thread.sleep(forTimeInterval: Double(12))
+        let pushed = try fleet.push(via: fleet.serverURL)
+        #expect((pushed["sales_reversed"] as? [[String: String]])?.count == 1 && pushed["sales_voided"] as? Int == 1, "\(pushed)")
+        #expect(try fleet.journal().values.allSatisfy { $0.status == "declined" })
+        #expect(try fleet.merchantBalance() == "0.00")
+        let wallet = try fleet.ledger.json(try #require(try fleet.ledger.run(["wallet", "balance", fleet.wallet, "--json"]).lines.first))
+        #expect(wallet["balance"] as? String == "100.00", "the customer has the unanswered charge back")
+        #expect(try fleet.ledger.run(["ledger", "audit"]).status == 0)
     }
 
     /// SIGKILL at seeded moments while a terminal charges (the link slowed so some kills land
