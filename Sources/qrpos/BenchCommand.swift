@@ -4,6 +4,8 @@ import Foundation
 import Ledger
 import LedgerPostgres
 import LedgerSQLite
+import Payments
+import Receipts
 
 /// `qrpos bench NAME`: measurements, one JSON object per line with `--json`.
 ///
@@ -28,12 +30,14 @@ struct Bench: ParsableCommand {
             `qrpos ledger serve` (a child process) in signed batches of 500; then online \
             authorization on loopback, the round trip alone and the whole sale (journal, request, \
             answer, receipt).
+            receipt: a signed receipt with items rendered to ESC/POS (80 mm, native QR; 58 mm, the QR \
+            drawn as an image), --payments times each.
             """
     )
 
     /// The benchmarks there are; each is a case here and a function below.
     enum Name: String, CaseIterable, ExpressibleByArgument {
-        case scan, ledger, sync
+        case scan, ledger, sync, receipt
     }
 
     @Argument(help: ArgumentHelp("What to measure: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "name"))
@@ -150,6 +154,8 @@ struct Bench: ParsableCommand {
             }
         case .sync:
             try SyncBench(count: payments).run()
+        case .receipt:
+            try receiptBench(count: payments)
         case .scan:
             var bench = ScanBench(seed: seed, count: count, budgetMillis: noBudget ? nil : budgetMillis, verbose: verbose,
                                   strategies: try strategyList(), lanes: lanes)
@@ -447,4 +453,31 @@ private func percent(_ part: Int, _ whole: Int) -> String {
 private func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
     let gap = String(repeating: " ", count: max(0, width - text.count))
     return right ? gap + text : text + gap
+}
+
+/// `qrpos bench receipt`: rendering a signed receipt to ESC/POS, for an 80 mm printer that draws
+/// the QR itself and for a 58 mm one that gets the QR as an image.
+func receiptBench(count: Int) throws {
+    let key = ReceiptKey()
+    let cny = { (minor: Int64) in Money(minorUnits: minor, currency: .CNY) }
+    let receipt = Receipt(number: UUIDv7.make(), kind: .sale, merchantID: "mer_bench0000000000", merchantName: "Café Corner Noodle Bar",
+                          merchantCity: "Hangzhou", terminalID: "T1", paymentID: UUIDv7.make(), method: "customer code", payer: "code …3456",
+                          amount: cny(2_050), issuedAt: UnixTime.nowMillis() / 1000,
+                          lines: [.init(name: "Beef noodles", quantity: 1, unitPrice: cny(1_250), total: cny(1_250)),
+                                  .init(name: "Jasmine tea", quantity: 2, unitPrice: cny(400), total: cny(800))])
+    let signed = try key.sign(receipt)
+    for profile in [PrinterProfile.epson80, .cheap58] {
+        let clock = ContinuousClock()
+        var times: [Double] = []
+        var size = 0
+        for _ in 0..<max(1, count) {
+            let began = clock.now
+            size = try EscPos.render(signed, profile: profile).bytes.count
+            times.append(milliseconds(began.duration(to: clock.now)))
+        }
+        times.sort()
+        printJSON(["bench": "receipt", "case": "escpos-" + profile.name, "n": times.count, "median_ms": percentile(times, 0.5),
+                   "p99_ms": percentile(times, 0.99), "per_second": Int((1_000 / max(0.000_001, percentile(times, 0.5))).rounded()),
+                   "bytes": size, "qr": profile.nativeQR ? "native GS ( k" : "GS v 0 raster"])
+    }
 }

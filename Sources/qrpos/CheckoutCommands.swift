@@ -376,7 +376,63 @@ struct LedgerCommand: ParsableCommand {
 }
 
 struct ReceiptCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "receipt", abstract: "Signed receipts.", subcommands: [Verify.self, Show.self])
+    static let configuration = CommandConfiguration(commandName: "receipt", abstract: "Signed receipts.", subcommands: [Verify.self, Show.self, Print.self])
+
+    struct Print: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a receipt on an ESC/POS printer: file:/dev/usb/lp0, tcp://HOST:9100 or cups:QUEUE.",
+            discussion: """
+                The receipt is a saved file, its string, or --last (the newest in <home>/receipts). --profile names \
+                the printer's capabilities: tm-t20ii (80 mm, native QR, cutter) or pos-5890 (58 mm, QR as an \
+                image, no cutter), or a JSON file as in hardware/printers/. Text the printer's code page cannot \
+                show is transliterated and listed on stderr. A printer that is off, stalls or drops the \
+                connection is an error (exit 1); the receipt stays saved, and printing again is safe.
+                """)
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "A receipt file (JSON) or the receipt string (QRR1.…).") var receipt: String?
+        @Flag(help: "The newest saved receipt.") var last = false
+        @Option(help: ArgumentHelp("The printer: file:PATH, tcp://HOST:9100 or cups:QUEUE (env QRPOS_PRINTER).", valueName: "url")) var printer: String?
+        @Option(help: ArgumentHelp("tm-t20ii, pos-5890, or a profile JSON file.", valueName: "name")) var profile = "tm-t20ii"
+        @Option(help: "Seconds to wait for the printer.") var timeout: Double = 10
+
+        func validate() throws {
+            guard (receipt == nil) == last else { throw ValidationError("Give a receipt, or --last.") }
+        }
+
+        func run() throws {
+            let signed: SignedReceipt
+            if last {
+                let folder = (store.homeDirectory as NSString).appendingPathComponent("receipts")
+                let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".json") }
+                    .map { (folder as NSString).appendingPathComponent($0) }
+                let newest = files.max { a, b in
+                    let da = (try? FileManager.default.attributesOfItem(atPath: a)[.modificationDate] as? Date) ?? .distantPast
+                    let db = (try? FileManager.default.attributesOfItem(atPath: b)[.modificationDate] as? Date) ?? .distantPast
+                    return da < db
+                }
+                guard let newest else { throw Failure("no saved receipts in \(folder)") }
+                signed = try loadReceipt(newest)
+            } else {
+                signed = try loadReceipt(receipt!)
+            }
+            guard let url = printer ?? ProcessInfo.processInfo.environment["QRPOS_PRINTER"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+                throw Failure("say which printer: --printer file:/dev/usb/lp0, tcp://HOST:9100 or cups:QUEUE (or QRPOS_PRINTER)")
+            }
+            let chosen: PrinterProfile
+            switch profile {
+            case PrinterProfile.epson80.name: chosen = .epson80
+            case PrinterProfile.cheap58.name: chosen = .cheap58
+            default:
+                guard let data = FileManager.default.contents(atPath: profile) else { throw Failure("no printer profile \(profile)") }
+                do { chosen = try JSONDecoder().decode(PrinterProfile.self, from: data) } catch { throw Failure("\(profile) is not a printer profile: \(error)") }
+            }
+            let job: EscPos.Output
+            do { job = try EscPos.render(signed, profile: chosen) } catch { throw Failure("\(error)") }
+            for replaced in job.replaced { FileHandle.standardError.write(Data("transliterated: \(replaced)\n".utf8)) }
+            do { try Printer(try PrinterAddress(url), timeoutSeconds: timeout).send(job.bytes) } catch { throw Failure("\(error)") }
+            print("receipt \(signed.receipt.number) printed on \(url) (\(job.bytes.count) bytes)")
+        }
+    }
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check a receipt's signature; exits 1 if it fails.")

@@ -290,3 +290,29 @@ func crc16(_ bytes: [UInt8]) -> UInt16 {
     }
     return crc
 }
+
+@Suite("qrpos receipt print") struct ReceiptPrintCLITests {
+    @Test("the last receipt printed to a device file as ESC/POS; a printer that is off is a clear error and the receipt stays")
+    func printLast() throws {
+        let cli = try CLI()
+        let merchant = try cli.run(["merchant", "create", "--name", "Café Tea", "--city", "Hangzhou", "--mcc", "5812"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let wallet = try cli.run(["wallet", "create", "--name", "Wu"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try cli.run(["wallet", "deposit", wallet, "50.00"]).status == 0)
+        let code = try cli.json(try #require(try cli.run(["wallet", "code", wallet, "--json"]).lines.first))
+        let sale = try cli.run(["charge", "--merchant", merchant, "--amount", "4.20", "--code", try #require(code["code"] as? String)])
+        #expect(sale.status == 0, "\(sale.stderr)")
+
+        let device = cli.path("lp0")
+        _ = FileManager.default.createFile(atPath: device, contents: nil)
+        let printed = try cli.run(["receipt", "print", "--last", "--printer", "file:" + device, "--profile", "pos-5890"])
+        #expect(printed.status == 0, "\(printed.stderr)")
+        let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: device)))
+        #expect(bytes.starts(with: [0x1B, 0x40]) && bytes.contains(0x82), "initialised; é in cp437")
+        #expect(bytes.count > 2_000, "the QR went as an image")
+
+        let off = try cli.run(["receipt", "print", "--last", "--printer", "tcp://127.0.0.1:1", "--timeout", "2"])
+        #expect(off.status == 1 && off.stderr.contains("refused the connection"), "\(off.stderr)")
+        #expect(try cli.run(["receipt", "print", "--last", "--printer", "file:" + device]).status == 0, "printing again is safe")
+    }
+}
