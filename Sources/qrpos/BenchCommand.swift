@@ -31,7 +31,7 @@ struct Bench: ParsableCommand {
             authorization on loopback, the round trip alone and the whole sale (journal, request, \
             answer, receipt).
             receipt: a signed receipt with items rendered to ESC/POS (80 mm, native QR; 58 mm, the QR \
-            drawn as an image), --payments times each.
+            drawn as an image) and to its HTML page (the QR as SVG), --payments times each.
             """
     )
 
@@ -480,4 +480,15 @@ func receiptBench(count: Int) throws {
                    "p99_ms": percentile(times, 0.99), "per_second": Int((1_000 / max(0.000_001, percentile(times, 0.5))).rounded()),
                    "bytes": size, "qr": profile.nativeQR ? "native GS ( k" : "GS v 0 raster"])
     }
+    let clock = ContinuousClock()
+    var times: [Double] = []
+    var size = 0
+    for _ in 0..<max(1, count) {
+        let began = clock.now
+        size = try HTMLReceipt.render(signed).utf8.count
+        times.append(milliseconds(began.duration(to: clock.now)))
+    }
+    times.sort()
+    printJSON(["bench": "receipt", "case": "html", "n": times.count, "median_ms": percentile(times, 0.5), "p99_ms": percentile(times, 0.99),
+               "per_second": Int((1_000 / max(0.000_001, percentile(times, 0.5))).rounded()), "bytes": size, "qr": "inline SVG"])
 }

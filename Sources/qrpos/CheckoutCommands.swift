@@ -452,14 +452,20 @@ struct ReceiptCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print a receipt as text.")
+        static let configuration = CommandConfiguration(abstract: "Print a receipt as text, or as a page (--html) the customer opens and can print.")
         @Argument(help: "A receipt file (JSON) or the receipt string (QRR1.…).") var receipt: String
         @Option(help: "Width in columns: 32, 42 or 48.") var columns = 32
+        @Flag(help: "An HTML page (self-contained: the QR inline, no script).") var html = false
 
         func validate() throws { try checkColumns(columns) }
 
         func run() throws {
-            print(TextReceipt.render(try loadReceipt(receipt), columns: columns))
+            let signed = try loadReceipt(receipt)
+            if html {
+                do { print(try HTMLReceipt.render(signed), terminator: "") } catch { throw Failure("\(error)") }
+            } else {
+                print(TextReceipt.render(signed, columns: columns))
+            }
         }
     }
 }

@@ -157,3 +157,24 @@ struct EscPosTests {
         }
     }
 }
+
+@Suite("The receipt as a page")
+struct HTMLReceiptTests {
+    @Test("a self-contained page: every field escaped, no script or outside resource, the QR of the verification string")
+    func page() throws {
+        var receipt = Fixtures.sale
+        receipt.merchantName = "Tom & Jerry's <b>Noodles</b> \"best\""
+        let signed = try Fixtures.key.sign(receipt)
+        let html = try HTMLReceipt.render(signed)
+        #expect(html.hasPrefix("<!doctype html>") && html.hasSuffix("</html>\n"))
+        #expect(html.contains("Tom &amp; Jerry&#39;s &lt;b&gt;Noodles&lt;/b&gt; &quot;best&quot;"))
+        #expect(!html.contains("<b>Noodles"), "nothing the merchant typed becomes markup")
+        #expect(!html.contains("<script") && !html.contains("src=") && !html.contains("href="), "no script, no outside resource")
+        let verification = try ReceiptCodec.compact(signed)
+        #expect(html.contains(HTMLReceipt.escape(verification)))
+        // The QR is Render.svg's (which the Barcodes tests read back with zbar) of exactly the string.
+        #expect(html.contains(Render.svg(try QREncoder.encode(verification), moduleSize: 3)))
+        #expect(html.contains("CNY 12.50") && html.contains("Tea (2 × 2.00)"))
+        #expect(try HTMLReceipt.render(try Fixtures.key.sign(Fixtures.refund)).contains("Refund total"))
+    }
+}
