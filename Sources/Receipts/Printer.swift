@@ -72,7 +72,7 @@ public struct Printer: Sendable {
 
     private func sendToFile(_ path: String, _ bytes: [UInt8]) throws(PrinterError) {
         // No O_CREAT: a printer that is unplugged has no device file, and must not become one.
-        let fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        let fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             let why = errno == ENOENT ? "it is not there (unplugged?)" : String(cString: strerror(errno))
             throw PrinterError("cannot open the printer \(path): \(why)")

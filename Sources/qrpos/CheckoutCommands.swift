@@ -418,19 +418,8 @@ struct ReceiptCommand: ParsableCommand {
             guard let url = printer ?? ProcessInfo.processInfo.environment["QRPOS_PRINTER"].flatMap({ $0.isEmpty ? nil : $0 }) else {
                 throw Failure("say which printer: --printer file:/dev/usb/lp0, tcp://HOST:9100 or cups:QUEUE (or QRPOS_PRINTER)")
             }
-            let chosen: PrinterProfile
-            switch profile {
-            case PrinterProfile.epson80.name: chosen = .epson80
-            case PrinterProfile.cheap58.name: chosen = .cheap58
-            default:
-                guard let data = FileManager.default.contents(atPath: profile) else { throw Failure("no printer profile \(profile)") }
-                do { chosen = try JSONDecoder().decode(PrinterProfile.self, from: data) } catch { throw Failure("\(profile) is not a printer profile: \(error)") }
-            }
-            let job: EscPos.Output
-            do { job = try EscPos.render(signed, profile: chosen) } catch { throw Failure("\(error)") }
-            for replaced in job.replaced { FileHandle.standardError.write(Data("transliterated: \(replaced)\n".utf8)) }
-            do { try Printer(try PrinterAddress(url), timeoutSeconds: timeout).send(job.bytes) } catch { throw Failure("\(error)") }
-            print("receipt \(signed.receipt.number) printed on \(url) (\(job.bytes.count) bytes)")
+            let bytes = try printReceipt(signed, printer: url, profile: try printerProfile(profile), timeout: timeout)
+            print("receipt \(signed.receipt.number) printed on \(url) (\(bytes) bytes)")
         }
     }
 
@@ -468,6 +457,28 @@ struct ReceiptCommand: ParsableCommand {
             }
         }
     }
+}
+
+/// A printer profile by name (tm-t20ii, pos-5890) or from a JSON file as in hardware/printers/.
+func printerProfile(_ name: String) throws -> PrinterProfile {
+    switch name {
+    case PrinterProfile.epson80.name: return .epson80
+    case PrinterProfile.cheap58.name: return .cheap58
+    default:
+        guard let data = FileManager.default.contents(atPath: name) else { throw Failure("no printer profile \(name)") }
+        do { return try JSONDecoder().decode(PrinterProfile.self, from: data) } catch { throw Failure("\(name) is not a printer profile: \(error)") }
+    }
+}
+
+/// Renders `signed` for the profile and sends it to the printer at `url`; what the code page
+/// could not show is listed on stderr. Returns the bytes sent.
+func printReceipt(_ signed: SignedReceipt, printer url: String, profile: PrinterProfile, timeout: Double) throws -> Int {
+    let job: EscPos.Output
+    do { job = try EscPos.render(signed, profile: profile) } catch { throw Failure("\(error)") }
+    fflush(nil)
+    for replaced in job.replaced { FileHandle.standardError.write(Data("transliterated: \(replaced)\n".utf8)) }
+    do { try Printer(try PrinterAddress(url), timeoutSeconds: timeout).send(job.bytes) } catch { throw Failure("\(error)") }
+    return job.bytes.count
 }
 
 func loadReceipt(_ fileOrString: String) throws -> SignedReceipt {

@@ -14,8 +14,15 @@ struct Demo: ParsableCommand {
     @Option(help: "Receipt width in columns: 32, 42 or 48.") var columns = 32
     @Option(help: "The catalogue the first sale's basket comes from (default: assets/catalogue.json when run from the repository).")
     var catalogue: String?
+    @Option(help: ArgumentHelp("Also print every receipt on this printer: file:/dev/usb/lp0, tcp://HOST:9100 or cups:QUEUE.", valueName: "url"))
+    var printer: String?
+    @Option(name: .customLong("printer-profile"), help: ArgumentHelp("tm-t20ii, pos-5890, or a profile JSON file.", valueName: "name"))
+    var printerProfile = "tm-t20ii"
 
-    func validate() throws { try checkColumns(columns) }
+    func validate() throws {
+        try checkColumns(columns)
+        if let printer { _ = try PrinterAddress(printer) }
+    }
 
     func run() throws {
         let folder = keep ?? FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-demo-\(UUIDv7.make())").path
@@ -24,6 +31,19 @@ struct Demo: ParsableCommand {
         let cataloguePath = catalogue ?? (FileManager.default.fileExists(atPath: "assets/catalogue.json") ? "assets/catalogue.json" : nil)
         var demo = try DemoRun(folder: folder, columns: columns, catalogue: try cataloguePath.map(Catalogue.init(path:)))
         try demo.run()
+        if let printer {
+            // A printer that fails is a failed check, and undoes nothing: the payments stand.
+            print("\n== Printing on \(printer)")
+            let profile = try qrpos.printerProfile(printerProfile)
+            for receipt in demo.receipts {
+                do {
+                    let bytes = try printReceipt(receipt, printer: printer, profile: profile, timeout: 10)
+                    demo.check(true, "receipt \(receipt.receipt.number) printed (\(bytes) bytes of ESC/POS)")
+                } catch {
+                    demo.check(false, "receipt \(receipt.receipt.number) not printed: \(error)")
+                }
+            }
+        }
         if demo.failures.isEmpty {
             print("\nDEMO PASSED: \(demo.steps) checks, every step did what it should.")
         } else {

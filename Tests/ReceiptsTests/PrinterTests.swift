@@ -18,6 +18,11 @@ final class FakeNetworkPrinter: @unchecked Sendable {
 
     init(_ behaviour: Behaviour) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if behaviour == .stalls {
+            // Small buffers from the start (an accepted socket inherits them): it fills at once.
+            var small: Int32 = 4_096
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -36,8 +41,6 @@ final class FakeNetworkPrinter: @unchecked Sendable {
                 setsockopt(client, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
                 close(client)
             case .stalls:
-                var small: Int32 = 4_096
-                setsockopt(client, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
                 Thread.sleep(forTimeInterval: 5)
                 close(client)
             case .reads:
@@ -81,10 +84,8 @@ struct PrinterTests {
 
     @Test("a printer that is off, one that stalls, one that drops the connection: each a clear error")
     func tcpFailures() throws {
-        // Off: nothing listens on the port.
-        let closed = try FakeNetworkPrinter(.reads)
-        let port = closed.port
-        closed.waitUntilDoneAfterClosing()
+        // Off: nothing listens on the port (one bound a moment ago and closed, no thread left on it).
+        let port = freeLoopbackPort()
         #expect(throws: PrinterError.self) { try Printer(.tcp(host: "127.0.0.1", port: port), timeoutSeconds: 2).send(job) }
         do {
             try Printer(.tcp(host: "127.0.0.1", port: port), timeoutSeconds: 2).send(job)
@@ -130,10 +131,16 @@ struct PrinterTests {
     }
 }
 
-extension FakeNetworkPrinter {
-    /// Closes the listener at once: its port then refuses connections.
-    func waitUntilDoneAfterClosing() {
-        shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
-    }
+/// A loopback port nothing listens on: bound, read, closed.
+func freeLoopbackPort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    var bound = sockaddr_in()
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &bound) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: bound.sin_port))
 }

@@ -315,4 +315,18 @@ func crc16(_ bytes: [UInt8]) -> UInt16 {
         #expect(off.status == 1 && off.stderr.contains("refused the connection"), "\(off.stderr)")
         #expect(try cli.run(["receipt", "print", "--last", "--printer", "file:" + device]).status == 0, "printing again is safe")
     }
+
+    @Test("qrpos demo --printer prints every receipt; a printer that is off fails the demo plainly, and the payments stand")
+    func demoPrinter() throws {
+        let cli = try CLI()
+        let device = cli.path("lp0")
+        _ = FileManager.default.createFile(atPath: device, contents: nil)
+        let demo = try cli.run(["demo", "--printer", "file:" + device, "--printer-profile", "pos-5890"])
+        #expect(demo.status == 0, "\(demo.stdout.suffix(600))")
+        let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: device)))
+        let starts = (0..<max(0, bytes.count - 4)).filter { bytes[$0..<($0 + 5)].elementsEqual([0x1B, 0x40, 0x1B, 0x74, 0]) }
+        #expect(starts.count == 3, "three receipts, one after another")
+        let off = try cli.run(["demo", "--printer", "tcp://127.0.0.1:1"])
+        #expect(off.status == 1 && off.stdout.contains("refused the connection") && off.stdout.contains("ledger audit"), "\(off.stdout.suffix(600))")
+    }
 }
