@@ -259,6 +259,26 @@ public enum Decline: String, Sendable, Codable, CaseIterable, Error, CustomStrin
     }
 }
 
+extension Outcome.Result {
+    /// What the engine did with a linked chain (or one transfer), as a request's outcome: posted
+    /// (the chain's first transfer, made now or before) when it applied; declined with the
+    /// cashier's reason when the refusal is the customer's or the world's doing (`debitKind`
+    /// reads the first transfer's debit account only then); any other refusal means the
+    /// request itself was wrong, and is thrown.
+    public init(chain results: [TransferResult], id: String, debitKind: () throws -> AccountKind?) throws {
+        let refusals = results.compactMap(\.refusal)
+        if let refusal = refusals.first(where: { $0 != .linkedEventFailed }) ?? refusals.first {
+            if let decline = Decline(refusal, debitKind: try debitKind()) {
+                self = .declined(decline)
+                return
+            }
+            throw LedgerError(.invalidRequest, "transfer \(id) refused: \(refusal)")
+        }
+        guard let made = results.first?.transfer else { throw LedgerError(.storage, "transfer \(id) applied without its record") }
+        self = .posted(made)
+    }
+}
+
 extension Decline {
     /// The decline a cashier sees for an engine refusal that is the customer's or the world's
     /// doing; nil for a refusal that means the request itself was wrong.

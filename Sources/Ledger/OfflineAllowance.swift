@@ -39,6 +39,20 @@ extension WalletOperations {
         "off_" + String(String.UnicodeScalarView(serial.unicodeScalars.lazy.filter { $0 != "-" }))
     }
 
+    /// The transfers an offline payment is settled in, by their ids: from the certificate's
+    /// allowance (the payment's own id), from the wallet, and the debt lent to the wallet.
+    public static func offlineSettlementIDs(_ paymentID: String) -> (allowance: String, wallet: String, debt: String) {
+        (paymentID, paymentID + ".wallet", paymentID + ".debt")
+    }
+
+    /// The transfers that paid the merchant for the sale `paymentID`, in the order a refund
+    /// takes them back: an offline payment's wallet part first, then the payment itself (an
+    /// online payment has only the latter).
+    public static func paymentParts(_ paymentID: String) -> [String] {
+        let ids = offlineSettlementIDs(paymentID)
+        return [ids.wallet, ids.allowance]
+    }
+
     /// What a wallet owes for offline payments nobody's money covered: an account with no
     /// balance rule, whose debit balance is the debt.
     public static func offlineDebtAccount(_ wallet: String) -> String { "debt_" + wallet }
@@ -160,7 +174,8 @@ extension WalletOperations {
         guard amount.minorUnits > 0, amount.minorUnits <= LedgerLimits.transferAmountMax else {
             throw LedgerError(.invalidRequest, "an offline payment is more than zero and within the ledger's limit, not \(amount)")
         }
-        let parts = [paymentID, paymentID + ".wallet", paymentID + ".debt"]
+        let ids = Self.offlineSettlementIDs(paymentID)
+        let parts = [ids.allowance, ids.wallet, ids.debt]
         /// The settlement already made, if any (by an earlier call, or by one that committed
         /// while this one ran: the engine then finds its transfers).
         func earlier(_ tx: any LedgerTransaction) throws -> OfflineSettlement? {

@@ -61,6 +61,17 @@ public enum AuthorizeWire {
         public static func declined(_ id: String, _ reason: String, _ decline: Decline? = nil) -> Response {
             Response(id: id, status: "declined", reason: reason, decline: decline?.rawValue)
         }
+
+        /// A wallet request's outcome: approved (or "held", for a hold that waits on the bank),
+        /// or declined with the reason; `wallet` names the wallet from the posted transfer.
+        public init(id: String, outcome: Outcome, wallet: (Transfer) -> String?) {
+            switch outcome.result {
+            case .posted(let t):
+                self.init(id: id, status: t.flags.contains(.pending) ? "held" : "approved", wallet: wallet(t), replayed: outcome.replayed)
+            case .declined(let decline):
+                self.init(id: id, status: "declined", reason: decline.description, decline: decline.rawValue, replayed: outcome.replayed)
+            }
+        }
     }
 }
 

@@ -127,7 +127,7 @@ extension PostgresLedger: LedgerStore {
         return try request(requestID, fingerprint: "refund|\(payment)|\(merchant)|\(amount)", now: now) { tx in
             // Two refunds of one payment at once: the second waits, then sees the first's.
             _ = try tx.conn.query("SELECT pg_advisory_xact_lock(hashtextextended(\("refund:" + payment), 0))", logger: logger).wait()
-            let parts = try [payment + ".wallet", payment].compactMap { try tx.transfer($0) }
+            let parts = try WalletOperations.paymentParts(payment).compactMap { try tx.transfer($0) }
             guard !parts.isEmpty, parts.allSatisfy({ $0.kind == .payment }) else { return .declined(.notAPayment) }
             guard parts.allSatisfy({ $0.creditAccount == merchant }) else { return .declined(.merchantMismatch) }
             guard parts[0].amount.currency == amount.currency else { return .declined(.currencyMismatch) }
@@ -199,14 +199,7 @@ extension PostgresLedger: LedgerStore {
 
     /// Applies a linked chain (or one transfer) and maps the engine's answer to an outcome.
     private func post(_ tx: PostgresTransaction, _ chain: [Transfer]) throws -> Outcome.Result {
-        let results = try tx.apply(chain)
-        let refusals = results.compactMap(\.refusal)
-        if let refusal = refusals.first(where: { $0 != .linkedEventFailed }) ?? refusals.first {
-            if let decline = Decline(refusal, debitKind: try tx.account(chain[0].debitAccount)?.kind) { return .declined(decline) }
-            throw LedgerError(.invalidRequest, "transfer \(chain[0].id) refused: \(refusal)")
-        }
-        guard let made = results[0].transfer else { throw LedgerError(.storage, "transfer \(chain[0].id) applied without its record") }
-        return .posted(made)
+        try Outcome.Result(chain: try tx.apply(chain), id: chain[0].id) { try tx.account(chain[0].debitAccount)?.kind }
     }
 
     private func loadOrder(_ conn: PostgresConnection, _ id: String, now: Int64, lock: Bool) throws -> Order? {

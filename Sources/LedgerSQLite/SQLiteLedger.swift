@@ -245,7 +245,7 @@ public final class SQLiteLedger: LedgerStore {
             // A payment taken offline is settled in up to two transfers (WalletOperations'
             // settleOfflinePayment): `payment` from the certificate's allowance and
             // `payment.wallet` from the wallet. A refund takes back the wallet's part first.
-            let parts = try [payment + ".wallet", payment].compactMap { try loadTransfer(db, $0) }
+            let parts = try WalletOperations.paymentParts(payment).compactMap { try loadTransfer(db, $0) }
             guard !parts.isEmpty, parts.allSatisfy({ $0.kind == .payment }) else { return .declined(.notAPayment) }
             guard parts.allSatisfy({ $0.creditAccount == merchant }) else { return .declined(.merchantMismatch) }
             guard parts[0].amount.currency == amount.currency else { return .declined(.currencyMismatch) }
@@ -253,14 +253,7 @@ public final class SQLiteLedger: LedgerStore {
                 requestID: requestID, payment: payment, parts: parts, merchant: merchant, amount: amount,
                 refunded: { try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(amount), 0) FROM transfer WHERE refund_of = ?", arguments: [$0]) ?? 0 },
                 allowanceOwner: { try offlineAllowanceOwner(db, $0) }, now: now) else { return .declined(.refundExceedsPayment) }
-            let results = try SQLiteTransaction(db: db, now: now).apply(legs)
-            let refusals = results.compactMap(\.refusal)
-            if let refusal = refusals.first(where: { $0 != .linkedEventFailed }) ?? refusals.first {
-                if let decline = Decline(refusal, debitKind: try loadAccount(db, merchant)?.kind) { return .declined(decline) }
-                throw LedgerError(.invalidRequest, "refund \(requestID) refused: \(refusal)")
-            }
-            guard let made = results[0].transfer else { throw LedgerError(.storage, "refund \(requestID) applied without its transfer") }
-            return .posted(made)
+            return try post(db, legs)
         }
     }
 
@@ -461,13 +454,13 @@ public final class SQLiteLedger: LedgerStore {
     /// Posts one transfer through the engine, in the request's transaction: applied and
     /// written, or declined with the reason a cashier sees.
     private func post(_ db: Database, _ transfer: Transfer) throws -> Outcome.Result {
-        switch try SQLiteTransaction(db: db, now: transfer.createdAt).apply([transfer])[0] {
-        case .created(let made), .exists(let made):
-            return .posted(made)
-        case .refused(let refusal):
-            if let decline = Decline(refusal, debitKind: try loadAccount(db, transfer.debitAccount)?.kind) { return .declined(decline) }
-            throw LedgerError(.invalidRequest, "transfer \(transfer.id) refused: \(refusal)")
-        }
+        try post(db, [transfer])
+    }
+
+    /// Applies a linked chain (or one transfer) and maps the engine's answer to an outcome.
+    private func post(_ db: Database, _ chain: [Transfer]) throws -> Outcome.Result {
+        let results = try SQLiteTransaction(db: db, now: chain[0].createdAt).apply(chain)
+        return try Outcome.Result(chain: results, id: chain[0].id) { try loadAccount(db, chain[0].debitAccount)?.kind }
     }
 
     // MARK: Transfers as the engine takes them

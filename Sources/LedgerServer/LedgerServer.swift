@@ -164,13 +164,7 @@ public struct OnlineAuthorization: Sendable {
             return .declined(asked.id, "this ledger does not issue one-time codes: ask the customer for an offline code")
         }
         let outcome = try codes.charge(requestID: asked.id, code: code, merchant: asked.merchant, amount: amount, memo: "terminal \(terminal)", now: now)
-        switch outcome.result {
-        case .posted(let t):
-            return AuthorizeWire.Response(id: asked.id, status: "approved", wallet: t.debitAccount, replayed: outcome.replayed)
-        case .declined(let decline):
-            return AuthorizeWire.Response(id: asked.id, status: "declined", reason: decline.description, decline: decline.rawValue,
-                                          replayed: outcome.replayed)
-        }
+        return AuthorizeWire.Response(id: asked.id, outcome: outcome, wallet: \.debitAccount)
     }
 }
 
@@ -256,13 +250,8 @@ public enum LedgerHTTP {
                 return reject(Rejection(status: .badRequest, reason: "an id of 1 to 56 characters, a known currency and an amount above zero"),
                               path: request.uri.path, logger: logger)
             }
-            let answer: AuthorizeWire.Response
-            do {
-                answer = try await NIOThreadPool.singleton.runIfActive {
-                    try authorizer.authorize(asked, amount: Money(minorUnits: asked.amount, currency: currency), terminal: terminal.id)
-                }
-            } catch let error as LedgerError where error.code == .idConflict || error.code == .invalidRequest || error.code == .notFound {
-                return reject(Rejection(status: .unprocessableContent, reason: error.message), path: request.uri.path, logger: logger)
+            let answer = try await onLedger(logger) {
+                try authorizer.authorize(asked, amount: Money(minorUnits: asked.amount, currency: currency), terminal: terminal.id)
             }
             if answer.status != "approved" {
                 logger.notice("declined an authorization", metadata: ["terminal": "\(terminal.id)", "sale": "\(asked.id)",
@@ -289,7 +278,7 @@ public enum LedgerHTTP {
             let terminal = try signer(request, body: [], authenticator: authenticator, logger: logger)
             let id = try context.parameters.require("id")
             let status = try await NIOThreadPool.singleton.runIfActive { () -> PaymentStatusWire in
-                let parts = try [id, id + ".wallet"].compactMap { try store.transfer($0) }
+                let parts = try WalletOperations.paymentParts(id).compactMap { try store.transfer($0) }
                     .filter { $0.kind == .payment && $0.creditAccount == terminal.merchant }
                 guard let first = parts.first else { return PaymentStatusWire(id: id, status: "none") }
                 let paid = parts.reduce(Int64(0)) { $0 + $1.amount.minorUnits }
@@ -348,15 +337,11 @@ public enum LedgerHTTP {
             guard let currency = Currency(asked.currency), asked.amount > 0, (1...25).contains(asked.id.unicodeScalars.count) else {
                 throw logged(Rejection(status: .badRequest, reason: "an id of 1 to 25 characters, a known currency and an amount above zero"), logger)
             }
-            let made = try await NIOThreadPool.singleton.runIfActive { () throws -> Result<Order, Rejection> in
-                do {
-                    return .success(try ledger.createOrder(id: asked.id, merchant: terminal.merchant, amount: Money(minorUnits: asked.amount, currency: currency),
-                                                           terminalID: terminal.id, expiresAt: asked.expiresAt, now: UnixTime.nowMillis()))
-                } catch let error as LedgerError where error.code != .storage {
-                    return .failure(Rejection(status: .unprocessableContent, reason: error.message))
-                }
+            let made = try await onLedger(logger) {
+                try ledger.createOrder(id: asked.id, merchant: terminal.merchant, amount: Money(minorUnits: asked.amount, currency: currency),
+                                       terminalID: terminal.id, expiresAt: asked.expiresAt, now: UnixTime.nowMillis())
             }
-            return try encode(OrderWire(try made.get(), wallet: nil))
+            return try encode(OrderWire(made, wallet: nil))
         }
 
         router.get("v1/orders/:id") { request, context in
@@ -386,17 +371,16 @@ public enum LedgerHTTP {
             let id = try context.parameters.require("id")
             let first = try await order(id, of: terminal, in: ledger)
             let body = ResponseBody { writer in
-                let encoder = JSONEncoder()
                 var last = first
                 var sent = ContinuousClock.now
-                try await writer.write(ByteBuffer(bytes: Array("event: order\ndata: ".utf8) + Array(try encoder.encode(first)) + Array("\n\n".utf8)))
+                try await writer.write(try serverSentEvent("order", first))
                 while last.status == "open" {
                     try await Task.sleep(for: .milliseconds(50))
                     let now = try await order(id, of: terminal, in: ledger)
                     if now != last {
                         last = now
                         sent = ContinuousClock.now
-                        try await writer.write(ByteBuffer(bytes: Array("event: order\ndata: ".utf8) + Array(try encoder.encode(now)) + Array("\n\n".utf8)))
+                        try await writer.write(try serverSentEvent("order", now))
                     } else if ContinuousClock.now - sent > .seconds(5) {
                         sent = ContinuousClock.now
                         try await writer.write(ByteBuffer(string: ": waiting\n\n"))
@@ -415,22 +399,14 @@ public enum LedgerHTTP {
             guard let currency = Currency(asked.currency), asked.amount > 0 else {
                 throw logged(Rejection(status: .badRequest, reason: "a known currency and an amount above zero"), logger)
             }
-            let outcome = try await NIOThreadPool.singleton.runIfActive { () throws -> Result<Outcome, Rejection> in
-                do {
-                    return .success(try ledger.refund(requestID: asked.id, payment: asked.payment, merchant: terminal.merchant,
-                                                      amount: Money(minorUnits: asked.amount, currency: currency), now: UnixTime.nowMillis()))
-                } catch let error as LedgerError where error.code != .storage {
-                    return .failure(Rejection(status: .unprocessableContent, reason: error.message))
-                }
-            }.get()
-            switch outcome.result {
-            case .posted(let t):
-                return try encode(AuthorizeWire.Response(id: asked.id, status: "approved", wallet: t.creditAccount, replayed: outcome.replayed))
-            case .declined(let decline):
-                logger.notice("declined a refund", metadata: ["terminal": "\(terminal.id)", "refund": "\(asked.id)", "reason": "\(decline)"])
-                return try encode(AuthorizeWire.Response(id: asked.id, status: "declined", reason: decline.description, decline: decline.rawValue,
-                                                         replayed: outcome.replayed))
+            let outcome = try await onLedger(logger) {
+                try ledger.refund(requestID: asked.id, payment: asked.payment, merchant: terminal.merchant,
+                                  amount: Money(minorUnits: asked.amount, currency: currency), now: UnixTime.nowMillis())
             }
+            if let decline = outcome.decline {
+                logger.notice("declined a refund", metadata: ["terminal": "\(terminal.id)", "refund": "\(asked.id)", "reason": "\(decline)"])
+            }
+            return try encode(AuthorizeWire.Response(id: asked.id, outcome: outcome, wallet: \.creditAccount))
         }
     }
 
@@ -439,6 +415,23 @@ public enum LedgerHTTP {
         do { return try JSONDecoder().decode(T.self, from: Data(body)) } catch {
             throw logged(Rejection(status: .badRequest, reason: "\(what): \(error)"), logger)
         }
+    }
+
+    /// Runs a ledger call on the blocking pool; a refusal of the request itself (an id reused
+    /// with other fields, something unknown, a bad request) is answered 422 with its reason, and
+    /// a storage failure stays an error (500).
+    static func onLedger<T: Sendable>(_ logger: Logger, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        let result = try await NIOThreadPool.singleton.runIfActive { () throws -> Result<T, Rejection> in
+            do { return .success(try body()) } catch let error as LedgerError where error.code != .storage {
+                return .failure(Rejection(status: .unprocessableContent, reason: error.message))
+            }
+        }
+        do { return try result.get() } catch { throw logged(error, logger) }
+    }
+
+    /// One server-sent event: its name, its id when it has one, and `value` as JSON on its data line.
+    static func serverSentEvent(_ name: String, id: Int64? = nil, _ value: some Encodable) throws -> ByteBuffer {
+        ByteBuffer(bytes: Array("\(id.map { "id: \($0)\n" } ?? "")event: \(name)\ndata: ".utf8) + Array(try JSONEncoder().encode(value)) + Array("\n\n".utf8))
     }
 
     static func logged(_ rejection: Rejection, _ logger: Logger) -> Rejection {

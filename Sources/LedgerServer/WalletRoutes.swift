@@ -61,14 +61,12 @@ extension LedgerHTTP {
                 return try encode(WalletEventsWire(events: events, next: events.last?.seq ?? after))
             }
             let body = ResponseBody { writer in
-                let encoder = JSONEncoder()
                 var cursor = after
                 var quiet = ContinuousClock.now
                 while !Task.isCancelled {
                     let events = try await page(cursor)
                     for event in events {
-                        try await writer.write(ByteBuffer(bytes: Array("id: \(event.seq)\nevent: wallet\ndata: ".utf8)
-                                                          + Array(try encoder.encode(event)) + Array("\n\n".utf8)))
+                        try await writer.write(try serverSentEvent("wallet", id: event.seq, event))
                         cursor = event.seq
                         quiet = ContinuousClock.now
                     }
@@ -96,30 +94,26 @@ extension LedgerHTTP {
                   UUID(uuidString: asked.serial) != nil else {
                 throw logged(Rejection(status: .badRequest, reason: "a UUID serial, a 64-hex-digit device key and a known currency"), logger)
             }
-            let answer = try await NIOThreadPool.singleton.runIfActive { () throws -> Result<CertificateWire, Rejection> in
-                let now = UnixTime.nowMillis()
-                guard asked.validUntil > now, asked.validUntil <= now + 30 * 86_400_000 else {
-                    return .failure(Rejection(status: .unprocessableContent, reason: "a certificate is valid for up to 30 days from now"))
-                }
-                let outcome: Outcome
-                do {
-                    outcome = try WalletOperations(store: store).reserveOfflineAllowance(
-                        serial: asked.serial, wallet: wallet, amount: Money(minorUnits: asked.allowance, currency: currency),
-                        validUntil: asked.validUntil, now: now)
-                } catch let error as LedgerError where error.code != .storage {
-                    return .failure(Rejection(status: .unprocessableContent, reason: error.message))
-                }
-                switch outcome.result {
-                case .declined(let decline):
-                    return .success(CertificateWire(status: "declined", reason: decline.description))
-                case .posted(let reservation):
-                    // From the reservation's own time: asking again gives the same certificate.
-                    let certificate = try OfflineCertificate.issue(serial: asked.serial, walletID: wallet, device: device,
-                                                                   allowance: reservation.amount, validFrom: reservation.createdAt,
-                                                                   validUntil: asked.validUntil, issuer: issuer)
-                    return .success(CertificateWire(status: "issued", certificate: Base45.encode(certificate.bytes)))
-                }
-            }.get()
+            let now = UnixTime.nowMillis()
+            guard asked.validUntil > now, asked.validUntil <= now + 30 * 86_400_000 else {
+                throw logged(Rejection(status: .unprocessableContent, reason: "a certificate is valid for up to 30 days from now"), logger)
+            }
+            let outcome = try await onLedger(logger) {
+                try WalletOperations(store: store).reserveOfflineAllowance(
+                    serial: asked.serial, wallet: wallet, amount: Money(minorUnits: asked.allowance, currency: currency),
+                    validUntil: asked.validUntil, now: now)
+            }
+            let answer: CertificateWire
+            switch outcome.result {
+            case .declined(let decline):
+                answer = CertificateWire(status: "declined", reason: decline.description)
+            case .posted(let reservation):
+                // From the reservation's own time: asking again gives the same certificate.
+                let certificate = try OfflineCertificate.issue(serial: asked.serial, walletID: wallet, device: device,
+                                                               allowance: reservation.amount, validFrom: reservation.createdAt,
+                                                               validUntil: asked.validUntil, issuer: issuer)
+                answer = CertificateWire(status: "issued", certificate: Base45.encode(certificate.bytes))
+            }
             return try encode(answer)
         }
 
@@ -138,27 +132,15 @@ extension LedgerHTTP {
                     throw logged(Rejection(status: .badRequest, reason: "a transfer names its recipient: to (a wallet id) or to_phone"), logger)
                 }
                 let amount = Money(minorUnits: asked.amount, currency: currency)
-                let outcome = try await NIOThreadPool.singleton.runIfActive { () throws -> Result<Outcome, Rejection> in
+                let outcome = try await onLedger(logger) {
                     let ops = WalletOperations(store: store), now = UnixTime.nowMillis()
-                    do {
-                        switch kind {
-                        case "transfers": return .success(try ops.transfer(requestID: asked.id, from: wallet, to: recipient!, amount: amount,
-                                                                           memo: asked.memo ?? "", now: now))
-                        case "withdrawals": return .success(try ops.bankWithdrawal(requestID: asked.id, wallet: wallet, amount: amount, now: now))
-                        default: return .success(try ops.bankDeposit(requestID: asked.id, wallet: wallet, amount: amount, now: now))
-                        }
-                    } catch let error as LedgerError where error.code != .storage {
-                        return .failure(Rejection(status: .unprocessableContent, reason: error.message))
+                    switch kind {
+                    case "transfers": return try ops.transfer(requestID: asked.id, from: wallet, to: recipient!, amount: amount, memo: asked.memo ?? "", now: now)
+                    case "withdrawals": return try ops.bankWithdrawal(requestID: asked.id, wallet: wallet, amount: amount, now: now)
+                    default: return try ops.bankDeposit(requestID: asked.id, wallet: wallet, amount: amount, now: now)
                     }
-                }.get()
-                switch outcome.result {
-                case .posted(let t):
-                    return try encode(AuthorizeWire.Response(id: asked.id, status: t.flags.contains(.pending) ? "held" : "approved", wallet: wallet,
-                                                             replayed: outcome.replayed))
-                case .declined(let decline):
-                    return try encode(AuthorizeWire.Response(id: asked.id, status: "declined", reason: decline.description, decline: decline.rawValue,
-                                                             replayed: outcome.replayed))
                 }
+                return try encode(AuthorizeWire.Response(id: asked.id, outcome: outcome, wallet: { _ in wallet }))
             }
         }
 
@@ -180,21 +162,11 @@ extension LedgerHTTP {
             guard let currency = Currency(asked.currency), asked.amount > 0, !asked.id.isEmpty, asked.id.count <= 64 else {
                 throw logged(Rejection(status: .badRequest, reason: "an id of 1 to 64 characters, a known currency and an amount above zero"), logger)
             }
-            let outcome = try await NIOThreadPool.singleton.runIfActive { () throws -> Result<Outcome, Rejection> in
-                do {
-                    return .success(try ledger.payOrder(requestID: asked.id, orderID: asked.order, wallet: wallet, merchant: asked.merchant,
-                                                        amount: Money(minorUnits: asked.amount, currency: currency), now: UnixTime.nowMillis()))
-                } catch let error as LedgerError where error.code != .storage {
-                    return .failure(Rejection(status: .unprocessableContent, reason: error.message))
-                }
-            }.get()
-            switch outcome.result {
-            case .posted:
-                return try encode(AuthorizeWire.Response(id: asked.id, status: "approved", wallet: wallet, replayed: outcome.replayed))
-            case .declined(let decline):
-                return try encode(AuthorizeWire.Response(id: asked.id, status: "declined", reason: decline.description, decline: decline.rawValue,
-                                                         replayed: outcome.replayed))
+            let outcome = try await onLedger(logger) {
+                try ledger.payOrder(requestID: asked.id, orderID: asked.order, wallet: wallet, merchant: asked.merchant,
+                                    amount: Money(minorUnits: asked.amount, currency: currency), now: UnixTime.nowMillis())
             }
+            return try encode(AuthorizeWire.Response(id: asked.id, outcome: outcome, wallet: { _ in wallet }))
         }
     }
 }

@@ -68,12 +68,15 @@ public enum EscPos {
         "cp858": Array("ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜø£Ø×ƒáíóúñÑªº¿®¬½¼¡«»░▒▓│┤ÁÂÀ©╣║╗╝¢¥┐└┴┬├─┼ãÃ╚╔╩╦╠═╬¤ðÐÊËÈ€ÍÎÏ┘┌█▄¦Ì▀ÓßÔÒõÕµþÞÚÛÙýÝ¯´\u{ad}±‗¾¶§÷¸°¨·¹³²■\u{a0}"),
     ]
 
+    /// Each code page's characters to their bytes, made once.
+    static let byteTables: [String: [Character: UInt8]] = upperHalves.mapValues { upper in
+        Dictionary(uniqueKeysWithValues: upper.enumerated().map { ($0.element, UInt8(0x80 + $0.offset)) })
+    }
+
     public static func render(_ signed: SignedReceipt, profile: PrinterProfile) throws -> Output {
-        guard let page = codePageNumbers[profile.codePage], let upper = upperHalves[profile.codePage] else {
+        guard let page = codePageNumbers[profile.codePage], let table = byteTables[profile.codePage] else {
             throw Failed(description: "code page \(profile.codePage) is not one qrpos sends text in (cp437, cp858)")
         }
-        var table: [Character: UInt8] = [:]
-        for (offset, character) in upper.enumerated() { table[character] = UInt8(0x80 + offset) }
         var out: [UInt8] = [0x1B, 0x40, 0x1B, 0x74, page]
         var replaced: [String] = []
         let lines = TextReceipt.render(signed, columns: profile.columns).split(separator: "\n", omittingEmptySubsequences: false).dropLast()

@@ -118,10 +118,7 @@ public struct Checkout: Sendable {
         case .failure(let decline):
             return .declined(reason: decline.message)
         case .success(let entry):
-            let transfer = Transfer(id: entry.id, kind: .payment, debitAccount: token.certificate.walletID, creditAccount: merchant.id,
-                                    amount: amount, refundOf: nil, orderID: nil, memo: "offline", createdAt: entry.createdAt)
-            return .approved(try sign(transfer, method: "offline code", payer: "wallet …" + token.certificate.walletID.suffix(4),
-                                      lines: lines, now: entry.createdAt))
+            return try answer(from: entry, lines: lines, masked: nil)
         }
     }
 

@@ -117,15 +117,15 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
     /// or closed, or `seconds` pass; returns the last state heard (nil if none). Throws when
     /// the stream cannot be opened or breaks before the end: the caller polls instead.
     public func watchOrder(_ id: String, seconds: Double) throws -> OrderWire? {
-        let request = try signed(method: "GET", path: "/v1/orders/\(Self.escaped(id))/events", body: [], timeout: seconds + 10)
-        let stream = OrderEventStream()
-        let session = URLSession(configuration: .ephemeral, delegate: stream, delegateQueue: nil)
-        defer { session.invalidateAndCancel() }
-        session.dataTask(with: request).resume()
-        let ended = stream.done.wait(timeout: .now() + max(0, seconds)) == .success
-        let (last, failure) = stream.state.withLock { ($0.last, $0.failure) }
-        if ended, let failure, last?.status ?? "open" == "open" { throw Failed(description: failure) }
-        return last
+        let last = Mutex<OrderWire?>(nil)
+        let (ended, failure) = try follow("/v1/orders/\(Self.escaped(id))/events", what: "the order's events", seconds: seconds) { data in
+            guard let order = try? JSONDecoder().decode(OrderWire.self, from: data) else { return true }
+            last.withLock { $0 = order }
+            return order.status == "open"
+        }
+        let final = last.withLock { $0 }
+        if ended, let failure, final?.status ?? "open" == "open" { throw Failed(description: failure) }
+        return final
     }
 
     // MARK: A wallet's phone
@@ -145,15 +145,14 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
     /// why the stream broke off if it did (the caller resumes from that seq).
     public func followWalletEvents(after: Int64, seconds: Double,
                                    _ handle: @escaping @Sendable (WalletEventWire) -> Bool) throws -> (last: Int64, broke: String?) {
-        var request = try signed(method: "GET", path: walletPath + "/events?after=\(after)", body: [], timeout: seconds + 10)
-        request.setValue("text/event-stream", forHTTPHeaderField: "Accept")
-        let stream = WalletEventStream(cursor: after, handle: handle)
-        let session = URLSession(configuration: .ephemeral, delegate: stream, delegateQueue: nil)
-        defer { session.invalidateAndCancel() }
-        session.dataTask(with: request).resume()
-        let stopped = stream.done.wait(timeout: .now() + max(0, seconds)) == .success
-        let (cursor, failure, satisfied) = stream.state.withLock { ($0.cursor, $0.failure, $0.satisfied) }
-        return (cursor, stopped && !satisfied ? failure : nil)
+        let cursor = Mutex(after)
+        let (_, failure) = try follow(walletPath + "/events?after=\(after)", what: "the wallet's events", seconds: seconds) { data in
+            guard let event = try? JSONDecoder().decode(WalletEventWire.self, from: data) else { return true }
+            let more = handle(event)
+            cursor.withLock { $0 = event.seq }
+            return more
+        }
+        return (cursor.withLock { $0 }, failure)
     }
 
     /// Asks for an offline certificate for the phone's device key; the allowance is reserved at once.
@@ -169,6 +168,21 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
     /// Pays a merchant-presented order (what the phone read from its QR).
     public func pay(_ payment: WalletPaymentWire) throws -> AuthorizeWire.Response {
         try call("POST", walletPath + "/payments", body: Array(try JSONEncoder().encode(payment)), as: AuthorizeWire.Response.self)
+    }
+
+    /// Reads the server-sent events at `path`, handing each event's data to `handle` until it
+    /// returns false or `seconds` pass. Whether the stream ended before then, and why, if it was
+    /// not `handle` that had enough.
+    private func follow(_ path: String, what: String, seconds: Double,
+                        _ handle: @escaping @Sendable (Data) -> Bool) throws -> (ended: Bool, failure: String?) {
+        var request = try signed(method: "GET", path: path, body: [], timeout: seconds + 10)
+        request.setValue("text/event-stream", forHTTPHeaderField: "Accept")
+        let stream = EventStream(what: what, handle: handle)
+        let session = URLSession(configuration: .ephemeral, delegate: stream, delegateQueue: nil)
+        defer { session.invalidateAndCancel() }
+        session.dataTask(with: request).resume()
+        let ended = stream.done.wait(timeout: .now() + max(0, seconds)) == .success
+        return stream.state.withLock { (ended, $0.satisfied ? nil : $0.failure) }
     }
 
     static func escaped(_ id: String) -> String {
@@ -237,80 +251,39 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
     }
 }
 
-/// Reads an order's server-sent events as they arrive; `done` is signalled when the order is
-/// paid or closed, or the stream ends.
-final class OrderEventStream: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+/// Reads server-sent events as they arrive, handing each event's data to `handle`; `done` is
+/// signalled when `handle` has had enough (returns false), or the stream ends or is refused.
+final class EventStream: NSObject, URLSessionDataDelegate, @unchecked Sendable {
     let done = DispatchSemaphore(value: 0)
-    let state = Mutex<(buffer: [UInt8], last: OrderWire?, failure: String?, finished: Bool)>(([], nil, nil, false))
+    let what: String
+    let handle: @Sendable (Data) -> Bool
+    let state = Mutex<(buffer: [UInt8], failure: String?, satisfied: Bool, finished: Bool)>(([], nil, false, false))
 
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-                    completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        if status != 200 { finish("the ledger server answered \(status) to the order's events") }
-        completionHandler(status == 200 ? .allow : .cancel)
-    }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        let final = state.withLock { s -> Bool in
-            s.buffer += data
-            for payload in ServerSentEvents.take(&s.buffer) {
-                if let order = try? JSONDecoder().decode(OrderWire.self, from: payload) { s.last = order }
-            }
-            return s.last.map { $0.status != "open" } ?? false
-        }
-        if final { finish(nil) }
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        finish(error.map { "the order's events broke off: \($0.localizedDescription)" } ?? "the order's events ended early")
-    }
-
-    private func finish(_ failure: String?) {
-        let first = state.withLock { s -> Bool in
-            defer { s.finished = true }
-            if !s.finished, s.failure == nil { s.failure = failure }
-            return !s.finished
-        }
-        if first { done.signal() }
-    }
-}
-
-/// Reads a wallet's server-sent events, handing each to `handle` in order; `done` is signalled
-/// when `handle` has had enough, or the stream ends.
-final class WalletEventStream: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-    let done = DispatchSemaphore(value: 0)
-    let handle: @Sendable (WalletEventWire) -> Bool
-    let state: Mutex<(buffer: [UInt8], cursor: Int64, failure: String?, satisfied: Bool, finished: Bool)>
-
-    init(cursor: Int64, handle: @escaping @Sendable (WalletEventWire) -> Bool) {
+    init(what: String, handle: @escaping @Sendable (Data) -> Bool) {
+        self.what = what
         self.handle = handle
-        state = Mutex(([], cursor, nil, false, false))
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
                     completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        if status != 200 { finish("the ledger server answered \(status) to the wallet's events", satisfied: false) }
+        if status != 200 { finish("the ledger server answered \(status) to \(what)", satisfied: false) }
         completionHandler(status == 200 ? .allow : .cancel)
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        let events = state.withLock { s -> [WalletEventWire] in
+        let payloads = state.withLock { s -> [Data] in
             s.buffer += data
-            return ServerSentEvents.take(&s.buffer).compactMap { try? JSONDecoder().decode(WalletEventWire.self, from: $0) }
+            return ServerSentEvents.take(&s.buffer)
         }
-        for event in events {
-            let more = handle(event)
-            state.withLock { $0.cursor = event.seq }
-            if !more {
-                finish(nil, satisfied: true)
-                return
-            }
+        for payload in payloads where !handle(payload) {
+            finish(nil, satisfied: true)
+            return
         }
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        finish(error.map { "the wallet's events broke off: \($0.localizedDescription)" } ?? "the wallet's events ended", satisfied: false)
+        finish(error.map { "\(what) broke off: \($0.localizedDescription)" } ?? "\(what) ended", satisfied: false)
     }
 
     private func finish(_ failure: String?, satisfied: Bool) {
