@@ -96,7 +96,9 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .testTarget(name: "ReceiptsTests", dependencies: ["Receipts", "Payments", "Barcodes"], swiftSettings: strict),
-        .testTarget(name: "TerminalTests", dependencies: ["Terminal", "Ledger", "LedgerSQLite", "Payments", "Barcodes", "Receipts"], swiftSettings: strict),
+        .testTarget(name: "TerminalTests", dependencies: [
+            "Terminal", "Ledger", "LedgerSQLite", "Payments", "Barcodes", "Receipts", .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: strict),
         // Boots a QEMU guest with a real V4L2 driver; runs whenever QEMU is installed.
         .testTarget(name: "HardwareTests", swiftSettings: strict),
         .testTarget(name: "LedgerServerTests", dependencies: [

@@ -73,29 +73,47 @@ public enum EscPos {
         Dictionary(uniqueKeysWithValues: upper.enumerated().map { ($0.element, UInt8(0x80 + $0.offset)) })
     }
 
-    public static func render(_ signed: SignedReceipt, profile: PrinterProfile) throws -> Output {
-        guard let page = codePageNumbers[profile.codePage], let table = byteTables[profile.codePage] else {
-            throw Failed(description: "code page \(profile.codePage) is not one qrpos sends text in (cp437, cp858)")
-        }
-        var out: [UInt8] = [0x1B, 0x40, 0x1B, 0x74, page]
-        var replaced: [String] = []
-        let lines = TextReceipt.render(signed, columns: profile.columns).split(separator: "\n", omittingEmptySubsequences: false).dropLast()
-        for (index, line) in lines.enumerated() {
-            if index == 0 { out += [0x1B, 0x45, 1] }
-            out += encode(String(line), table: table, replaced: &replaced)
-            out.append(0x0A)
-            if index == 0 { out += [0x1B, 0x45, 0] }
-        }
+    /// The receipt for `profile`; a `copy` (a reprint) is marked as one.
+    public static func render(_ signed: SignedReceipt, profile: PrinterProfile, copy: Bool = false) throws -> Output {
+        var (out, replaced) = try text(TextReceipt.render(signed, columns: profile.columns, copy: copy), profile: profile)
         // The verification string, centred.
         let verification: String
         do { verification = try ReceiptCodec.compact(signed) } catch { throw Failed(description: "\(error)") }
         out += [0x0A, 0x1B, 0x61, 1]
         out += profile.nativeQR ? try nativeQR(verification, dots: profile.dotsPerLine) : try rasterQR(verification, dots: profile.dotsPerLine)
         out += [0x0A, 0x1B, 0x61, 0]
-        // Feed past the cutter, then cut (a printer without one gets the feed alone).
+        finish(&out, profile: profile)
+        return Output(bytes: out, replaced: replaced)
+    }
+
+    /// An X or Z report, laid out as a receipt is, fed and cut.
+    public static func render(report: DayReport, profile: PrinterProfile, copy: Bool = false) throws -> Output {
+        var (out, replaced) = try text(report.text(columns: profile.columns, copy: copy), profile: profile)
+        finish(&out, profile: profile)
+        return Output(bytes: out, replaced: replaced)
+    }
+
+    /// Initialise, the code page, then `text`'s lines in it, the first emphasised.
+    private static func text(_ text: String, profile: PrinterProfile) throws -> (bytes: [UInt8], replaced: [String]) {
+        guard let page = codePageNumbers[profile.codePage], let table = byteTables[profile.codePage] else {
+            throw Failed(description: "code page \(profile.codePage) is not one qrpos sends text in (cp437, cp858)")
+        }
+        var out: [UInt8] = [0x1B, 0x40, 0x1B, 0x74, page]
+        var replaced: [String] = []
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        for (index, line) in lines.enumerated() {
+            if index == 0 { out += [0x1B, 0x45, 1] }
+            out += encode(String(line), table: table, replaced: &replaced)
+            out.append(0x0A)
+            if index == 0 { out += [0x1B, 0x45, 0] }
+        }
+        return (out, replaced)
+    }
+
+    /// Feed past the cutter, then cut (a printer without one gets the feed alone).
+    private static func finish(_ out: inout [UInt8], profile: PrinterProfile) {
         out += [0x1B, 0x64, 4]
         if profile.cutter { out += [0x1D, 0x56, 66, 0] }
-        return Output(bytes: out, replaced: replaced)
     }
 
     /// `GS ( k`: model 2, the module size that fits the paper, level M, store, print.

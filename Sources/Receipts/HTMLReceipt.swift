@@ -5,7 +5,8 @@ import Barcodes
 /// escaped; the verification string as an inline SVG QR and as text, so anyone can check it
 /// (`qrpos receipt verify STRING`).
 public enum HTMLReceipt {
-    public static func render(_ signed: SignedReceipt) throws -> String {
+    /// The page for `signed`; a `copy` (a reprint) is marked as one.
+    public static func render(_ signed: SignedReceipt, copy: Bool = false) throws -> String {
         let receipt = signed.receipt
         let verification = try ReceiptCodec.compact(signed)
         let qr = Render.svg(try QREncoder.encode(verification), moduleSize: 3)
@@ -13,8 +14,11 @@ public enum HTMLReceipt {
                                         ("Merchant", receipt.merchantID), ("Terminal", receipt.terminalID)]
         if let orderID = receipt.orderID { rows.append(("Order", orderID)) }
         if receipt.paymentID != receipt.number { rows.append(("Payment", receipt.paymentID)) }
+        if let number = receipt.refundOfNumber { rows.append(("Refund of receipt", number)) }
         if let refundOf = receipt.refundOf { rows.append(("Refund of", refundOf)) }
         rows += [("Method", receipt.method), ("Payer", receipt.payer)]
+        if let approvalCode = receipt.approvalCode { rows.append(("Approval code", approvalCode)) }
+        rows.append(("Status", TextReceipt.statusLine(receipt).lowercased()))
 
         var html = """
             <!doctype html>
@@ -42,6 +46,7 @@ public enum HTMLReceipt {
 
             """
         if !receipt.merchantCity.isEmpty { html += "<p class=\"city\">\(escape(receipt.merchantCity))</p>\n" }
+        if copy { html += "<p class=\"kind\">\(escape(TextReceipt.copyMark))</p>\n" }
         if receipt.kind == .refund { html += "<p class=\"kind\">REFUND</p>\n" }
         html += "<dl>\n"
         for (label, value) in rows { html += "<dt>\(escape(label))</dt><dd>\(escape(value))</dd>\n" }
@@ -53,6 +58,13 @@ public enum HTMLReceipt {
         html += """
             <tr class="total"><td>\(receipt.kind == .refund ? "Refund total" : "Total")</td>\
             <td class="n">\(escape(receipt.amount.currency.code)) \(escape(receipt.amount.decimalString))</td></tr>
+
+            """
+        for tax in receipt.taxes {
+            html += "<tr><td>incl. VAT \(escape(Receipt.percent(tax.rate))) of \(escape(tax.gross.decimalString))</td>"
+                + "<td class=\"n\">\(escape(tax.tax.decimalString))</td></tr>\n"
+        }
+        html += """
             </table>
             <figure>
             \(qr)<figcaption>Signed by key \(escape(signed.keyID)). Check it: <code>\(escape(verification))</code></figcaption>

@@ -25,19 +25,74 @@ public struct Receipt: Sendable, Codable, Equatable {
         public var quantity: Int
         /// Price of one, in the receipt's currency.
         public var unitPrice: Money
-        /// Price of the line, in the receipt's currency.
+        /// Price of the line, in the receipt's currency, tax included.
         public var total: Money
+        /// The sales tax (VAT) rate included in the price, in basis points (1300 = 13 %); nil
+        /// when the line carries no tax information.
+        public var taxRate: Int?
 
-        /// A line with its quantity, the price of one, and the line's total.
-        public init(name: String, quantity: Int, unitPrice: Money, total: Money) {
+        /// A line with its quantity, the price of one, the line's total, and its tax rate.
+        public init(name: String, quantity: Int, unitPrice: Money, total: Money, taxRate: Int? = nil) {
             self.name = name
             self.quantity = quantity
             self.unitPrice = unitPrice
             self.total = total
+            self.taxRate = taxRate
         }
     }
 
-    /// The receipt number; the payment's transfer id works.
+    /// How the payment was approved.
+    public enum Authorization: String, Sendable, Codable {
+        /// By the ledger (over the network, or the terminal's own embedded ledger).
+        case online
+        /// By the terminal's offline rules; the ledger settles it when the journal is forwarded.
+        case offline
+    }
+
+    /// The tax included in the receipt's lines at one rate.
+    public struct Tax: Sendable, Equatable {
+        /// Basis points: 1300 is 13 %.
+        public let rate: Int
+        /// The lines' total at this rate, tax included.
+        public let gross: Money
+        /// The tax in `gross`.
+        public let tax: Money
+
+        public init(rate: Int, gross: Money, tax: Money) {
+            self.rate = rate
+            self.gross = gross
+            self.tax = tax
+        }
+    }
+
+    /// The tax included in `lines`, per rate in ascending order. Prices include tax (as in
+    /// China and the EU), so each rate's tax is gross × rate / (10,000 + rate) in minor units,
+    /// rounded half up once per rate (not per line, where roundings would add up). Derived from
+    /// the signed lines, so a receipt cannot state a tax its lines do not carry.
+    public static func taxes(of lines: [Line], currency: Currency) -> [Tax] {
+        var gross: [Int: Int64] = [:]
+        for line in lines { if let rate = line.taxRate { gross[rate, default: 0] += line.total.minorUnits } }
+        return gross.keys.sorted().map { rate in
+            let g = gross[rate]!
+            // Half up on exact integers: (2 × g × r + d) / (2 × d), d = 10,000 + r.
+            let d = Int64(10_000 + rate)
+            let tax = (2 * g * Int64(rate) + d) / (2 * d)
+            return Tax(rate: rate, gross: Money(minorUnits: g, currency: currency), tax: Money(minorUnits: tax, currency: currency))
+        }
+    }
+
+    /// The tax included in this receipt, per rate.
+    public var taxes: [Tax] { Self.taxes(of: lines, currency: amount.currency) }
+
+    /// "13%", "5.5%": a rate in basis points as people write it.
+    public static func percent(_ basisPoints: Int) -> String {
+        let whole = basisPoints / 100, rest = basisPoints % 100
+        if rest == 0 { return "\(whole)%" }
+        return rest % 10 == 0 ? "\(whole).\(rest / 10)%" : "\(whole).\(rest < 10 ? "0" : "")\(rest)%"
+    }
+
+    /// The receipt number: gapless per terminal ("T7-000042") when the terminal's receipt book
+    /// issues it; the payment's transfer id otherwise.
     public var number: String
     /// Sale or refund.
     public var kind: Kind
@@ -65,13 +120,20 @@ public struct Receipt: Sendable, Codable, Equatable {
     public var issuedAt: Int64
     /// The items, possibly none.
     public var lines: [Line]
+    /// Online or offline approval; nil on receipts made before qrpos recorded it.
+    public var authorization: Authorization?
+    /// The approval code printed for the cashier and the customer (6 characters).
+    public var approvalCode: String?
+    /// For a refund: the original sale's receipt number, when the terminal knows it.
+    public var refundOfNumber: String?
 
     /// A receipt with every field given; `validate()` says whether it may be signed.
     public init(
         number: String, kind: Kind,
         merchantID: String, merchantName: String, merchantCity: String,
         terminalID: String, paymentID: String, refundOf: String? = nil, orderID: String? = nil,
-        method: String, payer: String, amount: Money, issuedAt: Int64, lines: [Line] = []
+        method: String, payer: String, amount: Money, issuedAt: Int64, lines: [Line] = [],
+        authorization: Authorization? = nil, approvalCode: String? = nil, refundOfNumber: String? = nil
     ) {
         self.number = number
         self.kind = kind
@@ -87,6 +149,9 @@ public struct Receipt: Sendable, Codable, Equatable {
         self.amount = amount
         self.issuedAt = issuedAt
         self.lines = lines
+        self.authorization = authorization
+        self.approvalCode = approvalCode
+        self.refundOfNumber = refundOfNumber
     }
 
     /// Limits on a receipt, so that one always fits in a QR code and on paper.
@@ -113,6 +178,7 @@ public struct Receipt: Sendable, Codable, Equatable {
         ]
         if let refundOf { texts.append(("refundOf", refundOf)) }
         if let orderID { texts.append(("orderID", orderID)) }
+        if let refundOfNumber { texts.append(("refundOfNumber", refundOfNumber)) }
         for (index, line) in lines.enumerated() { texts.append(("lines[\(index)].name", line.name)) }
         for (field, text) in texts {
             guard text.utf8.count <= Limits.textBytesMax else {
@@ -132,6 +198,12 @@ public struct Receipt: Sendable, Codable, Equatable {
         default: break
         }
         if orderID == "" { throw invalid("orderID is empty; leave it out instead") }
+        if refundOfNumber != nil && kind != .refund { throw invalid("a sale names an original receipt (refundOfNumber)") }
+        if refundOfNumber == "" { throw invalid("refundOfNumber is empty; leave it out instead") }
+        if let approvalCode, !(1...16).contains(approvalCode.count)
+            || !approvalCode.unicodeScalars.allSatisfy({ ("A"..."Z").contains($0) || ("0"..."9").contains($0) }) {
+            throw invalid("approvalCode '\(approvalCode.prefix(20))' is not 1 to 16 capital letters and digits")
+        }
         guard Currency(amount.currency.code) == amount.currency else {
             throw invalid("currency \(amount.currency.code) (exponent \(amount.currency.exponent)) is not one qrpos knows")
         }
@@ -148,6 +220,13 @@ public struct Receipt: Sendable, Codable, Equatable {
             guard line.unitPrice.minorUnits >= 0, line.total.minorUnits >= 0 else {
                 throw invalid("lines[\(index)] has a negative price")
             }
+            if let rate = line.taxRate, !(0...10_000).contains(rate) {
+                throw invalid("lines[\(index)] has tax rate \(rate) basis points; 0 to 10,000 are allowed")
+            }
+            // The tax is worked out from taxed lines' totals: keep their sum far from overflow.
+            guard line.taxRate == nil || line.total.minorUnits <= Int64(1) << 40 else {
+                throw invalid("lines[\(index)] is too large to carry a tax rate")
+            }
         }
     }
 }
@@ -158,11 +237,11 @@ public struct Receipt: Sendable, Codable, Equatable {
 extension Receipt {
     enum CodingKeys: String, CodingKey {
         case number, kind, merchantID, merchantName, merchantCity, terminalID, paymentID, refundOf, orderID
-        case method, payer, currency, amount, issuedAt, lines
+        case method, payer, currency, amount, issuedAt, lines, authorization, approvalCode, refundOfNumber
     }
 
     enum LineKeys: String, CodingKey {
-        case name, quantity, unitPrice, total
+        case name, quantity, unitPrice, total, taxRate
     }
 
     /// Reads the JSON form: the currency by its alphabetic code, amounts as integer minor units.
@@ -182,7 +261,8 @@ extension Receipt {
                 name: try line.decode(String.self, forKey: .name),
                 quantity: try line.decode(Int.self, forKey: .quantity),
                 unitPrice: Money(minorUnits: try line.decode(Int64.self, forKey: .unitPrice), currency: currency),
-                total: Money(minorUnits: try line.decode(Int64.self, forKey: .total), currency: currency)))
+                total: Money(minorUnits: try line.decode(Int64.self, forKey: .total), currency: currency),
+                taxRate: try line.decodeIfPresent(Int.self, forKey: .taxRate)))
         }
         self.init(
             number: try container.decode(String.self, forKey: .number),
@@ -198,7 +278,10 @@ extension Receipt {
             payer: try container.decode(String.self, forKey: .payer),
             amount: Money(minorUnits: try container.decode(Int64.self, forKey: .amount), currency: currency),
             issuedAt: try container.decode(Int64.self, forKey: .issuedAt),
-            lines: lines)
+            lines: lines,
+            authorization: try container.decodeIfPresent(Authorization.self, forKey: .authorization),
+            approvalCode: try container.decodeIfPresent(String.self, forKey: .approvalCode),
+            refundOfNumber: try container.decodeIfPresent(String.self, forKey: .refundOfNumber))
     }
 
     /// Writes the JSON form read by `init(from:)`. Line prices are written in the receipt's
@@ -226,6 +309,10 @@ extension Receipt {
             try lineContainer.encode(line.quantity, forKey: .quantity)
             try lineContainer.encode(line.unitPrice.minorUnits, forKey: .unitPrice)
             try lineContainer.encode(line.total.minorUnits, forKey: .total)
+            try lineContainer.encodeIfPresent(line.taxRate, forKey: .taxRate)
         }
+        try container.encodeIfPresent(authorization, forKey: .authorization)
+        try container.encodeIfPresent(approvalCode, forKey: .approvalCode)
+        try container.encodeIfPresent(refundOfNumber, forKey: .refundOfNumber)
     }
 }

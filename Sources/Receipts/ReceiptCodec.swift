@@ -34,17 +34,23 @@ public enum ReceiptCodec {
             ("amount", .integer(receipt.amount.minorUnits)),
             ("issuedAt", .integer(receipt.issuedAt)),
             ("lines", .array(receipt.lines.map { line in
-                .object([
+                var fields: [(String, CanonicalJSON)] = [
                     ("name", .string(line.name)),
                     ("quantity", .integer(Int64(line.quantity))),
                     ("unitPrice", .integer(line.unitPrice.minorUnits)),
                     ("total", .integer(line.total.minorUnits)),
-                ])
+                ]
+                if let rate = line.taxRate { fields.append(("taxRate", .integer(Int64(rate)))) }
+                return .object(fields)
             })),
         ]
-        // Absent rather than null, as Codable's encodeIfPresent leaves them.
+        // Absent rather than null, as Codable's encodeIfPresent leaves them: a receipt signed
+        // before a field existed keeps its exact bytes, so its signature still holds.
         if let refundOf = receipt.refundOf { fields.append(("refundOf", .string(refundOf))) }
         if let orderID = receipt.orderID { fields.append(("orderID", .string(orderID))) }
+        if let authorization = receipt.authorization { fields.append(("authorization", .string(authorization.rawValue))) }
+        if let approvalCode = receipt.approvalCode { fields.append(("approvalCode", .string(approvalCode))) }
+        if let number = receipt.refundOfNumber { fields.append(("refundOfNumber", .string(number))) }
         var out: [UInt8] = []
         CanonicalJSON.object(fields).write(into: &out)
         return out

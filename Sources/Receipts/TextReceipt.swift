@@ -12,8 +12,12 @@ public enum TextReceipt {
     /// Widest; beyond it is a caller's bug, not a printer.
     public static let columnsMax = 160
 
+    /// What a reprint says, at its top and bottom, so that it cannot pass for the original.
+    public static let copyMark = "*** COPY ***"
+
     /// Lays out `signed` in `columns` columns, each line ending in "\n", with no trailing spaces.
-    public static func render(_ signed: SignedReceipt, columns: Int = 32) -> String {
+    /// A `copy` (a reprint) is marked as one at the top and the bottom.
+    public static func render(_ signed: SignedReceipt, columns: Int = 32, copy: Bool = false) -> String {
         precondition((columnsMin...columnsMax).contains(columns), "receipt width \(columns) is outside \(columnsMin)...\(columnsMax)")
         let receipt = signed.receipt
         var page = Page(width: columns)
@@ -21,6 +25,10 @@ public enum TextReceipt {
         page.centered(receipt.merchantName)
         if !receipt.merchantCity.isEmpty { page.centered(receipt.merchantCity) }
         page.rule()
+        if copy {
+            page.centered(copyMark)
+            page.rule()
+        }
         if receipt.kind == .refund {
             page.centered("REFUND")
             page.rule()
@@ -32,9 +40,11 @@ public enum TextReceipt {
         if let orderID = receipt.orderID { page.row("Order", orderID) }
         // Usually the receipt number is the payment id: print it once.
         if receipt.paymentID != receipt.number { page.row("Payment", receipt.paymentID) }
+        if let number = receipt.refundOfNumber { page.row("Refund of receipt", number) }
         if let refundOf = receipt.refundOf { page.row("Refund of", refundOf) }
         page.row("Method", receipt.method)
         page.row("Payer", receipt.payer)
+        if let approvalCode = receipt.approvalCode { page.row("Approval code", approvalCode) }
 
         if !receipt.lines.isEmpty {
             page.rule()
@@ -50,10 +60,23 @@ public enum TextReceipt {
         page.rule()
         page.row(receipt.kind == .refund ? "REFUND TOTAL" : "TOTAL",
                  "\(receipt.amount.currency.code) \(receipt.amount.decimalString)")
+        for tax in receipt.taxes {
+            page.row("incl. VAT \(Receipt.percent(tax.rate)) of \(tax.gross.decimalString)", tax.tax.decimalString)
+        }
         page.rule()
-        page.centered("APPROVED")
+        page.centered(statusLine(receipt))
         page.centered("Signed by key \(signed.keyID)")
+        if copy { page.centered(copyMark) }
         return page.lines.map { $0 + "\n" }.joined()
+    }
+
+    /// "APPROVED", "APPROVED OFFLINE": a sale approved by the terminal's offline rules says so.
+    static func statusLine(_ receipt: Receipt) -> String {
+        switch (receipt.kind, receipt.authorization) {
+        case (.refund, _): "REFUNDED"
+        case (.sale, .offline): "APPROVED OFFLINE"
+        case (.sale, _): "APPROVED"
+        }
     }
 
     /// How many columns `text` takes on a fixed-pitch printer or terminal.
@@ -96,7 +119,7 @@ public enum TextReceipt {
 
     /// "2024-05-01 12:34:56 UTC", computed from the calendar rather than a DateFormatter so that
     /// neither locale nor time zone settings can change a printed receipt.
-    static func utcDateTime(_ seconds: Int64) -> String {
+    public static func utcDateTime(_ seconds: Int64) -> String {
         // Years 0001...9999 only: outside them the arithmetic could overflow and no receipt lives.
         guard (-62_135_596_800...253_402_300_799).contains(seconds) else { return "@\(seconds)" }
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
@@ -118,7 +141,7 @@ public enum TextReceipt {
 }
 
 /// Lines being laid out at a fixed width.
-private struct Page {
+struct Page {
     let width: Int
     var lines: [String] = []
 

@@ -8,14 +8,17 @@ public struct Catalogue: Sendable {
     public struct Item: Sendable, Equatable {
         public let sku: String
         public let name: String
+        /// Price, tax included.
         public let price: Money
+        /// The VAT included in the price, in basis points (900 = 9 %); nil when not given.
+        public let taxRate: Int?
     }
 
     public let currency: Currency
     public let items: [Item]
 
     private struct File: Decodable {
-        struct Entry: Decodable { let sku: String; let name: String; let price: String }
+        struct Entry: Decodable { let sku: String; let name: String; let price: String; let vat: String? }
         let currency: String
         let items: [Entry]
     }
@@ -30,7 +33,16 @@ public struct Catalogue: Sendable {
         guard let currency = Currency(file.currency) else { throw CheckoutError("the catalogue \(path) names an unknown currency \(file.currency)") }
         self.currency = currency
         items = try file.items.map { entry in
-            do throws(MoneyError) { return Item(sku: entry.sku, name: entry.name, price: try Money(parsing: entry.price, currency: currency)) } catch {
+            let rate = try entry.vat.map { text in
+                // A percentage as decimal text ("13", "5.5"), read as basis points without a float.
+                guard let points = try? Money(parsing: text, currency: Currency("CNY")!).minorUnits, (0...10_000).contains(points) else {
+                    throw CheckoutError("catalogue item \(entry.sku): VAT '\(text)' is not a percentage from 0 to 100 with at most two decimals")
+                }
+                return Int(points)
+            }
+            do throws(MoneyError) {
+                return Item(sku: entry.sku, name: entry.name, price: try Money(parsing: entry.price, currency: currency), taxRate: rate)
+            } catch {
                 throw CheckoutError("catalogue item \(entry.sku): \(error.message)")
             }
         }
@@ -49,7 +61,7 @@ public struct Catalogue: Sendable {
             let (lineTotal, overflow) = item.price.minorUnits.multipliedReportingOverflow(by: Int64(quantity))
             guard !overflow else { throw CheckoutError("line \(sku) is too large") }
             lines.append(Receipt.Line(name: item.name, quantity: quantity, unitPrice: item.price,
-                                      total: Money(minorUnits: lineTotal, currency: currency)))
+                                      total: Money(minorUnits: lineTotal, currency: currency), taxRate: item.taxRate))
             let (sum, sumOverflow) = total.addingReportingOverflow(lineTotal)
             guard !sumOverflow else { throw CheckoutError("the basket's total is too large") }
             total = sum

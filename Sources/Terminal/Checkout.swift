@@ -47,13 +47,18 @@ public struct Checkout: Sendable {
     public let terminalID: String
     public let receiptKey: ReceiptKey
     public let limits: Limits
+    /// Where receipts are numbered (gapless per terminal) and kept; without one a receipt's
+    /// number is its payment id and nothing is kept.
+    public let book: ReceiptBook?
 
-    public init(ledger: (any LedgerStore)?, merchant: Merchant, terminalID: String, receiptKey: ReceiptKey, limits: Limits = .standard) {
+    public init(ledger: (any LedgerStore)?, merchant: Merchant, terminalID: String, receiptKey: ReceiptKey, limits: Limits = .standard,
+                book: ReceiptBook? = nil) {
         self.ledger = ledger
         self.merchant = merchant
         self.terminalID = terminalID
         self.receiptKey = receiptKey
         self.limits = limits
+        self.book = book
     }
 
     /// Parses a cashier's amount in the merchant's currency, within the terminal's limits.
@@ -179,7 +184,8 @@ public struct Checkout: Sendable {
         case (.offlineToken, false): ("offline code, online", "wallet …" + wallet.suffix(4))
         default: ("customer code", masked ?? "customer code")
         }
-        return .approved(try sign(transfer, method: method, payer: payer, lines: lines, now: entry.createdAt))
+        return .approved(try sign(transfer, method: method, payer: payer, lines: lines, authorization: entry.offline ? .offline : .online,
+                                  now: entry.createdAt))
     }
 
     // MARK: Merchant presents a QR
@@ -253,7 +259,8 @@ public struct Checkout: Sendable {
             let transfer = Transfer(id: first.id, kind: .refund, debitAccount: first.debitAccount, creditAccount: first.creditAccount,
                                     amount: amount, refundOf: payment, orderID: nil, memo: first.memo, createdAt: first.createdAt)
             let payer = first.creditAccount.hasPrefix("off_") ? "wallet (offline code)" : "wallet …" + first.creditAccount.suffix(4)
-            return .approved(try sign(transfer, method: "refund", payer: payer, now: now))
+            let original = try book?.entry(paymentID: payment)?.receipt.receipt.number
+            return .approved(try sign(transfer, method: "refund", payer: payer, refundOfNumber: original, now: now))
         case .declined(let decline):
             return .declined(reason: decline.description)
         }
@@ -307,12 +314,30 @@ public struct Checkout: Sendable {
         try sign(transfer, method: method, payer: payer, now: now)
     }
 
-    private func sign(_ transfer: Transfer, method: String, payer: String, lines: [Receipt.Line] = [], now: Int64) throws -> SignedReceipt {
-        let receipt = Receipt(number: transfer.id, kind: transfer.kind == .refund ? .refund : .sale,
-                              merchantID: merchant.id, merchantName: merchant.name, merchantCity: merchant.city,
-                              terminalID: terminalID, paymentID: transfer.id, refundOf: transfer.refundOf,
-                              orderID: transfer.orderID, method: method, payer: payer, amount: transfer.amount,
-                              issuedAt: now / 1000, lines: lines)
-        return try receiptKey.sign(receipt)
+    /// The receipt for `transfer`, numbered by the book when there is one (which gives back the
+    /// receipt already issued for the same payment rather than a second).
+    private func sign(_ transfer: Transfer, method: String, payer: String, lines: [Receipt.Line] = [],
+                      authorization: Receipt.Authorization = .online, refundOfNumber: String? = nil, now: Int64) throws -> SignedReceipt {
+        func make(_ number: String) throws -> SignedReceipt {
+            let receipt = Receipt(number: number, kind: transfer.kind == .refund ? .refund : .sale,
+                                  merchantID: merchant.id, merchantName: merchant.name, merchantCity: merchant.city,
+                                  terminalID: terminalID, paymentID: transfer.id, refundOf: transfer.refundOf,
+                                  orderID: transfer.orderID, method: method, payer: payer, amount: transfer.amount,
+                                  issuedAt: now / 1000, lines: lines, authorization: authorization,
+                                  approvalCode: Self.approvalCode(transfer.id), refundOfNumber: refundOfNumber)
+            return try receiptKey.sign(receipt)
+        }
+        guard let book else { return try make(transfer.id) }
+        return try book.issue(terminal: terminalID, paymentID: transfer.id, make: make)
+    }
+
+    /// Six characters from the payment id (FNV-1a, in Crockford's base 32): the same on every
+    /// copy of the receipt, short enough to read out over the phone, and recomputable by the
+    /// ledger from its own payment id.
+    public static func approvalCode(_ paymentID: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in paymentID.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+        return String((0..<6).map { alphabet[Int((hash >> (UInt64($0) * 5)) & 31)] })
     }
 }

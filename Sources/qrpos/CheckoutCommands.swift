@@ -38,7 +38,8 @@ func makeCheckout(_ store: StoreOptions, _ terminal: TerminalOptions) throws -> 
     let ledger = try store.openLedger()
     let id = try terminal.merchantID()
     guard let merchant = try ledger.merchant(id) else { throw Failure("no merchant \(id): `qrpos merchant create` makes one") }
-    return Checkout(ledger: ledger, merchant: merchant, terminalID: terminal.terminal, receiptKey: try store.receiptKey())
+    return Checkout(ledger: ledger, merchant: merchant, terminalID: terminal.terminal, receiptKey: try store.receiptKey(),
+                    book: try store.receiptBook())
 }
 
 /// Prints an approved sale's receipt (text, or JSON) and saves it; a decline is thrown (exit 3).
@@ -170,7 +171,8 @@ func remoteCheckout(_ client: LedgerClient, store: StoreOptions, terminal: Termi
     if let asked = terminal.merchant, asked != merchant.id {
         throw Failure("terminal \(terminal.terminal) acts for merchant \(merchant.id) at the ledger server, not \(asked)")
     }
-    return Checkout(ledger: nil, merchant: merchant, terminalID: terminal.terminal, receiptKey: try store.receiptKey())
+    return Checkout(ledger: nil, merchant: merchant, terminalID: terminal.terminal, receiptKey: try store.receiptKey(),
+                    book: try store.receiptBook())
 }
 
 /// <home>/terminal-config.json: the ledger server's `GET /v1/terminal`, fetched when it answers
@@ -216,7 +218,7 @@ struct RefundCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "refund", abstract: "Refund all or part of a payment, back to the wallet that paid.")
     @OptionGroup var store: StoreOptions
     @OptionGroup var terminal: TerminalOptions
-    @Argument(help: "The payment id (receipt number).") var payment: String
+    @Argument(help: "The sale's receipt number (T1-000042) or its payment id.") var payment: String
     @Option(help: "Amount to refund.") var amount: String
     @Option(help: "Refund id (UUIDv7); repeat it to retry safely.") var id: String?
     @Option(help: "Receipt width in columns: 32, 42 or 48.") var columns = 32
@@ -230,7 +232,12 @@ struct RefundCommand: ParsableCommand {
     func run() throws {
         let checkout = try makeCheckout(store, terminal)
         let money = try checkout.amount(amount)
-        try finish(try checkout.refund(payment: payment, amount: money, refundID: id ?? UUIDv7.make()), store: store, columns: columns, json: json)
+        // A receipt number from the book stands for its payment.
+        let paymentID = try checkout.book?.entry(number: payment).map { entry in
+            guard entry.receipt.receipt.kind == .sale else { throw Failure("receipt \(payment) is a refund, not a sale") }
+            return entry.receipt.receipt.paymentID
+        } ?? payment
+        try finish(try checkout.refund(payment: paymentID, amount: money, refundID: id ?? UUIDv7.make()), store: store, columns: columns, json: json)
     }
 }
 
@@ -376,21 +383,23 @@ struct LedgerCommand: ParsableCommand {
 }
 
 struct ReceiptCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "receipt", abstract: "Signed receipts.", subcommands: [Verify.self, Show.self, Print.self])
+    static let configuration = CommandConfiguration(commandName: "receipt", abstract: "Signed receipts.", subcommands: [Verify.self, Show.self, Print.self, List.self])
 
     struct Print: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print a receipt on an ESC/POS printer: file:/dev/usb/lp0, tcp://HOST:9100 or cups:QUEUE.",
             discussion: """
-                The receipt is a saved file, its string, or --last (the newest in <home>/receipts). --profile names \
-                the printer's capabilities: tm-t20ii (80 mm, native QR, cutter) or pos-5890 (58 mm, QR as an \
-                image, no cutter), or a JSON file as in hardware/printers/. Text the printer's code page cannot \
-                show is transliterated and listed on stderr. A printer that is off, stalls or drops the \
-                connection is an error (exit 1); the receipt stays saved, and printing again is safe.
+                The receipt is a number from this terminal's receipt book (T1-000042), --last (the book's newest), \
+                a saved file, or its string. A receipt the book has printed before is printed marked as a COPY. \
+                --profile names the printer's capabilities: tm-t20ii (80 mm, native QR, cutter) or pos-5890 (58 mm, \
+                QR as an image, no cutter), or a JSON file as in hardware/printers/. Text the printer's code page \
+                cannot show is transliterated and listed on stderr. A printer that is off, stalls or drops the \
+                connection is an error (exit 1); the receipt stays in the book, and printing again is safe.
                 """)
         @OptionGroup var store: StoreOptions
-        @Argument(help: "A receipt file (JSON) or the receipt string (QRR1.…).") var receipt: String?
-        @Flag(help: "The newest saved receipt.") var last = false
+        @OptionGroup var terminal: TerminalOptions
+        @Argument(help: "A receipt number, a receipt file (JSON) or the receipt string (QRR1.…).") var receipt: String?
+        @Flag(help: "This terminal's newest receipt.") var last = false
         @Option(help: ArgumentHelp("The printer: file:PATH, tcp://HOST:9100 or cups:QUEUE (env QRPOS_PRINTER).", valueName: "url")) var printer: String?
         @Option(help: ArgumentHelp("tm-t20ii, pos-5890, or a profile JSON file.", valueName: "name")) var profile = "tm-t20ii"
         @Option(help: "Seconds to wait for the printer.") var timeout: Double = 10
@@ -400,26 +409,52 @@ struct ReceiptCommand: ParsableCommand {
         }
 
         func run() throws {
+            let book = try store.receiptBook()
+            let url = try printerURL(printer)
+            let entry: ReceiptBook.Entry?
             let signed: SignedReceipt
             if last {
-                let folder = (store.homeDirectory as NSString).appendingPathComponent("receipts")
-                let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".json") }
-                    .map { (folder as NSString).appendingPathComponent($0) }
-                let newest = files.max { a, b in
-                    let da = (try? FileManager.default.attributesOfItem(atPath: a)[.modificationDate] as? Date) ?? .distantPast
-                    let db = (try? FileManager.default.attributesOfItem(atPath: b)[.modificationDate] as? Date) ?? .distantPast
-                    return da < db
+                guard let newest = try book.last(terminal: terminal.terminal) else {
+                    throw Failure("terminal \(terminal.terminal) has no receipts in \(book.path)")
                 }
-                guard let newest else { throw Failure("no saved receipts in \(folder)") }
-                signed = try loadReceipt(newest)
+                (entry, signed) = (newest, newest.receipt)
+            } else if let found = try book.entry(number: receipt!) {
+                (entry, signed) = (found, found.receipt)
             } else {
                 signed = try loadReceipt(receipt!)
+                entry = try book.entry(number: signed.receipt.number)
             }
-            guard let url = printer ?? ProcessInfo.processInfo.environment["QRPOS_PRINTER"].flatMap({ $0.isEmpty ? nil : $0 }) else {
-                throw Failure("say which printer: --printer file:/dev/usb/lp0, tcp://HOST:9100 or cups:QUEUE (or QRPOS_PRINTER)")
+            let copy = (entry?.printed ?? 0) > 0
+            let bytes = try printReceipt(signed, printer: url, profile: try printerProfile(profile), timeout: timeout, copy: copy)
+            if entry != nil { try book.printed(number: signed.receipt.number) }
+            print("receipt \(signed.receipt.number)\(copy ? " (copy)" : "") printed on \(url) (\(bytes) bytes)")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "This terminal's receipts, from its receipt book, in number order.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var terminal: TerminalOptions
+        @Flag(help: "Only the open day's (not yet closed by a Z report).") var open = false
+        @Flag(help: "One JSON object per receipt.") var json = false
+
+        func run() throws {
+            for entry in try store.receiptBook().entries(terminal: terminal.terminal, openOnly: open) {
+                let r = entry.receipt.receipt
+                if json {
+                    var object: [String: Any] = ["number": r.number, "kind": r.kind.rawValue, "payment_id": r.paymentID,
+                                                 "amount": r.amount.decimalString, "currency": r.amount.currency.code, "method": r.method,
+                                                 "issued_at": r.issuedAt, "printed": entry.printed]
+                    if let z = entry.closedBy { object["z"] = z }
+                    if let a = r.authorization { object["authorization"] = a.rawValue }
+                    if let original = r.refundOfNumber { object["refund_of_number"] = original }
+                    printJSON(object)
+                } else {
+                    let z = entry.closedBy.map { "Z\($0)" } ?? "open"
+                    print("\(r.number)  \(TextReceipt.utcDateTime(r.issuedAt))  \(r.kind.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0)) "
+                          + "\(r.amount.currency.code) \(r.amount.decimalString)  \(r.method)  printed \(entry.printed)  \(z)")
+                }
             }
-            let bytes = try printReceipt(signed, printer: url, profile: try printerProfile(profile), timeout: timeout)
-            print("receipt \(signed.receipt.number) printed on \(url) (\(bytes) bytes)")
         }
     }
 
@@ -442,14 +477,15 @@ struct ReceiptCommand: ParsableCommand {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print a receipt as text, or as a page (--html) the customer opens and can print.")
-        @Argument(help: "A receipt file (JSON) or the receipt string (QRR1.…).") var receipt: String
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "A receipt number from the receipt book, a receipt file (JSON) or the receipt string (QRR1.…).") var receipt: String
         @Option(help: "Width in columns: 32, 42 or 48.") var columns = 32
         @Flag(help: "An HTML page (self-contained: the QR inline, no script).") var html = false
 
         func validate() throws { try checkColumns(columns) }
 
         func run() throws {
-            let signed = try loadReceipt(receipt)
+            let signed = try store.receiptBook().entry(number: receipt)?.receipt ?? loadReceipt(receipt)
             if html {
                 do { print(try HTMLReceipt.render(signed), terminator: "") } catch { throw Failure("\(error)") }
             } else {
@@ -472,13 +508,27 @@ func printerProfile(_ name: String) throws -> PrinterProfile {
 
 /// Renders `signed` for the profile and sends it to the printer at `url`; what the code page
 /// could not show is listed on stderr. Returns the bytes sent.
-func printReceipt(_ signed: SignedReceipt, printer url: String, profile: PrinterProfile, timeout: Double) throws -> Int {
+func printReceipt(_ signed: SignedReceipt, printer url: String, profile: PrinterProfile, timeout: Double, copy: Bool = false) throws -> Int {
     let job: EscPos.Output
-    do { job = try EscPos.render(signed, profile: profile) } catch { throw Failure("\(error)") }
+    do { job = try EscPos.render(signed, profile: profile, copy: copy) } catch { throw Failure("\(error)") }
+    return try send(job, printer: url, timeout: timeout)
+}
+
+/// Sends rendered ESC/POS to the printer at `url`; what the code page could not show is listed
+/// on stderr. Returns the bytes sent.
+func send(_ job: EscPos.Output, printer url: String, timeout: Double) throws -> Int {
     fflush(nil)
     for replaced in job.replaced { FileHandle.standardError.write(Data("transliterated: \(replaced)\n".utf8)) }
     do { try Printer(try PrinterAddress(url), timeoutSeconds: timeout).send(job.bytes) } catch { throw Failure("\(error)") }
     return job.bytes.count
+}
+
+/// The printer named by `--printer`, else by QRPOS_PRINTER.
+func printerURL(_ option: String?) throws -> String {
+    guard let url = option ?? ProcessInfo.processInfo.environment["QRPOS_PRINTER"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+        throw Failure("say which printer: --printer file:/dev/usb/lp0, tcp://HOST:9100 or cups:QUEUE (or QRPOS_PRINTER)")
+    }
+    return url
 }
 
 func loadReceipt(_ fileOrString: String) throws -> SignedReceipt {

@@ -38,9 +38,27 @@ struct Demo: ParsableCommand {
             for receipt in demo.receipts {
                 do {
                     let bytes = try printReceipt(receipt, printer: printer, profile: profile, timeout: 10)
+                    try demo.book.printed(number: receipt.receipt.number)
                     demo.check(true, "receipt \(receipt.receipt.number) printed (\(bytes) bytes of ESC/POS)")
                 } catch {
                     demo.check(false, "receipt \(receipt.receipt.number) not printed: \(error)")
+                }
+            }
+            if let first = demo.receipts.first {
+                do {
+                    let bytes = try printReceipt(first, printer: printer, profile: profile, timeout: 10, copy: true)
+                    try demo.book.printed(number: first.receipt.number)
+                    demo.check(true, "receipt \(first.receipt.number) reprinted, marked as a copy (\(bytes) bytes)")
+                } catch {
+                    demo.check(false, "receipt \(first.receipt.number) not reprinted: \(error)")
+                }
+            }
+            if let z = demo.zReport {
+                do {
+                    let bytes = try send(try EscPos.render(report: z, profile: profile), printer: printer, timeout: 10)
+                    demo.check(true, "Z report \(z.number ?? 0) printed (\(bytes) bytes)")
+                } catch {
+                    demo.check(false, "Z report not printed: \(error)")
                 }
             }
         }
@@ -64,6 +82,9 @@ struct DemoRun {
     var steps = 0
     var failures: [String] = []
     var receipts: [SignedReceipt] = []
+    /// The terminal's receipt book (numbers, reports), in the demo's folder.
+    let book: ReceiptBook
+    var zReport: DayReport?
 
     let catalogue: Catalogue?
 
@@ -72,6 +93,7 @@ struct DemoRun {
         self.columns = columns
         self.catalogue = catalogue
         ledger = try SQLiteLedger(path: (folder as NSString).appendingPathComponent("ledger.sqlite"))
+        book = try ReceiptBook(path: (folder as NSString).appendingPathComponent("receipt-book.sqlite"))
     }
 
     mutating func check(_ ok: Bool, _ what: String) {
@@ -99,7 +121,7 @@ struct DemoRun {
                                                  countryCode: "CN", currency: .CNY, now: now)
         let alice = try ledger.createWallet(name: "Alice", phone: "+8613800000001", currency: .CNY, now: now)
         let bob = try ledger.createWallet(name: "Bob", phone: "+8613800000002", currency: .CNY, now: now)
-        let checkout = Checkout(ledger: ledger, merchant: merchant, terminalID: "DEMO-T1", receiptKey: key)
+        let checkout = Checkout(ledger: ledger, merchant: merchant, terminalID: "DEMO-T1", receiptKey: key, book: book)
         print("  merchant \(merchant.id) \(merchant.name); wallets \(alice.id) (Alice), \(bob.id) (Bob)")
         let d1 = try ledger.deposit(requestID: UUIDv7.make(), wallet: alice.id, amount: cny("200.00"), source: .cash, now: now)
         let d2 = try ledger.deposit(requestID: UUIDv7.make(), wallet: bob.id, amount: cny("20.00"), source: .bank, now: now)
@@ -124,6 +146,11 @@ struct DemoRun {
         let sale1 = try checkout.charge(amount: cny("12.50"), frame: try ImageFile.read(path: path("alice-code.png")), scanner: scanner,
                                         lines: basket?.lines ?? [], now: now + 2_000)
         check(sale1.receipt != nil, "charge 12.50 with the scanned code: approved")
+        if basket != nil {
+            let taxes = sale1.receipt?.receipt.taxes ?? []
+            check(taxes.map(\.rate) == [900] && taxes.first?.tax == cny("1.03"),
+                  "the receipt states the 9% VAT its lines include: 1.03 of 12.50")
+        }
         printReceipt(sale1)
 
         heading("Merchant-presented: the terminal shows a dynamic QR, Alice's wallet pays it")
@@ -148,6 +175,8 @@ struct DemoRun {
         let paymentID = sale1.receipt?.receipt.paymentID ?? "?"
         let refund = try checkout.refund(payment: paymentID, amount: cny("5.00"), now: now + 6_000)
         check(refund.receipt?.receipt.kind == .refund, "refund 5.00 of 12.50: approved")
+        check(refund.receipt?.receipt.refundOfNumber == sale1.receipt?.receipt.number,
+              "the refund receipt names the sale's receipt, \(sale1.receipt?.receipt.number ?? "?")")
         printReceipt(refund)
         let tooMuch = try checkout.refund(payment: paymentID, amount: cny("7.51"), now: now + 6_500)
         check(tooMuch.declineReason != nil, "refunding 7.51 more (above what is left) is declined: \(tooMuch.declineReason ?? "not declined!")")
@@ -166,6 +195,22 @@ struct DemoRun {
         let expected: [Int64] = [15_570, 2_000, 4_430, 22_000]
         check(balances.map(\.balance.minorUnits) == expected,
               "Alice 155.70, Bob 20.00, merchant 44.30, settlement 220.00")
+
+        heading("The day's end: X report, then Z report")
+        let numbers = receipts.map(\.receipt.number)
+        check(numbers == ["DEMO-T1-000001", "DEMO-T1-000002", "DEMO-T1-000003"],
+              "receipts are numbered without gaps: \(numbers.joined(separator: ", "))")
+        let x = try book.xReport(terminal: "DEMO-T1", merchantName: merchant.name, now: now / 1000 + 10)
+        print(x.text(columns: columns).split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+        let section = x.sections.first
+        check(section?.sales == DayReport.Tally(count: 2, amount: 4_930) && section?.refunds == DayReport.Tally(count: 1, amount: 500)
+              && section?.net == balances[2].balance.minorUnits,
+              "X report: 2 sales 49.30, 1 refund 5.00, net 44.30, what the merchant's account holds")
+        let z = try book.closeDay(terminal: "DEMO-T1", merchantName: merchant.name, now: now / 1000 + 11)
+        zReport = z
+        let after = try book.xReport(terminal: "DEMO-T1", merchantName: merchant.name, now: now / 1000 + 12)
+        check(z.number == 1 && z.sections == x.sections && after.receiptCount == 0 && after.sections.isEmpty,
+              "Z report 1 closes the day with the X report's totals; the next X report starts from zero")
 
         heading("Receipts and audit")
         check(receipts.allSatisfy { (try? ReceiptCodec.verify($0, publicKey: key.publicKey)) != nil }, "all \(receipts.count) receipt signatures verify")

@@ -5,6 +5,7 @@ import LedgerPostgres
 import LedgerSQLite
 import Payments
 import Receipts
+import Terminal
 
 /// Where the terminal keeps its state: the ledger file, its receipt key and its receipts.
 struct StoreOptions: ParsableArguments {
@@ -99,6 +100,14 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// Saves a signed receipt as JSON under <home>/receipts/, returning the file's path.
+    /// <home>/receipt-book.sqlite: every receipt this terminal issued, numbered, and its Z reports.
+    func receiptBook() throws -> ReceiptBook {
+        try FileManager.default.createDirectory(atPath: homeDirectory, withIntermediateDirectories: true)
+        do { return try ReceiptBook(path: (homeDirectory as NSString).appendingPathComponent("receipt-book.sqlite")) } catch {
+            throw Failure("\(error)")
+        }
+    }
+
     func save(_ receipt: SignedReceipt) throws -> String {
         let folder = (homeDirectory as NSString).appendingPathComponent("receipts")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

@@ -15,15 +15,19 @@ struct Till {
     let wallet: Account
     let key = ReceiptKey()
     let now: Int64 = 1_800_000_000_000
+    let dir: URL
+    /// The terminal's receipt book, when made `withBook`.
+    let book: ReceiptBook?
 
-    init(walletCash: String = "100.00") throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-till-\(UUID().uuidString)")
+    init(walletCash: String = "100.00", withBook: Bool = false) throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-till-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         ledger = try SQLiteLedger(path: dir.appendingPathComponent("ledger.sqlite").path)
         merchant = try ledger.createMerchant(name: "Tea House 茶馆", city: "Hangzhou", categoryCode: "5812", countryCode: "CN", currency: .CNY, now: now)
         wallet = try ledger.createWallet(name: "Carol", phone: nil, currency: .CNY, now: now)
         _ = try ledger.deposit(requestID: UUIDv7.make(), wallet: wallet.id, amount: try Money(parsing: walletCash, currency: .CNY), source: .cash, now: now)
-        checkout = Checkout(ledger: ledger, merchant: merchant, terminalID: "T9", receiptKey: key)
+        book = withBook ? try ReceiptBook(path: dir.appendingPathComponent("receipt-book.sqlite").path) : nil
+        checkout = Checkout(ledger: ledger, merchant: merchant, terminalID: "T9", receiptKey: key, book: book)
     }
 
     func cny(_ s: String) throws -> Money { try Money(parsing: s, currency: .CNY) }

@@ -73,6 +73,8 @@ struct CLITests {
         let sale = try cli.json(try #require(charge.lines.last))
         #expect(sale["status"] as? String == "approved")
         let paymentID = try #require(sale["payment_id"] as? String)
+        let savedReceipt = try #require(sale["receipt_file"] as? String)
+        #expect(savedReceipt.hasSuffix("receipts/T1-000001.json"), "saved under its receipt number")
         // The same code again: declined, exit 3, the reason on stderr.
         let replay = try cli.run(["charge", "--amount", "1.00", "--code", digits], environment: env)
         #expect(replay.status == 3)
@@ -102,7 +104,7 @@ struct CLITests {
         #expect(try cli.run(["wallet", "history", alice]).lines.count == 4)
 
         // The saved receipt verifies; a tampered one does not.
-        let receiptFile = cli.home.appendingPathComponent("receipts/\(paymentID).json")
+        let receiptFile = URL(fileURLWithPath: savedReceipt)
         #expect(try cli.run(["receipt", "verify", receiptFile.path]).status == 0)
         let tampered = try String(contentsOf: receiptFile, encoding: .utf8).replacingOccurrences(of: "1250", with: "125")
         try tampered.write(to: cli.home.appendingPathComponent("tampered.json"), atomically: true, encoding: .utf8)
@@ -316,6 +318,52 @@ func crc16(_ bytes: [UInt8]) -> UInt16 {
         #expect(try cli.run(["receipt", "print", "--last", "--printer", "file:" + device]).status == 0, "printing again is safe")
     }
 
+    @Test("receipts are numbered per terminal; a reprint by number is a copy; X and Z reports print; a Z cannot be taken back")
+    func bookAndReports() throws {
+        let cli = try CLI()
+        let merchant = try cli.run(["merchant", "create", "--name", "Tea", "--city", "Hangzhou", "--mcc", "5812"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let wallet = try cli.run(["wallet", "create", "--name", "Wu"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try cli.run(["wallet", "deposit", wallet, "50.00"]).status == 0)
+        for amount in ["4.20", "60.00", "3.00"] {
+            let code = try cli.json(try #require(try cli.run(["wallet", "code", wallet, "--json"]).lines.first))
+            let sale = try cli.run(["charge", "--merchant", merchant, "--terminal-id", "T7", "--amount", amount, "--json",
+                                    "--code", try #require(code["code"] as? String)])
+            if amount == "60.00" { #expect(sale.status == 3, "declined: more than the wallet holds"); continue }
+            #expect(sale.status == 0, "\(sale.stderr)")
+        }
+        #expect(try cli.run(["refund", "T7-000001", "--merchant", merchant, "--terminal-id", "T7", "--amount", "1.00"]).status == 0)
+        let listed = try cli.run(["receipt", "list", "--terminal-id", "T7", "--json"]).lines.map { try cli.json($0) }
+        #expect(listed.map { $0["number"] as? String } == ["T7-000001", "T7-000002", "T7-000003"], "the decline took no number")
+        #expect(listed.last?["refund_of_number"] as? String == "T7-000001")
+
+        let device = cli.path("lp0")
+        _ = FileManager.default.createFile(atPath: device, contents: nil)
+        let first = try cli.run(["receipt", "print", "T7-000002", "--terminal-id", "T7", "--printer", "file:" + device])
+        let again = try cli.run(["receipt", "print", "T7-000002", "--terminal-id", "T7", "--printer", "file:" + device])
+        #expect(first.status == 0 && !first.stdout.contains("copy") && again.stdout.contains("(copy)"), "\(first.stdout) \(again.stdout)")
+        let printed = String(decoding: try Data(contentsOf: URL(fileURLWithPath: device)), as: UTF8.self)
+        #expect(printed.components(separatedBy: "*** COPY ***").count == 3, "only the reprint is marked, top and bottom")
+
+        let x = try cli.json(try cli.run(["report", "x", "--terminal-id", "T7", "--json"]).stdout)
+        let sections = try #require(x["sections"] as? [[String: Any]])
+        #expect((sections.first?["sales"] as? [String: Any])?["amount"] as? Int == 720)
+        #expect((sections.first?["refunds"] as? [String: Any])?["amount"] as? Int == 100)
+        let zDevice = cli.path("lp1")
+        _ = FileManager.default.createFile(atPath: zDevice, contents: nil)
+        let z = try cli.run(["report", "z", "--terminal-id", "T7", "--printer", "file:" + zDevice])
+        #expect(z.status == 0 && z.stdout.contains("Z REPORT 1") && z.stdout.contains("NET"), "\(z.stdout) \(z.stderr)")
+        let zBytes = try Array(Data(contentsOf: URL(fileURLWithPath: zDevice)))
+        #expect(zBytes.starts(with: [0x1B, 0x40]) && zBytes.suffix(4) == [0x1D, 0x56, 66, 0], "initialised, and cut at the end")
+        let after = try cli.json(try cli.run(["report", "x", "--terminal-id", "T7", "--json"]).stdout)
+        #expect(after["receiptCount"] as? Int == 0, "the next day starts from zero")
+        let offPrinter = try cli.run(["report", "z", "--terminal-id", "T7", "--printer", "tcp://127.0.0.1:1", "--timeout", "2"])
+        #expect(offPrinter.status == 1 && offPrinter.stderr.contains("--reprint 2"), "a Z made while the printer is off is kept: \(offPrinter.stderr)")
+        let reprint = try cli.run(["report", "z", "--terminal-id", "T7", "--reprint", "1"])
+        #expect(reprint.status == 0 && reprint.stdout.contains("Z REPORT 1") && reprint.stdout.contains("*** COPY ***"))
+        #expect(try cli.run(["report", "z", "--terminal-id", "T7", "--reprint", "9"]).status == 1)
+    }
+
     @Test("qrpos demo --printer prints every receipt; a printer that is off fails the demo plainly, and the payments stand")
     func demoPrinter() throws {
         let cli = try CLI()
@@ -325,7 +373,10 @@ func crc16(_ bytes: [UInt8]) -> UInt16 {
         #expect(demo.status == 0, "\(demo.stdout.suffix(600))")
         let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: device)))
         let starts = (0..<max(0, bytes.count - 4)).filter { bytes[$0..<($0 + 5)].elementsEqual([0x1B, 0x40, 0x1B, 0x74, 0]) }
-        #expect(starts.count == 3, "three receipts, one after another")
+        #expect(starts.count == 5, "three receipts, a copy of the first, and the Z report, one after another")
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(text.components(separatedBy: "*** COPY ***").count == 3, "the copy is marked at its top and bottom, the originals not")
+        #expect(text.contains("Z REPORT 1"))
         let off = try cli.run(["demo", "--printer", "tcp://127.0.0.1:1"])
         #expect(off.status == 1 && off.stdout.contains("refused the connection") && off.stdout.contains("ledger audit"), "\(off.stdout.suffix(600))")
     }
