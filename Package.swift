@@ -95,7 +95,7 @@ let package = Package(
             "Ledger", "LedgerSQLite", "LedgerPostgres", "Payments", "BankRail", "SeededRandom", "QrposTestSupport",
             .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
-        .testTarget(name: "ReceiptsTests", dependencies: ["Receipts", "Payments", "Barcodes"], swiftSettings: strict),
+        .testTarget(name: "ReceiptsTests", dependencies: ["Receipts", "Payments", "Barcodes", "QrposTestSupport"], swiftSettings: strict),
         .testTarget(name: "TerminalTests", dependencies: [
             "Terminal", "Ledger", "LedgerSQLite", "Payments", "Barcodes", "Receipts", .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),

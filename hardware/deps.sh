@@ -24,6 +24,8 @@ if [ "${1:-}" = "--hil" ]; then
     busybox-static    # the guest's initramfs
     kmod              # depmod/modprobe for the guest's modules
     faketime          # libfaketime: a terminal or a phone whose clock is off, in the fault tests
+    cups-daemon       # cupsd: the printer tests print cups:QUEUE through a private scheduler (services/cups.sh)
+    cups-client       # lp and lpadmin
   )
 fi
 

@@ -21,7 +21,8 @@ case "${1:-}" in
     # Each PostgreSQL test makes its own schema (t_…, x_…); drop the last run's.
     services/postgres.sh psql -q -c "DO \$\$DECLARE r record; BEGIN FOR r IN SELECT nspname FROM pg_namespace
       WHERE nspname LIKE 't\\_%' OR nspname LIKE 'x\\_%' LOOP EXECUTE 'DROP SCHEMA ' || quote_ident(r.nspname) || ' CASCADE'; END LOOP; END\$\$;" >/dev/null 2>&1
-    trap 'services/postgres.sh stop >/dev/null 2>&1 || true' EXIT
+    # The CUPS printer test starts the project's own scheduler (services/cups.sh); stop both after.
+    trap 'services/postgres.sh stop >/dev/null 2>&1 || true; services/cups.sh stop >/dev/null 2>&1 || true' EXIT
     # Two cores: let SwiftPM build with both, and run the tests in parallel (Swift Testing's default).
     swift test
     ;;

@@ -2,6 +2,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import QrposTestSupport
 import Receipts
 import Synchronization
 import Testing
@@ -128,6 +129,50 @@ struct PrinterTests {
         _ = FileManager.default.createFile(atPath: path, contents: nil)
         try Printer(.file(path)).send(job)
         #expect(try Array(Data(contentsOf: URL(fileURLWithPath: path))) == job)
+    }
+
+    @Test("a CUPS queue: through lp and the real cupsd to the printer byte for byte, a stream the strict reader accepts; an unknown queue is a clear error")
+    func cupsPrinter() throws {
+        let socket = try TestCUPS.server.get()
+        // lp and lpadmin find the project's scheduler through CUPS_SERVER, as on a till.
+        setenv("CUPS_SERVER", socket, 1)
+        let queue = "qrpos-" + UUID().uuidString.prefix(8).lowercased()
+        let output = TestCUPS.outputFolder(socket) + "/\(queue).prn"
+        _ = FileManager.default.createFile(atPath: output, contents: nil, attributes: [.posixPermissions: 0o666])
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        func lpadmin(_ arguments: [String]) throws -> Int32 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/lpadmin")
+            process.arguments = arguments
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        #expect(try lpadmin(["-p", queue, "-E", "-v", "qrpos-file:" + output, "-m", "raw"]) == 0)
+        defer { _ = try? lpadmin(["-x", queue]) }
+
+        let signed = try Fixtures.key.sign(Fixtures.sale)
+        let bytes = try EscPos.render(signed, profile: .epson80).bytes
+        try Printer(try PrinterAddress("cups:" + queue)).send(bytes)
+        // The spooler prints in the background: wait for the whole job.
+        let deadline = Date().addingTimeInterval(20)
+        var printed: [UInt8] = []
+        while Date() < deadline {
+            printed = (try? Array(Data(contentsOf: URL(fileURLWithPath: output)))) ?? []
+            if printed.count >= bytes.count { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(printed == bytes, "CUPS passed the job through untouched (\(printed.count) of \(bytes.count) bytes)")
+        let stream = try PrintedStream(printed)
+        #expect(stream.nativeQR.map { String(decoding: $0, as: UTF8.self) } == (try ReceiptCodec.compact(signed)) && stream.endsWithCut)
+
+        do {
+            try Printer(try PrinterAddress("cups:qrpos-no-such-queue")).send(bytes)
+            Issue.record("printed to a queue that does not exist")
+        } catch {
+            #expect(error.description.contains("cups:qrpos-no-such-queue") && error.description.contains("does not exist"), "\(error)")
+        }
     }
 }
 

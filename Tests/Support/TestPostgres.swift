@@ -6,8 +6,8 @@ import Foundation
 public enum TestPostgres {
     public struct StartFailed: Error, CustomStringConvertible { public let description: String }
 
-    /// Runs services/postgres.sh with `args`; its status and output.
-    public static func script(_ args: [String]) -> (Int32, String) {
+    /// Runs services/`service` (postgres.sh unless named) with `args`; its status and output.
+    public static func script(_ args: [String], service: String = "postgres.sh") -> (Int32, String) {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         // Output goes to a file, not a pipe: the server the script starts inherits its
         // descriptors, and a pipe would never reach its end while the server runs.
@@ -16,7 +16,7 @@ public enum TestPostgres {
         defer { try? FileManager.default.removeItem(at: log) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [root.appendingPathComponent("services/postgres.sh").path] + args
+        process.arguments = [root.appendingPathComponent("services/\(service)").path] + args
         guard let handle = try? FileHandle(forWritingTo: log) else { return (-1, "cannot write \(log.path)") }
         process.standardOutput = handle
         process.standardError = handle
@@ -46,4 +46,21 @@ public enum TestPostgres {
             """])
         return .success(url)
     }()
+}
+
+/// The project's private CUPS scheduler (services/cups.sh), started once per test process.
+public enum TestCUPS {
+    /// The scheduler's socket, for CUPS_SERVER.
+    public static let server: Result<String, TestPostgres.StartFailed> = {
+        let (status, output) = TestPostgres.script(["start"], service: "cups.sh")
+        guard status == 0, let socket = output.split(separator: "\n").last.map(String.init), socket.hasSuffix(".sock") else {
+            return .failure(TestPostgres.StartFailed(description: "services/cups.sh start failed (\(status)): \(output.suffix(600))"))
+        }
+        return .success(socket)
+    }()
+
+    /// A folder the scheduler's backends (run as the `lp` user) can write in.
+    public static func outputFolder(_ socket: String) -> String {
+        URL(fileURLWithPath: socket).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("out").path
+    }
 }
