@@ -113,18 +113,34 @@ public enum Render {
     public static func svg(_ qr: QRMatrix, moduleSize: Int = 8, quietZone: Int = 4) -> String {
         precondition(moduleSize >= 1 && quietZone >= 0, "module size must be at least 1 and the quiet zone not negative")
         let side = qr.size + 2 * quietZone
-        var path = ""
+        // Bytes and hand-written decimals: string interpolation per run was a third of the
+        // time of a receipt's HTML page (`qrpos bench receipt`).
+        var path: [UInt8] = []
+        path.reserveCapacity(qr.size * qr.size * 3)
+        func decimal(_ value: Int) {
+            if value >= 10 { decimal(value / 10) }
+            path.append(UInt8(ascii: "0") + UInt8(value % 10))
+        }
         for y in 0..<qr.size {
             var x = 0
             while x < qr.size {
                 guard qr.isDark(x: x, y: y) else { x += 1; continue }
                 let start = x
                 while x < qr.size, qr.isDark(x: x, y: y) { x += 1 }
-                path += "M\(start + quietZone),\(y + quietZone)h\(x - start)v1h-\(x - start)z"
+                // M<x>,<y>h<run>v1h-<run>z
+                path.append(UInt8(ascii: "M"))
+                decimal(start + quietZone)
+                path.append(UInt8(ascii: ","))
+                decimal(y + quietZone)
+                path.append(UInt8(ascii: "h"))
+                decimal(x - start)
+                path.append(contentsOf: "v1h-".utf8)
+                decimal(x - start)
+                path.append(UInt8(ascii: "z"))
             }
         }
         return document(width: side * moduleSize, height: side * moduleSize,
-                        viewWidth: side, viewHeight: side, path: path)
+                        viewWidth: side, viewHeight: side, path: String(decoding: path, as: UTF8.self))
     }
 
     /// A Code 128 module row as a standalone SVG document, laid out like

@@ -76,9 +76,9 @@ public enum EscPos {
     /// The receipt for `profile`; a `copy` (a reprint) is marked as one.
     public static func render(_ signed: SignedReceipt, profile: PrinterProfile, copy: Bool = false) throws -> Output {
         var (out, replaced) = try text(TextReceipt.render(signed, columns: profile.columns, copy: copy), profile: profile)
-        // The verification string, centred.
+        // The verification string (the receipt's signed stamp), centred.
         let verification: String
-        do { verification = try ReceiptCodec.compact(signed) } catch { throw Failed(description: "\(error)") }
+        do { verification = try ReceiptCodec.stamp(signed) } catch { throw Failed(description: "\(error)") }
         out += [0x0A, 0x1B, 0x61, 1]
         out += profile.nativeQR ? try nativeQR(verification, dots: profile.dotsPerLine) : try rasterQR(verification, dots: profile.dotsPerLine)
         out += [0x0A, 0x1B, 0x61, 0]

@@ -9,7 +9,7 @@ public enum HTMLReceipt {
     public static func render(_ signed: SignedReceipt, copy: Bool = false) throws -> String {
         let receipt = signed.receipt
         let verification = try ReceiptCodec.compact(signed)
-        let qr = Render.svg(try QREncoder.encode(verification), moduleSize: 3)
+        let qr = Render.svg(try QREncoder.encode(try ReceiptCodec.stamp(signed)), moduleSize: 3)
         var rows: [(String, String)] = [("Receipt", receipt.number), ("Date", TextReceipt.utcDateTime(receipt.issuedAt) + " UTC"),
                                         ("Merchant", receipt.merchantID), ("Terminal", receipt.terminalID)]
         if let orderID = receipt.orderID { rows.append(("Order", orderID)) }
@@ -79,6 +79,8 @@ public enum HTMLReceipt {
 
     /// Text as HTML: the five characters that could end an element or an attribute.
     public static func escape(_ text: String) -> String {
+        let special: Set<UInt8> = [UInt8(ascii: "&"), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "\""), UInt8(ascii: "'")]
+        if !text.utf8.contains(where: special.contains) { return text }
         var out = ""
         out.reserveCapacity(text.utf8.count)
         for character in text {

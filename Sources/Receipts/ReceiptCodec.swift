@@ -2,15 +2,134 @@ import Crypto
 import Foundation
 import Payments
 
-/// The receipt's signed bytes, its one-line compact form, and verification.
+/// The receipt's canonical bytes, its stamp (what its QR carries), its one-line compact form,
+/// and verification.
 ///
-/// The compact form is `QRR1.<payload>.<keyID>.<signature>`: the payload is the base64url
-/// (no padding) of the canonical JSON, the signature the base64url of the 64-byte Ed25519
-/// signature of exactly those bytes. Only the JSON is signed; the key id beside it is a hint
-/// that `verify` checks against the key it is given.
+/// What the terminal signs is the **stamp**: a line of text a person can read and a small QR can
+/// hold, `QRV1*<number>*<terminal>*<kind>*<currency>*<amount>*<issuedAt>*<digest>*<keyID>`, where
+/// `amount` is in minor units, `digest` is the base64url SHA-256 of the receipt's canonical JSON,
+/// and `*` and `%` inside the number and terminal are percent-escaped. The verification string
+/// is the stamp, `*`, and the base64url Ed25519 signature of the stamp's bytes. One signature
+/// so covers both the whole receipt (through the digest) and the stamp alone: a customer's phone
+/// checks the QR with nothing else, and a receipt file checked against its QR is told which
+/// printed field differs.
+///
+/// The compact form carries the whole receipt: `QRR2.<payload>.<keyID>.<signature>`, the payload
+/// the base64url (no padding) of the canonical JSON. (`QRR1` receipts signed the JSON itself;
+/// none were issued outside development.)
 public enum ReceiptCodec {
     /// The first field of every compact receipt; the digit is the format version.
-    public static let compactPrefix = "QRR1"
+    public static let compactPrefix = "QRR2"
+    /// The first field of every stamp.
+    public static let stampPrefix = "QRV1"
+
+    /// A receipt's stamp, as read back from its QR.
+    public struct Stamp: Sendable, Equatable {
+        public let number: String
+        public let terminalID: String
+        public let kind: Receipt.Kind
+        public let currency: String
+        public let amount: Int64
+        public let issuedAt: Int64
+        /// SHA-256 of the receipt's canonical JSON.
+        public let digest: [UInt8]
+        public let keyID: String
+        public let signature: [UInt8]
+        /// The signed text: everything before the last `*`.
+        public let body: String
+    }
+
+    /// The text the terminal signs for `receipt` under key `keyID` (the stamp without its signature).
+    public static func stampBody(_ receipt: Receipt, keyID: String) throws(ReceiptError) -> String {
+        let digest = Array(SHA256.hash(data: try canonicalBytes(receipt)))
+        return [stampPrefix, escape(receipt.number), escape(receipt.terminalID), receipt.kind.rawValue, receipt.amount.currency.code,
+                String(receipt.amount.minorUnits), String(receipt.issuedAt), Base64URL.encode(digest), keyID].joined(separator: "*")
+    }
+
+    /// The verification string the receipt's QR carries: the stamp and its signature.
+    public static func stamp(_ signed: SignedReceipt) throws(ReceiptError) -> String {
+        try checkShape(signed)
+        return try stampBody(signed.receipt, keyID: signed.keyID) + "*" + Base64URL.encode(signed.signature)
+    }
+
+    /// Reads a stamp (from a receipt's QR). Checks the shape only; `verify(stamp:publicKey:)`
+    /// says whether to trust it.
+    public static func parseStamp(_ text: String) throws(ReceiptError) -> Stamp {
+        guard text.utf8.count <= 1_024 else { throw ReceiptError(.tooLarge, "a receipt stamp is at most 1,024 bytes, this is \(text.utf8.count)") }
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let parts = trimmed.split(separator: "*", omittingEmptySubsequences: false).map(String.init)
+        guard parts.first == stampPrefix else {
+            if trimmed.hasPrefix("QRV") { throw ReceiptError(.unsupportedVersion, "stamp format '\(parts[0].prefix(8))' is not one this qrpos reads (\(stampPrefix))") }
+            throw ReceiptError(.malformed, "not a qrpos receipt stamp: it does not start with '\(stampPrefix)*'")
+        }
+        guard parts.count == 10 else { throw ReceiptError(.malformed, "a receipt stamp has 10 fields separated by '*', this one has \(parts.count)") }
+        guard let number = unescape(parts[1]), let terminal = unescape(parts[2]), !number.isEmpty, !terminal.isEmpty else {
+            throw ReceiptError(.malformed, "the stamp's receipt number or terminal is damaged")
+        }
+        guard let kind = Receipt.Kind(rawValue: parts[3]) else { throw ReceiptError(.malformed, "the stamp's kind '\(parts[3].prefix(10))' is not sale or refund") }
+        guard let amount = Int64(parts[5]), amount > 0, let issuedAt = Int64(parts[6]) else {
+            throw ReceiptError(.malformed, "the stamp's amount or time is not a number")
+        }
+        guard let digest = Base64URL.decode(parts[7]), digest.count == 32 else { throw ReceiptError(.malformed, "the stamp's digest is not 32 bytes of base64url") }
+        guard let signature = Base64URL.decode(parts[9]) else { throw ReceiptError(.malformed, "the stamp's signature is not base64url text") }
+        let stamp = Stamp(number: number, terminalID: terminal, kind: kind, currency: parts[4], amount: amount, issuedAt: issuedAt,
+                          digest: digest, keyID: parts[8], signature: signature, body: parts[0..<9].joined(separator: "*"))
+        try checkShape(keyID: stamp.keyID, signature: signature)
+        return stamp
+    }
+
+    /// Checks that `stamp` was signed by `publicKey`: what a customer's phone does with the QR alone.
+    public static func verify(stamp: Stamp, publicKey: Curve25519.Signing.PublicKey) throws(ReceiptError) {
+        let expected = ReceiptKey.keyID(of: publicKey)
+        guard stamp.keyID == expected else {
+            throw ReceiptError(.keyMismatch, "receipt \(stamp.number) was signed by key \(stamp.keyID), not by key \(expected)")
+        }
+        guard publicKey.isValidSignature(stamp.signature, for: Data(stamp.body.utf8)) else {
+            throw ReceiptError(.signatureInvalid, "the stamp of receipt \(stamp.number) does not match its signature: a field was changed, or it is damaged")
+        }
+    }
+
+    /// What differs between a receipt and a stamp (its QR, or another copy's): each printed field
+    /// by name, and the rest as one. Empty when the stamp is this receipt's.
+    public static func mismatches(_ signed: SignedReceipt, stamp: Stamp) throws(ReceiptError) -> [String] {
+        let r = signed.receipt
+        var found: [String] = []
+        func compare(_ field: String, _ receipt: String, _ qr: String) {
+            if receipt != qr { found.append("\(field): the receipt says \(receipt), its QR says \(qr)") }
+        }
+        compare("number", r.number, stamp.number)
+        compare("terminal", r.terminalID, stamp.terminalID)
+        compare("kind", r.kind.rawValue, stamp.kind.rawValue)
+        compare("currency", r.amount.currency.code, stamp.currency)
+        compare("amount", String(r.amount.minorUnits), String(stamp.amount))
+        compare("time", String(r.issuedAt), String(stamp.issuedAt))
+        compare("key", signed.keyID, stamp.keyID)
+        if found.isEmpty, Array(SHA256.hash(data: try canonicalBytes(r))) != stamp.digest {
+            found.append("the receipt's other fields (items, merchant, payer, payment…) are not those its QR was signed over")
+        }
+        return found
+    }
+
+    /// `%` and `*` as %25 and %2A, so a stamp splits unambiguously on `*`.
+    private static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "*", with: "%2A")
+    }
+
+    private static func unescape(_ text: String) -> String? {
+        guard !text.contains("*") else { return nil }
+        var out = "", rest = Substring(text)
+        while let i = rest.firstIndex(of: "%") {
+            out += rest[..<i]
+            let code = rest[i...].prefix(3)
+            switch code {
+            case "%25": out += "%"
+            case "%2A": out += "*"
+            default: return nil
+            }
+            rest = rest[i...].dropFirst(3)
+        }
+        return out + rest
+    }
 
     /// What is signed: the receipt as JSON with keys sorted by their bytes, no whitespace,
     /// integers in plain decimal, strings as UTF-8 escaping only `"`, `\` and control characters.
@@ -92,6 +211,9 @@ public enum ReceiptCodec {
         }
         let parts = trimmed.split(separator: ".", omittingEmptySubsequences: false)
         guard let first = parts.first, first == compactPrefix else {
+            if trimmed.hasPrefix("QRR1.") {
+                throw ReceiptError(.unsupportedVersion, "a QRR1 receipt is from a development build of qrpos, which signed receipts differently; this qrpos reads \(compactPrefix)")
+            }
             if trimmed.hasPrefix("QRR") {
                 throw ReceiptError(.unsupportedVersion, "receipt format '\(parts[0].prefix(8))' is not one this qrpos reads (\(compactPrefix))")
             }
@@ -131,19 +253,24 @@ public enum ReceiptCodec {
             throw ReceiptError(.keyMismatch, "receipt \(signed.receipt.number) was signed by key \(signed.keyID), not by key \(expected)")
         }
         try checkShape(signed)
-        let bytes = try canonicalBytes(signed.receipt)
-        guard publicKey.isValidSignature(signed.signature, for: bytes) else {
+        let body = try stampBody(signed.receipt, keyID: signed.keyID)
+        guard publicKey.isValidSignature(signed.signature, for: Data(body.utf8)) else {
             throw ReceiptError(.signatureInvalid, "receipt \(signed.receipt.number) does not match its signature: it was changed after signing, or the signature is damaged")
         }
     }
 
-    /// The key id and signature have the sizes the format fixes.
+    /// The key id and signature of `signed` have the sizes the format fixes.
     private static func checkShape(_ signed: SignedReceipt) throws(ReceiptError) {
-        guard signed.keyID.utf8.count == 16, signed.keyID.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
-            throw ReceiptError(.malformed, "key id '\(signed.keyID.prefix(24))' is not 16 lower-case hex digits")
+        try checkShape(keyID: signed.keyID, signature: signed.signature)
+    }
+
+    /// The key id and signature have the sizes the format fixes.
+    private static func checkShape(keyID: String, signature: [UInt8]) throws(ReceiptError) {
+        guard keyID.utf8.count == 16, keyID.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+            throw ReceiptError(.malformed, "key id '\(keyID.prefix(24))' is not 16 lower-case hex digits")
         }
-        guard signed.signature.count == 64 else {
-            throw ReceiptError(.malformed, "the signature is \(signed.signature.count) bytes; an Ed25519 signature is 64")
+        guard signature.count == 64 else {
+            throw ReceiptError(.malformed, "the signature is \(signature.count) bytes; an Ed25519 signature is 64")
         }
     }
 

@@ -2,13 +2,14 @@ import Crypto
 import Foundation
 import Payments
 
-/// A receipt with the Ed25519 signature of its canonical bytes and the id of the key that made it.
+/// A receipt with the Ed25519 signature of its stamp (``ReceiptCodec/stampBody(_:keyID:)``, which
+/// holds the SHA-256 of its canonical bytes) and the id of the key that made it.
 public struct SignedReceipt: Sendable, Equatable {
     /// The receipt as signed.
     public var receipt: Receipt
     /// `ReceiptKey.keyID(of:)` of the signing key: 16 lower-case hex digits.
     public var keyID: String
-    /// The Ed25519 signature of `ReceiptCodec.canonicalBytes(receipt)`, 64 bytes.
+    /// The Ed25519 signature of `ReceiptCodec.stampBody(receipt, keyID:)`, 64 bytes.
     public var signature: [UInt8]
 
     /// A signed receipt from its parts; `ReceiptKey.sign(_:)` is the usual way to make one.
@@ -99,12 +100,13 @@ public struct ReceiptKey: Sendable {
         }
     }
 
-    /// Signs the canonical bytes of `receipt`, after `Receipt.validate()` accepts it.
+    /// Signs the stamp of `receipt` (which holds the digest of its canonical bytes), after
+    /// `Receipt.validate()` accepts it.
     public func sign(_ receipt: Receipt) throws(ReceiptError) -> SignedReceipt {
-        let bytes = try ReceiptCodec.canonicalBytes(receipt)
+        let body = try ReceiptCodec.stampBody(receipt, keyID: keyID)
         let signature: Data
         do {
-            signature = try privateKey.signature(for: bytes)
+            signature = try privateKey.signature(for: Data(body.utf8))
         } catch {
             throw ReceiptError(.invalidKey, "could not sign receipt \(receipt.number): \(error)")
         }

@@ -81,7 +81,9 @@ public enum TextReceipt {
 
     /// How many columns `text` takes on a fixed-pitch printer or terminal.
     public static func displayWidth(_ text: String) -> Int {
-        text.reduce(0) { $0 + displayWidth($1) }
+        // Printable ASCII, most of a receipt, is one column a byte.
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return text.utf8.count }
+        return text.reduce(0) { $0 + displayWidth($1) }
     }
 
     /// Two for East Asian wide and full-width characters and emoji, one for anything else.
@@ -217,7 +219,8 @@ struct Page {
     /// each becomes "?"; `Receipt.validate()` refuses them, but a receipt being rendered may not
     /// have come through it.
     private func sanitized(_ text: String) -> String {
-        String(text.map { character in
+        if text.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) { return text }
+        return String(text.map { character in
             character.unicodeScalars.contains { $0.properties.generalCategory == .control } ? "?" : character
         })
     }

@@ -6,6 +6,7 @@ import LedgerPostgres
 import LedgerSQLite
 import Payments
 import Receipts
+import Terminal
 
 /// `qrpos bench NAME`: measurements, one JSON object per line with `--json`.
 ///
@@ -460,11 +461,15 @@ private func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
 func receiptBench(count: Int) throws {
     let key = ReceiptKey()
     let cny = { (minor: Int64) in Money(minorUnits: minor, currency: .CNY) }
-    let receipt = Receipt(number: UUIDv7.make(), kind: .sale, merchantID: "mer_bench0000000000", merchantName: "Café Corner Noodle Bar",
-                          merchantCity: "Hangzhou", terminalID: "T1", paymentID: UUIDv7.make(), method: "customer code", payer: "code …3456",
+    // A receipt as the till issues one: a number from the receipt book, items with their VAT,
+    // the approval code.
+    let paymentID = UUIDv7.make()
+    let receipt = Receipt(number: "T1-000042", kind: .sale, merchantID: "mer_bench0000000000", merchantName: "Café Corner Noodle Bar",
+                          merchantCity: "Hangzhou", terminalID: "T1", paymentID: paymentID, method: "customer code", payer: "code …3456",
                           amount: cny(2_050), issuedAt: UnixTime.nowMillis() / 1000,
-                          lines: [.init(name: "Beef noodles", quantity: 1, unitPrice: cny(1_250), total: cny(1_250)),
-                                  .init(name: "Jasmine tea", quantity: 2, unitPrice: cny(400), total: cny(800))])
+                          lines: [.init(name: "Beef noodles", quantity: 1, unitPrice: cny(1_250), total: cny(1_250), taxRate: 900),
+                                  .init(name: "Jasmine tea", quantity: 2, unitPrice: cny(400), total: cny(800), taxRate: 1_300)],
+                          authorization: .online, approvalCode: Checkout.approvalCode(paymentID))
     let signed = try key.sign(receipt)
     for profile in [PrinterProfile.epson80, .cheap58] {
         let clock = ContinuousClock()

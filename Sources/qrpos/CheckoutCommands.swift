@@ -398,7 +398,7 @@ struct ReceiptCommand: ParsableCommand {
                 """)
         @OptionGroup var store: StoreOptions
         @OptionGroup var terminal: TerminalOptions
-        @Argument(help: "A receipt number, a receipt file (JSON) or the receipt string (QRR1.…).") var receipt: String?
+        @Argument(help: "A receipt number, a receipt file (JSON) or the receipt string (QRR2.…).") var receipt: String?
         @Flag(help: "This terminal's newest receipt.") var last = false
         @Option(help: ArgumentHelp("The printer: file:PATH, tcp://HOST:9100 or cups:QUEUE (env QRPOS_PRINTER).", valueName: "url")) var printer: String?
         @Option(help: ArgumentHelp("tm-t20ii, pos-5890, or a profile JSON file.", valueName: "name")) var profile = "tm-t20ii"
@@ -459,26 +459,53 @@ struct ReceiptCommand: ParsableCommand {
     }
 
     struct Verify: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Check a receipt's signature; exits 1 if it fails.")
+        static let configuration = CommandConfiguration(
+            abstract: "Check a receipt's signature, or its QR's; exits 1 if it fails, naming what does not match.",
+            discussion: """
+                The receipt is a file, its string (QRR2.…), or what its QR carries (the stamp, QRV1*…): a stamp \
+                alone checks the number, terminal, amount and time printed beside it. --qr STAMP checks a receipt \
+                against a QR too (a reprint, a photo of the paper) and names each field that differs.
+                """)
         @OptionGroup var store: StoreOptions
-        @Argument(help: "A receipt file (JSON) or the receipt string (QRR1.…).") var receipt: String
+        @Argument(help: "A receipt number from the receipt book, a receipt file (JSON), the receipt string (QRR2.…) or its QR's stamp (QRV1*…).")
+        var receipt: String
+        @Option(help: ArgumentHelp("Also check the receipt against this QR stamp (QRV1*…).", valueName: "stamp")) var qr: String?
         @Option(name: .customLong("public-key"), help: "The terminal's public key, 64 hex digits (default: this terminal's own).") var publicKey: String?
 
         func run() throws {
-            let signed = try loadReceipt(receipt)
             let key = try publicKey.map { hex in
                 guard let bytes = Hex.bytes(hex) else { throw ValidationError("--public-key is 64 hex digits") }
                 return try ReceiptKey.publicKey(rawRepresentation: bytes)
             } ?? store.receiptKey(create: false).publicKey
+            if receipt.trimmingCharacters(in: .whitespaces).hasPrefix(ReceiptCodec.stampPrefix + "*") {
+                let stamp: ReceiptCodec.Stamp
+                do { stamp = try ReceiptCodec.parseStamp(receipt) } catch { throw Failure("not a receipt stamp: \(error)") }
+                do { try ReceiptCodec.verify(stamp: stamp, publicKey: key) } catch { throw Failure("receipt \(stamp.number) is NOT valid: \(error)") }
+                let amount = Currency(stamp.currency).map { Money(minorUnits: stamp.amount, currency: $0).description } ?? "\(stamp.amount) \(stamp.currency)"
+                print("receipt \(stamp.number) stamp valid: \(stamp.kind.rawValue) \(amount) at terminal \(stamp.terminalID), "
+                      + "\(TextReceipt.utcDateTime(stamp.issuedAt)), signed by key \(stamp.keyID)")
+                return
+            }
+            let signed = try store.receiptBook().entry(number: receipt)?.receipt ?? loadReceipt(receipt)
             do { try ReceiptCodec.verify(signed, publicKey: key) } catch { throw Failure("receipt \(signed.receipt.number) is NOT valid: \(error)") }
-            print("receipt \(signed.receipt.number) valid: \(signed.receipt.kind.rawValue) \(signed.receipt.amount), signed by key \(signed.keyID)")
+            if let qr {
+                let stamp: ReceiptCodec.Stamp
+                do { stamp = try ReceiptCodec.parseStamp(qr) } catch { throw Failure("--qr is not a receipt stamp: \(error)") }
+                do { try ReceiptCodec.verify(stamp: stamp, publicKey: key) } catch { throw Failure("the QR is NOT valid: \(error)") }
+                let differences = try ReceiptCodec.mismatches(signed, stamp: stamp)
+                guard differences.isEmpty else {
+                    throw Failure("receipt \(signed.receipt.number) does NOT match the QR: " + differences.joined(separator: "; "))
+                }
+            }
+            print("receipt \(signed.receipt.number) valid: \(signed.receipt.kind.rawValue) \(signed.receipt.amount), signed by key \(signed.keyID)"
+                  + (qr == nil ? "" : "; the QR matches it"))
         }
     }
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print a receipt as text, or as a page (--html) the customer opens and can print.")
         @OptionGroup var store: StoreOptions
-        @Argument(help: "A receipt number from the receipt book, a receipt file (JSON) or the receipt string (QRR1.…).") var receipt: String
+        @Argument(help: "A receipt number from the receipt book, a receipt file (JSON) or the receipt string (QRR2.…).") var receipt: String
         @Option(help: "Width in columns: 32, 42 or 48.") var columns = 32
         @Flag(help: "An HTML page (self-contained: the QR inline, no script).") var html = false
 

@@ -105,7 +105,7 @@ struct EscPosTests {
         let out = try EscPos.render(signed, profile: .epson80)
         let printed = try PrintedStream(out.bytes)
         #expect(printed.codePage == 19)
-        #expect(printed.nativeQR.map { String(decoding: $0, as: UTF8.self) } == (try ReceiptCodec.compact(signed)))
+        #expect(printed.nativeQR.map { String(decoding: $0, as: UTF8.self) } == (try ReceiptCodec.stamp(signed)))
         #expect(printed.rasters.isEmpty && printed.endsWithCut)
         let text = printed.lines.map { String(decoding: $0, as: UTF8.self) }
         #expect(text.contains { $0.contains("Corner Noodle Bar") } && text.contains { $0.contains("12.50") })
@@ -121,7 +121,7 @@ struct EscPosTests {
         let raster = try #require(printed.rasters.first)
         #expect(raster.width <= 384)
         let read = CodeScanner().scan(printed.frame(raster)).compactMap(\.text)
-        #expect(read == [try ReceiptCodec.compact(signed)])
+        #expect(read == [try ReceiptCodec.stamp(signed)])
         #expect(printed.lines.allSatisfy { $0.count <= 32 })
     }
 
@@ -170,10 +170,10 @@ struct HTMLReceiptTests {
         #expect(html.contains("Tom &amp; Jerry&#39;s &lt;b&gt;Noodles&lt;/b&gt; &quot;best&quot;"))
         #expect(!html.contains("<b>Noodles"), "nothing the merchant typed becomes markup")
         #expect(!html.contains("<script") && !html.contains("src=") && !html.contains("href="), "no script, no outside resource")
-        let verification = try ReceiptCodec.compact(signed)
-        #expect(html.contains(HTMLReceipt.escape(verification)))
-        // The QR is Render.svg's (which the Barcodes tests read back with zbar) of exactly the string.
-        #expect(html.contains(Render.svg(try QREncoder.encode(verification), moduleSize: 3)))
+        // The whole receipt as text, so anyone can check every field on the page.
+        #expect(html.contains(HTMLReceipt.escape(try ReceiptCodec.compact(signed))))
+        // The QR is Render.svg's (which the Barcodes tests read back with zbar) of exactly the stamp.
+        #expect(html.contains(Render.svg(try QREncoder.encode(try ReceiptCodec.stamp(signed)), moduleSize: 3)))
         #expect(html.contains("CNY 12.50") && html.contains("Tea (2 × 2.00)"))
         #expect(try HTMLReceipt.render(try Fixtures.key.sign(Fixtures.refund)).contains("Refund total"))
     }

@@ -165,7 +165,7 @@ struct PrinterTests {
         }
         #expect(printed == bytes, "CUPS passed the job through untouched (\(printed.count) of \(bytes.count) bytes)")
         let stream = try PrintedStream(printed)
-        #expect(stream.nativeQR.map { String(decoding: $0, as: UTF8.self) } == (try ReceiptCodec.compact(signed)) && stream.endsWithCut)
+        #expect(stream.nativeQR.map { String(decoding: $0, as: UTF8.self) } == (try ReceiptCodec.stamp(signed)) && stream.endsWithCut)
 
         do {
             try Printer(try PrinterAddress("cups:qrpos-no-such-queue")).send(bytes)

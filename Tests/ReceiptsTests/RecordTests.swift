@@ -68,7 +68,7 @@ struct RecordTests {
         let copy = try PrintedStream(try EscPos.render(signed, profile: .epson80, copy: true).bytes)
         let lines = copy.lines.map { String(decoding: $0, as: UTF8.self) }
         #expect(lines.filter { $0.contains(TextReceipt.copyMark) }.count == 2 && copy.endsWithCut)
-        #expect(copy.nativeQR.map { String(decoding: $0, as: UTF8.self) } == (try ReceiptCodec.compact(signed)), "a copy carries the same verification string")
+        #expect(copy.nativeQR.map { String(decoding: $0, as: UTF8.self) } == (try ReceiptCodec.stamp(signed)), "a copy carries the same verification string")
         let page = try HTMLReceipt.render(signed, copy: true)
         #expect(page.contains(TextReceipt.copyMark) && page.contains("Z7XTZR") && page.contains("approved offline"))
         #expect(!(try HTMLReceipt.render(signed)).contains(TextReceipt.copyMark))

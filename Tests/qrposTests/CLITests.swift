@@ -344,6 +344,17 @@ func crc16(_ bytes: [UInt8]) -> UInt16 {
         #expect(first.status == 0 && !first.stdout.contains("copy") && again.stdout.contains("(copy)"), "\(first.stdout) \(again.stdout)")
         let printed = String(decoding: try Data(contentsOf: URL(fileURLWithPath: device)), as: UTF8.self)
         #expect(printed.components(separatedBy: "*** COPY ***").count == 3, "only the reprint is marked, top and bottom")
+        // The QR printed on it carries the signed stamp: it verifies alone, a changed amount does not, and
+        // checked against another receipt it names the fields that differ.
+        let stampStart = try #require(printed.range(of: "QRV1*"))
+        let stamp = String(printed[stampStart.lowerBound...].prefix { $0 != "\u{1D}" })
+        let alone = try cli.run(["receipt", "verify", stamp])
+        #expect(alone.status == 0 && alone.stdout.contains("T7-000002 stamp valid") && alone.stdout.contains("3.00"), "\(alone.stdout) \(alone.stderr)")
+        #expect(try cli.run(["receipt", "verify", stamp.replacingOccurrences(of: "*300*", with: "*30*")]).status == 1)
+        #expect(try cli.run(["receipt", "verify", "T7-000002", "--qr", stamp]).status == 0)
+        let other = try cli.run(["receipt", "verify", "T7-000001", "--qr", stamp])
+        #expect(other.status == 1 && other.stderr.contains("number: the receipt says T7-000001, its QR says T7-000002")
+                && other.stderr.contains("amount:"), "\(other.stderr)")
 
         let x = try cli.json(try cli.run(["report", "x", "--terminal-id", "T7", "--json"]).stdout)
         let sections = try #require(x["sections"] as? [[String: Any]])
