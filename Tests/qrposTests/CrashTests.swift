@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Payments
 import QrposTestSupport
 import Synchronization
 import Testing
@@ -47,6 +48,60 @@ import Testing
         #expect(Set(acked).subtracting(stored).isEmpty)
         let audit = try cli.run(["ledger", "audit", "--database", database])
         #expect(audit.status == 0, "\(audit.stdout)\(audit.stderr)")
+    }
+
+    /// Sales killed (SIGKILL) at seeded moments, each retried with its id until it answers: the
+    /// receipt book ends with one receipt per sale, numbered 1…n without a gap or a double, and
+    /// the day's totals equal what the ledger holds for the merchant.
+    @Test(arguments: [404] as [UInt64])
+    func killedSalesLeaveTheReceiptNumbersGapless(seed: UInt64) throws {
+        let cli = try CLI()
+        let merchant = try cli.run(["merchant", "create", "--name", "Kill Shop", "--city", "Hangzhou", "--mcc", "5812"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let wallet = try cli.run(["wallet", "create", "--name", "Ma"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try cli.run(["wallet", "deposit", wallet, "500.00"]).status == 0)
+        var rng = seed
+        func next() -> UInt64 {
+            rng = rng &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return rng >> 33
+        }
+        let sales = 12
+        var killed = 0
+        var payments = Set<String>()
+        for _ in 0..<sales {
+            let issued = try #require(try cli.run(["wallet", "code", wallet, "--json"]).lines.first)
+            let code = try #require(try cli.json(issued)["code"] as? String)
+            let sale = ["charge", "--merchant", merchant, "--amount", "1.25", "--code", code, "--id", UUIDv7.make(), "--json"]
+            let process = Process()
+            process.executableURL = CLI.executable
+            process.arguments = sale
+            process.environment = ProcessInfo.processInfo.environment.merging(["QRPOS_HOME": cli.home.path]) { $1 }
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            Thread.sleep(forTimeInterval: Double(next() % 120) / 1_000)
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                killed += 1
+            }
+            process.waitUntilExit()
+            // The cashier asks again with the same sale id: the answer, never a second charge.
+            let retry = try cli.run(sale)
+            #expect(retry.status == 0, "\(retry.stderr)")
+            let answer = try #require(retry.lines.first)
+            payments.insert(try #require(try cli.json(answer)["payment_id"] as? String))
+        }
+        #expect(killed >= 3, "the kills landed while sales ran")
+        #expect(payments.count == sales)
+        let listed = try cli.run(["receipt", "list", "--json"]).lines.map { try cli.json($0) }
+        #expect(listed.map { $0["number"] as? String } == (1...sales).map { String(format: "T1-%06d", $0) }, "seed \(seed)")
+        #expect(Set(listed.compactMap { $0["payment_id"] as? String }) == payments)
+        let x = try cli.json(try cli.run(["report", "x", "--json"]).stdout)
+        let sold = try #require((x["sections"] as? [[String: Any]])?.first?["sales"] as? [String: Any])
+        #expect(sold["count"] as? Int == sales && sold["amount"] as? Int == 125 * sales)
+        let balance = try cli.json(try cli.run(["wallet", "balance", wallet, "--json"]).stdout)
+        #expect(balance["balance"] as? String == "485.00")
+        #expect(try cli.run(["ledger", "audit"]).status == 0)
     }
 
     private func killAndRestart(cli: CLI, database: String, seed: UInt64, storedIDs: (String) throws -> [String]) throws {
