@@ -87,7 +87,7 @@ let package = Package(
         ], swiftSettings: strict),
 
         // MARK: Tests mirror the modules; QrposTestSupport is what several of them share.
-        .target(name: "QrposTestSupport", path: "Tests/Support", swiftSettings: strict),
+        .target(name: "QrposTestSupport", dependencies: ["Barcodes"], path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "PaymentsTests", dependencies: ["Payments", "SeededRandom"], swiftSettings: strict),
         .testTarget(name: "BarcodesTests", dependencies: ["Barcodes", "SeededRandom"], swiftSettings: strict),
         .testTarget(name: "CameraTests", dependencies: ["Camera", "Barcodes"], swiftSettings: strict),

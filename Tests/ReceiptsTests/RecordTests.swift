@@ -1,4 +1,5 @@
 import Payments
+import QrposTestSupport
 import Receipts
 import Testing
 

@@ -2,6 +2,7 @@ import Barcodes
 import Foundation
 import GRDB
 import Payments
+import QrposTestSupport
 import Synchronization
 import Testing
 
@@ -311,7 +312,12 @@ func crc16(_ bytes: [UInt8]) -> UInt16 {
         #expect(printed.status == 0, "\(printed.stderr)")
         let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: device)))
         #expect(bytes.starts(with: [0x1B, 0x40]) && bytes.contains(0x82), "initialised; é in cp437")
-        #expect(bytes.count > 2_000, "the QR went as an image")
+        // Read back as the printer would: the QR went as an image, and zbar reads the receipt's stamp from it.
+        let stream = try PrintedStream(bytes)
+        let raster = try #require(stream.rasters.first)
+        let stamp = try #require(CodeScanner().scan(stream.frame(raster)).compactMap(\.text).first)
+        #expect(stamp.hasPrefix("QRV1*T1-000001*T1*sale*CNY*420*"))
+        #expect(try cli.run(["receipt", "verify", stamp]).status == 0, "the printed QR verifies alone")
 
         let off = try cli.run(["receipt", "print", "--last", "--printer", "tcp://127.0.0.1:1", "--timeout", "2"])
         #expect(off.status == 1 && off.stderr.contains("refused the connection"), "\(off.stderr)")
@@ -342,12 +348,15 @@ func crc16(_ bytes: [UInt8]) -> UInt16 {
         let first = try cli.run(["receipt", "print", "T7-000002", "--terminal-id", "T7", "--printer", "file:" + device])
         let again = try cli.run(["receipt", "print", "T7-000002", "--terminal-id", "T7", "--printer", "file:" + device])
         #expect(first.status == 0 && !first.stdout.contains("copy") && again.stdout.contains("(copy)"), "\(first.stdout) \(again.stdout)")
-        let printed = String(decoding: try Data(contentsOf: URL(fileURLWithPath: device)), as: UTF8.self)
+        let printedBytes = try Array(Data(contentsOf: URL(fileURLWithPath: device)))
+        let printedStream = try PrintedStream(printedBytes)
+        #expect(printedStream.jobs == 2 && printedStream.nativeQRs.count == 2 && printedStream.endsWithCut)
+        let printed = String(decoding: printedBytes, as: UTF8.self)
         #expect(printed.components(separatedBy: "*** COPY ***").count == 3, "only the reprint is marked, top and bottom")
         // The QR printed on it carries the signed stamp: it verifies alone, a changed amount does not, and
         // checked against another receipt it names the fields that differ.
-        let stampStart = try #require(printed.range(of: "QRV1*"))
-        let stamp = String(printed[stampStart.lowerBound...].prefix { $0 != "\u{1D}" })
+        let stamp = String(decoding: try #require(printedStream.nativeQRs.first), as: UTF8.self)
+        #expect(stamp.hasPrefix("QRV1*T7-000002*"))
         let alone = try cli.run(["receipt", "verify", stamp])
         #expect(alone.status == 0 && alone.stdout.contains("T7-000002 stamp valid") && alone.stdout.contains("3.00"), "\(alone.stdout) \(alone.stderr)")
         #expect(try cli.run(["receipt", "verify", stamp.replacingOccurrences(of: "*300*", with: "*30*")]).status == 1)
@@ -364,8 +373,8 @@ func crc16(_ bytes: [UInt8]) -> UInt16 {
         _ = FileManager.default.createFile(atPath: zDevice, contents: nil)
         let z = try cli.run(["report", "z", "--terminal-id", "T7", "--printer", "file:" + zDevice])
         #expect(z.status == 0 && z.stdout.contains("Z REPORT 1") && z.stdout.contains("NET"), "\(z.stdout) \(z.stderr)")
-        let zBytes = try Array(Data(contentsOf: URL(fileURLWithPath: zDevice)))
-        #expect(zBytes.starts(with: [0x1B, 0x40]) && zBytes.suffix(4) == [0x1D, 0x56, 66, 0], "initialised, and cut at the end")
+        let zStream = try PrintedStream(try Array(Data(contentsOf: URL(fileURLWithPath: zDevice))))
+        #expect(zStream.jobs == 1 && zStream.endsWithCut && zStream.text.contains { $0.contains("Z REPORT 1") })
         let after = try cli.json(try cli.run(["report", "x", "--terminal-id", "T7", "--json"]).stdout)
         #expect(after["receiptCount"] as? Int == 0, "the next day starts from zero")
         let offPrinter = try cli.run(["report", "z", "--terminal-id", "T7", "--printer", "tcp://127.0.0.1:1", "--timeout", "2"])
@@ -383,8 +392,10 @@ func crc16(_ bytes: [UInt8]) -> UInt16 {
         let demo = try cli.run(["demo", "--printer", "file:" + device, "--printer-profile", "pos-5890"])
         #expect(demo.status == 0, "\(demo.stdout.suffix(600))")
         let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: device)))
-        let starts = (0..<max(0, bytes.count - 4)).filter { bytes[$0..<($0 + 5)].elementsEqual([0x1B, 0x40, 0x1B, 0x74, 0]) }
-        #expect(starts.count == 5, "three receipts, a copy of the first, and the Z report, one after another")
+        let stream = try PrintedStream(bytes)
+        #expect(stream.jobs == 5, "three receipts, a copy of the first, and the Z report, one after another")
+        let stamps = stream.rasters.compactMap { CodeScanner().scan(stream.frame($0)).compactMap(\.text).first }
+        #expect(stamps.count == 4 && stamps[0] == stamps[3], "each receipt's QR reads back; the copy carries the original's stamp")
         let text = String(decoding: bytes, as: UTF8.self)
         #expect(text.components(separatedBy: "*** COPY ***").count == 3, "the copy is marked at its top and bottom, the originals not")
         #expect(text.contains("Z REPORT 1"))
