@@ -78,10 +78,17 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
 
+        .target(name: "TillServer", dependencies: [
+            "Terminal", "Barcodes",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+
         // MARK: The one executable.
         .executableTarget(name: "qrpos", dependencies: [
             "Payments", "Barcodes", "Camera", "Ledger", "LedgerSQLite", "LedgerPostgres", "Receipts", "Terminal", "BankRail", "SeededRandom",
-            "LedgerServer",
+            "LedgerServer", "TillServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),

@@ -26,6 +26,7 @@ if [ "${1:-}" = "--hil" ]; then
     faketime          # libfaketime: a terminal or a phone whose clock is off, in the fault tests
     cups-daemon       # cupsd: the printer tests print cups:QUEUE through a private scheduler (services/cups.sh)
     cups-client       # lp and lpadmin
+    curl              # hardware/rig/checkouts.sh drives the till's control API with it
   )
 fi
 

@@ -221,28 +221,51 @@ public struct Checkout: Sendable {
     /// expires; `sleep` is injected so tests need no real clock.
     public func awaitPayment(of presented: PresentedOrder, now: () -> Int64 = UnixTime.nowMillis,
                              sleep: (Int64) -> Void = { Thread.sleep(forTimeInterval: Double($0) / 1000) }) throws -> SaleResult {
+        while true {
+            let t = now()
+            switch try checkOrder(presented, now: t) {
+            case .decided(let result): return result
+            case .open(let expiresAt): sleep(min(limits.orderPollIntervalMillis, max(1, expiresAt - t)))
+            }
+        }
+    }
+
+    /// Where a presented order stands: still open (until when), or decided.
+    public enum OrderCheck: Sendable {
+        case open(expiresAt: Int64)
+        case decided(SaleResult)
+    }
+
+    /// Asks the ledger once about a presented order: paid (the receipt), expired (closed at the
+    /// ledger first, so a payment already on its way either landed, and stands, or is refused),
+    /// or still open.
+    public func checkOrder(_ presented: PresentedOrder, now t: Int64) throws -> OrderCheck {
         var machine = CheckoutMachine()
         let sale = CheckoutMachine.Sale(id: presented.order.id, amount: presented.order.amount)
         _ = machine.handle(.showMerchantQR(sale, orderID: presented.order.id))
-        while true {
-            let t = now()
-            guard let order = try embedded().order(presented.order.id, now: t) else {
-                throw CheckoutError("order \(presented.order.id) vanished from the ledger")
-            }
-            switch order.status {
-            case .paid:
-                return try paidReceipt(order, machine: &machine, now: t)
-            case .expired:
-                // Close the order at the ledger before saying "declined": a payment that was
-                // already on its way either landed first (then this sale stands) or is refused.
-                let closed = try embedded().cancelOrder(order.id, now: t)
-                if closed.status == .paid { return try paidReceipt(closed, machine: &machine, now: t) }
-                _ = machine.handle(.orderExpired)
-                return .declined(reason: Decline.orderExpired.description)
-            case .open:
-                sleep(min(limits.orderPollIntervalMillis, max(1, order.expiresAt - t)))
-            }
+        guard let order = try embedded().order(presented.order.id, now: t) else {
+            throw CheckoutError("order \(presented.order.id) vanished from the ledger")
         }
+        switch order.status {
+        case .paid:
+            return .decided(try paidReceipt(order, machine: &machine, now: t))
+        case .expired:
+            return .decided(try cancelOrder(presented, reason: Decline.orderExpired.description, now: t))
+        case .open:
+            return .open(expiresAt: order.expiresAt)
+        }
+    }
+
+    /// Closes a presented order at the ledger (the cashier gave up, or it expired): declined with
+    /// `reason`, unless the customer's payment landed first, which then stands with its receipt.
+    public func cancelOrder(_ presented: PresentedOrder, reason: String, now t: Int64) throws -> SaleResult {
+        var machine = CheckoutMachine()
+        let sale = CheckoutMachine.Sale(id: presented.order.id, amount: presented.order.amount)
+        _ = machine.handle(.showMerchantQR(sale, orderID: presented.order.id))
+        let closed = try embedded().cancelOrder(presented.order.id, now: t)
+        if closed.status == .paid { return try paidReceipt(closed, machine: &machine, now: t) }
+        _ = machine.handle(.orderExpired)
+        return .declined(reason: reason)
     }
 
     // MARK: Refunds

@@ -1,0 +1,154 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import LedgerServer
+import Testing
+
+/// `qrpos till --headless` driven through its control API, as a rig drives it: whole sales both
+/// ways, refusals, events as JSON lines, and the rig script in hardware/rig.
+@Suite("The till's control API") struct TillTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// A till on a fresh embedded ledger with a merchant and a funded wallet.
+    struct Rig {
+        let cli: CLI
+        let merchant: String
+        let wallet: String
+        let till: ServerProcess
+        var api: String { "http://127.0.0.1:\(till.port)/v1" }
+
+        init() throws {
+            cli = try CLI()
+            merchant = try cli.run(["merchant", "create", "--name", "Till Shop", "--city", "Hangzhou", "--mcc", "5411"]).stdout
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            wallet = try cli.run(["wallet", "create", "--name", "Lin"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            _ = try cli.run(["wallet", "deposit", wallet, "100.00"])
+            till = try ServerProcess(executable: CLI.executable, arguments: [
+                "till", "--headless", "--control", "127.0.0.1:0", "--home", cli.home.path, "--merchant", merchant,
+                "--catalogue", TillTests.root.appendingPathComponent("assets/catalogue.json").path,
+            ])
+        }
+
+        func code(png: String? = nil) throws -> String {
+            let out = try cli.run(["wallet", "code", wallet, "--json"] + (png.map { ["--png", $0] } ?? []))
+            let line = try #require(out.lines.first)
+            return try #require(try cli.json(line)["code"] as? String)
+        }
+
+        /// One request; the status and the body.
+        func call(_ method: String, _ path: String, json: String? = nil, body: Data? = nil) throws -> (Int, String) {
+            var request = URLRequest(url: URL(string: api + "/" + path)!)
+            request.httpMethod = method
+            request.timeoutInterval = 30
+            if let json {
+                request.httpBody = Data(json.utf8)
+                request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            } else if let body {
+                request.httpBody = body
+            }
+            let done = DispatchSemaphore(value: 0)
+            nonisolated(unsafe) var answer: (Int, String) = (0, "")
+            URLSession.shared.dataTask(with: request) { data, response, error in
+                answer = ((response as? HTTPURLResponse)?.statusCode ?? 0, data.map { String(decoding: $0, as: UTF8.self) } ?? "\(error.map { "\($0)" } ?? "")")
+                done.signal()
+            }.resume()
+            done.wait()
+            return answer
+        }
+
+        func object(_ method: String, _ path: String, json: String? = nil, body: Data? = nil) throws -> [String: Any] {
+            let (status, text) = try call(method, path, json: json, body: body)
+            #expect(status == 200, "\(method) \(path): \(status) \(text)")
+            return try cli.json(text)
+        }
+
+        /// Events after `seq`, waiting up to `wait` seconds for one.
+        func events(after seq: Int, wait: Int = 0) throws -> [[String: Any]] {
+            let (status, text) = try call("GET", "events?after=\(seq)&wait=\(wait)")
+            #expect(status == 200)
+            return try text.split(separator: "\n").map { try cli.json(String($0)) }
+        }
+    }
+
+    @Test("a sale from catalogue items paid by a scanned code, one paid by a camera frame, one by the merchant QR; a refund by receipt number")
+    func wholeSales() throws {
+        let rig = try Rig()
+        var state = try rig.object("GET", "state")
+        #expect(state["phase"] as? String == "idle")
+
+        state = try rig.object("POST", "sales", json: #"{"items": [{"sku": "SOY-500", "quantity": 2}]}"#)
+        #expect(state["phase"] as? String == "awaiting_code" && state["amount"] as? String == "7.00")
+        state = try rig.object("POST", "sales/current/code", json: #"{"code": "\#(try rig.code())"}"#)
+        #expect(state["phase"] as? String == "approved" && state["receipt"] as? String == "T1-000001", "\(state)")
+        let kinds = try rig.events(after: 0).map { $0["kind"] as? String }
+        #expect(kinds == ["sale_started", "authorizing", "approved"])
+
+        // A command the state does not allow changes nothing.
+        let (conflict, reason) = try rig.call("POST", "sales/current/code", json: #"{"code": "\#(try rig.code())"}"#)
+        #expect(conflict == 409 && reason.contains("no sale is waiting"), "\(reason)")
+        #expect(try rig.call("POST", "sales", json: "{\"amount\": 5}").0 == 400, "an amount is decimal text")
+
+        // The camera: a PNG of the phone's code, read by zbar in the till.
+        let png = rig.cli.path("code.png")
+        _ = try rig.code(png: png)
+        _ = try rig.object("POST", "sales", json: #"{"amount": "3.30"}"#)
+        state = try rig.object("POST", "sales/current/frame", body: try Data(contentsOf: URL(fileURLWithPath: png)))
+        #expect(state["phase"] as? String == "approved" && state["receipt"] as? String == "T1-000002", "\(state)")
+        // A frame without a code leaves the sale waiting.
+        _ = try rig.object("POST", "sales", json: #"{"amount": "1.00"}"#)
+        let blank = Data("P5\n64 48\n255\n".utf8) + Data(repeating: 255, count: 64 * 48)
+        state = try rig.object("POST", "sales/current/frame", body: blank)
+        #expect(state["phase"] as? String == "awaiting_code")
+        #expect(try rig.events(after: 0).last?["kind"] as? String == "no_code")
+        #expect(try rig.call("POST", "sales/current/frame", body: Data("not an image".utf8)).0 == 400)
+        state = try rig.object("POST", "sales/current/code", json: #"{"code": "123"}"#)
+        #expect(state["phase"] as? String == "declined" && (state["reason"] as? String)?.isEmpty == false)
+
+        // The merchant QR: shown, paid by the wallet, and the till hears of it.
+        _ = try rig.object("POST", "sales", json: #"{"amount": "4.40"}"#)
+        state = try rig.object("POST", "sales/current/qr")
+        let payload = try #require(state["qrPayload"] as? String)
+        let after = try #require(state["lastEvent"] as? Int)
+        #expect(try rig.cli.run(["wallet", "pay", payload, "--wallet", rig.wallet]).status == 0)
+        var outcome: [String: Any]?
+        for _ in 0..<5 where outcome == nil {
+            outcome = try rig.events(after: after, wait: 10).first { ["approved", "declined"].contains($0["kind"] as? String) }
+        }
+        #expect(outcome?["kind"] as? String == "approved" && outcome?["receipt"] as? String == "T1-000003", "\(String(describing: outcome))")
+
+        // A QR the cashier cancels is closed at the ledger: paying it afterwards is refused.
+        _ = try rig.object("POST", "sales", json: #"{"amount": "2.00"}"#)
+        let cancelled = try #require(try rig.object("POST", "sales/current/qr")["qrPayload"] as? String)
+        state = try rig.object("POST", "sales/current/cancel")
+        #expect(state["phase"] as? String == "declined" && state["reason"] as? String == "cancelled by the cashier")
+        #expect(try rig.cli.run(["wallet", "pay", cancelled, "--wallet", rig.wallet]).status != 0)
+
+        let refund = try rig.object("POST", "refunds", json: #"{"receipt": "T1-000001", "amount": "1.00"}"#)
+        #expect(refund["kind"] as? String == "refunded" && refund["receipt"] as? String == "T1-000004", "\(refund)")
+        let balance = try rig.cli.json(try rig.cli.run(["wallet", "balance", rig.wallet, "--json"]).stdout)
+        #expect(balance["balance"] as? String == "86.30", "100 - 7.00 - 3.30 - 4.40 + 1.00")
+        #expect(try rig.cli.run(["ledger", "audit"]).status == 0)
+        rig.till.stop()
+    }
+
+    @Test("the rig script: scripted checkouts of every kind, no failures, latency percentiles reported")
+    func rigScript() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [Self.root.appendingPathComponent("hardware/rig/checkouts.sh").path, "--count", "60", "--qrpos", CLI.executable.path]
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: o, as: UTF8.self)
+        #expect(process.terminationStatus == 0, "\(text) \(String(decoding: e, as: UTF8.self))")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(report["checkouts"] as? Int == 60 && report["failures"] as? Int == 0)
+        #expect(report["timed"] as? Int == 59, "every checkout but the one with a bad code is timed")
+        #expect((report["p99_ms"] as? Double ?? 0) > 0)
+    }
+}
