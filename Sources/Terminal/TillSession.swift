@@ -218,7 +218,9 @@ public final class TillSession: Sendable {
                     if current { _ = finish(result, saleID: saleID, millis: Self.millis(since: began)) }
                     return
                 }
-                Thread.sleep(forTimeInterval: Double(checkout.limits.orderPollIntervalMillis) / 1000 / 5)
+                // The embedded ledger is a local file: asking it every 25 ms costs a read, and the
+                // customer sees "paid" that much sooner.
+                Thread.sleep(forTimeInterval: 0.025)
             }
         }
         return snapshot

@@ -88,7 +88,7 @@ for i in $(seq 1 "$count"); do
       outcome=$(grep -o '"kind":"\(approved\|declined\|cancelled\)"' <<<"$events" | head -n 1 || true)
       after=$(tail -n 1 <<<"$events" | number seq)
     done
-    echo $(($(now_ms) - began)) >>"$home/latencies"
+    echo "qr $(($(now_ms) - began))" >>"$home/latencies"
     [ "$outcome" = '"kind":"approved"' ] || fail "$i" "the paid QR ended $outcome"
     continue
   fi
@@ -100,16 +100,22 @@ for i in $(seq 1 "$count"); do
     timing=$(curl -sS --max-time 30 -o "$home/answer" -w '%{time_total}' -X POST -H 'Content-Type: application/json' \
       -d "{\"code\":\"$code\"}" "$api/sales/current/code")
   fi
-  awk -v t="$timing" 'BEGIN { printf "%.3f\n", t * 1000 }' >>"$home/latencies"
+  awk -v t="$timing" -v k="$([ $((i % 10)) -eq 0 ] && echo frame || echo code)" 'BEGIN { printf "%s %.3f\n", k, t * 1000 }' >>"$home/latencies"
   [ "$(field phase <"$home/answer")" = approved ] || fail "$i" "$(cat "$home/answer")"
 done
 
-read -r p50 p90 p99 n < <(sort -n "$home/latencies" | awk '{ v[NR] = $1 } END {
-  if (NR == 0) { print 0, 0, 0, 0; exit }
+# Percentiles (nearest rank) of all timed checkouts, and of each kind: code, frame, qr.
+percentiles() { sort -n | awk '{ v[NR] = $1 } END {
+  if (NR == 0) { print "{\"n\":0}"; exit }
   i50 = int(NR * 0.50 + 0.999); i90 = int(NR * 0.90 + 0.999); i99 = int(NR * 0.99 + 0.999)
-  print v[i50], v[i90], v[i99], NR }')
-printf '{"rig":"checkouts","checkouts":%d,"timed":%d,"failures":%d,"p50_ms":%s,"p90_ms":%s,"p99_ms":%s}\n' \
-  "$count" "$n" "$failures" "$p50" "$p90" "$p99"
+  printf "{\"n\":%d,\"p50_ms\":%s,\"p90_ms\":%s,\"p99_ms\":%s}", NR, v[i50], v[i90], v[i99] }'; }
+all=$(cut -d' ' -f2 "$home/latencies" | percentiles)
+kinds=""
+for kind in code frame qr; do
+  kinds="$kinds,\"$kind\":$(awk -v k=$kind '$1 == k { print $2 }' "$home/latencies" | percentiles)"
+done
+n=$(sed -n 's/.*"n":\([0-9]*\).*/\1/p' <<<"$all")
+printf '{"rig":"checkouts","checkouts":%d,"timed":%d,"failures":%d,%s%s}\n' "$count" "$n" "$failures" "${all:1:${#all}-2}" "$kinds"
 if [ "$failures" -gt 0 ]; then
   head -n 20 "$home/failures" >&2
   exit 1
