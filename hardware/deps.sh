@@ -27,6 +27,7 @@ if [ "${1:-}" = "--hil" ]; then
     cups-daemon       # cupsd: the printer tests print cups:QUEUE through a private scheduler (services/cups.sh)
     cups-client       # lp and lpadmin
     curl              # hardware/rig/checkouts.sh drives the till's control API with it
+    tmux              # the cashier's screen is tested by keys sent and screens captured in tmux
   )
 fi
 

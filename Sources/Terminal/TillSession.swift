@@ -66,6 +66,7 @@ public final class TillSession: Sendable {
     /// Why a command could not run; the state is unchanged.
     public struct Refused: Error, Sendable, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     public let checkout: Checkout

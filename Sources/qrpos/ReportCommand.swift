@@ -57,8 +57,8 @@ struct ReportCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Close the day: the totals since the last Z report under the next Z number, kept for good.",
             discussion: """
-                The Z report is made and stored before it is printed, and the day's receipts are closed by it: it \\
-                cannot be undone, and the next X report starts from zero. A printer failure leaves it made; \\
+                The Z report is made and stored before it is printed, and the day's receipts are closed by it: it \
+                cannot be undone, and the next X report starts from zero. A printer failure leaves it made; \
                 `--reprint N` prints Z report N again, marked as a copy.
                 """)
         @OptionGroup var store: StoreOptions

@@ -7,54 +7,94 @@ import Synchronization
 import Terminal
 import TillServer
 
-/// `qrpos till --headless --control HOST:PORT`: the till for rigs and kiosks, driven through its
-/// control API (``ControlServer``).
+/// `qrpos till`: the cashier's full-screen UI (``TillScreen``), or with `--headless` the till
+/// for rigs and kiosks, driven through its control API (``ControlServer``); the screen can serve
+/// the control API too (`--control`), both working on the one session.
 struct TillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "till", abstract: "The till: one sale at a time, driven through its control API (--headless).",
+        commandName: "till", abstract: "The till: the cashier's full-screen UI, or headless, driven through its control API.",
         discussion: """
-            --headless runs the till without a screen: rigs and scripts drive it over HTTP on loopback (--control, \\
-            default 127.0.0.1:8090; port 0 picks one): start a sale, present a code or a camera frame, show the \\
-            merchant QR, cancel, refund by receipt number, read the state, follow the events as JSON lines. \\
-            It prints {"listening": PORT} once it is ready. Receipts go to the receipt book, and to --printer when \\
-            one is named (a printer failure is an event, and undoes no payment). The full-screen cashier's UI is \\
-            not built yet.
+            In a terminal (80x24 or more) it is the cashier's screen, keyboard only: n new sale (an amount, or \
+            catalogue items SKU*COUNT ...), s scan or type the customer's code (a scanner that types works), q show \
+            my QR, c cancel, r refund by receipt number, p reprint, x X report, z Z report, Q quit. \
+            --headless runs it without a screen: rigs and scripts drive it over HTTP on loopback (--control, \
+            default 127.0.0.1:8090; port 0 picks one): start a sale, present a code or a camera frame, show the \
+            merchant QR, cancel, refund by receipt number, read the state, follow the events as JSON lines. \
+            It prints {"listening": PORT} once it is ready. Receipts go to the receipt book, and to --printer when \
+            one is named (a printer failure is an event, and undoes no payment).
             """)
     @OptionGroup var store: StoreOptions
     @OptionGroup var terminal: TerminalOptions
     @Flag(help: "Run without a screen, driven through the control API.") var headless = false
-    @Option(help: ArgumentHelp("Where the control API listens (loopback only).", valueName: "host:port")) var control = "127.0.0.1:8090"
+    @Option(help: ArgumentHelp("Where the control API listens, loopback only (with --headless, default 127.0.0.1:8090).", valueName: "host:port"))
+    var control: String?
     @Option(help: "The catalogue sales may be made of (default: assets/catalogue.json when run from the repository).") var catalogue: String?
     @Option(help: ArgumentHelp("Print every receipt: file:PATH, tcp://HOST:9100 or cups:QUEUE.", valueName: "url")) var printer: String?
     @Option(name: .customLong("printer-profile"), help: ArgumentHelp("tm-t20ii, pos-5890, or a profile JSON file.", valueName: "name"))
     var printerProfile = "tm-t20ii"
 
     func validate() throws {
-        guard headless else { throw ValidationError("the cashier's full-screen UI is not built yet: run the till with --headless") }
-        guard let (host, _) = address, ["127.0.0.1", "localhost", "::1"].contains(host) else {
-            throw ValidationError("--control is HOST:PORT on loopback (127.0.0.1, localhost or ::1), not \(control)")
+        if headless || control != nil {
+            guard let (host, _) = address, ["127.0.0.1", "localhost", "::1"].contains(host) else {
+                throw ValidationError("--control is HOST:PORT on loopback (127.0.0.1, localhost or ::1), not \(controlAddress)")
+            }
         }
         if let printer { _ = try PrinterAddress(printer) }
     }
 
+    var controlAddress: String { control ?? "127.0.0.1:8090" }
+
     var address: (String, Int)? {
-        guard let colon = control.lastIndex(of: ":"), let port = Int(control[control.index(after: colon)...]), (0...65_535).contains(port) else {
+        let text = controlAddress
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else {
             return nil
         }
-        return (String(control[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
+        return (String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
     }
 
     func run() throws {
         let checkout = try makeCheckout(store, terminal)
         let cataloguePath = catalogue ?? (FileManager.default.fileExists(atPath: "assets/catalogue.json") ? "assets/catalogue.json" : nil)
         let items = try cataloguePath.map(Catalogue.init(path:))
-        var print: (@Sendable (SignedReceipt) throws -> Void)?
+        var print: (@Sendable (SignedReceipt, Bool) throws -> Void)?
+        var profile: PrinterProfile?
         if let printer {
-            let profile = try qrpos.printerProfile(printerProfile)
-            print = { receipt in _ = try printReceipt(receipt, printer: printer, profile: profile, timeout: 10) }
+            let chosen = try qrpos.printerProfile(printerProfile)
+            profile = chosen
+            print = { receipt, copy in _ = try printReceipt(receipt, printer: printer, profile: chosen, timeout: 10, copy: copy) }
         }
-        let session = TillSession(checkout: checkout, catalogue: items, printer: print)
+        var printOriginal: (@Sendable (SignedReceipt) throws -> Void)?
+        if let print { printOriginal = { @Sendable receipt in try print(receipt, false) } }
+        let session = TillSession(checkout: checkout, catalogue: items, printer: printOriginal)
         let logger = Logger(label: "qrpos.till")
+        guard headless else {
+            if control != nil { try serve(session, logger: logger, wait: false) }
+            guard let book = checkout.book else { throw Failure("the till has no receipt book") }
+            let terminalID = terminal.terminal, merchantName = checkout.merchant.name
+            var screen = TillScreen(session: session, terminalID: terminalID, reprint: { number in
+                guard let entry = try number.map({ try book.entry(number: $0) }) ?? book.last(terminal: terminalID) else {
+                    throw Failure(number.map { "no receipt \($0) in the receipt book" } ?? "no receipts yet")
+                }
+                let receipt = entry.receipt.receipt.number
+                guard let print else { return "receipt \(receipt) is in the book; no printer named (--printer)" }
+                try print(entry.receipt, entry.printed > 0)
+                try book.printed(number: receipt)
+                return "receipt \(receipt) printed" + (entry.printed > 0 ? " as a copy" : "")
+            }, report: { kind in
+                let now = Int64(Date().timeIntervalSince1970)
+                let made = kind == .z ? try book.closeDay(terminal: terminalID, merchantName: merchantName, now: now)
+                    : try book.xReport(terminal: terminalID, merchantName: merchantName, now: now)
+                if let printer, let profile { _ = try send(try EscPos.render(report: made, profile: profile), printer: printer, timeout: 10) }
+                return made
+            })
+            try screen.run()
+            return
+        }
+        try serve(session, logger: logger, wait: true)
+    }
+
+    /// Serves the control API; with `wait`, until it stops.
+    func serve(_ session: TillSession, logger: Logger, wait: Bool) throws {
         let (host, port) = address!
         let app = ControlServer.application(router: ControlServer.router(session: session, logger: logger), host: host, port: port,
                                             logger: logger) { bound in
@@ -66,6 +106,7 @@ struct TillCommand: ParsableCommand {
             do { try await app.runService() } catch { failure.withLock { $0 = "\(error)" } }
             done.signal()
         }
+        guard wait else { return }
         done.wait()
         if let message = failure.withLock({ $0 }) { throw Failure("the till stopped: \(message)") }
     }

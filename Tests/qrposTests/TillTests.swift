@@ -2,7 +2,9 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Barcodes
 import LedgerServer
+import QrposTestSupport
 import Testing
 
 /// `qrpos till --headless` driven through its control API, as a rig drives it: whole sales both
@@ -151,4 +153,153 @@ import Testing
         #expect(report["timed"] as? Int == 59, "every checkout but the one with a bad code is timed")
         #expect((report["p99_ms"] as? Double ?? 0) > 0)
     }
+}
+
+/// The cashier's screen, driven by keys in tmux and read back with capture-pane: whole sales as a
+/// cashier makes them, in an 80x24 terminal, and the merchant QR drawn on a taller one read by zbar.
+@Suite("The cashier's screen in tmux", .serialized) struct TillScreenTests {
+    /// A till's screen in its own tmux server, with its control API on a free port.
+    final class Screen {
+        let rig: (cli: CLI, merchant: String, wallet: String)
+        let socket = "qrpos-" + UUID().uuidString.prefix(8)
+        let port = freeLoopbackPort()
+
+        init(rows: Int) throws {
+            let cli = try CLI()
+            let merchant = try cli.run(["merchant", "create", "--name", "Tea House", "--city", "Hangzhou", "--mcc", "5812"]).stdout
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let wallet = try cli.run(["wallet", "create", "--name", "Lin"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            _ = try cli.run(["wallet", "deposit", wallet, "50.00"])
+            rig = (cli, merchant, wallet)
+            let command = [CLI.executable.path, "till", "--home", cli.home.path, "--merchant", merchant, "--control", "127.0.0.1:\(port)",
+                           "--catalogue", TillTests.root.appendingPathComponent("assets/catalogue.json").path].joined(separator: " ")
+            try tmux(["new-session", "-d", "-x", "80", "-y", "\(rows)", "TERM=xterm " + command + "; sleep 30"])
+            try wait(for: "press n for a new sale")
+        }
+
+        deinit { _ = try? tmux(["kill-server"]) }
+
+        @discardableResult
+        func tmux(_ arguments: [String]) throws -> String {
+            let process = Process()
+            // Through bash, which closes every descriptor above 2 first: the tmux server that
+            // `new-session` starts would otherwise hold the test runner's own pipes open. Output
+            // goes to a file, not a pipe, for the same reason.
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", #"for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done; exec /usr/bin/tmux "$@""#,
+                                 "tmux", "-L", socket] + arguments
+            let output = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-tmux-\(UUID().uuidString)")
+            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+            defer { try? FileManager.default.removeItem(at: output) }
+            let handle = try FileHandle(forWritingTo: output)
+            process.standardOutput = handle
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            try handle.close()
+            return (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+        }
+
+        func keys(_ keys: String...) throws { try tmux(["send-keys", "-t", "0"] + keys) }
+        func screen() throws -> String { try tmux(["capture-pane", "-t", "0", "-p"]) }
+
+        /// Waits up to 10 s for `text` on the screen; the screen as it then is.
+        @discardableResult
+        func wait(for text: String) throws -> String {
+            var shown = ""
+            for _ in 0..<100 {
+                shown = try screen()
+                if shown.contains(text) { return shown }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            Issue.record("'\(text)' never appeared; the screen:\n\(shown)")
+            return shown
+        }
+
+        func code() throws -> String {
+            let line = try #require(try rig.cli.run(["wallet", "code", rig.wallet, "--json"]).lines.first)
+            return try #require(try rig.cli.json(line)["code"] as? String)
+        }
+
+        func state() throws -> [String: Any] {
+            let data = try Data(contentsOf: URL(string: "http://127.0.0.1:\(port)/v1/state")!)
+            return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        }
+    }
+
+    @Test("an 80x24 screen: items sold by a typed code, a decline, the X report, a refund by number, a QR paid, the day closed")
+    func cashier() throws {
+        let s = try Screen(rows: 24)
+        try s.keys("n")
+        try s.wait(for: "Amount, or items")
+        try s.keys("SOY-500*2 BUN-PORK", "Enter")
+        try s.wait(for: "WAITING FOR THE CUSTOMER'S CODE")
+        #expect(try s.screen().contains("CNY 12.50"))
+        try s.keys("s")
+        try s.wait(for: "Customer's code")
+        try s.keys(try s.code(), "Enter")
+        var shown = try s.wait(for: "APPROVED")
+        #expect(shown.contains("receipt T1-000001"))
+        #expect(shown.split(separator: "\n").allSatisfy { TextWidth.columns($0) <= 80 }, "nothing wider than 80 columns")
+
+        try s.keys("n", "99.00", "Enter", "s", try s.code(), "Enter")
+        shown = try s.wait(for: "DECLINED")
+        #expect(shown.contains("insufficient funds"), "\(shown)")
+
+        try s.keys("x")
+        shown = try s.wait(for: "X REPORT")
+        #expect(shown.contains("Sales (1)") && shown.contains("12.50"), "\(shown)")
+
+        try s.keys("r", "T1-000001", "Enter", "1.00", "Enter")
+        try s.wait(for: "refunded  T1-000002")
+
+        try s.keys("n", "4.40", "Enter", "q")
+        try s.wait(for: "SHOWING MY QR")
+        let payload = try #require(try s.state()["qrPayload"] as? String)
+        #expect(try s.rig.cli.run(["wallet", "pay", payload, "--wallet", s.rig.wallet]).status == 0)
+        shown = try s.wait(for: "receipt T1-000003")
+        #expect(shown.contains("APPROVED"))
+
+        try s.keys("z", "no", "Enter")
+        try s.wait(for: "the day stays open")
+        try s.keys("z", "yes", "Enter")
+        shown = try s.wait(for: "Z REPORT 1")
+        #expect(shown.contains("NET"))
+        let listed = try s.rig.cli.run(["receipt", "list", "--json"]).lines
+        #expect(listed.count == 3 && listed.allSatisfy { $0.contains("\"z\":1") }, "the Z report closed all three")
+        try s.keys("Q")
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(!(try s.screen()).contains("qrpos till ·"), "Q leaves the till")
+    }
+
+    @Test("on a screen tall enough the merchant QR is drawn, and zbar reads the order's payload from the captured text")
+    func qrOnScreen() throws {
+        let s = try Screen(rows: 50)
+        try s.keys("n", "3.00", "Enter", "q")
+        let shown = try s.wait(for: "SHOWING MY QR")
+        let payload = try #require(try s.state()["qrPayload"] as? String)
+        // Half blocks back to modules: each character is one module wide and two tall.
+        let rows = shown.split(separator: "\n", omittingEmptySubsequences: false).map { Array($0) }
+            .filter { $0.contains("█") || $0.contains("▀") || $0.contains("▄") }
+        let width = (rows.map(\.count).max() ?? 0), scale = 4
+        var pixels = [UInt8](repeating: 255, count: (width + 8) * scale * (rows.count * 2 + 8) * scale)
+        let stride = (width + 8) * scale
+        for (r, row) in rows.enumerated() {
+            for (c, character) in row.enumerated() {
+                let (top, bottom) = (character == "█" || character == "▀", character == "█" || character == "▄")
+                for (half, dark) in [(0, top), (1, bottom)] where dark {
+                    for dy in 0..<scale { for dx in 0..<scale { pixels[((r * 2 + half + 4) * scale + dy) * stride + (c + 4) * scale + dx] = 0 } }
+                }
+            }
+        }
+        let frame = LumaFrame(width: stride, height: pixels.count / stride, pixels: pixels)
+        #expect(CodeScanner().scan(frame).compactMap(\.text) == [payload])
+        try s.keys("c")
+        try s.wait(for: "cancelled by the cashier")
+    }
+}
+
+/// Columns a captured line takes (every character of the screen is one column wide).
+enum TextWidth {
+    static func columns(_ line: Substring) -> Int { line.count }
 }
