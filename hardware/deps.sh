@@ -28,6 +28,7 @@ if [ "${1:-}" = "--hil" ]; then
     cups-client       # lp and lpadmin
     curl              # hardware/rig/checkouts.sh drives the till's control API with it
     tmux              # the cashier's screen is tested by keys sent and screens captured in tmux
+    chromium-headless-shell  # the customer display is tested in headless Chromium (screenshot, live page)
   )
 fi
 

@@ -19,6 +19,7 @@ import Terminal
 ///     POST /v1/sales/current/cancel
 ///     POST /v1/refunds                     {"receipt": "T1-000001", "amount": "1.00"}
 ///     GET  /v1/events?after=N&wait=S       events after N as JSON lines, waiting up to S seconds (≤ 30) for one
+///     GET  /display                        the customer display (``CustomerDisplay``)
 ///
 /// A command the till's state does not allow is 409 with `{"error": reason}` and changes
 /// nothing; a body that is not what the route takes is 400.
@@ -91,6 +92,7 @@ public enum ControlServer {
             }
             return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: .init(byteBuffer: ByteBuffer(bytes: lines)))
         }
+        CustomerDisplay.addRoutes(router, session: session)
         return router
     }
 

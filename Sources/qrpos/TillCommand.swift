@@ -20,7 +20,8 @@ struct TillCommand: ParsableCommand {
             --headless runs it without a screen: rigs and scripts drive it over HTTP on loopback (--control, \
             default 127.0.0.1:8090; port 0 picks one): start a sale, present a code or a camera frame, show the \
             merchant QR, cancel, refund by receipt number, read the state, follow the events as JSON lines. \
-            It prints {"listening": PORT} once it is ready. Receipts go to the receipt book, and to --printer when \
+            The same address serves the customer display, a live page for a second screen or a kiosk browser: \
+            http://HOST:PORT/display. It prints {"listening": PORT} once it is ready. Receipts go to the receipt book, and to --printer when \
             one is named (a printer failure is an event, and undoes no payment).
             """)
     @OptionGroup var store: StoreOptions

@@ -45,6 +45,13 @@ struct TillScreen {
 
     mutating func run() throws {
         guard isatty(STDIN_FILENO) == 1 else { throw Failure("the till's screen needs a terminal: run it in one, or with --headless") }
+        // A terminal that goes away (a closed window, a dropped SSH link) ends the till: the
+        // runtime's threads block SIGHUP, so this one takes it, with its default action.
+        var hangup = sigset_t()
+        sigemptyset(&hangup)
+        sigaddset(&hangup, SIGHUP)
+        signal(SIGHUP, SIG_DFL)
+        pthread_sigmask(SIG_UNBLOCK, &hangup, nil)
         var saved = termios()
         tcgetattr(STDIN_FILENO, &saved)
         var raw = saved

@@ -173,31 +173,23 @@ import Testing
             rig = (cli, merchant, wallet)
             let command = [CLI.executable.path, "till", "--home", cli.home.path, "--merchant", merchant, "--control", "127.0.0.1:\(port)",
                            "--catalogue", TillTests.root.appendingPathComponent("assets/catalogue.json").path].joined(separator: " ")
-            try tmux(["new-session", "-d", "-x", "80", "-y", "\(rows)", "TERM=xterm " + command + "; sleep 30"])
+            try tmux(["new-session", "-d", "-x", "80", "-y", "\(rows)", "TERM=xterm " + command + "; sleep 10"])
             try wait(for: "press n for a new sale")
         }
 
-        deinit { _ = try? tmux(["kill-server"]) }
+        /// Quits the till (Q) and ends the tmux server.
+        func close() {
+            _ = try? tmux(["send-keys", "-t", "0", "Q"])
+            Thread.sleep(forTimeInterval: 0.3)
+            _ = try? tmux(["kill-server"])
+        }
 
         @discardableResult
         func tmux(_ arguments: [String]) throws -> String {
-            let process = Process()
-            // Through bash, which closes every descriptor above 2 first: the tmux server that
-            // `new-session` starts would otherwise hold the test runner's own pipes open. Output
-            // goes to a file, not a pipe, for the same reason.
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = ["-c", #"for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done; exec /usr/bin/tmux "$@""#,
-                                 "tmux", "-L", socket] + arguments
-            let output = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-tmux-\(UUID().uuidString)")
-            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-            defer { try? FileManager.default.removeItem(at: output) }
-            let handle = try FileHandle(forWritingTo: output)
-            process.standardOutput = handle
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            try handle.close()
-            return (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+            let output = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-tmux-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: output) }
+            try Spawned("/usr/bin/tmux", ["-L", socket] + arguments, output: output).wait()
+            return (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
         }
 
         func keys(_ keys: String...) throws { try tmux(["send-keys", "-t", "0"] + keys) }
@@ -230,6 +222,7 @@ import Testing
     @Test("an 80x24 screen: items sold by a typed code, a decline, the X report, a refund by number, a QR paid, the day closed")
     func cashier() throws {
         let s = try Screen(rows: 24)
+        defer { s.close() }
         try s.keys("n")
         try s.wait(for: "Amount, or items")
         try s.keys("SOY-500*2 BUN-PORK", "Enter")
@@ -275,6 +268,7 @@ import Testing
     @Test("on a screen tall enough the merchant QR is drawn, and zbar reads the order's payload from the captured text")
     func qrOnScreen() throws {
         let s = try Screen(rows: 50)
+        defer { s.close() }
         try s.keys("n", "3.00", "Enter", "q")
         let shown = try s.wait(for: "SHOWING MY QR")
         let payload = try #require(try s.state()["qrPayload"] as? String)
@@ -302,4 +296,49 @@ import Testing
 /// Columns a captured line takes (every character of the screen is one column wide).
 enum TextWidth {
     static func columns(_ line: Substring) -> Int { line.count }
+}
+
+/// The customer display in headless Chromium: a screenshot whose QR zbar reads as the order's
+/// payload, and the live page turning to "paid" when the payment lands, said by the page itself.
+@Suite("The customer display in headless Chromium") struct CustomerDisplayTests {
+    static let chromium = "/usr/bin/chromium-headless-shell"
+
+    static func chromium(_ arguments: [String]) throws -> Spawned {
+        try Spawned(chromium, ["--no-sandbox", "--disable-gpu", "--hide-scrollbars"] + arguments)
+    }
+
+    @Test("the QR on the page decodes to the order's payload; the open page turns to paid when the wallet pays")
+    func display() throws {
+        let rig = try TillTests.Rig()
+        let page = "http://127.0.0.1:\(rig.till.port)/display"
+        _ = try rig.object("POST", "sales", json: #"{"amount": "4.40"}"#)
+        let payload = try #require(try rig.object("POST", "sales/current/qr")["qrPayload"] as? String)
+
+        let shot = rig.cli.path("display.png")
+        let screenshot = try Self.chromium(["--window-size=600,900", "--screenshot=" + shot, "--timeout=5000", page])
+        screenshot.wait()
+        let frame = try ImageFile.read(path: shot)
+        #expect(CodeScanner().scan(frame).compactMap(\.text) == [payload], "the screenshot's QR is the order's")
+
+        // The page stays open (a second screen would); it says what it shows after each change.
+        let profile = rig.cli.path("chromium-profile")
+        let live = try Self.chromium(["--remote-debugging-port=0", "--user-data-dir=" + profile, page])
+        defer { live.terminate() }
+        func shown(_ phase: String) throws -> Bool {
+            for _ in 0..<100 {
+                let (status, body) = try rig.call("GET", "display/shown")
+                if status == 200, (try? rig.cli.json(body))?["phase"] as? String == phase { return true }
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+            return false
+        }
+        #expect(try shown("showing_qr"), "the open page shows the QR")
+        #expect(try rig.cli.run(["wallet", "pay", payload, "--wallet", rig.wallet]).status == 0)
+        #expect(try shown("approved"), "the open page turned to paid, live, without a reload")
+        // A till asked to stop stops, though a display still follows it.
+        rig.till.process.terminate()
+        for _ in 0..<100 where rig.till.process.isRunning { Thread.sleep(forTimeInterval: 0.1) }
+        #expect(!rig.till.process.isRunning, "the till stopped within 10 s with the display open")
+        if rig.till.process.isRunning { rig.till.kill() }
+    }
 }
