@@ -18,10 +18,14 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     /// Any `qrpos` command that prints {"listening": PORT} once it accepts connections (`ledger
-    /// serve`, `ledger proxy`); its stderr goes to `stderr` (discarded when nil).
-    public init(executable: URL, arguments: [String], stderr: FileHandle? = nil) throws {
+    /// serve`, `ledger proxy`, `till --headless`); its stderr goes to `stderr` (discarded when
+    /// nil); `environment` is added to the test's own.
+    public init(executable: URL, arguments: [String], stderr: FileHandle? = nil, environment: [String: String] = [:]) throws {
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe()
         process.standardOutput = out
         process.standardError = stderr ?? FileHandle.nullDevice

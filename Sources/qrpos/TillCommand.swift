@@ -1,6 +1,9 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import Receipts
 import Synchronization
@@ -100,6 +103,10 @@ struct TillCommand: ParsableCommand {
         let app = ControlServer.application(router: ControlServer.router(session: session, logger: logger), host: host, port: port,
                                             logger: logger) { bound in
             FileHandle.standardOutput.write(Data("{\"listening\":\(bound)}\n".utf8))
+            // Under systemd (hardware/systemd/qrpos-till.service): ready now, and alive for as
+            // long as the control API answers.
+            SystemdNotify.send("READY=1\nSTATUS=control API and customer display on \(host):\(bound)")
+            SystemdNotify.startWatchdog { answers(host: host, port: bound) }
         }
         let failure = Mutex<String?>(nil)
         let done = DispatchSemaphore(value: 0)
@@ -111,4 +118,27 @@ struct TillCommand: ParsableCommand {
         done.wait()
         if let message = failure.withLock({ $0 }) { throw Failure("the till stopped: \(message)") }
     }
+}
+
+/// Whether the till's own control API answers `GET /v1/state` with 200 within two seconds.
+func answers(host: String, port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 2, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { return false }
+    let request = Array("GET /v1/state HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8)
+    guard request.withUnsafeBytes({ Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else { return false }
+    var reply = [UInt8](repeating: 0, count: 16)
+    let n = recv(fd, &reply, reply.count, 0)
+    return n >= 12 && String(decoding: reply[0..<12], as: UTF8.self) == "HTTP/1.1 200"
 }

@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// A program started with posix_spawn in a process group of its own, with none of the test
-/// runner's descriptors but 0, 1 and 2 (which go to /dev/null, or stdout to a file).
+/// runner's descriptors but 0, 1 and 2 (which go to /dev/null, or stdout and stderr to a file).
 ///
 /// For programs that leave something running behind them (tmux's server, Chromium's helpers).
 /// Started through Foundation's Process, they inherit the runner's pipes, so its run never
@@ -23,7 +23,11 @@ public final class Spawned: @unchecked Sendable {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        if output != nil {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)   // its errors beside its output
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

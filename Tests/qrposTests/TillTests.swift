@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -340,5 +343,63 @@ enum TextWidth {
         for _ in 0..<100 where rig.till.process.isRunning { Thread.sleep(forTimeInterval: 0.1) }
         #expect(!rig.till.process.isRunning, "the till stopped within 10 s with the display open")
         if rig.till.process.isRunning { rig.till.kill() }
+    }
+}
+
+/// The till as systemd runs it (hardware/systemd/qrpos-till.service): it says READY=1 once its
+/// control API is bound and pings the watchdog while the API answers; the unit file is one
+/// systemd accepts.
+@Suite("The till under systemd") struct TillSystemdTests {
+    @Test("READY=1 with its status once listening, then WATCHDOG=1 at half the interval, on $NOTIFY_SOCKET")
+    func notifies() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-notify-\(UUID().uuidString.prefix(8))").path
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        #expect(fd >= 0)
+        defer { close(fd); unlink(path) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, byte) in path.utf8.enumerated() { raw[i] = byte } }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        #expect(bound == 0)
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+
+        let cli = try CLI()
+        let merchant = try cli.run(["merchant", "create", "--name", "Kiosk", "--city", "Hangzhou", "--mcc", "5411"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let till = try ServerProcess(executable: CLI.executable, arguments: [
+            "till", "--headless", "--control", "127.0.0.1:0", "--home", cli.home.path, "--merchant", merchant,
+        ], environment: ["NOTIFY_SOCKET": path, "WATCHDOG_USEC": "300000"])
+        defer { till.stop() }
+        var messages: [String] = []
+        let deadline = Date().addingTimeInterval(3)
+        while Date() < deadline, messages.filter({ $0 == "WATCHDOG=1" }).count < 3 {
+            var buffer = [UInt8](repeating: 0, count: 512)
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n > 0 { messages.append(String(decoding: buffer[0..<n], as: UTF8.self)) }
+        }
+        #expect(messages.first == "READY=1\nSTATUS=control API and customer display on 127.0.0.1:\(till.port)", "\(messages)")
+        #expect(messages.dropFirst().filter { $0 == "WATCHDOG=1" }.count >= 3, "\(messages)")
+    }
+
+    @Test("systemd-analyze verifies the unit (with the built binary in place of /usr/local/bin/qrpos)")
+    func unitVerifies() throws {
+        let analyze = "/usr/bin/systemd-analyze"
+        try #require(FileManager.default.isExecutableFile(atPath: analyze), "systemd-analyze (Debian's systemd package) is needed")
+        let unit = try String(contentsOf: TillTests.root.appendingPathComponent("hardware/systemd/qrpos-till.service"), encoding: .utf8)
+        #expect(unit.contains("Type=notify") && unit.contains("WatchdogSec=") && unit.contains("SupplementaryGroups=video lp")
+                && unit.contains("Restart=always"))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-unit-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let copy = folder.appendingPathComponent("qrpos-till.service")
+        try unit.replacingOccurrences(of: "/usr/local/bin/qrpos", with: CLI.executable.path).write(to: copy, atomically: true, encoding: .utf8)
+        let output = folder.appendingPathComponent("verify.out").path
+        let status = try Spawned(analyze, ["verify", copy.path], output: output).wait()
+        let said = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        // It exits 0 on a directive it ignores, so what it says counts too: nothing.
+        #expect(status == 0 && said.isEmpty, "\(said)")
     }
 }
