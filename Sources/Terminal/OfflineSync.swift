@@ -61,9 +61,12 @@ public struct Forwarder: Sendable {
         public var lastError: String?
     }
 
-    /// Sends everything that waits; `sleep` is injected (tests need no real pauses).
+    /// Sends everything that waits; `sleep` is injected (tests need no real pauses). `progress`
+    /// hears the report so far after every batch answered, and before every pause (with its
+    /// length in milliseconds), for a cashier or an operator watching a long upload.
     public func forwardAll(now: () -> Int64 = UnixTime.nowMillis,
-                           sleep: (Int64) -> Void = { Thread.sleep(forTimeInterval: Double($0) / 1000) }) throws -> Report {
+                           sleep: (Int64) -> Void = { Thread.sleep(forTimeInterval: Double($0) / 1000) },
+                           progress: (Report, _ pauseMillis: Int64?) -> Void = { _, _ in }) throws -> Report {
         var report = Report()
         var pause = backoffMillis.first
         var failures = 0
@@ -85,6 +88,7 @@ public struct Forwarder: Sendable {
                     return report
                 }
                 report.retries += 1
+                progress(report, pause)
                 sleep(pause)
                 pause = min(pause * 2, backoffMillis.max)
                 continue
@@ -93,6 +97,7 @@ public struct Forwarder: Sendable {
                 if case .settled = answer { report.settled += 1 } else { report.refused += 1 }
             }
             try journal.markSynced(answered.mapValues(\.summary), now: now())
+            progress(report, nil)
             failures = 0
             pause = backoffMillis.first
         }

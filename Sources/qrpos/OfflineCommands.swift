@@ -161,7 +161,17 @@ struct SyncPushCommand: ParsableCommand {
         var forwarder = Forwarder(journal: journal, settler: settler)
         forwarder.batchSize = batchSize
         forwarder.attemptsMax = attempts
-        let report = try forwarder.forwardAll()
+        // On a terminal, the upload's progress on stderr, one line rewritten (rigs and --json get none).
+        let waiting0 = try journal.syncStatus(now: UnixTime.nowMillis()).unsyncedCount
+        let showing = isatty(STDERR_FILENO) == 1 && waiting0 > 0
+        let report = try forwarder.forwardAll(progress: { sofar, pause in
+            guard showing else { return }
+            let done = sofar.settled + sofar.refused
+            var line = "\rforwarding: \(done) of \(waiting0) (\(done * 100 / max(1, waiting0)) %), settled \(sofar.settled), refused \(sofar.refused)"
+            if let pause { line += ", the ledger did not answer: trying again in \(Double(pause) / 1000) s" }
+            FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))
+        })
+        if showing { FileHandle.standardError.write(Data("\n".utf8)) }
         // Orders the terminal could not close with the ledger server: closed now, or refunded if
         // they were paid after the terminal gave up.
         var reconciled: [Checkout.Reconciled] = []

@@ -100,8 +100,12 @@ struct OfflineCheckoutTests {
         var forwarder = Forwarder(journal: s.journals[0], settler: flaky)
         forwarder.batchSize = 4
         let pauses = Mutex<[Int64]>([])
-        let report = try forwarder.forwardAll(sleep: { p in pauses.withLock { $0.append(p) } })
+        var heard: [(done: Int, pause: Int64?)] = []
+        let report = try forwarder.forwardAll(sleep: { p in pauses.withLock { $0.append(p) } },
+                                              progress: { sofar, pause in heard.append((sofar.settled + sofar.refused, pause)) })
         #expect(report.settled == 6 && report.left == 0)
+        #expect(heard.map(\.pause) == [200, 400, 800, nil, nil], "each pause announced before it, each answered batch after it")
+        #expect(heard.map(\.done) == [0, 0, 0, 4, 6], "progress only grows, to the whole")
         #expect(pauses.withLock { $0 } == [200, 400, 800], "backs off, doubling")
         #expect(try s.till.ledger.account(s.till.merchant.id)?.balance.minorUnits == 12_000)
         #expect(try s.journals[0].unsynced(limit: 10).isEmpty)
