@@ -29,6 +29,7 @@ if [ "${1:-}" = "--hil" ]; then
     curl              # hardware/rig/checkouts.sh drives the till's control API with it
     tmux              # the cashier's screen is tested by keys sent and screens captured in tmux
     chromium-headless-shell  # the customer display is tested in headless Chromium (screenshot, live page)
+    systemd           # systemd-analyze verifies hardware/systemd/qrpos-till.service
   )
 fi
 
