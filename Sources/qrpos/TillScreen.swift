@@ -191,7 +191,9 @@ struct TillScreen {
     /// Makes an X or Z report and shows it in the body.
     private mutating func show(_ kind: DayReport.Kind, columns: Int) {
         var text: [String] = []
-        message = Self.failure { text = try report(kind).text(columns: columns).split(separator: "\n").map(String.init) }
+        // Without its first two lines (the merchant's name and a rule): the title shows the
+        // merchant, and an 80x24 screen then holds the whole report in two columns.
+        message = Self.failure { text = Array(try report(kind).text(columns: columns).split(separator: "\n").map(String.init).dropFirst(2)) }
         if !text.isEmpty { body = text }
     }
 
