@@ -21,21 +21,13 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd -P)
+# shellcheck source=services/lib.sh
+. "$repo/services/lib.sh"
 state="/var/tmp/qrpos-cups-$(printf '%s' "$repo" | sha256sum | cut -c1-12)"
 socket="$state/run/cups.sock"
 
 die() { echo "cups.sh: $*" >&2; exit 1; }
 say() { echo "cups.sh: $*" >&2; }
-
-# Every descriptor above 2 is closed before cupsd starts: a parent watching a pipe for this
-# script's end (Swift's Foundation.Process does) would otherwise wait as long as cupsd runs.
-close_inherited() {
-  local fd
-  for fd in /proc/$BASHPID/fd/*; do
-    fd=${fd##*/}
-    if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
-  done
-}
 
 install_cups() {
   say "installing Debian's cups-daemon and cups-client"

@@ -20,6 +20,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd -P)
+# shellcheck source=services/lib.sh
+. "$repo/services/lib.sh"
 port=${QRPOS_PG_PORT:-54329}
 state="$repo/.build-pg"          # the lock file, and the data directory or a link to it
 log_lines=25                     # how much of the server's log an error shows
@@ -52,13 +54,6 @@ fi
 # server started with one open holds it for as long as it runs. Holding the lock, every later
 # start or stop would wait for it; holding the pipe or socket a parent watches for this script's
 # end (Swift's Foundation.Process does so), that parent would never see the script end.
-close_inherited() {
-  local fd
-  for fd in /proc/$BASHPID/fd/*; do
-    fd=${fd##*/}
-    if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
-  done
-}
 
 as_server() {
   if [ "$(id -u)" -eq 0 ]; then

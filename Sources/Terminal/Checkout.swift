@@ -240,9 +240,7 @@ public struct Checkout: Sendable {
     /// ledger first, so a payment already on its way either landed, and stands, or is refused),
     /// or still open.
     public func checkOrder(_ presented: PresentedOrder, now t: Int64) throws -> OrderCheck {
-        var machine = CheckoutMachine()
-        let sale = CheckoutMachine.Sale(id: presented.order.id, amount: presented.order.amount)
-        _ = machine.handle(.showMerchantQR(sale, orderID: presented.order.id))
+        var machine = Self.machine(showing: presented)
         guard let order = try embedded().order(presented.order.id, now: t) else {
             throw CheckoutError("order \(presented.order.id) vanished from the ledger")
         }
@@ -259,13 +257,19 @@ public struct Checkout: Sendable {
     /// Closes a presented order at the ledger (the cashier gave up, or it expired): declined with
     /// `reason`, unless the customer's payment landed first, which then stands with its receipt.
     public func cancelOrder(_ presented: PresentedOrder, reason: String, now t: Int64) throws -> SaleResult {
-        var machine = CheckoutMachine()
-        let sale = CheckoutMachine.Sale(id: presented.order.id, amount: presented.order.amount)
-        _ = machine.handle(.showMerchantQR(sale, orderID: presented.order.id))
+        var machine = Self.machine(showing: presented)
         let closed = try embedded().cancelOrder(presented.order.id, now: t)
         if closed.status == .paid { return try paidReceipt(closed, machine: &machine, now: t) }
         _ = machine.handle(.orderExpired)
         return .declined(reason: reason)
+    }
+
+    /// A checkout machine showing `presented`'s QR, as its check and its cancel start from.
+    private static func machine(showing presented: PresentedOrder) -> CheckoutMachine {
+        var machine = CheckoutMachine()
+        _ = machine.handle(.showMerchantQR(CheckoutMachine.Sale(id: presented.order.id, amount: presented.order.amount),
+                                           orderID: presented.order.id))
+        return machine
     }
 
     // MARK: Refunds

@@ -140,6 +140,18 @@ public final class ReceiptBook: Sendable {
         }
     }
 
+    /// Prints receipt `number` with `send`, marked as a copy when the book has printed it before,
+    /// and counts the print once `send` returns (a printer that failed leaves the count alone, so
+    /// the next try is still the original). Returns whether it went as a copy.
+    @discardableResult
+    public func print(number: String, with send: (SignedReceipt, _ copy: Bool) throws -> Void) throws -> Bool {
+        guard let entry = try entry(number: number) else { throw CheckoutError("no receipt \(number) in the receipt book") }
+        let copy = entry.printed > 0
+        try send(entry.receipt, copy)
+        try printed(number: number)
+        return copy
+    }
+
     /// Records that receipt `number` was printed, once the printer took it; returns how many
     /// times it has been printed now.
     @discardableResult

@@ -73,7 +73,7 @@ public final class TillSession: Sendable {
     public let catalogue: Catalogue?
     /// Where approved receipts are printed, if anywhere; a printer failure is an event and
     /// undoes nothing.
-    public let printer: (@Sendable (SignedReceipt) throws -> Void)?
+    public let printer: (@Sendable (SignedReceipt, _ copy: Bool) throws -> Void)?
     /// The events kept for readers; older ones are dropped (a reader that far behind starts over).
     public static let eventsKept = 10_000
 
@@ -90,7 +90,7 @@ public final class TillSession: Sendable {
 
     private let inner: Mutex<Inner>
 
-    public init(checkout: Checkout, catalogue: Catalogue? = nil, printer: (@Sendable (SignedReceipt) throws -> Void)? = nil) {
+    public init(checkout: Checkout, catalogue: Catalogue? = nil, printer: (@Sendable (SignedReceipt, _ copy: Bool) throws -> Void)? = nil) {
         self.checkout = checkout
         self.catalogue = catalogue
         self.printer = printer
@@ -299,8 +299,7 @@ public final class TillSession: Sendable {
         guard let printer else { return }
         let number = receipt.receipt.number
         do {
-            try printer(receipt)
-            try checkout.book?.printed(number: number)
+            if let book = checkout.book { try book.print(number: number, with: printer) } else { try printer(receipt, false) }
             inner.withLock { s in Self.append(&s, kind: "printed") { $0.receipt = number } }
         } catch {
             inner.withLock { s in Self.append(&s, kind: "print_failed") { $0.receipt = number; $0.reason = "\(error)" } }

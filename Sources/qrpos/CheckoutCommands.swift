@@ -411,22 +411,25 @@ struct ReceiptCommand: ParsableCommand {
         func run() throws {
             let book = try store.receiptBook()
             let url = try printerURL(printer)
-            let entry: ReceiptBook.Entry?
+            let chosen = try printerProfile(profile)
             let signed: SignedReceipt
             if last {
                 guard let newest = try book.last(terminal: terminal.terminal) else {
                     throw Failure("terminal \(terminal.terminal) has no receipts in \(book.path)")
                 }
-                (entry, signed) = (newest, newest.receipt)
-            } else if let found = try book.entry(number: receipt!) {
-                (entry, signed) = (found, found.receipt)
+                signed = newest.receipt
             } else {
-                signed = try loadReceipt(receipt!)
-                entry = try book.entry(number: signed.receipt.number)
+                signed = try findReceipt(receipt!, in: book)
             }
-            let copy = (entry?.printed ?? 0) > 0
-            let bytes = try printReceipt(signed, printer: url, profile: try printerProfile(profile), timeout: timeout, copy: copy)
-            if entry != nil { try book.printed(number: signed.receipt.number) }
+            var bytes = 0
+            var copy = false
+            if try book.entry(number: signed.receipt.number) != nil {
+                copy = try book.print(number: signed.receipt.number) { receipt, copy in
+                    bytes = try printReceipt(receipt, printer: url, profile: chosen, timeout: timeout, copy: copy)
+                }
+            } else {
+                bytes = try printReceipt(signed, printer: url, profile: chosen, timeout: timeout)
+            }
             print("receipt \(signed.receipt.number)\(copy ? " (copy)" : "") printed on \(url) (\(bytes) bytes)")
         }
     }
@@ -486,7 +489,7 @@ struct ReceiptCommand: ParsableCommand {
                       + "\(TextReceipt.utcDateTime(stamp.issuedAt)), signed by key \(stamp.keyID)")
                 return
             }
-            let signed = try store.receiptBook().entry(number: receipt)?.receipt ?? loadReceipt(receipt)
+            let signed = try findReceipt(receipt, in: store.receiptBook())
             do { try ReceiptCodec.verify(signed, publicKey: key) } catch { throw Failure("receipt \(signed.receipt.number) is NOT valid: \(error)") }
             if let qr {
                 let stamp: ReceiptCodec.Stamp
@@ -512,7 +515,7 @@ struct ReceiptCommand: ParsableCommand {
         func validate() throws { try checkColumns(columns) }
 
         func run() throws {
-            let signed = try store.receiptBook().entry(number: receipt)?.receipt ?? loadReceipt(receipt)
+            let signed = try findReceipt(receipt, in: store.receiptBook())
             if html {
                 do { print(try HTMLReceipt.render(signed), terminator: "") } catch { throw Failure("\(error)") }
             } else {
@@ -556,6 +559,16 @@ func printerURL(_ option: String?) throws -> String {
         throw Failure("say which printer: --printer file:/dev/usb/lp0, tcp://HOST:9100 or cups:QUEUE (or QRPOS_PRINTER)")
     }
     return url
+}
+
+/// A receipt by its number in the book, else from a file or its string.
+func findReceipt(_ text: String, in book: ReceiptBook) throws -> SignedReceipt {
+    try book.entry(number: text)?.receipt ?? loadReceipt(text)
+}
+
+/// The catalogue to use: the one named, else the repository's demo catalogue when run from it.
+func cataloguePath(_ option: String?) -> String? {
+    option ?? (FileManager.default.fileExists(atPath: "assets/catalogue.json") ? "assets/catalogue.json" : nil)
 }
 
 func loadReceipt(_ fileOrString: String) throws -> SignedReceipt {

@@ -28,29 +28,23 @@ struct Demo: ParsableCommand {
         let folder = keep ?? FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-demo-\(UUIDv7.make())").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { if keep == nil { try? FileManager.default.removeItem(atPath: folder) } }
-        let cataloguePath = catalogue ?? (FileManager.default.fileExists(atPath: "assets/catalogue.json") ? "assets/catalogue.json" : nil)
-        var demo = try DemoRun(folder: folder, columns: columns, catalogue: try cataloguePath.map(Catalogue.init(path:)))
+        var demo = try DemoRun(folder: folder, columns: columns, catalogue: try cataloguePath(catalogue).map(Catalogue.init(path:)))
         try demo.run()
         if let printer {
             // A printer that fails is a failed check, and undoes nothing: the payments stand.
             print("\n== Printing on \(printer)")
             let profile = try qrpos.printerProfile(printerProfile)
-            for receipt in demo.receipts {
+            // Every receipt, then the first again: the book makes that one a copy.
+            for (index, number) in (demo.receipts.map(\.receipt.number) + demo.receipts.prefix(1).map(\.receipt.number)).enumerated() {
+                let reprint = index == demo.receipts.count
                 do {
-                    let bytes = try printReceipt(receipt, printer: printer, profile: profile, timeout: 10)
-                    try demo.book.printed(number: receipt.receipt.number)
-                    demo.check(true, "receipt \(receipt.receipt.number) printed (\(bytes) bytes of ESC/POS)")
+                    var bytes = 0
+                    let copy = try demo.book.print(number: number) { receipt, copy in
+                        bytes = try printReceipt(receipt, printer: printer, profile: profile, timeout: 10, copy: copy)
+                    }
+                    demo.check(copy == reprint, "receipt \(number) \(reprint ? "reprinted, marked as a copy" : "printed") (\(bytes) bytes of ESC/POS)")
                 } catch {
-                    demo.check(false, "receipt \(receipt.receipt.number) not printed: \(error)")
-                }
-            }
-            if let first = demo.receipts.first {
-                do {
-                    let bytes = try printReceipt(first, printer: printer, profile: profile, timeout: 10, copy: true)
-                    try demo.book.printed(number: first.receipt.number)
-                    demo.check(true, "receipt \(first.receipt.number) reprinted, marked as a copy (\(bytes) bytes)")
-                } catch {
-                    demo.check(false, "receipt \(first.receipt.number) not reprinted: \(error)")
+                    demo.check(false, "receipt \(number) not printed: \(error)")
                 }
             }
             if let z = demo.zReport {

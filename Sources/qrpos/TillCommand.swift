@@ -58,8 +58,7 @@ struct TillCommand: ParsableCommand {
 
     func run() throws {
         let checkout = try makeCheckout(store, terminal)
-        let cataloguePath = catalogue ?? (FileManager.default.fileExists(atPath: "assets/catalogue.json") ? "assets/catalogue.json" : nil)
-        let items = try cataloguePath.map(Catalogue.init(path:))
+        let items = try cataloguePath(catalogue).map(Catalogue.init(path:))
         var print: (@Sendable (SignedReceipt, Bool) throws -> Void)?
         var profile: PrinterProfile?
         if let printer {
@@ -67,23 +66,16 @@ struct TillCommand: ParsableCommand {
             profile = chosen
             print = { receipt, copy in _ = try printReceipt(receipt, printer: printer, profile: chosen, timeout: 10, copy: copy) }
         }
-        var printOriginal: (@Sendable (SignedReceipt) throws -> Void)?
-        if let print { printOriginal = { @Sendable receipt in try print(receipt, false) } }
-        let session = TillSession(checkout: checkout, catalogue: items, printer: printOriginal)
+        let session = TillSession(checkout: checkout, catalogue: items, printer: print)
         let logger = Logger(label: "qrpos.till")
         guard headless else {
             if control != nil { try serve(session, logger: logger, wait: false) }
             guard let book = checkout.book else { throw Failure("the till has no receipt book") }
             let terminalID = terminal.terminal, merchantName = checkout.merchant.name
             var screen = TillScreen(session: session, terminalID: terminalID, reprint: { number in
-                guard let entry = try number.map({ try book.entry(number: $0) }) ?? book.last(terminal: terminalID) else {
-                    throw Failure(number.map { "no receipt \($0) in the receipt book" } ?? "no receipts yet")
-                }
-                let receipt = entry.receipt.receipt.number
+                guard let receipt = try number ?? book.last(terminal: terminalID)?.receipt.receipt.number else { throw Failure("no receipts yet") }
                 guard let print else { return "receipt \(receipt) is in the book; no printer named (--printer)" }
-                try print(entry.receipt, entry.printed > 0)
-                try book.printed(number: receipt)
-                return "receipt \(receipt) printed" + (entry.printed > 0 ? " as a copy" : "")
+                return "receipt \(receipt) printed" + (try book.print(number: receipt, with: print) ? " as a copy" : "")
             }, report: { kind in
                 let now = Int64(Date().timeIntervalSince1970)
                 let made = kind == .z ? try book.closeDay(terminal: terminalID, merchantName: merchantName, now: now)
