@@ -68,6 +68,31 @@ public struct Printer: Sendable {
         }
     }
 
+    /// Whether the printer is there to take a receipt, without printing anything: its device
+    /// file opens, its TCP port accepts, or CUPS knows its queue and has it enabled. A kiosk asks
+    /// this while its printer is failing, to know when it is back.
+    public func probe() throws(PrinterError) {
+        switch address {
+        case .file, .tcp: try send([])
+        case .cups(let queue):
+            guard let lpstat = ["/usr/bin/lpstat", "/bin/lpstat"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+                throw PrinterError("cannot ask about cups:\(queue): CUPS's lpstat command is not installed (apt install cups-client)")
+            }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: lpstat)
+            process.arguments = ["-p", queue]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            do { try process.run() } catch { throw PrinterError("cannot run lpstat for cups:\(queue): \(error)") }
+            let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            guard process.terminationStatus == 0, !said.contains("disabled") else {
+                throw PrinterError("CUPS queue \(queue) cannot print: \(said.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+        }
+    }
+
     // MARK: A device file
 
     private func sendToFile(_ path: String, _ bytes: [UInt8]) throws(PrinterError) {

@@ -337,8 +337,8 @@ public struct Checkout: Sendable {
         }
     }
 
-    func receipt(for transfer: Transfer, method: String, payer: String, now: Int64) throws -> SignedReceipt {
-        try sign(transfer, method: method, payer: payer, now: now)
+    func receipt(for transfer: Transfer, method: String, payer: String, refundOfNumber: String? = nil, now: Int64) throws -> SignedReceipt {
+        try sign(transfer, method: method, payer: payer, refundOfNumber: refundOfNumber, now: now)
     }
 
     /// The receipt for `transfer`, numbered by the book when there is one (which gives back the

@@ -54,17 +54,57 @@ extension Checkout {
             if let order = try? client.order(id), order.status == "paid" { return try settled(order, journal: journal, now: now()) }
             sleep(min(limits.orderPollIntervalMillis, max(1, deadline - now())))
         }
+        return try closeOrder(presented, client: client, journal: journal, reason: Decline.orderExpired.description, now: now())
+    }
+
+    /// Asks the ledger server once about a presented order, following its events for up to
+    /// `waitSeconds` first (asking plainly when they break off): paid (the receipt), expired
+    /// (closed by ``closeOrder(_:client:journal:reason:now:)``), or still open. A server that
+    /// cannot be reached leaves it open until it expires.
+    public func checkOrder(_ presented: PresentedOrder, client: LedgerClient, journal: TerminalJournal, waitSeconds: Double,
+                           now: () -> Int64 = UnixTime.nowMillis) throws -> OrderCheck {
+        let id = presented.order.id
+        let expiresAt = presented.order.expiresAt
+        let wait = min(waitSeconds, Double(max(0, expiresAt - now())) / 1000)
+        var heard = wait > 0 ? try? client.watchOrder(id, seconds: wait) : nil
+        if heard?.status != "paid" { heard = try? client.order(id) }
+        if let heard, heard.status == "paid" { return .decided(try settled(heard, journal: journal, now: now())) }
+        guard now() >= expiresAt || (heard != nil && heard?.status != "open") else { return .open(expiresAt: expiresAt) }
+        return .decided(try closeOrder(presented, client: client, journal: journal, reason: Decline.orderExpired.description, now: now()))
+    }
+
+    /// Alipay's rule at the end of a wait: asks the ledger server, cancels an order still open,
+    /// and answers paid if a payment won the race (the terminal learns it before it says
+    /// anything), else declined with `reason`. If the server cannot be reached, the sale is
+    /// declined and stays undecided in the journal, for `qrpos sync push` (or the till's own
+    /// sync) to settle: a late payment is then refunded.
+    public func closeOrder(_ presented: PresentedOrder, client: LedgerClient, journal: TerminalJournal, reason: String,
+                           now: Int64 = UnixTime.nowMillis()) throws -> SaleResult {
+        let id = presented.order.id
         do {
             var order = try client.order(id)
             if order.status == "open" { order = try client.cancelOrder(id) }
-            if order.status == "paid" { return try settled(order, journal: journal, now: now()) }
-            try journal.decide(id: id, approved: false, decline: Decline.orderExpired.description, now: now())
-            return .declined(reason: Decline.orderExpired.description)
+            if order.status == "paid" { return try settled(order, journal: journal, now: now) }
+            try journal.decide(id: id, approved: false, decline: reason, now: now)
+            return .declined(reason: reason)
         } catch let error as CheckoutError {
             throw error
         } catch {
             return .declined(reason: "not paid; the ledger could not be reached to close order \(id) (\(error)): `qrpos sync push` settles it, refunding a late payment")
         }
+    }
+
+    /// Refunds `amount` of an earlier payment at the ledger server, back to the wallet that paid
+    /// it; `original` (the sale's receipt) gives the payer and the receipt number to print.
+    /// The same `refundID` again returns the first answer.
+    public func refund(payment: String, amount: Money, client: LedgerClient, original: Receipt?, refundID: String = UUIDv7.make(),
+                       now: Int64 = UnixTime.nowMillis()) throws -> SaleResult {
+        let answer = try client.refund(RefundWire(id: refundID, payment: payment, amount: amount.minorUnits, currency: amount.currency.code))
+        guard answer.status == "approved" else { return .declined(reason: answer.reason ?? answer.decline ?? "declined by the ledger") }
+        let transfer = Transfer(id: refundID, kind: .refund, debitAccount: merchant.id, creditAccount: answer.wallet ?? "?", amount: amount,
+                                refundOf: payment, orderID: nil, memo: "refund", createdAt: now)
+        return .approved(try receipt(for: transfer, method: "refund", payer: original?.payer ?? "wallet …" + (answer.wallet ?? "?").suffix(4),
+                                     refundOfNumber: original?.number, now: now))
     }
 
     /// What became of one undecided order when the terminal settled it with the ledger.
@@ -80,9 +120,13 @@ extension Checkout {
     /// Settles the journal's undecided orders with the ledger server: an open one is cancelled;
     /// one that was paid is refunded in full back to the wallet (the cashier was told it was not
     /// paid, or was told nothing), and reported.
-    public func reconcileOrders(journal: TerminalJournal, client: LedgerClient, now: Int64 = UnixTime.nowMillis()) throws -> [Reconciled] {
+    /// A terminal still running passes `expiredOnly` and its open order in `skipping`: only
+    /// orders past their validity are touched, and never the one it is showing or closing.
+    public func reconcileOrders(journal: TerminalJournal, client: LedgerClient, expiredOnly: Bool = false, skipping: Set<String> = [],
+                                now: Int64 = UnixTime.nowMillis()) throws -> [Reconciled] {
         var report: [Reconciled] = []
-        for entry in try journal.undecided(method: .merchantQR) where entry.terminal == terminalID {
+        for entry in try journal.undecided(method: .merchantQR) where entry.terminal == terminalID && !skipping.contains(entry.id) {
+            if expiredOnly && now < entry.createdAt + limits.orderValidityMillis { continue }
             do {
                 var order: OrderWire
                 do { order = try client.order(entry.id) } catch let failed as LedgerClient.Failed where failed.description.contains("answered 404") {

@@ -13,7 +13,7 @@ struct QRPos: ParsableCommand {
             """,
         subcommands: [
             Demo.self, Scan.self, MerchantCommand.self, MerchantQRCommand.self, OrderCommand.self,
-            WalletCommand.self, Charge.self, RefundCommand.self, LedgerCommand.self, ReceiptCommand.self, ReportCommand.self, TillCommand.self,
+            WalletCommand.self, Charge.self, RefundCommand.self, LedgerCommand.self, ReceiptCommand.self, ReportCommand.self, TillCommand.self, KioskCommand.self,
             SyncCommand.self, TerminalCommand.self, Devices.self, Bench.self, Frames.self,
         ]
     )

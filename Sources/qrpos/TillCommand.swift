@@ -5,6 +5,7 @@ import Foundation
 import Glibc
 #endif
 import Logging
+import Payments
 import Receipts
 import Synchronization
 import Terminal
@@ -25,25 +26,74 @@ struct TillCommand: ParsableCommand {
             merchant QR, cancel, refund by receipt number, read the state, follow the events as JSON lines. \
             The same address serves the customer display, a live page for a second screen or a kiosk browser: \
             http://HOST:PORT/display. It prints {"listening": PORT} once it is ready. Receipts go to the receipt book, and to --printer when \
-            one is named (a printer failure is an event, and undoes no payment).
+            one is named (a printer failure is an event, and undoes no payment). \
+            With --server the till is a terminal of a fleet: sales go to the ledger server first, an offline code \
+            is taken on the offline rules when it cannot be reached, and what was taken offline is forwarded \
+            every --sync-every seconds; the screen shows OFFLINE with how many payments wait and how old the \
+            oldest is.
             """)
     @OptionGroup var store: StoreOptions
     @OptionGroup var terminal: TerminalOptions
+    @OptionGroup var till: TillOptions
     @Flag(help: "Run without a screen, driven through the control API.") var headless = false
-    @Option(help: ArgumentHelp("Where the control API listens, loopback only (with --headless, default 127.0.0.1:8090).", valueName: "host:port"))
+
+    func validate() throws {
+        if headless || till.control != nil { try till.validateControl() }
+        try till.validate()
+    }
+
+    func run() throws {
+        let (session, print, profile) = try till.session(store: store, terminal: terminal)
+        let logger = Logger(label: "qrpos.till")
+        guard headless else {
+            if till.control != nil { try till.serve(session, logger: logger, wait: false) }
+            let checkout = session.checkout
+            guard let book = checkout.book else { throw Failure("the till has no receipt book") }
+            let terminalID = terminal.terminal, merchantName = checkout.merchant.name
+            var screen = TillScreen(session: session, terminalID: terminalID, reprint: { number in
+                guard let receipt = try number ?? book.last(terminal: terminalID)?.receipt.receipt.number else { throw Failure("no receipts yet") }
+                guard let print else { return "receipt \(receipt) is in the book; no printer named (--printer)" }
+                return "receipt \(receipt) printed" + (try book.print(number: receipt, with: print) ? " as a copy" : "")
+            }, report: { kind in
+                let now = Int64(Date().timeIntervalSince1970)
+                let made = kind == .z ? try book.closeDay(terminal: terminalID, merchantName: merchantName, now: now)
+                    : try book.xReport(terminal: terminalID, merchantName: merchantName, now: now)
+                if let printer = till.printer, let profile { _ = try send(try EscPos.render(report: made, profile: profile), printer: printer, timeout: 10) }
+                return made
+            })
+            try screen.run()
+            return
+        }
+        try till.serve(session, logger: logger, wait: true)
+    }
+}
+
+/// What the till and the kiosk share: the control API's address, the catalogue, the printer,
+/// and the ledger server when the terminal belongs to a fleet.
+struct TillOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Where the control API and the customer display listen, loopback only (default 127.0.0.1:8090; port 0 picks one).", valueName: "host:port"))
     var control: String?
     @Option(help: "The catalogue sales may be made of (default: assets/catalogue.json when run from the repository).") var catalogue: String?
     @Option(help: ArgumentHelp("Print every receipt: file:PATH, tcp://HOST:9100 or cups:QUEUE.", valueName: "url")) var printer: String?
     @Option(name: .customLong("printer-profile"), help: ArgumentHelp("tm-t20ii, pos-5890, or a profile JSON file.", valueName: "name"))
     var printerProfile = "tm-t20ii"
+    @Option(help: ArgumentHelp("A ledger server (qrpos ledger serve; set up with qrpos terminal setup): sales go there first, and to the offline rules when it cannot be reached; what was taken offline is forwarded in the background.", valueName: "url"))
+    var server: String?
+    @Option(name: .customLong("online-timeout"), help: "With --server: seconds to wait for the ledger's answer before taking an offline code offline.")
+    var onlineTimeout: Double = 3
+    @Option(name: .customLong("sync-every"), help: "With --server: seconds between rounds with the server (forward offline payments, settle unanswered sales).")
+    var syncEvery: Double = 5
 
     func validate() throws {
-        if headless || control != nil {
-            guard let (host, _) = address, ["127.0.0.1", "localhost", "::1"].contains(host) else {
-                throw ValidationError("--control is HOST:PORT on loopback (127.0.0.1, localhost or ::1), not \(controlAddress)")
-            }
-        }
         if let printer { _ = try PrinterAddress(printer) }
+        guard onlineTimeout > 0 && onlineTimeout <= 60 else { throw ValidationError("--online-timeout is above 0 and at most 60 seconds") }
+        guard syncEvery >= 0.2 && syncEvery <= 3600 else { throw ValidationError("--sync-every is 0.2 to 3600 seconds") }
+    }
+
+    func validateControl() throws {
+        guard let (host, _) = address, ["127.0.0.1", "localhost", "::1"].contains(host) else {
+            throw ValidationError("--control is HOST:PORT on loopback (127.0.0.1, localhost or ::1), not \(controlAddress)")
+        }
     }
 
     var controlAddress: String { control ?? "127.0.0.1:8090" }
@@ -56,9 +106,11 @@ struct TillCommand: ParsableCommand {
         return (String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
     }
 
-    func run() throws {
-        let checkout = try makeCheckout(store, terminal)
-        let items = try cataloguePath(catalogue).map(Catalogue.init(path:))
+    /// The till's session: on the embedded ledger, or through `--server` (whose configuration
+    /// the terminal keeps for when it is away); receipts printed on `--printer`. Returns the
+    /// printing closure and the profile too, for reprints and reports.
+    func session(store: StoreOptions, terminal: TerminalOptions)
+        throws -> (TillSession, (@Sendable (SignedReceipt, Bool) throws -> Void)?, PrinterProfile?) {
         var print: (@Sendable (SignedReceipt, Bool) throws -> Void)?
         var profile: PrinterProfile?
         if let printer {
@@ -66,39 +118,38 @@ struct TillCommand: ParsableCommand {
             profile = chosen
             print = { receipt, copy in _ = try printReceipt(receipt, printer: printer, profile: chosen, timeout: 10, copy: copy) }
         }
-        let session = TillSession(checkout: checkout, catalogue: items, printer: print)
-        let logger = Logger(label: "qrpos.till")
-        guard headless else {
-            if control != nil { try serve(session, logger: logger, wait: false) }
-            guard let book = checkout.book else { throw Failure("the till has no receipt book") }
-            let terminalID = terminal.terminal, merchantName = checkout.merchant.name
-            var screen = TillScreen(session: session, terminalID: terminalID, reprint: { number in
-                guard let receipt = try number ?? book.last(terminal: terminalID)?.receipt.receipt.number else { throw Failure("no receipts yet") }
-                guard let print else { return "receipt \(receipt) is in the book; no printer named (--printer)" }
-                return "receipt \(receipt) printed" + (try book.print(number: receipt, with: print) ? " as a copy" : "")
-            }, report: { kind in
-                let now = Int64(Date().timeIntervalSince1970)
-                let made = kind == .z ? try book.closeDay(terminal: terminalID, merchantName: merchantName, now: now)
-                    : try book.xReport(terminal: terminalID, merchantName: merchantName, now: now)
-                if let printer, let profile { _ = try send(try EscPos.render(report: made, profile: profile), printer: printer, timeout: 10) }
-                return made
-            })
-            try screen.run()
-            return
+        let items = try cataloguePath(catalogue).map(Catalogue.init(path:))
+        guard let server else {
+            return (TillSession(checkout: try makeCheckout(store, terminal), catalogue: items, printer: print), print, profile)
         }
-        try serve(session, logger: logger, wait: true)
+        let client = try ledgerClient(server, store: store, terminal: terminal, timeout: onlineTimeout)
+        let checkout = try remoteCheckout(client, store: store, terminal: terminal)
+        let config = try TerminalConfigFile(store).load(client)
+        let issuers = try config.issuerKeys.map { hex in
+            guard let raw = Hex.bytes(hex), let key = try? OfflinePublicKey(raw: raw) else { throw Failure("the ledger server's issuer key \(hex) is not valid") }
+            return key
+        }
+        let remote = TillSession.Remote(client: client, journal: try TerminalJournal(path: journalPath(store)), issuers: issuers,
+                                        policy: OfflinePolicy.standard(for: checkout.merchant.currency),
+                                        requestWindowMillis: config.requestWindowMillis ?? 300_000)
+        let session = TillSession(checkout: checkout, catalogue: items, remote: remote, printer: print)
+        session.startSync(everySeconds: syncEvery)
+        return (session, print, profile)
     }
 
-    /// Serves the control API; with `wait`, until it stops.
-    func serve(_ session: TillSession, logger: Logger, wait: Bool) throws {
+    /// Serves the control API and the customer display; with `wait`, until it stops.
+    /// `onListening` runs once the address is bound and said on stdout.
+    func serve(_ session: TillSession, logger: Logger, wait: Bool, status: String = "control API and customer display",
+               onListening: @escaping @Sendable () -> Void = {}) throws {
         let (host, port) = address!
         let app = ControlServer.application(router: ControlServer.router(session: session, logger: logger), host: host, port: port,
                                             logger: logger) { bound in
             FileHandle.standardOutput.write(Data("{\"listening\":\(bound)}\n".utf8))
             // Under systemd (hardware/systemd/qrpos-till.service): ready now, and alive for as
             // long as the control API answers.
-            SystemdNotify.send("READY=1\nSTATUS=control API and customer display on \(host):\(bound)")
+            SystemdNotify.send("READY=1\nSTATUS=\(status) on \(host):\(bound)")
             SystemdNotify.startWatchdog { answers(host: host, port: bound) }
+            onListening()
         }
         let failure = Mutex<String?>(nil)
         let done = DispatchSemaphore(value: 0)

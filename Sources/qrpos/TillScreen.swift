@@ -235,7 +235,7 @@ struct TillScreen {
             lines.append("  No sale open")
             lines.append("")
         }
-        lines.append("")
+        lines.append(Self.ledgerLine(s))
         lines.append("  STATUS  \u{1B}[7m " + Self.status(s) + " \u{1B}[0m")
         switch s.phase {
         case .approved: lines.append("          receipt \(s.receipt ?? "?")")
@@ -305,9 +305,31 @@ struct TillScreen {
         case .awaitingCode: "WAITING FOR THE CUSTOMER'S CODE"
         case .showingQR: "SHOWING MY QR"
         case .authorizing: "AUTHORIZING…"
-        case .approved: "APPROVED"
+        case .approved: s.offline == true ? "APPROVED OFFLINE" : "APPROVED"
         case .declined: "DECLINED"
         }
+    }
+
+    /// The ledger's line: where sales go, and when the server is away, that the till is offline,
+    /// since when, and how many payments wait (and how old the oldest is); a failing printer too.
+    static func ledgerLine(_ s: TillSession.Snapshot) -> String {
+        var line = "  Ledger  "
+        if let link = s.ledger {
+            line += link.reachable ? "server online" : "\u{1B}[7m OFFLINE \u{1B}[0m since \(clock(link.since))"
+            if link.unsynced > 0 || !link.reachable {
+                line += " · \(link.unsynced) unsynced" + (link.unsyncedAgeSeconds.map { ", oldest " + age($0) } ?? "")
+            }
+            if link.offlineClosed != nil { line += " · \u{1B}[1mno more offline sales\u{1B}[0m" }
+        } else {
+            line += "embedded (this machine)"
+        }
+        if let printer = s.printer, !printer.ok { line += " · \u{1B}[1mPRINTER FAILING\u{1B}[0m" }
+        return line
+    }
+
+    /// An age in seconds, as a cashier reads it: 40 s, 4 min, 2 h 5 min.
+    static func age(_ seconds: Int64) -> String {
+        seconds < 60 ? "\(seconds) s" : seconds < 3600 ? "\(seconds / 60) min" : "\(seconds / 3600) h \(seconds % 3600 / 60) min"
     }
 
     /// `left` and `right` on one line of `width` columns.
