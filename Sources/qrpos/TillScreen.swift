@@ -103,7 +103,8 @@ struct TillScreen {
                 switch b {
                 case 0x0D, 0x0A: submit()
                 case 0x7F, 0x08: if !input.isEmpty { input.removeLast() }
-                case 0x20..<0x7F: if input.count < 200 { input.append(Character(UnicodeScalar(b))) }
+                // An offline code, typed by a scanner, is several hundred characters.
+                case 0x20..<0x7F: if input.count < 4_096 { input.append(Character(UnicodeScalar(b))) }
                 default: break
                 }
                 continue

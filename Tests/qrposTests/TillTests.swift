@@ -164,18 +164,30 @@ import Testing
     /// A till's screen in its own tmux server, with its control API on a free port.
     final class Screen {
         let rig: (cli: CLI, merchant: String, wallet: String)
+        /// Where the wallet's codes are made: the ledger's home.
+        let ledger: CLI
         let socket = "qrpos-" + UUID().uuidString.prefix(8)
         let port = freeLoopbackPort()
 
-        init(rows: Int) throws {
-            let cli = try CLI()
-            let merchant = try cli.run(["merchant", "create", "--name", "Tea House", "--city", "Hangzhou", "--mcc", "5812"]).stdout
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            let wallet = try cli.run(["wallet", "create", "--name", "Lin"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            _ = try cli.run(["wallet", "deposit", wallet, "50.00"])
-            rig = (cli, merchant, wallet)
-            let command = [CLI.executable.path, "till", "--home", cli.home.path, "--merchant", merchant, "--control", "127.0.0.1:\(port)",
-                           "--catalogue", TillTests.root.appendingPathComponent("assets/catalogue.json").path].joined(separator: " ")
+        /// On a fresh embedded ledger, or as terminal T7 of `fleet` (through its ledger server).
+        init(rows: Int, fleet: Fleet? = nil) throws {
+            var arguments: [String]
+            if let fleet {
+                rig = (fleet.terminal, fleet.merchant, fleet.wallet)
+                ledger = fleet.ledger
+                arguments = ["--terminal-id", "T7", "--server", fleet.serverURL, "--sync-every", "0.5", "--online-timeout", "1"]
+            } else {
+                let cli = try CLI()
+                let merchant = try cli.run(["merchant", "create", "--name", "Tea House", "--city", "Hangzhou", "--mcc", "5812"]).stdout
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                let wallet = try cli.run(["wallet", "create", "--name", "Lin"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+                _ = try cli.run(["wallet", "deposit", wallet, "50.00"])
+                rig = (cli, merchant, wallet)
+                ledger = cli
+                arguments = ["--merchant", merchant]
+            }
+            let command = ([CLI.executable.path, "till", "--home", rig.cli.home.path, "--control", "127.0.0.1:\(port)",
+                            "--catalogue", TillTests.root.appendingPathComponent("assets/catalogue.json").path] + arguments).joined(separator: " ")
             try tmux(["new-session", "-d", "-x", "80", "-y", "\(rows)", "TERM=xterm " + command + "; sleep 10"])
             try wait(for: "press n for a new sale")
         }
@@ -212,8 +224,8 @@ import Testing
         }
 
         func code() throws -> String {
-            let line = try #require(try rig.cli.run(["wallet", "code", rig.wallet, "--json"]).lines.first)
-            return try #require(try rig.cli.json(line)["code"] as? String)
+            let line = try #require(try ledger.run(["wallet", "code", rig.wallet, "--json"]).lines.first)
+            return try #require(try ledger.json(line)["code"] as? String)
         }
 
         func state() throws -> [String: Any] {
@@ -270,6 +282,39 @@ import Testing
         try s.keys("Q")
         Thread.sleep(forTimeInterval: 0.5)
         #expect(!(try s.screen()).contains("qrpos till ·"), "Q leaves the till")
+    }
+
+    @Test("through a ledger server: the screen says OFFLINE with the unsynced count and age when the server goes, a refund goes to the server, and the count clears once it is back")
+    func offlineOnScreen() throws {
+        let fleet = try Fleet()
+        let s = try Screen(rows: 24, fleet: fleet)
+        defer { s.close() }
+        #expect(try s.screen().contains("Ledger  server online"))
+        // Online: a sale by a one-time code, then its refund by receipt number, both at the server.
+        try s.keys("n", "6.00", "Enter", "s", try s.code(), "Enter")
+        try s.wait(for: "receipt T7-000001")
+        try s.keys("r", "T7-000001", "Enter", "2.00", "Enter")
+        try s.wait(for: "refunded  T7-000002")
+
+        let token = try fleet.offlineCode(allowance: "40.00")
+        fleet.stopServer()
+        try s.wait(for: "OFFLINE")
+        try s.keys("n", "5.00", "Enter", "s", token, "Enter")
+        var shown = try s.wait(for: "APPROVED OFFLINE")
+        shown = try s.wait(for: "1 unsynced, oldest")
+        #expect(shown.contains("receipt T7-000003"), "\(shown)")
+        // A one-time code cannot be checked offline: the sale stays open for an offline code.
+        try s.keys("n", "1.00", "Enter", "s", try s.code(), "Enter")
+        shown = try s.wait(for: "offline code needed")
+        #expect(shown.contains("WAITING FOR THE CUSTOMER'S CODE"), "\(shown)")
+        try s.keys("c")
+
+        try fleet.restartServer()
+        shown = try s.wait(for: "server online")
+        shown = try s.wait(for: "synced")
+        #expect(!shown.contains("unsynced"), "nothing waits once the server has it: \(shown)")
+        #expect(try fleet.merchantBalance() == "9.00", "6.00 - 2.00 + 5.00")
+        #expect(try fleet.ledger.run(["ledger", "audit"]).status == 0)
     }
 
     @Test("on a screen tall enough the merchant QR is drawn, and zbar reads the order's payload from the captured text")
@@ -383,17 +428,17 @@ import Testing
         #expect(messages.dropFirst().filter { $0 == "WATCHDOG=1" }.count >= 3, "\(messages)")
     }
 
-    @Test("systemd-analyze verifies the unit (with the built binary in place of /usr/local/bin/qrpos)")
-    func unitVerifies() throws {
+    @Test("systemd-analyze verifies the unit (with the built binary in place of /usr/local/bin/qrpos)", arguments: ["qrpos-till.service", "qrpos-kiosk.service"])
+    func unitVerifies(name: String) throws {
         let analyze = "/usr/bin/systemd-analyze"
         try #require(FileManager.default.isExecutableFile(atPath: analyze), "systemd-analyze (Debian's systemd package) is needed")
-        let unit = try String(contentsOf: TillTests.root.appendingPathComponent("hardware/systemd/qrpos-till.service"), encoding: .utf8)
+        let unit = try String(contentsOf: TillTests.root.appendingPathComponent("hardware/systemd/" + name), encoding: .utf8)
         #expect(unit.contains("Type=notify") && unit.contains("WatchdogSec=") && unit.contains("SupplementaryGroups=video lp")
                 && unit.contains("Restart=always"))
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-unit-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let copy = folder.appendingPathComponent("qrpos-till.service")
+        let copy = folder.appendingPathComponent(name)
         try unit.replacingOccurrences(of: "/usr/local/bin/qrpos", with: CLI.executable.path).write(to: copy, atomically: true, encoding: .utf8)
         let output = folder.appendingPathComponent("verify.out").path
         let status = try Spawned(analyze, ["verify", copy.path], output: output).wait()
