@@ -129,6 +129,9 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        // On a terminal, a line on stderr says which case ran last and for how long it has run.
+        let progress = corpusFolder == nil ? ProgressLine.start("qrpos bench \(name)") : nil
+        defer { progress?.finish() }
         switch Name(rawValue: name)! {
         case .ledger:
             let bench = LedgerBench(walletCount: 1_000, merchantCount: 100, singleCount: payments, batchSize: batchSize, batchCount: batches)

@@ -161,10 +161,13 @@ func checkColumns(_ columns: Int) throws {
 /// Prints one JSON object on one line with sorted keys: the stable form rigs parse.
 func printJSON(_ object: [String: Any]) {
     let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-    print(String(decoding: data, as: UTF8.self))
-    // Each line is whole the moment it is printed: a rig reading a command that then waits
-    // (merchant-qr --wait, alerts --follow) sees it at once, not when the process ends.
-    fflush(nil)
+    ProgressLine.aside {
+        print(String(decoding: data, as: UTF8.self))
+        // Each line is whole the moment it is printed: a rig reading a command that then waits
+        // (merchant-qr --wait, alerts --follow) sees it at once, not when the process ends.
+        fflush(nil)
+    }
+    ProgressLine.active.withLock { $0 }?.note(object["case"] as? String)
 }
 
 func outcomeJSON(_ outcome: Outcome) -> [String: Any] {

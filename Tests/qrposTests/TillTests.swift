@@ -447,3 +447,37 @@ import Testing
         #expect(status == 0 && said.isEmpty, "\(said)")
     }
 }
+
+@Suite("Progress on a terminal") struct ProgressTests {
+    @Test("a bench in a terminal shows its progress on stderr and ends with a summary, its JSON lines on stdout whole; piped, stderr says none of it")
+    func benchProgress() throws {
+        let cli = try CLI()
+        let socket = "qrpos-" + UUID().uuidString.prefix(8)
+        let out = cli.path("bench.jsonl")
+        func tmux(_ arguments: [String]) throws -> String {
+            let output = cli.path("tmux-\(UUID().uuidString.prefix(8))")
+            try Spawned("/usr/bin/tmux", ["-L", socket] + arguments, output: output).wait()
+            return (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        }
+        defer { _ = try? tmux(["kill-server"]) }
+        _ = try tmux(["new-session", "-d", "-x", "120", "-y", "10",
+                      "TERM=xterm \(CLI.executable.path) bench receipt --payments 600 > \(out); sleep 30"])
+        var sawRunning = false, summary = ""
+        for _ in 0..<300 {
+            let screen = try tmux(["capture-pane", "-t", "0", "-p"])
+            if screen.contains("qrpos bench receipt:") && screen.contains(" done") && screen.contains(" s") { sawRunning = true }
+            if let line = screen.split(separator: "\n").first(where: { $0.contains("results in") }) {
+                summary = String(line)
+                break
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(sawRunning, "the running line never showed")
+        #expect(summary.hasPrefix("qrpos bench receipt: 3 results in"), "\(summary)")
+        let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 3 && lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil }, "\(lines)")
+
+        let piped = try cli.run(["bench", "receipt", "--payments", "20"])
+        #expect(piped.status == 0 && piped.lines.count == 3 && !piped.stderr.contains("done"), "\(piped.stderr)")
+    }
+}
