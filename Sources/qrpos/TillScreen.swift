@@ -198,13 +198,17 @@ struct TillScreen {
         if !text.isEmpty { body = text }
     }
 
-    /// New events: the recent list, and the bell (once for approved; a flash and the bell for declined).
+    /// New events: the recent list, and the bell: one ring for approved; for declined a flash of
+    /// the screen and two rings, so a cashier looking away still tells them apart.
     private mutating func follow() {
         for event in session.events(after: seenEvent) {
             seenEvent = event.seq
             switch event.kind {
             case "approved", "refunded": write("\u{07}")
-            case "declined", "refund_declined", "print_failed": write("\u{1B}[?5h\u{07}"); usleep(120_000); write("\u{1B}[?5l")
+            case "declined", "refund_declined", "print_failed":
+                write("\u{1B}[?5h\u{07}")
+                usleep(150_000)
+                write("\u{1B}[?5l\u{07}")
             default: break
             }
             var line = Self.clock(event.at) + "  " + event.kind.replacingOccurrences(of: "_", with: " ")

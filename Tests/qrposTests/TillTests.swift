@@ -238,6 +238,14 @@ import Testing
     func cashier() throws {
         let s = try Screen(rows: 24)
         defer { s.close() }
+        // Every byte the till writes to its terminal, to count the bells and flashes in.
+        let raw = s.rig.cli.path("pane.raw")
+        try s.tmux(["pipe-pane", "-t", "0", "-o", "cat >> \(raw)"])
+        func sounds() -> (bells: Int, flashes: Int) {
+            let bytes = (try? Data(contentsOf: URL(fileURLWithPath: raw))) ?? Data()
+            let text = String(decoding: bytes, as: UTF8.self)
+            return (bytes.filter { $0 == 0x07 }.count, text.components(separatedBy: "\u{1B}[?5h").count - 1)
+        }
         try s.keys("n")
         try s.wait(for: "Amount, or items")
         try s.keys("SOY-500*2 BUN-PORK", "Enter")
@@ -248,6 +256,8 @@ import Testing
         try s.keys(try s.code(), "Enter")
         var shown = try s.wait(for: "APPROVED")
         #expect(shown.contains("receipt T1-000001"))
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(sounds() == (1, 0), "approved: one ring, no flash")
         // A line wider than the pane would wrap and push the screen down: the title still on the
         // first row and the key help on the last show that everything fits 80x24.
         let rows = shown.split(separator: "\n", omittingEmptySubsequences: false)
@@ -256,6 +266,8 @@ import Testing
         try s.keys("n", "99.00", "Enter", "s", try s.code(), "Enter")
         shown = try s.wait(for: "DECLINED")
         #expect(shown.contains("insufficient funds"), "\(shown)")
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(sounds() == (3, 1), "declined: a flash and two more rings")
 
         try s.keys("x")
         shown = try s.wait(for: "X REPORT")
