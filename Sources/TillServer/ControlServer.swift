@@ -18,6 +18,7 @@ import Terminal
 ///     POST /v1/sales/current/qr            show the merchant QR instead (the state carries its payload)
 ///     POST /v1/sales/current/cancel
 ///     POST /v1/refunds                     {"receipt": "T1-000001", "amount": "1.00"}
+///     POST /v1/sync                        a round with the ledger server now (forward, settle); the state after
 ///     GET  /v1/events?after=N&wait=S       events after N as JSON lines, waiting up to S seconds (≤ 30) for one
 ///     GET  /display                        the customer display (``CustomerDisplay``)
 ///
@@ -77,6 +78,14 @@ public enum ControlServer {
         router.post("v1/refunds") { request, _ in
             let body = try await decode(RefundRequest.self, request)
             return try await command(logger) { try session.refund(receipt: body.receipt, amount: body.amount) }
+        }
+
+        router.post("v1/sync") { _, _ in
+            try await command(logger) { () throws -> TillSession.Snapshot in
+                guard session.remote != nil else { throw TillSession.Refused(description: "this till works on the embedded ledger: nothing to sync") }
+                session.sync()
+                return session.snapshot
+            }
         }
 
         router.get("v1/events") { request, _ in

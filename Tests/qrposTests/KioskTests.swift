@@ -216,6 +216,7 @@ struct KioskProcess {
         let kiosk = try KioskProcess(cli: cli, ["--merchant", merchant, "--sale-timeout", "2", "--result-seconds", "0.5"])
         defer { kiosk.process.stop() }
         #expect(try kiosk.get("state")["phase"] as? String == "idle", "no fixed price: idle until a sale comes")
+        #expect(try kiosk.post("sync", json: "{}").0 == 409, "nothing to sync on the embedded ledger")
 
         #expect(try kiosk.post("sales", json: #"{"amount": "3.00"}"#).0 == 200)
         let shown = try kiosk.state("showing the QR") { $0["phase"] as? String == "showing_qr" }
@@ -266,6 +267,7 @@ struct KioskProcess {
         #expect((needed["reason"] as? String)?.contains("offline code") == true, "\(needed)")
         #expect(try kiosk.get("state")["phase"] as? String == "awaiting_code")
 
+        #expect(try kiosk.post("sync", json: "{}").0 == 200, "a round asked for while the server is away fails softly")
         try fleet.restartServer()
         let synced = try kiosk.event("synced", within: 15)
         #expect((synced["reason"] as? String)?.hasPrefix("1 settled") == true, "\(synced)")
