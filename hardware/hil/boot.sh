@@ -13,7 +13,7 @@ cmd=${3:?}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 kver=$(cat "$cache/kernel-version")
 accel=${HIL_ACCEL:-tcg}
-timeout_s=${HIL_TIMEOUT:-300}
+timeout_s=${HIL_TIMEOUT:-480}
 
 # The kernel command line cannot carry spaces in one argument: the command goes in a script.
 printf '#!/bin/bash\nexport PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd\n%s\n' "$cmd" > "$work/guest-cmd.sh"

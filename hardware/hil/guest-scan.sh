@@ -5,7 +5,9 @@
 #   guest-scan.sh KPKG QRPOS WORK
 # Checks: (1) the payloads and the de-duplication (a code held in view is one event), (2) an
 # unplug mid-stream (vivid's "disconnect" control: every call then fails with ENODEV until all
-# handles close) is reported, the camera is re-opened when it returns, and scanning goes on.
+# handles close) is reported, the camera is re-opened when it returns, and scanning goes on;
+# (3) `qrpos kiosk` on the camera charges a code shown to it exactly once, and gets its camera
+# back after an unplug.
 set -uo pipefail
 kpkg=$1 qrpos=$2 work=$3
 cap=/dev/video0 out=/dev/video1
@@ -58,6 +60,40 @@ cat "$work/phase2.log"
 [ "$(wc -l < "$work/phase2.jsonl")" = 6 ] || fail "expected 6 events across the unplug"
 grep -qi "unplugged" "$work/phase2.log" "$work/phase2.jsonl" || fail "the unplug was not reported"
 grep -qiE "camera (back|returned|reopened)|reopened" "$work/phase2.log" "$work/phase2.jsonl" || fail "the return of the camera was not reported"
+
+echo "== phase 3: the kiosk sells from the camera, and survives an unplug"
+# The kiosk's control API and customer display listen on loopback, which the guest brings up here.
+ip link set lo up 2>/dev/null || busybox ip link set lo up
+export QRPOS_HOME=/tmp/kiosk-home
+m=$("$qrpos" merchant create --name "HIL Kiosk" --city Hangzhou) || fail "cannot make the merchant"
+w=$("$qrpos" wallet create --name HIL) || fail "cannot make the wallet"
+"$qrpos" wallet deposit "$w" 10.00 >/dev/null || fail "cannot fund the wallet"
+# A one-time code (60 s) held for 1 s in every 4: the kiosk charges it once; each return of it is
+# a new presentation, a new sale, and declined as used.
+code=$("$qrpos" wallet code "$w" --json | sed -n 's/.*"code":"\([0-9]*\)".*/\1/p')
+[ -n "$code" ] || fail "no payment code"
+"$qrpos" frames --out "$work/kiosk.grey" --format grey --size 320x240 "qr:$code*60" 'blank*180' || fail "cannot draw the kiosk's frames"
+cp "$work/kiosk.grey" "$work/loop.grey"
+{ pkill -f stream-out-mmap 2>/dev/null || busybox pkill -f stream-out-mmap; }    # the streamer loop starts again on the new frames
+timeout 170 "$qrpos" kiosk --merchant "$m" --camera $cap --width 320 --height 240 --amount 1.00 --result-seconds 1 \
+  --control 127.0.0.1:0 > "$work/kiosk.jsonl" 2> "$work/kiosk.log" &
+kiosk=$!
+wait_for() {  # wait_for PATTERN SECONDS
+  for _ in $(seq $(($2 * 10))); do grep -q "$1" "$work/kiosk.jsonl" && return 0; sleep 0.1; done
+  return 1
+}
+wait_for '"kind":"approved"' 90 || { cat "$work/kiosk.jsonl" "$work/kiosk.log"; fail "the kiosk approved no sale from the camera"; }
+grep -q '"kind":"camera_open"' "$work/kiosk.jsonl" || fail "the kiosk did not report its camera open"
+echo "kiosk: approved from the camera; unplugging"
+v4l2-ctl -d $cap -c disconnect=1 || fail "cannot trigger vivid's disconnect"
+wait_for '"kind":"camera_down"' 60 || { cat "$work/kiosk.jsonl" "$work/kiosk.log"; fail "the kiosk did not report the camera down"; }
+wait_for '"kind":"camera_back"' 90 || { cat "$work/kiosk.jsonl" "$work/kiosk.log"; fail "the kiosk did not get its camera back"; }
+kill $kiosk; wait $kiosk 2>/dev/null
+grep -c '"kind":"approved"' "$work/kiosk.jsonl" | grep -qx 1 || { cat "$work/kiosk.jsonl"; fail "the one code was approved more than once"; }
+balance=$("$qrpos" wallet balance "$w" --json | sed -n 's/.*"balance":"\([0-9.]*\)".*/\1/p')
+[ "$balance" = "9.00" ] || fail "the wallet holds $balance, not 9.00: charged other than once"
+"$qrpos" ledger audit >/dev/null || fail "the ledger audit failed after the kiosk"
+grep -E '"kind":"(approved|declined|camera_[a-z]+)"' "$work/kiosk.jsonl" | sed 's/"payload":"[^"]*",//'
 
 touch "$work/stop-output"
 kill $streamer 2>/dev/null

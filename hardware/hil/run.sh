@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Hardware in the loop on a real V4L2 driver: boots Debian's kernel under QEMU with vivid, feeds
 # frames carrying payment codes into vivid's output node, and runs `qrpos scan --device` on the
-# capture node (hardware/hil/guest-scan.sh says what is checked). About 30-60 s under TCG.
+# capture node, then `qrpos kiosk` on it (hardware/hil/guest-scan.sh says what is checked). About 2-4 min under TCG.
 #   hardware/hil/run.sh [QRPOS_BINARY]      exit 0 pass, 1 fail, 77 qemu not installed
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
