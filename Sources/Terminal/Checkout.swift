@@ -89,6 +89,7 @@ public struct Checkout: Sendable {
         case .authorize(let code, let sale):
             let outcome = try embedded().charge(requestID: sale.id, code: code, merchant: merchant.id, amount: sale.amount,
                                             memo: "terminal \(terminalID)", now: now)
+            Failpoint.hit("charge.after-ledger")
             return try finish(&machine, outcome: outcome, method: "customer code", payer: code.masked, lines: lines, now: now)
         case let other:
             preconditionFailure("checkout machine answered a code with \(other)")
@@ -337,8 +338,9 @@ public struct Checkout: Sendable {
         }
     }
 
-    func receipt(for transfer: Transfer, method: String, payer: String, refundOfNumber: String? = nil, now: Int64) throws -> SignedReceipt {
-        try sign(transfer, method: method, payer: payer, refundOfNumber: refundOfNumber, now: now)
+    func receipt(for transfer: Transfer, method: String, payer: String, authorization: Receipt.Authorization = .online,
+                 refundOfNumber: String? = nil, now: Int64) throws -> SignedReceipt {
+        try sign(transfer, method: method, payer: payer, authorization: authorization, refundOfNumber: refundOfNumber, now: now)
     }
 
     /// The receipt for `transfer`, numbered by the book when there is one (which gives back the

@@ -319,6 +319,14 @@ public final class TerminalJournal: Sendable {
         try read { db in try Self.entry(db, id) }
     }
 
+    /// The latest `limit` sales `terminal` approved, online or offline, oldest first.
+    public func approved(terminal: String, limit: Int) throws -> [JournalEntry] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM entry WHERE status = 'approved' AND terminal = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+                             arguments: [terminal, limit]).map(Self.entry).reversed()
+        }
+    }
+
     /// Offline approvals waiting for the ledger, oldest first.
     public func unsynced(limit: Int) throws -> [JournalEntry] {
         try read { db in

@@ -113,7 +113,7 @@ public final class TillSession: Sendable {
     /// no_answer (the ledger failed; the sale is still open), offline_code_needed (the server
     /// cannot be reached and the code was one-time: the sale stays open under a new id for an
     /// offline code), approved, declined, showing_qr, qr_closed (a code was presented instead),
-    /// cancelled, idle, refunded, refund_declined, printed, print_failed, printer_back,
+    /// cancelled, idle, refunded, refund_declined, recovered, printed, print_failed, printer_back,
     /// camera_open, camera_down, camera_back, offline, online, synced, sync_failed, reconciled.
     public struct Event: Sendable, Codable, Equatable {
         public let seq: Int
@@ -449,6 +449,24 @@ public final class TillSession: Sendable {
             Self.append(&s, kind: "idle")
             return s.snapshot
         }
+    }
+
+    /// Makes the receipts of payments this till took and never receipted (it stopped between the
+    /// ledger's answer and the receipt: ``Checkout/recoverReceipts(journal:scanLimit:)``), with a
+    /// `recovered` event each. Run at start, before the first sale.
+    @discardableResult
+    public func recoverReceipts() throws -> [SignedReceipt] {
+        let made = try checkout.recoverReceipts(journal: remote?.journal)
+        inner.withLock { s in
+            for receipt in made {
+                Self.append(&s, kind: "recovered") {
+                    $0.receipt = receipt.receipt.number
+                    $0.amount = receipt.receipt.amount.decimalString
+                    $0.reason = "payment \(receipt.receipt.paymentID) had no receipt (the till stopped before it was made)"
+                }
+            }
+        }
+        return made
     }
 
     // MARK: The ledger server

@@ -383,7 +383,34 @@ struct LedgerCommand: ParsableCommand {
 }
 
 struct ReceiptCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "receipt", abstract: "Signed receipts.", subcommands: [Verify.self, Show.self, Print.self, List.self])
+    static let configuration = CommandConfiguration(commandName: "receipt", abstract: "Signed receipts.",
+                                                    subcommands: [Verify.self, Show.self, Print.self, List.self, Recover.self])
+
+    struct Recover: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make the receipts of this terminal's payments that have none (it stopped between the ledger's answer and the receipt).",
+            discussion: """
+                Reads the merchant's latest payments in the embedded ledger (a customer's code names the terminal; \
+                a merchant QR through its order) and the terminal's journal, and receipts every one the book lacks, \
+                numbered on. `qrpos till` and `qrpos kiosk` do this when they start, and `qrpos report z` before it \
+                closes the day. Prints each receipt made (its number and payment), or nothing when none is missing.
+                """)
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var terminal: TerminalOptions
+        @Flag(help: "Print JSON lines.") var json = false
+
+        func run() throws {
+            let journal = FileManager.default.fileExists(atPath: journalPath(store)) ? try TerminalJournal(path: journalPath(store)) : nil
+            for receipt in try makeCheckout(store, terminal).recoverReceipts(journal: journal) {
+                let r = receipt.receipt
+                if json {
+                    printJSON(["number": r.number, "payment_id": r.paymentID, "amount": r.amount.decimalString, "currency": r.amount.currency.code])
+                } else {
+                    print("\(r.number)  \(r.amount)  payment \(r.paymentID)")
+                }
+            }
+        }
+    }
 
     struct Print: ParsableCommand {
         static let configuration = CommandConfiguration(

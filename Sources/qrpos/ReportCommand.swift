@@ -75,6 +75,13 @@ struct ReportCommand: ParsableCommand {
                 try output.emit(report, copy: true, afterFailure: "nothing changed")
                 return
             }
+            // A day closes with every payment in it: one whose receipt was never made (a till
+            // killed between the ledger's answer and the receipt) gets it now.
+            if (try? terminal.merchantID()) != nil, store.isPostgres || FileManager.default.fileExists(atPath: store.databasePath) {
+                for receipt in try makeCheckout(store, terminal).recoverReceipts() {
+                    FileHandle.standardError.write(Data("recovered receipt \(receipt.receipt.number) for payment \(receipt.receipt.paymentID)\n".utf8))
+                }
+            }
             let report = try book.closeDay(terminal: terminal.terminal, merchantName: try merchantName(book, terminal.terminal),
                                            now: Int64(Date().timeIntervalSince1970))
             try output.emit(report, afterFailure: "Z report \(report.number ?? 0) is made and kept: `qrpos report z --reprint \(report.number ?? 0)` prints it")

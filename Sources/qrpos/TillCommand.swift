@@ -120,7 +120,9 @@ struct TillOptions: ParsableArguments {
         }
         let items = try cataloguePath(catalogue).map(Catalogue.init(path:))
         guard let server else {
-            return (TillSession(checkout: try makeCheckout(store, terminal), catalogue: items, printer: print), print, profile)
+            let session = TillSession(checkout: try makeCheckout(store, terminal), catalogue: items, printer: print)
+            try session.recoverReceipts()
+            return (session, print, profile)
         }
         let client = try ledgerClient(server, store: store, terminal: terminal, timeout: onlineTimeout)
         let checkout = try remoteCheckout(client, store: store, terminal: terminal)
@@ -133,6 +135,7 @@ struct TillOptions: ParsableArguments {
                                         policy: OfflinePolicy.standard(for: checkout.merchant.currency),
                                         requestWindowMillis: config.requestWindowMillis ?? 300_000)
         let session = TillSession(checkout: checkout, catalogue: items, remote: remote, printer: print)
+        try session.recoverReceipts()
         session.startSync(everySeconds: syncEvery)
         return (session, print, profile)
     }

@@ -84,6 +84,34 @@ struct OfflineCheckoutTests {
         #expect(try s.till.ledger.audit().violations.isEmpty)
     }
 
+    /// An offline approval is on disk before its receipt is made: a terminal stopped between the
+    /// two makes the receipt from its journal when it starts again, once, marked offline; and once
+    /// the payment is forwarded, the ledger's transfers for it bring no second receipt.
+    @Test("an offline sale whose receipt was never made gets it from the journal, once, and none more after forwarding")
+    func receiptRecoveredFromTheJournal() throws {
+        let s = try setup()
+        let t = now + 60_000
+        // Approved without a book: as if the process stopped before the receipt was kept.
+        let approved = try s.checkouts[0].chargeOffline(amount: try s.till.cny("12.30"), token: try code(s, 1, at: t), journal: s.journals[0],
+                                                        issuers: [issuer.publicKey], policy: policy, now: t + 1)
+        let sale = try #require(approved.receipt).receipt.paymentID
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-book-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let book = try ReceiptBook(path: dir.appendingPathComponent("receipt-book.sqlite").path)
+        let checkout = Checkout(ledger: s.till.ledger, merchant: s.till.merchant, terminalID: "T1", receiptKey: s.till.key, book: book)
+        let recovered = try checkout.recoverReceipts(journal: s.journals[0])
+        #expect(recovered.count == 1)
+        let receipt = try #require(recovered.first).receipt
+        #expect(receipt.paymentID == sale && receipt.number == "T1-000001" && receipt.amount.minorUnits == 1_230)
+        #expect(receipt.authorization == .offline && receipt.method == "offline code")
+        #expect(try checkout.recoverReceipts(journal: s.journals[0]).isEmpty, "once")
+
+        let settler = LedgerSettler(ops: s.ops, issuers: [issuer.publicKey], clockSkewMillis: policy.clockSkewMillis, now: { t + 60_000 })
+        #expect(try Forwarder(journal: s.journals[0], settler: settler).forwardAll(sleep: { _ in }).settled == 1)
+        #expect(try checkout.recoverReceipts(journal: s.journals[0]).isEmpty, "the forwarded payment's transfers are not a second sale")
+        #expect(try book.entries(terminal: "T1").count == 1)
+    }
+
     /// A link that fails twice, then loses the answer to a batch the ledger did settle: the
     /// forwarder backs off, sends again with the same ids, and "already settled" is done.
     @Test("a flaky link: retries with backoff, a lost answer, and still exactly once")

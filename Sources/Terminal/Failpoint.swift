@@ -1,0 +1,19 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// Named places where a crash test can kill the process at the worst moment, the way a power cut
+/// would: `QRPOS_FAILPOINT=NAME` makes the process SIGKILL itself when it reaches NAME. Unset (as
+/// always outside the crash tests), a failpoint is one environment lookup.
+///
+/// - `charge.after-ledger`: the ledger has taken a customer's code and answered; the receipt is
+///   not made yet.
+enum Failpoint {
+    static let armed = ProcessInfo.processInfo.environment["QRPOS_FAILPOINT"]
+
+    static func hit(_ name: String) {
+        guard armed == name else { return }
+        kill(getpid(), SIGKILL)
+    }
+}
