@@ -155,6 +155,8 @@ public final class TillSession: Sendable {
         /// Bumped by every new sale and cancel: a QR watcher for an older one stops.
         var generation = 0
         var waiters: [DispatchSemaphore] = []
+        /// The last refund asked whose answer never came, kept to ask again under the same id.
+        var unansweredRefund: (number: String, amount: Money, id: String)?
     }
 
     private let inner: Mutex<Inner>
@@ -413,18 +415,29 @@ public final class TillSession: Sendable {
         guard entry.receipt.receipt.kind == .sale else { throw Refused(description: "receipt \(number) is a refund, not a sale") }
         let money: Money
         do { money = try checkout.amount(text) } catch { throw Refused(description: "\(error)") }
-        let result: SaleResult
-        if let remote {
-            do {
-                result = try checkout.refund(payment: entry.receipt.receipt.paymentID, amount: money, client: remote.client,
-                                             original: entry.receipt.receipt)
-            } catch {
-                refreshLink()
-                throw Refused(description: "the ledger server did not take the refund (\(error)); nothing was refunded: try again")
-            }
-        } else {
-            result = try checkout.refund(payment: entry.receipt.receipt.paymentID, amount: money)
+        // A refund whose answer never came is asked again under its first id: if the ledger did
+        // make it, it answers with that refund rather than making a second.
+        let asked = (number: number, amount: money)
+        let refundID = inner.withLock { s in
+            if let open = s.unansweredRefund, open.number == asked.number, open.amount == asked.amount { return open.id }
+            let id = UUIDv7.make()
+            s.unansweredRefund = (number, money, id)
+            return id
         }
+        let result: SaleResult
+        do {
+            if let remote {
+                result = try checkout.refund(payment: entry.receipt.receipt.paymentID, amount: money, client: remote.client,
+                                             original: entry.receipt.receipt, refundID: refundID)
+            } else {
+                result = try checkout.refund(payment: entry.receipt.receipt.paymentID, amount: money, refundID: refundID)
+            }
+        } catch {
+            refreshLink()
+            throw Refused(description: "the ledger gave no answer to the refund (\(error)): it may or may not be made. "
+                + "Refund \(money) of \(number) again: it is asked under the same id, so it is never made twice")
+        }
+        inner.withLock { $0.unansweredRefund = nil }
         if let receipt = result.receipt { printReceipt(receipt) }
         return inner.withLock { s in
             Self.append(&s, kind: result.receipt == nil ? "refund_declined" : "refunded") {

@@ -7,6 +7,7 @@ import FoundationNetworking
 import Glibc
 #endif
 import LedgerServer
+import Payments
 import QrposTestSupport
 import Testing
 
@@ -71,14 +72,14 @@ final class StreamCamera {
     deinit { unplug() }
 }
 
-/// `qrpos kiosk`, a process of its own, watched through its control API.
+/// `qrpos kiosk` (or `qrpos till --headless`), a process of its own, watched through its control API.
 struct KioskProcess {
     let process: ServerProcess
     var api: String { "http://127.0.0.1:\(process.port)/v1" }
 
-    init(cli: CLI, _ arguments: [String]) throws {
+    init(cli: CLI, _ arguments: [String], command: [String] = ["kiosk"]) throws {
         _ = FileManager.default.createFile(atPath: cli.path("kiosk.log"), contents: nil)
-        process = try ServerProcess(executable: CLI.executable, arguments: ["kiosk", "--home", cli.home.path, "--control", "127.0.0.1:0"] + arguments,
+        process = try ServerProcess(executable: CLI.executable, arguments: command + ["--home", cli.home.path, "--control", "127.0.0.1:0"] + arguments,
                                     stderr: FileHandle(forWritingAtPath: cli.path("kiosk.log")))
     }
 
@@ -277,6 +278,31 @@ struct KioskProcess {
         }
         #expect(after["ledger"] != nil)
         #expect(try fleet.merchantBalance() == "3.00")
+        #expect(try fleet.ledger.run(["ledger", "audit"]).status == 0)
+    }
+
+    @Test("a refund whose answer is lost on the way back: the till says it may be made, and asking again refunds once")
+    func refundAnswerLost() throws {
+        let fleet = try Fleet()
+        let proxy = try fleet.startProxy(["--match", "/v1/refunds", "--script", "drop-answer"])
+        let till = try KioskProcess(cli: fleet.terminal, ["--terminal-id", "T7", "--server", proxy, "--online-timeout", "2"],
+                                    command: ["till", "--headless"])
+        defer { till.process.stop() }
+        #expect(try till.post("sales", json: #"{"amount": "8.00"}"#).0 == 200)
+        let code = try KioskTests.code(fleet.ledger, fleet.wallet)
+        let (status, sold) = try till.post("sales/current/code", json: "{\"code\": \"\(code)\"}")
+        #expect(status == 200 && sold.contains("T7-000001"), "\(sold)")
+        let before = try fleet.ledger.json(try #require(try fleet.ledger.run(["wallet", "balance", fleet.wallet, "--json"]).lines.first))
+
+        let (lost, said) = try till.post("refunds", json: #"{"receipt": "T7-000001", "amount": "3.00"}"#)
+        #expect(lost == 409 && said.contains("may or may not") && said.contains("never made twice"), "\(said)")
+        let (again, refunded) = try till.post("refunds", json: #"{"receipt": "T7-000001", "amount": "3.00"}"#)
+        #expect(again == 200 && refunded.contains("\"refunded\""), "\(refunded)")
+        let after = try fleet.ledger.json(try #require(try fleet.ledger.run(["wallet", "balance", fleet.wallet, "--json"]).lines.first))
+        let (b, a) = (try #require(before["balance"] as? String), try #require(after["balance"] as? String))
+        #expect(try Money(parsing: a, currency: .CNY).minorUnits - Money(parsing: b, currency: .CNY).minorUnits == 300, "refunded once: \(b) → \(a)")
+        // A second refund asked afresh is a new one (a second item brought back), up to the sale.
+        #expect(try till.post("refunds", json: #"{"receipt": "T7-000001", "amount": "3.00"}"#).0 == 200)
         #expect(try fleet.ledger.run(["ledger", "audit"]).status == 0)
     }
 }
