@@ -40,7 +40,7 @@ public final class SQLiteLedger: LedgerStore {
             try db.execute(sql: "PRAGMA cache_size = -65536")
         }
         do {
-            pool = try DatabasePool(path: path, configuration: config)
+            pool = try DurablePool.open(path: path, configuration: config)
             if existingOnly {
                 guard try pool.read({ try Schema.migrator.hasCompletedMigrations($0) }) else {
                     throw LedgerError(.notFound, "\(path) is not a qrpos ledger (or one from a newer qrpos)")
@@ -62,12 +62,10 @@ public final class SQLiteLedger: LedgerStore {
         }
     }
 
-    /// The journal mode and `synchronous` level of the ledger's own connections ("wal", 2 = FULL),
-    /// so a test or an operator can see the durability settings actually in force.
+    /// The journal mode and `synchronous` level the ledger's writer commits with ("wal", 2 =
+    /// FULL), so a test or an operator can see the durability settings actually in force.
     public func durability() throws -> (journalMode: String, synchronous: Int) {
-        try read { db in
-            (try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "", try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1)
-        }
+        try DurablePool.settings(pool)
     }
 
     // MARK: Accounts

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import LedgerSQLite
 import Payments
 import Receipts
 
@@ -27,13 +28,18 @@ public final class ReceiptBook: Sendable {
         public let closedBy: Int?
     }
 
+    /// The journal mode and `synchronous` level its writer commits with ("wal", 2 = FULL).
+    public func durability() throws -> (journalMode: String, synchronous: Int) {
+        try DurablePool.settings(pool)
+    }
+
     public init(path: String) throws {
         self.path = path
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         do {
-            pool = try DatabasePool(path: path, configuration: config)
+            pool = try DurablePool.open(path: path, configuration: config)
             try Self.migrator.migrate(pool)
         } catch {
             throw CheckoutError("cannot open the receipt book at \(path): \(error)")

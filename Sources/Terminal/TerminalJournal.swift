@@ -72,6 +72,11 @@ public final class TerminalJournal: Sendable {
     /// Checkpoints beside the writers, so no approval waits for one (``Checkpointer``).
     private let checkpointer: Checkpointer
 
+    /// The journal mode and `synchronous` level its writer commits with ("wal", 2 = FULL).
+    public func durability() throws -> (journalMode: String, synchronous: Int) {
+        try DurablePool.settings(pool)
+    }
+
     public init(path: String) throws {
         self.path = path
         var config = Configuration()
@@ -82,7 +87,7 @@ public final class TerminalJournal: Sendable {
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Checkpointer.walPagesMax)")
         }
         do {
-            pool = try DatabasePool(path: path, configuration: config)
+            pool = try DurablePool.open(path: path, configuration: config)
             try Self.migrator.migrate(pool)
             checkpointer = try Checkpointer(path: path)
         } catch {

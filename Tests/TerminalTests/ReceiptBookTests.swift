@@ -45,6 +45,19 @@ struct ReceiptBookTests {
         #expect(try book.last(terminal: "T9")?.receipt == refund)
     }
 
+    /// GRDB turns a pool's writer to synchronous=NORMAL when it sets WAL; the book, the journal
+    /// and the ledger set FULL back on it, so a commit is on disk (not only in the OS's cache)
+    /// before a receipt or an approval is answered. Asked of the writer, not a reader.
+    @Test("the receipt book and the terminal journal commit with synchronous=FULL on their writer")
+    func durability() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-durable-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for settings in [try ReceiptBook(path: folder.appendingPathComponent("book.sqlite").path).durability(),
+                         try TerminalJournal(path: folder.appendingPathComponent("journal.sqlite").path).durability()] {
+            #expect(settings.journalMode == "wal" && settings.synchronous == 2, "\(settings)")
+        }
+    }
+
     @Test("a receipt that fails to be made takes no number: the next one gets it")
     func failedIssueLeavesNoGap() throws {
         let book = try ReceiptBook(path: Self.temporaryPath())
