@@ -334,24 +334,35 @@ import Testing
         let s = try Screen(rows: 50)
         defer { s.close() }
         try s.keys("n", "3.00", "Enter", "q")
-        let shown = try s.wait(for: "SHOWING MY QR")
+        // The prompt is drawn below the QR: once it shows, the QR above it is whole (a screen
+        // this tall reaches tmux in several pieces, and a capture between them is cut short).
+        var shown = try s.wait(for: "waiting for the customer's wallet to pay")
         let payload = try #require(try s.state()["qrPayload"] as? String)
-        // Half blocks back to modules: each character is one module wide and two tall.
-        let rows = shown.split(separator: "\n", omittingEmptySubsequences: false).map { Array($0) }
-            .filter { $0.contains("█") || $0.contains("▀") || $0.contains("▄") }
-        let width = (rows.map(\.count).max() ?? 0), scale = 4
-        var pixels = [UInt8](repeating: 255, count: (width + 8) * scale * (rows.count * 2 + 8) * scale)
-        let stride = (width + 8) * scale
-        for (r, row) in rows.enumerated() {
-            for (c, character) in row.enumerated() {
-                let (top, bottom) = (character == "█" || character == "▀", character == "█" || character == "▄")
-                for (half, dark) in [(0, top), (1, bottom)] where dark {
-                    for dy in 0..<scale { for dx in 0..<scale { pixels[((r * 2 + half + 4) * scale + dy) * stride + (c + 4) * scale + dx] = 0 } }
+        /// Half blocks back to modules: each character is one module wide and two tall.
+        func decoded(_ shown: String) -> [String] {
+            let rows = shown.split(separator: "\n", omittingEmptySubsequences: false).map { Array($0) }
+                .filter { $0.contains("█") || $0.contains("▀") || $0.contains("▄") }
+            let width = (rows.map(\.count).max() ?? 0), scale = 4
+            var pixels = [UInt8](repeating: 255, count: (width + 8) * scale * (rows.count * 2 + 8) * scale)
+            let stride = (width + 8) * scale
+            for (r, row) in rows.enumerated() {
+                for (c, character) in row.enumerated() {
+                    let (top, bottom) = (character == "█" || character == "▀", character == "█" || character == "▄")
+                    for (half, dark) in [(0, top), (1, bottom)] where dark {
+                        for dy in 0..<scale { for dx in 0..<scale { pixels[((r * 2 + half + 4) * scale + dy) * stride + (c + 4) * scale + dx] = 0 } }
+                    }
                 }
             }
+            return CodeScanner().scan(LumaFrame(width: stride, height: pixels.count / stride, pixels: pixels)).compactMap(\.text)
         }
-        let frame = LumaFrame(width: stride, height: pixels.count / stride, pixels: pixels)
-        #expect(CodeScanner().scan(frame).compactMap(\.text) == [payload])
+        // The screen is redrawn four times a second: a capture in the middle of a redraw is taken again.
+        var read = decoded(shown)
+        for _ in 0..<10 where read != [payload] {
+            Thread.sleep(forTimeInterval: 0.1)
+            shown = try s.screen()
+            read = decoded(shown)
+        }
+        #expect(read == [payload], "\(shown)")
         try s.keys("c")
         try s.wait(for: "cancelled by the cashier")
     }
