@@ -8,7 +8,7 @@ import GRDB
 /// `synchronous = NORMAL` there as it does (its default for WAL): a commit then survives the
 /// process being killed, but not the machine losing power, since the log is synced only at
 /// checkpoints. The readers keep what `prepareDatabase` set, so asking a reader says FULL while
-/// the writer runs NORMAL; ``synchronous(_:)`` asks the writer.
+/// the writer runs NORMAL; ``settings(_:)`` asks the writer.
 public enum DurablePool {
     public static func open(path: String, configuration: Configuration) throws -> DatabasePool {
         let pool = try DatabasePool(path: path, configuration: configuration)

@@ -75,9 +75,7 @@ public struct Printer: Sendable {
         switch address {
         case .file, .tcp: try send([])
         case .cups(let queue):
-            guard let lpstat = ["/usr/bin/lpstat", "/bin/lpstat"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-                throw PrinterError("cannot ask about cups:\(queue): CUPS's lpstat command is not installed (apt install cups-client)")
-            }
+            let lpstat = try Self.cupsCommand("lpstat", for: queue)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: lpstat)
             process.arguments = ["-p", queue]
@@ -143,9 +141,7 @@ public struct Printer: Sendable {
     // MARK: CUPS
 
     private func sendToCUPS(_ queue: String, _ bytes: [UInt8]) throws(PrinterError) {
-        guard let lp = ["/usr/bin/lp", "/bin/lp"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw PrinterError("cannot print to cups:\(queue): CUPS's lp command is not installed (apt install cups-client)")
-        }
+        let lp = try Self.cupsCommand("lp", for: queue)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: lp)
         process.arguments = ["-d", queue, "-o", "raw", "-s"]
@@ -165,6 +161,14 @@ public struct Printer: Sendable {
         guard process.terminationStatus == 0 else {
             throw PrinterError("CUPS refused the receipt for cups:\(queue): \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
+    }
+
+    /// The path of CUPS's client command `name` (lp, lpstat).
+    private static func cupsCommand(_ name: String, for queue: String) throws(PrinterError) -> String {
+        guard let path = ["/usr/bin/", "/bin/"].map({ $0 + name }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw PrinterError("cannot reach cups:\(queue): CUPS's \(name) command is not installed (apt install cups-client)")
+        }
+        return path
     }
 
     // MARK: Writing with a timeout

@@ -29,6 +29,16 @@ public struct OfflinePolicy: Sendable, Hashable, Codable {
         self.unsyncedCountMax = unsyncedCountMax
     }
 
+    /// Why a payment of `amount` (minor units) may not be taken offline on top of what waits
+    /// unsynced (`count` payments, `total`, the oldest `oldestAgeMillis` old): too many, too much
+    /// or too old. Nil when it may. The journal asks it for every offline approval; a till asks
+    /// it with the smallest amount to show whether it takes offline payments at all.
+    public func syncRequired(count: Int, total: Money, oldestAgeMillis: Int64?, adding amount: Int64) -> String? {
+        guard count + 1 > unsyncedCountMax || total.minorUnits + amount > unsyncedAmountMax
+                || (oldestAgeMillis.map { $0 > unsyncedAgeMaxMillis } ?? false) else { return nil }
+        return "this terminal holds too much unsynced (\(count) payments, \(total)): reconnect to the ledger first"
+    }
+
     /// The default, in a currency with two decimals (scaled for others by ``standard(for:)``):
     /// 200.00 a payment, 500.00 a wallet, 5 minutes of skew, 24 hours, 20,000.00 and 500
     /// payments unsynced. Like e-CNY's offline cap (¥500) and Moneris's 500 stored payments.

@@ -37,22 +37,15 @@ extension Checkout {
     public func awaitPayment(of presented: PresentedOrder, client: LedgerClient, journal: TerminalJournal, waitMillis: Int64? = nil,
                              now: () -> Int64 = UnixTime.nowMillis,
                              sleep: (Int64) -> Void = { Thread.sleep(forTimeInterval: Double($0) / 1000) }) throws -> SaleResult {
-        let id = presented.order.id
         let deadline = min(presented.order.expiresAt, now() + (waitMillis ?? .max / 4))
-        var streamed = true
         while now() < deadline {
-            if streamed {
-                do {
-                    if let last = try client.watchOrder(id, seconds: Double(deadline - now()) / 1000), last.status == "paid" {
-                        return try settled(last, journal: journal, now: now())
-                    }
-                    continue
-                } catch {
-                    streamed = false    // the events broke off: ask instead
-                }
+            let began = now()
+            if case .decided(let result) = try checkOrder(presented, client: client, journal: journal,
+                                                          waitSeconds: Double(deadline - began) / 1000, now: now) {
+                return result
             }
-            if let order = try? client.order(id), order.status == "paid" { return try settled(order, journal: journal, now: now()) }
-            sleep(min(limits.orderPollIntervalMillis, max(1, deadline - now())))
+            // The events broke off at once: ask again after the poll interval, not in a spin.
+            if now() - began < limits.orderPollIntervalMillis { sleep(min(limits.orderPollIntervalMillis, max(1, deadline - now()))) }
         }
         return try closeOrder(presented, client: client, journal: journal, reason: Decline.orderExpired.description, now: now())
     }

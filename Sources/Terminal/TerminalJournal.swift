@@ -272,9 +272,9 @@ public final class TerminalJournal: Sendable {
         let oldest = try Int64.fetchOne(db, sql: """
             SELECT MIN(created_at) FROM entry WHERE offline = 1 AND status = 'approved' AND synced_at IS NULL AND currency = ?
             """, arguments: [amount.currency.code])
-        if count + 1 > policy.unsyncedCountMax || total + amount.minorUnits > policy.unsyncedAmountMax
-            || (oldest.map { now - $0 > policy.unsyncedAgeMaxMillis } ?? false) {
-            return OfflineDecline(.syncRequired, "this terminal holds too much unsynced (\(count) payments, \(Money(minorUnits: total, currency: amount.currency))): reconnect to the ledger first")
+        if let why = policy.syncRequired(count: count, total: Money(minorUnits: total, currency: amount.currency),
+                                         oldestAgeMillis: oldest.map { now - $0 }, adding: amount.minorUnits) {
+            return OfflineDecline(.syncRequired, why)
         }
         if try Bool.fetchOne(db, sql: """
             SELECT EXISTS (SELECT 1 FROM entry WHERE wallet = ? AND device_key = ? AND counter = ? AND status = 'approved')

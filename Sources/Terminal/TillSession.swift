@@ -85,6 +85,12 @@ public final class TillSession: Sendable {
         public var detail: String?
         /// When `ok` last changed (unix milliseconds).
         public var since: Int64
+
+        /// The state now, following `was`: `since` moves only when `ok` changes.
+        init(ok: Bool, detail: String?, after was: Health?) {
+            (self.ok, self.detail) = (ok, detail)
+            since = was.flatMap { $0.ok == ok ? $0.since : nil } ?? UnixTime.nowMillis()
+        }
     }
 
     /// What a till working through a ledger server needs: sales go to the server first and fall
@@ -373,7 +379,7 @@ public final class TillSession: Sendable {
                 // the customer sees "paid" that much sooner. A server that failed at once is
                 // asked again after a quarter of a second.
                 let pause = Duration.milliseconds(remote == nil ? 25 : 250) - round.duration(to: .now)
-                if pause > .zero { Thread.sleep(forTimeInterval: Double(pause.components.attoseconds) / 1e18 + Double(pause.components.seconds)) }
+                if pause > .zero { Thread.sleep(forTimeInterval: Double(pause / .microseconds(1)) / 1e6) }
             }
         }
     }
@@ -417,9 +423,8 @@ public final class TillSession: Sendable {
         do { money = try checkout.amount(text) } catch { throw Refused(description: "\(error)") }
         // A refund whose answer never came is asked again under its first id: if the ledger did
         // make it, it answers with that refund rather than making a second.
-        let asked = (number: number, amount: money)
         let refundID = inner.withLock { s in
-            if let open = s.unansweredRefund, open.number == asked.number, open.amount == asked.amount { return open.id }
+            if let open = s.unansweredRefund, open.number == number, open.amount == money { return open.id }
             let id = UUIDv7.make()
             s.unansweredRefund = (number, money, id)
             return id
@@ -561,13 +566,11 @@ public final class TillSession: Sendable {
     /// take payments (``OfflinePolicy``'s count, amount and age of what waits).
     private func refreshLink() {
         guard let remote, let status = try? remote.journal.syncStatus(now: UnixTime.nowMillis()) else { return }
-        let policy = remote.policy
-        let amount = status.unsyncedAmounts[checkout.merchant.currency.code] ?? 0
-        let closed: String? =
-            if status.unsyncedCount >= policy.unsyncedCountMax { "\(status.unsyncedCount) offline payments wait (the most is \(policy.unsyncedCountMax))" }
-            else if amount >= policy.unsyncedAmountMax { "\(Money(minorUnits: amount, currency: checkout.merchant.currency)) waits offline (the most is \(Money(minorUnits: policy.unsyncedAmountMax, currency: checkout.merchant.currency)))" }
-            else if let age = status.oldestAgeMillis, age >= policy.unsyncedAgeMaxMillis { "the oldest offline payment is \(age / 3_600_000) h old (the most is \(policy.unsyncedAgeMaxMillis / 3_600_000) h)" }
-            else { nil }
+        let currency = checkout.merchant.currency
+        // Whether even the smallest payment would still be taken offline.
+        let closed = remote.policy.syncRequired(count: status.unsyncedCount,
+                                                total: Money(minorUnits: status.unsyncedAmounts[currency.code] ?? 0, currency: currency),
+                                                oldestAgeMillis: status.oldestAgeMillis, adding: 1)
         inner.withLock { s in
             guard var link = s.snapshot.ledger else { return }
             link.unsynced = status.unsyncedCount
@@ -584,7 +587,7 @@ public final class TillSession: Sendable {
     public func noteCamera(ok: Bool, detail: String?) {
         inner.withLock { s in
             let was = s.snapshot.camera
-            s.snapshot.camera = Health(ok: ok, detail: detail, since: was?.ok == ok ? was!.since : UnixTime.nowMillis())
+            s.snapshot.camera = Health(ok: ok, detail: detail, after: was)
             guard was?.ok != ok else { return }
             Self.append(&s, kind: was == nil && ok ? "camera_open" : ok ? "camera_back" : "camera_down") { $0.reason = detail }
         }
@@ -601,7 +604,7 @@ public final class TillSession: Sendable {
     private func notePrinter(ok: Bool, detail: String?) {
         inner.withLock { s in
             let was = s.snapshot.printer
-            s.snapshot.printer = Health(ok: ok, detail: detail, since: was?.ok == ok ? was!.since : UnixTime.nowMillis())
+            s.snapshot.printer = Health(ok: ok, detail: detail, after: was)
             if was?.ok == false, ok { Self.append(&s, kind: "printer_back") }
         }
     }

@@ -133,10 +133,7 @@ extension Charge {
     func runOnlineFirst(_ server: String) throws {
         let client = try ledgerClient(server, store: store, terminal: terminal, timeout: onlineTimeout)
         let checkout = try remoteCheckout(client, store: store, terminal: terminal)
-        var issuers = try TerminalConfigFile(store).load(client).issuerKeys.map { hex in
-            guard let raw = Hex.bytes(hex), let key = try? OfflinePublicKey(raw: raw) else { throw Failure("the ledger server's issuer key \(hex) is not valid") }
-            return key
-        }
+        var issuers = try TerminalConfigFile(store).load(client).issuers()
         if issuerKey != nil { issuers.append(try issuer()) }
         let money = try checkout.amount(amount)
         let saleID = id ?? UUIDv7.make()
@@ -203,6 +200,16 @@ struct TerminalConfigFile {
             do { return try JSONDecoder().decode(TerminalConfigWire.self, from: data) } catch {
                 throw Failure("\(path) is damaged: \(error)")
             }
+        }
+    }
+}
+
+extension TerminalConfigWire {
+    /// The offline issuers' public keys the server named, parsed.
+    func issuers() throws -> [OfflinePublicKey] {
+        try issuerKeys.map { hex in
+            guard let raw = Hex.bytes(hex), let key = try? OfflinePublicKey(raw: raw) else { throw Failure("the ledger server's issuer key \(hex) is not valid") }
+            return key
         }
     }
 }

@@ -119,11 +119,8 @@ final class Kiosk: Sendable {
         var attempt = 0
         while true {
             let began = ContinuousClock.now
-            let loop = ScanLoop(options: ScanLoopOptions(dropsStaleFrames: true, forgetAfter: ScanDeduplicator.cameraWindow), makeDecoder: {
-                let robust = RobustScanner()
-                var cursor = ScanCursor()
-                return { robust.scan($0, cursor: &cursor).codes }
-            })
+            let loop = ScanLoop(options: ScanLoopOptions(dropsStaleFrames: true, forgetAfter: ScanDeduplicator.cameraWindow),
+                                makeDecoder: robustDecoder(live: true))
             let session = self.session
             var failure: String
             do {
@@ -150,8 +147,8 @@ final class Kiosk: Sendable {
             // keeps failing, less and less often.
             attempt = ContinuousClock.now - began > .seconds(10) ? 1 : attempt + 1
             let pause = Self.cameraBackoff.delay(afterAttempt: attempt)
-            logger.warning("camera down", metadata: ["reason": "\(failure)", "retry_ms": "\(pause.components.seconds * 1000 + pause.components.attoseconds / 1_000_000_000_000_000)"])
-            Thread.sleep(forTimeInterval: Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18)
+            logger.warning("camera down", metadata: ["reason": "\(failure)", "retry_ms": "\(milliseconds(pause))"])
+            Thread.sleep(forTimeInterval: milliseconds(pause) / 1000)
         }
     }
 

@@ -80,8 +80,7 @@ final class ProgressLine: Sendable {
     }
 
     private static func seconds(since began: ContinuousClock.Instant) -> String {
-        let d = began.duration(to: .now).components
-        return String(format: "%.1f", Double(d.seconds) + Double(d.attoseconds) / 1e18)
+        String(format: "%.1f", milliseconds(began.duration(to: .now)) / 1000)
     }
 
     private static func write(_ text: String) {

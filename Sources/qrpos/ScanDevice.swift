@@ -20,6 +20,18 @@ private func emit(_ object: [String: Any]) {
     }
 }
 
+/// The project's scanner, not bare zbar, made on the loop's decode thread: a camera (`live`)
+/// spreads the retry strategies over consecutive frames (a cursor) within the frame budget;
+/// recorded frames get every strategy.
+func robustDecoder(live: Bool) -> @Sendable () -> FrameDecoder {
+    {
+        let robust = RobustScanner()
+        if !live { return { robust.scan($0, budgetMillis: nil).codes } }
+        var cursor = ScanCursor()
+        return { robust.scan($0, cursor: &cursor).codes }
+    }
+}
+
 /// `qrpos scan --device` and `qrpos scan --frames`: runs `input` through the scan loop and prints
 /// each code once per presentation. The loop captures and decodes on threads of its own; this
 /// (main) thread only waits, polling the signal flag.
@@ -28,15 +40,7 @@ func scanStream(_ input: FrameInput, options: ScanLoopOptions, printsCameraEvent
     for sig in [SIGINT, SIGTERM] {
         signal(sig) { _ in stopRequested.store(true, ordering: .relaxed) }
     }
-    // The project's scanner, not bare zbar: a camera spreads the retry strategies over
-    // consecutive frames (a cursor) within the frame budget; recorded frames get every strategy.
-    let live = input.isLive
-    let loop = ScanLoop(options: options, shouldStop: { stopRequested.load(ordering: .relaxed) }, makeDecoder: {
-        let robust = RobustScanner()
-        if !live { return { robust.scan($0, budgetMillis: nil).codes } }
-        var cursor = ScanCursor()
-        return { robust.scan($0, cursor: &cursor).codes }
-    })
+    let loop = ScanLoop(options: options, shouldStop: { stopRequested.load(ordering: .relaxed) }, makeDecoder: robustDecoder(live: input.isLive))
     let stats: ScanLoopStats
     do {
         stats = try loop.run(opening: { () throws(CameraError) -> AnyFrameSource in

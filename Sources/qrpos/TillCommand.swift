@@ -127,11 +127,7 @@ struct TillOptions: ParsableArguments {
         let client = try ledgerClient(server, store: store, terminal: terminal, timeout: onlineTimeout)
         let checkout = try remoteCheckout(client, store: store, terminal: terminal)
         let config = try TerminalConfigFile(store).load(client)
-        let issuers = try config.issuerKeys.map { hex in
-            guard let raw = Hex.bytes(hex), let key = try? OfflinePublicKey(raw: raw) else { throw Failure("the ledger server's issuer key \(hex) is not valid") }
-            return key
-        }
-        let remote = TillSession.Remote(client: client, journal: try TerminalJournal(path: journalPath(store)), issuers: issuers,
+        let remote = TillSession.Remote(client: client, journal: try TerminalJournal(path: journalPath(store)), issuers: try config.issuers(),
                                         policy: OfflinePolicy.standard(for: checkout.merchant.currency),
                                         requestWindowMillis: config.requestWindowMillis ?? 300_000)
         let session = TillSession(checkout: checkout, catalogue: items, remote: remote, printer: print)

@@ -62,9 +62,39 @@ struct CLI {
         return Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
+    /// Starts `qrpos args…` with this home and returns it running, its output discarded: for a
+    /// test that kills it.
+    func start(_ args: [String], environment: [String: String] = [:]) throws -> Process {
+        let process = Process()
+        process.executableURL = CLI.executable
+        process.arguments = args
+        process.environment = ProcessInfo.processInfo.environment.merging(["QRPOS_HOME": home.path].merging(environment) { $1 }) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
     func json(_ line: String) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
     }
 
     func path(_ name: String) -> String { home.appendingPathComponent(name).path }
+
+    /// A fresh embedded ledger (a CLI of its own) with a merchant called `name` and a wallet
+    /// holding `funds`.
+    static func shop(_ name: String, mcc: String = "5812", funds: String = "500.00") throws -> (cli: CLI, merchant: String, wallet: String) {
+        let cli = try CLI()
+        let merchant = try cli.run(["merchant", "create", "--name", name, "--city", "Hangzhou", "--mcc", mcc]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let wallet = try cli.run(["wallet", "create", "--name", "Ma"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try cli.run(["wallet", "deposit", wallet, funds]).status == 0)
+        return (cli, merchant, wallet)
+    }
+
+    /// A fresh one-time payment code of `wallet` (from this CLI's ledger).
+    func paymentCode(_ wallet: String) throws -> String {
+        let line = try #require(try run(["wallet", "code", wallet, "--json"]).lines.first)
+        return try #require(try json(line)["code"] as? String)
+    }
 }

@@ -56,28 +56,17 @@ import Testing
     /// the day's totals equal what the ledger holds for the merchant.
     @Test(arguments: [404] as [UInt64])
     func killedSalesLeaveTheReceiptNumbersGapless(seed: UInt64) throws {
-        let (cli, merchant, wallet) = try Self.shop("Kill Shop")
+        let (cli, merchant, wallet) = try CLI.shop("Kill Shop")
         var moments = Moments(seed)
         func next() -> UInt64 { moments.next() }
         let sales = 12
         var killed = 0
         var payments = Set<String>()
         for _ in 0..<sales {
-            let issued = try #require(try cli.run(["wallet", "code", wallet, "--json"]).lines.first)
-            let code = try #require(try cli.json(issued)["code"] as? String)
+            let code = try cli.paymentCode(wallet)
             let sale = ["charge", "--merchant", merchant, "--amount", "1.25", "--code", code, "--id", UUIDv7.make(), "--json"]
-            let process = Process()
-            process.executableURL = CLI.executable
-            process.arguments = sale
-            process.environment = ProcessInfo.processInfo.environment.merging(["QRPOS_HOME": cli.home.path]) { $1 }
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            Thread.sleep(forTimeInterval: Double(next() % 120) / 1_000)
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                killed += 1
-            }
+            let process = try cli.start(sale)
+            if Self.killIfRunning(process, afterMillis: next() % 120) { killed += 1 }
             process.waitUntilExit()
             // The cashier asks again with the same sale id: the answer, never a second charge.
             let retry = try cli.run(sale)
@@ -105,32 +94,19 @@ import Testing
     /// account holds, the numbers stay gapless, and recovering again makes nothing.
     @Test(arguments: [505] as [UInt64])
     func killedSalesGetTheirReceiptsAtStartAndDaysEnd(seed: UInt64) throws {
-        let (cli, merchant, wallet) = try Self.shop("Kill Kiosk")
+        let (cli, merchant, wallet) = try CLI.shop("Kill Kiosk")
         var moments = Moments(seed)
         func next() -> UInt64 { moments.next() }
         var killed = 0
         /// `count` sales, every third killed by the failpoint, the rest at seeded moments.
         func sell(_ count: Int) throws {
             for sale in 0..<count {
-                let issued = try #require(try cli.run(["wallet", "code", wallet, "--json"]).lines.first)
-                let code = try #require(try cli.json(issued)["code"] as? String)
-                let process = Process()
-                process.executableURL = CLI.executable
-                process.arguments = ["charge", "--merchant", merchant, "--amount", "1.25", "--code", code, "--json"]
+                let code = try cli.paymentCode(wallet)
                 // Every third sale dies at the worst moment: the ledger took the code, the receipt
                 // is not made; the others at a seeded moment.
-                process.environment = ProcessInfo.processInfo.environment.merging(
-                    ["QRPOS_HOME": cli.home.path, "QRPOS_FAILPOINT": sale % 3 == 0 ? "charge.after-ledger" : ""]) { $1 }
-                process.standardOutput = FileHandle.nullDevice
-                process.standardError = FileHandle.nullDevice
-                try process.run()
-                if sale % 3 != 0 {
-                    Thread.sleep(forTimeInterval: Double(next() % 150) / 1_000)
-                    if process.isRunning {
-                        kill(process.processIdentifier, SIGKILL)
-                        killed += 1
-                    }
-                }
+                let process = try cli.start(["charge", "--merchant", merchant, "--amount", "1.25", "--code", code, "--json"],
+                                            environment: ["QRPOS_FAILPOINT": sale % 3 == 0 ? "charge.after-ledger" : ""])
+                if sale % 3 != 0, Self.killIfRunning(process, afterMillis: next() % 150) { killed += 1 }
                 process.waitUntilExit()
                 if sale % 3 == 0 { #expect(process.terminationReason == .uncaughtSignal, "the failpoint killed sale \(sale)") }
             }
@@ -229,14 +205,12 @@ import Testing
 }
 
 extension CrashTests {
-    /// A fresh embedded ledger with a merchant called `name` and a wallet holding 500.00.
-    static func shop(_ name: String) throws -> (cli: CLI, merchant: String, wallet: String) {
-        let cli = try CLI()
-        let merchant = try cli.run(["merchant", "create", "--name", name, "--city", "Hangzhou", "--mcc", "5812"]).stdout
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let wallet = try cli.run(["wallet", "create", "--name", "Ma"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(try cli.run(["wallet", "deposit", wallet, "500.00"]).status == 0)
-        return (cli, merchant, wallet)
+    /// Waits `afterMillis`, then SIGKILLs `process` if it still runs; true when it did.
+    static func killIfRunning(_ process: Process, afterMillis: UInt64) -> Bool {
+        Thread.sleep(forTimeInterval: Double(afterMillis) / 1_000)
+        guard process.isRunning else { return false }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        return true
     }
 }
 

@@ -138,18 +138,9 @@ struct KioskProcess {
 }
 
 @Suite("The kiosk", .serialized) struct KioskTests {
-    static func code(_ cli: CLI, _ wallet: String) throws -> String {
-        let line = try #require(try cli.run(["wallet", "code", wallet, "--json"]).lines.first)
-        return try #require(try cli.json(line)["code"] as? String)
-    }
-
     @Test("a fixed price: the QR shown unasked, a code at the camera pays instead, the camera unplugged and back, the printer back by itself, idle after each answer")
     func unattended() throws {
-        let cli = try CLI()
-        let merchant = try cli.run(["merchant", "create", "--name", "Kiosk", "--city", "Hangzhou", "--mcc", "5814"]).stdout
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let wallet = try cli.run(["wallet", "create", "--name", "Lin"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(try cli.run(["wallet", "deposit", wallet, "100.00"]).status == 0)
+        let (cli, merchant, wallet) = try CLI.shop("Kiosk", mcc: "5814", funds: "100.00")
         let camera = try StreamCamera(path: cli.path("camera.y4m"))
         let printer = cli.path("printer.bin")    // not there: the printer is unplugged
         let kiosk = try KioskProcess(cli: cli, ["--merchant", merchant, "--frames", camera.path, "--amount", "2.50", "--result-seconds", "1",
@@ -160,7 +151,7 @@ struct KioskProcess {
         #expect(first["amount"] as? String == "2.50" && (first["qrPayload"] as? String)?.hasPrefix("000201") == true, "\(first)")
         try camera.plug()
         try kiosk.event("camera_open")    // the stream is open: the camera is up
-        try camera.show(try Self.code(cli, wallet))
+        try camera.show(try cli.paymentCode(wallet))
         let paid = try kiosk.event("approved")
         #expect(paid["receipt"] as? String == "T1-000001" && paid["sale"] as? String == first["saleID"] as? String, "\(paid)")
         #expect(try kiosk.events().contains { $0["kind"] as? String == "qr_closed" }, "the QR's order was closed before the code was charged")
@@ -179,7 +170,7 @@ struct KioskProcess {
         let lastSeen = try kiosk.events().last?["seq"] as? Int ?? 0
         try camera.plug()
         try kiosk.event("camera_back", after: lastSeen)
-        try camera.show(try Self.code(cli, wallet))
+        try camera.show(try cli.paymentCode(wallet))
         let again = try kiosk.event("approved", after: lastSeen)
         #expect(again["receipt"] as? String == "T1-000002", "\(again)")
         #expect(try kiosk.event("printed", after: lastSeen)["receipt"] as? String == "T1-000002")
@@ -193,7 +184,7 @@ struct KioskProcess {
         Thread.sleep(forTimeInterval: 1.5)
         let seen = try kiosk.events().last?["seq"] as? Int ?? 0
         try kiosk.state("a sale open again") { $0["phase"] as? String == "showing_qr" }
-        let code = try Self.code(cli, wallet)
+        let code = try cli.paymentCode(wallet)
         try camera.show(code)
         try kiosk.event("approved", after: seen)
         try camera.show(nil, frames: 12)
@@ -209,11 +200,7 @@ struct KioskProcess {
 
     @Test("sales from the control API: the QR shown at once and paid by the wallet; one nobody pays is cancelled after --sale-timeout, and the kiosk is idle again")
     func controllerSales() throws {
-        let cli = try CLI()
-        let merchant = try cli.run(["merchant", "create", "--name", "Vend", "--city", "Hangzhou", "--mcc", "5814"]).stdout
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let wallet = try cli.run(["wallet", "create", "--name", "Lin"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(try cli.run(["wallet", "deposit", wallet, "20.00"]).status == 0)
+        let (cli, merchant, wallet) = try CLI.shop("Vend", mcc: "5814", funds: "20.00")
         let kiosk = try KioskProcess(cli: cli, ["--merchant", merchant, "--sale-timeout", "2", "--result-seconds", "0.5"])
         defer { kiosk.process.stop() }
         #expect(try kiosk.get("state")["phase"] as? String == "idle", "no fixed price: idle until a sale comes")
@@ -263,7 +250,7 @@ struct KioskProcess {
         try camera.show(nil, frames: 12)
         let seen = try kiosk.events().last?["seq"] as? Int ?? 0
         try kiosk.state(within: 15, "a new sale") { $0["phase"] as? String == "awaiting_code" }
-        try camera.show(try Self.code(fleet.ledger, fleet.wallet))
+        try camera.show(try fleet.ledger.paymentCode(fleet.wallet))
         let needed = try kiosk.event("offline_code_needed", after: seen, within: 15)
         #expect((needed["reason"] as? String)?.contains("offline code") == true, "\(needed)")
         #expect(try kiosk.get("state")["phase"] as? String == "awaiting_code")
@@ -289,7 +276,7 @@ struct KioskProcess {
                                     command: ["till", "--headless"])
         defer { till.process.stop() }
         #expect(try till.post("sales", json: #"{"amount": "8.00"}"#).0 == 200)
-        let code = try KioskTests.code(fleet.ledger, fleet.wallet)
+        let code = try fleet.ledger.paymentCode(fleet.wallet)
         let (status, sold) = try till.post("sales/current/code", json: "{\"code\": \"\(code)\"}")
         #expect(status == 200 && sold.contains("T7-000001"), "\(sold)")
         let before = try fleet.ledger.json(try #require(try fleet.ledger.run(["wallet", "balance", fleet.wallet, "--json"]).lines.first))

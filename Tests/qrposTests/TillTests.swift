@@ -24,11 +24,7 @@ import Testing
         var api: String { "http://127.0.0.1:\(till.port)/v1" }
 
         init() throws {
-            cli = try CLI()
-            merchant = try cli.run(["merchant", "create", "--name", "Till Shop", "--city", "Hangzhou", "--mcc", "5411"]).stdout
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            wallet = try cli.run(["wallet", "create", "--name", "Lin"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            _ = try cli.run(["wallet", "deposit", wallet, "100.00"])
+            (cli, merchant, wallet) = try CLI.shop("Till Shop", mcc: "5411", funds: "100.00")
             till = try ServerProcess(executable: CLI.executable, arguments: [
                 "till", "--headless", "--control", "127.0.0.1:0", "--home", cli.home.path, "--merchant", merchant,
                 "--catalogue", TillTests.root.appendingPathComponent("assets/catalogue.json").path,
@@ -177,11 +173,7 @@ import Testing
                 ledger = fleet.ledger
                 arguments = ["--terminal-id", "T7", "--server", fleet.serverURL, "--sync-every", "0.5", "--online-timeout", "1"]
             } else {
-                let cli = try CLI()
-                let merchant = try cli.run(["merchant", "create", "--name", "Tea House", "--city", "Hangzhou", "--mcc", "5812"]).stdout
-                    .trimmingCharacters(in: .whitespacesAndNewlines)
-                let wallet = try cli.run(["wallet", "create", "--name", "Lin"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-                _ = try cli.run(["wallet", "deposit", wallet, "50.00"])
+                let (cli, merchant, wallet) = try CLI.shop("Tea House", funds: "50.00")
                 rig = (cli, merchant, wallet)
                 ledger = cli
                 arguments = ["--merchant", merchant]
@@ -223,10 +215,7 @@ import Testing
             return shown
         }
 
-        func code() throws -> String {
-            let line = try #require(try ledger.run(["wallet", "code", rig.wallet, "--json"]).lines.first)
-            return try #require(try ledger.json(line)["code"] as? String)
-        }
+        func code() throws -> String { try ledger.paymentCode(rig.wallet) }
 
         func state() throws -> [String: Any] {
             let data = try Data(contentsOf: URL(string: "http://127.0.0.1:\(port)/v1/state")!)
