@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "Ledger", dependencies: ["Payments"], swiftSettings: strict),
         .target(name: "LedgerSQLite", dependencies: [
             "Ledger", "Payments",
-            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ], swiftSettings: strict),
 
         .target(name: "LedgerPostgres", dependencies: [

@@ -36,28 +36,97 @@ public final class GroupCommit: Sendable {
         }
     }
 
-    /// The waiting calls, whether a leader is at work, and how many calls its last group carried.
-    private let state = Mutex<(queue: [Slot], leading: Bool, lastGroupSize: Int)>(([], false, 0))
+    /// The waiting calls, whether a leader is at work, and how many callers were active when the
+    /// last group was answered (its own, and those queued meanwhile).
+    fileprivate let state = Mutex<(queue: [Slot], leading: Bool, lastGroupSize: Int)>(([], false, 0))
 
-    /// How long a leader waits for its group to grow as large as the last one.
+    /// How long a leader waits for its group to grow as large as the callers active at the end
+    /// of the last one.
     public let gatherWait: Duration
 
-    /// Group commit whose leader, with some callers already queued but fewer than the last
-    /// group had, waits up to `gatherWait` for the rest: callers just answered come back within a
-    /// wake-up or two, and taking the one or two already queued would spend a whole commit on
-    /// them. Zero takes what is queued at once. A steady lone caller is never delayed (its last
-    /// group was itself); one alone just after a busier moment waits once.
+    /// Group commit whose leader, with fewer calls than were active at the end of the last
+    /// group, waits up to `gatherWait` for the rest: callers just answered come back within a
+    /// wake-up or two, and taking only those already queued would leave the others behind for a
+    /// whole commit (and the group after would leave as many behind again: with 8 clients,
+    /// counting only the last group's size kept groups split). Zero takes what is queued at once.
+    /// A steady lone caller is never delayed (the only caller active was itself); one alone just
+    /// after a busier moment waits once.
     public init(gatherWait: Duration = .zero) {
         self.gatherWait = gatherWait
     }
 
+    /// The calls one group carries, handed to the leader's transaction one at a time: the
+    /// transaction applies each call as it is handed over, so a call that arrives while earlier
+    /// ones are being applied joins the same commit instead of the leader idling to gather it.
+    public final class Feed {
+        private let owner: GroupCommit
+        private let deadline: ContinuousClock.Instant
+        private let wanted: Int
+        /// The calls handed out so far, in order; the leader's own is first.
+        fileprivate private(set) var taken: [Slot] = []
+        private var count = 0
+        private var handedFirst = false
+
+        /// Takes the leader's own call, which is at the front of the queue.
+        fileprivate init(owner: GroupCommit, gatherWait: Duration) {
+            self.owner = owner
+            deadline = ContinuousClock.now + gatherWait
+            let (first, wanted) = owner.state.withLock { s in (s.queue.removeFirst(), s.lastGroupSize) }
+            self.wanted = wanted
+            taken = [first]
+            count = first.batch.count
+        }
+
+        /// The next call of this group, or nil once the group is closed: nothing is queued and
+        /// either the group is as large as the last one or `gatherWait` has passed since it
+        /// began, or the next call would take the group past ``LedgerLimits/batchCountMax``.
+        public func next() -> Slot? {
+            if !handedFirst {
+                handedFirst = true
+                return taken[0]
+            }
+            while true {
+                enum Step { case take(Slot), full, empty }
+                let step = owner.state.withLock { s -> Step in
+                    guard let first = s.queue.first else { return .empty }
+                    if count + first.batch.count > LedgerLimits.batchCountMax { return .full }
+                    s.queue.removeFirst()
+                    return .take(first)
+                }
+                switch step {
+                case .take(let slot):
+                    taken.append(slot)
+                    count += slot.batch.count
+                    return slot
+                case .full:
+                    return nil
+                case .empty:
+                    if taken.count >= wanted || ContinuousClock.now >= deadline { return nil }
+                    usleep(20)
+                }
+            }
+        }
+    }
+
     /// Runs `batch` in the next group; `commit` runs one transaction for a group of slots and
-    /// returns each slot's results in order.
+    /// returns each slot's results in order. The group is gathered before `commit` runs
+    /// (PostgreSQL sends it in one call).
+    public func submit(_ batch: [Transfer], now: Int64, commit: ([Slot]) throws -> [[TransferResult]]) throws -> [TransferResult] {
+        try submit(batch, now: now, feeding: { feed in
+            var group: [Slot] = []
+            while let slot = feed.next() { group.append(slot) }
+            return try commit(group)
+        })
+    }
+
+    /// Runs `batch` in the next group; `transaction` runs one transaction that takes the group's
+    /// calls from its feed until the feed ends, and returns the results of each call it took,
+    /// in order.
     ///
     /// A leader commits one group, its own call's, then hands the lead to the first call still
     /// queued and returns: a caller that leads is never kept from its own answer by a queue that
     /// busy clients keep full.
-    public func submit(_ batch: [Transfer], now: Int64, commit: ([Slot]) throws -> [[TransferResult]]) throws -> [TransferResult] {
+    public func submit(_ batch: [Transfer], now: Int64, feeding transaction: (Feed) throws -> [[TransferResult]]) throws -> [TransferResult] {
         let slot = Slot(batch: batch, now: now)
         var leads = state.withLock { s -> Bool in
             s.queue.append(slot)
@@ -66,7 +135,7 @@ public final class GroupCommit: Sendable {
             return true
         }
         while true {
-            if leads { lead(commit) }
+            if leads { lead(transaction) }
             slot.done.wait()
             if slot.answered { return try slot.result.get() }
             // Woken to lead: this call is first in the queue, so the next group carries it.
@@ -76,23 +145,21 @@ public final class GroupCommit: Sendable {
 
     /// Commits one group from the front of the queue (the leader's own call first), answers its
     /// calls, and passes the lead on to the first call left, if any.
-    private func lead(_ commit: ([Slot]) throws -> [[TransferResult]]) {
-        let deadline = ContinuousClock.now + gatherWait
-        while ContinuousClock.now < deadline {
-            let (queued, wanted) = state.withLock { ($0.queue.count, $0.lastGroupSize) }
-            if queued >= wanted { break }
-            usleep(20)
-        }
-        let group = state.withLock { Self.take(&$0.queue) }
+    private func lead(_ transaction: (Feed) throws -> [[TransferResult]]) {
+        let feed = Feed(owner: self, gatherWait: gatherWait)
         do {
-            let results = try commit(group)
-            for (slot, r) in zip(group, results) { slot.result = .success(r) }
+            let results = try transaction(feed)
+            precondition(results.count == feed.taken.count, "a group's transaction answers every call it took")
+            for (slot, r) in zip(feed.taken, results) { slot.result = .success(r) }
         } catch {
-            for slot in group { slot.result = .failure(error) }
+            for slot in feed.taken { slot.result = .failure(error) }
         }
+        let group = feed.taken
         for slot in group { slot.answered = true }
         let next = state.withLock { s -> Slot? in
-            s.lastGroupSize = group.count
+            // The callers of this group come back for more while those queued meanwhile wait:
+            // the next group waits for all of them, or it would leave as many behind as this one did.
+            s.lastGroupSize = group.count + s.queue.count
             guard let first = s.queue.first else {
                 s.leading = false
                 return nil
@@ -103,18 +170,5 @@ public final class GroupCommit: Sendable {
         // the others. The next leader is woken without an answer.
         for slot in group { slot.done.signal() }
         next?.done.signal()
-    }
-
-    /// Up to ``LedgerLimits/batchCountMax`` transfers' worth of slots from the front (at least one).
-    private static func take(_ queue: inout [Slot]) -> [Slot] {
-        var count = 0
-        var n = 0
-        while n < queue.count && (n == 0 || count + queue[n].batch.count <= LedgerLimits.batchCountMax) {
-            count += queue[n].batch.count
-            n += 1
-        }
-        let taken = Array(queue.prefix(n))
-        queue.removeFirst(n)
-        return taken
     }
 }

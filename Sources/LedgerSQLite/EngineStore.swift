@@ -6,12 +6,15 @@ import Payments
 /// database through a cached prepared statement, so a batch sees its own transaction's rows.
 struct SQLiteReader: LedgerReading {
     let db: Database
+    /// The hot path's statements, run through SQLite's C API (``RawStatement``).
+    let statements: LedgerStatements
     /// What ``prefetch(_:)`` loaded: found rows, and ids known to be absent (nil).
     private var accounts: [String: Account?] = [:]
     private var transfers: [String: Transfer?] = [:]
 
-    init(db: Database) {
+    init(db: Database, statements: LedgerStatements? = nil) {
         self.db = db
+        self.statements = statements ?? LedgerStatements(db)
     }
 
     /// Loads every account and transfer `batch` names in a few `IN (…)` queries instead of one
@@ -37,35 +40,41 @@ struct SQLiteReader: LedgerReading {
         for id in accountIDs where accounts[id] == nil { accounts[id] = .some(nil) }
     }
 
-    private func fetch<T>(_ columns: String, from table: String, ids: Set<String>, _ make: (Row) throws -> T) throws -> [T] {
+    private func fetch<T>(_ columns: String, from table: String, ids: Set<String>, _ make: (RawRow) throws -> T) throws -> [T] {
         var found: [T] = []
         let all = Array(ids)
         // SQLite binds at most 32,766 parameters; 500 at a time keeps statements small.
         for start in stride(from: 0, to: all.count, by: 500) {
-            let chunk = Array(all[start..<min(start + 500, all.count)])
+            let chunk = all[start..<min(start + 500, all.count)]
             let marks = repeatElement("?", count: chunk.count).joined(separator: ",")
-            let rows = try Row.fetchAll(db, sql: "SELECT \(columns) FROM \(table) WHERE id IN (\(marks))", arguments: StatementArguments(chunk))
-            found += try rows.map(make)
+            let statement = RawStatement(try db.makeStatement(sql: "SELECT \(columns) FROM \(table) WHERE id IN (\(marks))"), in: db)
+            for (i, id) in chunk.enumerated() { statement.bind(id, at: Int32(i + 1)) }
+            while try statement.step() { found.append(try make(statement.row)) }
+            statement.reset()
         }
         return found
     }
 
     mutating func account(_ id: String) throws -> Account? {
         if let known = accounts[id] { return known }
-        return try Row.fetchOne(db.cachedStatement(sql: "SELECT \(SQLiteRows.accountColumns) FROM account WHERE id = ?"), arguments: [id])
-            .map { try SQLiteRows.account($0) }
+        return try fetchOne(.account, id, SQLiteRows.account)
     }
 
     mutating func transfer(_ id: String) throws -> Transfer? {
         if let known = transfers[id] { return known }
-        return try Row.fetchOne(db.cachedStatement(sql: "SELECT \(SQLiteRows.transferColumns) FROM transfer WHERE id = ?"), arguments: [id])
-            .map { try SQLiteRows.transfer($0) }
+        return try fetchOne(.transfer, id, SQLiteRows.transfer)
     }
 
     mutating func pendingStatus(_ id: String) throws -> PendingStatus? {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT status, resolved_by, resolved_at FROM pending_transfer WHERE id = ?"),
-                                         arguments: [id]) else { return nil }
-        return try SQLiteRows.pendingStatus(row, id: id)
+        try fetchOne(.pendingStatus, id) { try SQLiteRows.pendingStatus($0, id: id) }
+    }
+
+    /// The one row a statement finds by id, or nil.
+    private func fetchOne<T>(_ kind: LedgerStatements.Kind, _ id: String, _ make: (RawRow) throws -> T) throws -> T? {
+        let statement = try statements(kind)
+        statement.bind(id, at: 1)
+        defer { statement.reset() }
+        return try statement.step() ? make(statement.row) : nil
     }
 }
 
@@ -75,33 +84,35 @@ enum SQLiteRows {
     /// on every access, which showed in the ledger benchmark's profile; a position is an index.
     static let accountColumns = "id, kind, currency, name, flags, debits_pending, debits_posted, credits_pending, credits_posted"
 
-    static func account(_ row: Row) throws -> Account {
-        let id: String = row[0]
-        return Account(id: id, kind: try decode(AccountKind.self, row[1], "account \(id)"),
-                       currency: try currency(row[2], "account \(id)"),
-                       name: row[3], flags: AccountFlags(rawValue: row[4]),
-                       debitsPending: row[5], debitsPosted: row[6], creditsPending: row[7], creditsPosted: row[8])
+    static func account<R: ColumnReading>(_ row: R) throws -> Account {
+        let id = row.text(0)
+        return Account(id: id, kind: try decode(AccountKind.self, row.text(1), "account \(id)"),
+                       currency: try currency(row.text(2), "account \(id)"),
+                       name: row.text(3), flags: AccountFlags(rawValue: Int(row.integer(4))),
+                       debitsPending: row.integer(5), debitsPosted: row.integer(6), creditsPending: row.integer(7),
+                       creditsPosted: row.integer(8))
     }
 
     /// The columns ``transfer(_:)`` reads, by position.
     static let transferColumns =
         "id, kind, debit_account, credit_account, amount, currency, flags, pending_id, timeout_ms, refund_of, order_id, memo, created_at"
 
-    static func transfer(_ row: Row) throws -> Transfer {
-        let id: String = row[0]
-        return Transfer(id: id, kind: try decode(TransferKind.self, row[1], "transfer \(id)"), debitAccount: row[2],
-                        creditAccount: row[3],
-                        amount: Money(minorUnits: row[4], currency: try currency(row[5], "transfer \(id)")),
-                        flags: TransferFlags(rawValue: row[6]), pendingID: row[7], timeoutMillis: row[8],
-                        refundOf: row[9], orderID: row[10], memo: row[11], createdAt: row[12])
+    static func transfer<R: ColumnReading>(_ row: R) throws -> Transfer {
+        let id = row.text(0)
+        return Transfer(id: id, kind: try decode(TransferKind.self, row.text(1), "transfer \(id)"), debitAccount: row.text(2),
+                        creditAccount: row.text(3),
+                        amount: Money(minorUnits: row.integer(4), currency: try currency(row.text(5), "transfer \(id)")),
+                        flags: TransferFlags(rawValue: Int(row.integer(6))), pendingID: row.optionalText(7), timeoutMillis: row.integer(8),
+                        refundOf: row.optionalText(9), orderID: row.optionalText(10), memo: row.text(11), createdAt: row.integer(12))
     }
 
-    static func pendingStatus(_ row: Row, id: String) throws -> PendingStatus {
-        switch row["status"] as String {
+    /// The columns status, resolved_by, resolved_at of pending_transfer.
+    static func pendingStatus<R: ColumnReading>(_ row: R, id: String) throws -> PendingStatus {
+        switch row.text(0) {
         case "pending": return .pending
-        case "posted": return .posted(by: row["resolved_by"])
-        case "voided": return .voided(by: row["resolved_by"])
-        case "expired": return .expired(at: row["resolved_at"])
+        case "posted": return .posted(by: row.text(1))
+        case "voided": return .voided(by: row.text(1))
+        case "expired": return .expired(at: row.integer(2))
         case let other: throw LedgerError(.storage, "pending transfer \(id) has an unknown status '\(other)'")
         }
     }
@@ -122,53 +133,44 @@ enum SQLiteRows {
 extension SQLiteLedger {
     /// Writes what the engine changed, in the caller's transaction: the accounts' totals, the new
     /// transfers, the pending transfers' statuses, and one event per change to a wallet.
-    static func write(_ changes: LedgerChanges, in db: Database, now: Int64) throws {
-        let updateAccount = try db.cachedStatement(sql: """
-            UPDATE account SET debits_pending = ?, debits_posted = ?, credits_pending = ?, credits_posted = ? WHERE id = ?
-            """)
-        for account in changes.accounts.values {
-            try updateAccount.execute(arguments: [account.debitsPending, account.debitsPosted, account.creditsPending,
-                                                  account.creditsPosted, account.id])
-        }
-        let insertTransfer = try db.cachedStatement(sql: """
-            INSERT INTO transfer (id, kind, debit_account, credit_account, amount, currency, flags, pending_id, timeout_ms,
-                                  refund_of, order_id, memo, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-        let insertPending = try db.cachedStatement(sql: "INSERT INTO pending_transfer (id, status, expires_at) VALUES (?, 'pending', ?)")
-        for t in changes.transfers {
-            try insertTransfer.execute(arguments: [t.id, t.kind.rawValue, t.debitAccount, t.creditAccount, t.amount.minorUnits,
-                                                   t.amount.currency.code, t.flags.rawValue, t.pendingID,
-                                                   t.timeoutMillis, t.refundOf, t.orderID, t.memo, t.createdAt])
-            if t.flags.contains(.pending) {
-                try insertPending.execute(arguments: [t.id, t.holdExpiresAt])
+    static func write(_ changes: LedgerChanges, in db: Database, now: Int64, statements: LedgerStatements? = nil) throws {
+        let statements = statements ?? LedgerStatements(db)
+        if !changes.accounts.isEmpty {
+            let update = try statements(.updateAccount)
+            for account in changes.accounts.values {
+                try update.run(account.debitsPending, account.debitsPosted, account.creditsPending, account.creditsPosted, account.id)
             }
         }
-        let resolve = try db.cachedStatement(sql: """
-            UPDATE pending_transfer SET status = ?, resolved_by = ?, resolved_at = ? WHERE id = ? AND status = 'pending'
-            """)
+        if !changes.transfers.isEmpty {
+            let insert = try statements(.insertTransfer)
+            for t in changes.transfers {
+                try insert.run(t.id, t.kind.rawValue, t.debitAccount, t.creditAccount, t.amount.minorUnits, t.amount.currency.code,
+                               t.flags.rawValue, t.pendingID, t.timeoutMillis, t.refundOf, t.orderID, t.memo, t.createdAt)
+                if t.flags.contains(.pending) {
+                    try statements(.insertPending).run(t.id, t.holdExpiresAt)
+                }
+            }
+        }
         for (id, status) in changes.resolved {
+            let (name, by, at): (String, String?, Int64)
             switch status {
             case .pending: continue
-            case .posted(let by): try resolve.execute(arguments: ["posted", by, now, id])
-            case .voided(let by): try resolve.execute(arguments: ["voided", by, now, id])
-            case .expired(let at): try resolve.execute(arguments: ["expired", nil, at, id])
+            case .posted(let transfer): (name, by, at) = ("posted", transfer, now)
+            case .voided(let transfer): (name, by, at) = ("voided", transfer, now)
+            case .expired(let when): (name, by, at) = ("expired", nil, when)
             }
             // A second resolution would be an engine bug; the database's word is final.
-            precondition(db.changesCount == 1, "pending transfer \(id) resolved twice")
+            let changed = try statements(.resolvePending).run(name, by, at, id)
+            precondition(changed == 1, "pending transfer \(id) resolved twice")
         }
-        try recordEvents(changes, in: db, now: now)
+        try recordEvents(changes, statements: statements, now: now)
     }
 
     /// One event per change to a wallet, in order, with the wallet's balances after it.
-    private static func recordEvents(_ changes: LedgerChanges, in db: Database, now: Int64) throws {
-        let insert = try db.cachedStatement(sql: """
-            INSERT INTO wallet_event (account, transfer, kind, delta, available, balance, currency, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """)
+    private static func recordEvents(_ changes: LedgerChanges, statements: LedgerStatements, now: Int64) throws {
         for p in changes.postings where p.account.kind == .wallet {
-            try insert.execute(arguments: [p.account.id, p.transferID, p.event, p.delta, p.account.available.minorUnits,
-                                           p.account.balance.minorUnits, p.account.currency.code, now])
+            try statements(.insertEvent).run(p.account.id, p.transferID, p.event, p.delta, p.account.available.minorUnits,
+                                             p.account.balance.minorUnits, p.account.currency.code, now)
         }
     }
 }

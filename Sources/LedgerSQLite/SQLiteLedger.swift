@@ -467,11 +467,18 @@ public final class SQLiteLedger: LedgerStore {
         guard batch.count <= LedgerLimits.batchCountMax else {
             throw LedgerError(.invalidRequest, "a batch holds at most \(LedgerLimits.batchCountMax) transfers, not \(batch.count)")
         }
-        return try groupCommit.submit(batch, now: now) { group in
+        return try groupCommit.submit(batch, now: now, feeding: { feed in
             try write { db in
-                try group.map { slot in try SQLiteTransaction(db: db, now: slot.now).apply(slot.batch) }
+                // One set of statements for the group: each call's batch applies in its own
+                // SQLiteTransaction view, which only differs in `now`.
+                let statements = LedgerStatements(db)
+                var results: [[TransferResult]] = []
+                while let slot = feed.next() {
+                    results.append(try SQLiteTransaction(db: db, now: slot.now, statements: statements).apply(slot.batch))
+                }
+                return results
             }
-        }
+        })
     }
 
     public func expirePending(now: Int64) throws -> [String] {

@@ -7,40 +7,43 @@ import Payments
 final class SQLiteTransaction: LedgerTransaction {
     let db: Database
     let now: Int64
+    /// The hot path's statements, looked up once for the transaction.
+    private let statements: LedgerStatements
 
-    init(db: Database, now: Int64) {
+    init(db: Database, now: Int64, statements: LedgerStatements? = nil) {
         self.db = db
         self.now = now
+        self.statements = statements ?? LedgerStatements(db)
     }
 
     func account(_ id: String) throws -> Account? {
-        var reader = SQLiteReader(db: db)
+        var reader = SQLiteReader(db: db, statements: statements)
         return try reader.account(id)
     }
 
     func transfer(_ id: String) throws -> Transfer? {
-        var reader = SQLiteReader(db: db)
+        var reader = SQLiteReader(db: db, statements: statements)
         return try reader.transfer(id)
     }
 
     func pendingStatus(_ id: String) throws -> PendingStatus? {
-        var reader = SQLiteReader(db: db)
+        var reader = SQLiteReader(db: db, statements: statements)
         return try reader.pendingStatus(id)
     }
 
     func apply(_ batch: [Transfer]) throws -> [TransferResult] {
-        var reader = SQLiteReader(db: db)
+        var reader = SQLiteReader(db: db, statements: statements)
         try reader.prefetch(batch)
         var engine = LedgerEngine(reader: reader)
         let results = try engine.apply(batch, now: now)
-        try SQLiteLedger.write(engine.changes, in: db, now: now)
+        try SQLiteLedger.write(engine.changes, in: db, now: now, statements: statements)
         return results
     }
 
     func expire(_ pendingIDs: [String]) throws -> [String] {
-        var engine = LedgerEngine(reader: SQLiteReader(db: db))
+        var engine = LedgerEngine(reader: SQLiteReader(db: db, statements: statements))
         let released = try engine.expire(pendingIDs, now: now)
-        try SQLiteLedger.write(engine.changes, in: db, now: now)
+        try SQLiteLedger.write(engine.changes, in: db, now: now, statements: statements)
         return released
     }
 

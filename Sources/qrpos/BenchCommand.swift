@@ -80,6 +80,9 @@ struct Bench: ParsableCommand {
     @Option(help: "ledger: batches measured per case.")
     var batches: Int = 100
 
+    @Option(help: ArgumentHelp("ledger: only these cases, comma-separated, e.g. single-hot/8,batch-spread/1 (default: all).", valueName: "list"))
+    var cases: String?
+
     @Option(help: ArgumentHelp("ledger: also measure the PostgreSQL ledger at this URL (each case in a fresh schema, dropped at the end), e.g. $(services/postgres.sh url).", valueName: "url"))
     var postgres: String?
 
@@ -104,6 +107,12 @@ struct Bench: ParsableCommand {
         }
         guard payments >= 8, batches >= 1, (1...LedgerLimits.batchCountMax).contains(batchSize) else {
             throw ValidationError("--payments is at least 8, --batches at least 1, --batch-size 1…\(LedgerLimits.batchCountMax)")
+        }
+        if let cases {
+            let known = Set(LedgerBench.cases.map(\.label))
+            for c in cases.split(separator: ",") where !known.contains(String(c)) {
+                throw ValidationError("unknown ledger case '\(c)': choose from \(LedgerBench.cases.map(\.label).joined(separator: ", "))")
+            }
         }
         guard (1...120).contains(loopSeconds) else { throw ValidationError("--loop-seconds is 1 to 120") }
         if strategies != nil { _ = try strategyList() }
@@ -134,7 +143,8 @@ struct Bench: ParsableCommand {
         defer { progress?.finish() }
         switch Name(rawValue: name)! {
         case .ledger:
-            let bench = LedgerBench(walletCount: 1_000, merchantCount: 100, singleCount: payments, batchSize: batchSize, batchCount: batches)
+            let bench = LedgerBench(walletCount: 1_000, merchantCount: 100, singleCount: payments, batchSize: batchSize, batchCount: batches,
+                                    only: cases.map { Set($0.split(separator: ",").map(String.init)) })
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-bench-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: folder) }

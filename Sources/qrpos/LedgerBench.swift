@@ -17,24 +17,33 @@ struct LedgerBench {
     let singleCount: Int
     let batchSize: Int
     let batchCount: Int
+    /// The cases to run, by ``Case/label`` ("single-hot/8"); nil runs them all.
+    var only: Set<String>? = nil
 
     struct Case {
         let name: String
         let clients: Int
         let batch: Int
         let hot: Bool
+        /// The name with its client count, as `--cases` takes it: "single-spread/8".
+        var label: String { "\(name)/\(clients)" }
     }
 
+    static let cases = [
+        Case(name: "single-spread", clients: 1, batch: 1, hot: false),
+        Case(name: "single-hot", clients: 1, batch: 1, hot: true),
+        Case(name: "single-spread", clients: 4, batch: 1, hot: false),
+        Case(name: "single-hot", clients: 4, batch: 1, hot: true),
+        Case(name: "single-spread", clients: 8, batch: 1, hot: false),
+        Case(name: "single-hot", clients: 8, batch: 1, hot: true),
+        Case(name: "batch-spread", clients: 1, batch: 0, hot: false),
+        Case(name: "batch-hot", clients: 1, batch: 0, hot: true),
+    ]
+
     func run(on makeStore: () throws -> (store: any LedgerCore, label: String)) throws {
-        let cases = [
-            Case(name: "single-spread", clients: 1, batch: 1, hot: false),
-            Case(name: "single-hot", clients: 1, batch: 1, hot: true),
-            Case(name: "single-spread", clients: 8, batch: 1, hot: false),
-            Case(name: "single-hot", clients: 8, batch: 1, hot: true),
-            Case(name: "batch-spread", clients: 1, batch: batchSize, hot: false),
-            Case(name: "batch-hot", clients: 1, batch: batchSize, hot: true),
-        ]
-        for benchCase in cases {
+        // A batch case's size is `batchSize`.
+        let cases = Self.cases.map { $0.batch == 0 ? Case(name: $0.name, clients: $0.clients, batch: batchSize, hot: $0.hot) : $0 }
+        for benchCase in cases where only?.contains(benchCase.label) ?? true {
             let (store, label) = try makeStore()
             printJSON(try measure(benchCase, store: store, label: label))
         }
