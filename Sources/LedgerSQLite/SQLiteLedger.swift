@@ -327,6 +327,15 @@ public final class SQLiteLedger: LedgerStore {
                 SELECT t.id FROM transfer t JOIN account d ON d.id = t.debit_account JOIN account c ON c.id = t.credit_account
                 WHERE t.currency <> d.currency OR t.currency <> c.currency
                 """)) { "transfer \($0["id"] as String)" }
+            // Every transfer and event names an account that exists (the schema's foreign keys
+            // say so too here; PostgreSQL's ledger relies on the engine and this check).
+            flag("transfers and events name existing accounts", try Row.fetchAll(db, sql: """
+                SELECT 'transfer ' || t.id AS what FROM transfer t
+                    LEFT JOIN account d ON d.id = t.debit_account LEFT JOIN account c ON c.id = t.credit_account
+                    WHERE d.id IS NULL OR c.id IS NULL
+                UNION ALL SELECT 'event ' || e.seq || ' of ' || e.account FROM wallet_event e
+                    LEFT JOIN account a ON a.id = e.account WHERE a.id IS NULL
+                """)) { "\($0["what"] as String) names a missing account" }
             // Transfers connect the right kinds of account.
             flag("transfer kinds fit their accounts", try Row.fetchAll(db, sql: """
                 SELECT t.id, t.kind FROM transfer t JOIN account d ON d.id = t.debit_account JOIN account c ON c.id = t.credit_account

@@ -67,6 +67,23 @@ import Testing
         #expect(try ledger.audit().violations.map(\.check).contains("transfer kinds fit their accounts"))
     }
 
+    /// The transfer and event tables have no foreign keys to their accounts on PostgreSQL (they
+    /// cost half a payment's server time); the audit is what finds a row naming a missing one.
+    @Test("the audit finds a transfer or an event naming a missing account")
+    func auditDetectsMissingAccount() throws {
+        let schema = "t_ma_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
+        let ledger = try PostgresLedger(url: try TestPostgres.baseURL.get() + "?search_path=\(schema)")
+        let wallet = try ledger.createWallet(name: "w", phone: nil, currency: .CNY, now: 0).id
+        _ = try ledger.deposit(requestID: UUIDv7.make(), wallet: wallet, amount: Money(minorUnits: 100, currency: .CNY), source: .cash, now: 0)
+        #expect(try ledger.audit().passed)
+        try TestPostgres.psql("UPDATE \(schema).transfer SET credit_account = 'wal_gone' WHERE kind = 'deposit'")
+        var found = try ledger.audit().violations.filter { $0.check == "transfers and events name existing accounts" }
+        #expect(found.contains { $0.detail.hasPrefix("transfer ") })
+        try TestPostgres.psql("UPDATE \(schema).wallet_event SET account = 'wal_gone'")
+        found = try ledger.audit().violations.filter { $0.check == "transfers and events name existing accounts" }
+        #expect(found.contains { $0.detail.hasPrefix("event ") })
+    }
+
     /// The one-round-trip path decides from this process's cache of accounts. When another
     /// process changed an account since, the decision must not stand: not a payment approved on
     /// a balance that is gone, and not a decline on a balance that has since grown.
