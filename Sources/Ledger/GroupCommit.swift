@@ -78,8 +78,9 @@ public final class GroupCommit: Sendable {
         }
 
         /// The next call of this group, or nil once the group is closed: nothing is queued and
-        /// either the group is as large as the last one or `gatherWait` has passed since it
-        /// began, or the next call would take the group past ``LedgerLimits/batchCountMax``.
+        /// either the group is as large as the callers active at the end of the last one, or
+        /// `gatherWait` has passed since it began; or the next call would take the group past
+        /// ``LedgerLimits/batchCountMax``.
         public func next() -> Slot? {
             if !handedFirst {
                 handedFirst = true
