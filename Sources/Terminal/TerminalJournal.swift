@@ -305,15 +305,35 @@ public final class TerminalJournal: Sendable {
 
     /// Marks forwarded offline payments as acknowledged by the ledger, each with what it
     /// answered (how it was settled, or why it refused it: the merchant's to follow up).
+    ///
+    /// A few statements for a whole batch (an `UPDATE … FROM (VALUES …)` per 400 entries, then
+    /// the backlog once per currency): one statement per entry and another for its backlog took
+    /// 57–77 ms of a 500-entry batch's 250 (`qrpos bench sync`), a third of the upload.
     public func markSynced(_ results: [String: String], now: Int64) throws {
+        let ordered = results.sorted { $0.key < $1.key }
         try write { db in
-            for (id, result) in results.sorted(by: { $0.key < $1.key }) {
-                guard let row = try Row.fetchOne(db, sql: """
-                    UPDATE entry SET synced_at = ?, sync_result = ? WHERE id = ? AND offline = 1 AND status = 'approved' AND synced_at IS NULL
-                    RETURNING currency, amount
-                    """, arguments: [now, result, id]) else { continue }
-                try db.execute(sql: "UPDATE backlog SET count = count - 1, total = total - ? WHERE currency = ?",
-                               arguments: [row[1] as Int64, row[0] as String])
+            var drained: [String: (count: Int64, total: Int64)] = [:]
+            // 3 parameters an entry; SQLite takes 32,766 in one statement.
+            for start in stride(from: 0, to: ordered.count, by: 400) {
+                let chunk = ordered[start..<min(start + 400, ordered.count)]
+                var arguments: StatementArguments = [now]
+                for (id, result) in chunk { arguments += [id, result] }
+                let values = repeatElement("(?, ?)", count: chunk.count).joined(separator: ", ")
+                // Only entries still waiting change, so a repeated answer drains the backlog once.
+                let rows = try Row.fetchAll(db, sql: """
+                    UPDATE entry SET synced_at = ?, sync_result = v.column2 FROM (VALUES \(values)) AS v
+                    WHERE entry.id = v.column1 AND entry.offline = 1 AND entry.status = 'approved' AND entry.synced_at IS NULL
+                    RETURNING entry.currency, entry.amount
+                    """, arguments: arguments)
+                for row in rows {
+                    let currency: String = row[0]
+                    drained[currency, default: (0, 0)].count += 1
+                    drained[currency, default: (0, 0)].total += row[1] as Int64
+                }
+            }
+            for (currency, gone) in drained.sorted(by: { $0.key < $1.key }) {
+                try db.execute(sql: "UPDATE backlog SET count = count - ?, total = total - ? WHERE currency = ?",
+                               arguments: [gone.count, gone.total, currency])
             }
         }
     }

@@ -164,6 +164,36 @@ import Testing
         #expect(try j.syncStatus(now: now).unsyncedAmounts == ["CNY": 400])
     }
 
+    /// The ledger's answers to a whole batch are written in a few statements (400 entries each);
+    /// every entry gets its own answer and the backlog drains by exactly what was waiting.
+    @Test("a batch of answers larger than one statement marks every entry once, each with its own answer")
+    func markSyncedInChunks() throws {
+        let j = try journal()
+        let cert = try certificate()
+        var ids: [String] = []
+        for counter in 1...450 {
+            let id = UUIDv7.make()
+            #expect(try take(j, try token(cert, counter: UInt32(counter)), 10, id: id) == nil)
+            ids.append(id)
+        }
+        let kept = ids.removeLast()
+        var answers = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0 % 2 == 0 ? "settled" : "refused: #\($0)") })
+        answers["not-in-this-journal"] = "settled"
+        try j.markSynced(answers, now: now + 5)
+        let status = try j.syncStatus(now: now + 5)
+        #expect(status.unsyncedCount == 1)
+        #expect(status.unsyncedAmounts == ["CNY": 10])
+        #expect(try j.entry(kept)?.syncedAt == nil)
+        for (index, id) in ids.enumerated() where index % 97 == 0 || index == ids.count - 1 {
+            let entry = try #require(try j.entry(id))
+            #expect(entry.syncedAt == now + 5)
+            #expect(entry.syncResult == answers[id])
+        }
+        try j.markSynced(answers, now: now + 6)   // the same answers again: nothing drains twice
+        #expect(try j.syncStatus(now: now + 6).unsyncedCount == 1)
+        #expect(try j.audit() == [])
+    }
+
     @Test("a sale begun online and then taken offline is one entry; an unanswered one is counted")
     func onlineThenOffline() throws {
         let j = try journal()
