@@ -33,7 +33,8 @@ public enum TestPostgres {
         guard status == 0 else { throw StartFailed(description: "psql failed (\(status)): \(output.suffix(600))") }
     }
 
-    /// The server's URL, started once per test process; earlier runs' test schemas are dropped.
+    /// The server's URL, started once per test process; earlier runs' test schemas (t_…, x_…)
+    /// are dropped, so a long-lived dev server does not grow a schema per test forever.
     public static let baseURL: Result<String, StartFailed> = {
         if let url = ProcessInfo.processInfo.environment["QRPOS_TEST_POSTGRES_URL"], !url.isEmpty { return .success(url) }
         let (status, output) = script(["start"])
@@ -41,7 +42,7 @@ public enum TestPostgres {
             return .failure(StartFailed(description: "services/postgres.sh start failed (\(status)): \(output.suffix(600))"))
         }
         _ = script(["psql", "-q", "-c", """
-            DO $$DECLARE r record; BEGIN FOR r IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%' LOOP
+            DO $$DECLARE r record; BEGIN FOR r IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%' OR nspname LIKE 'x\\_%' LOOP
             EXECUTE 'DROP SCHEMA ' || quote_ident(r.nspname) || ' CASCADE'; END LOOP; END$$;
             """])
         return .success(url)
