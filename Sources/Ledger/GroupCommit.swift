@@ -38,7 +38,7 @@ public final class GroupCommit: Sendable {
 
     /// The waiting calls, whether a leader is at work, and how many callers were active when the
     /// last group was answered (its own, and those queued meanwhile).
-    fileprivate let state = Mutex<(queue: [Slot], leading: Bool, lastGroupSize: Int)>(([], false, 0))
+    fileprivate let state = Mutex<(queue: [Slot], leading: Bool, activeCallers: Int)>(([], false, 0))
 
     /// How long a leader waits for its group to grow as large as the callers active at the end
     /// of the last one.
@@ -71,7 +71,7 @@ public final class GroupCommit: Sendable {
         fileprivate init(owner: GroupCommit, gatherWait: Duration) {
             self.owner = owner
             deadline = ContinuousClock.now + gatherWait
-            let (first, wanted) = owner.state.withLock { s in (s.queue.removeFirst(), s.lastGroupSize) }
+            let (first, wanted) = owner.state.withLock { s in (s.queue.removeFirst(), s.activeCallers) }
             self.wanted = wanted
             taken = [first]
             count = first.batch.count
@@ -160,7 +160,7 @@ public final class GroupCommit: Sendable {
         let next = state.withLock { s -> Slot? in
             // The callers of this group come back for more while those queued meanwhile wait:
             // the next group waits for all of them, or it would leave as many behind as this one did.
-            s.lastGroupSize = group.count + s.queue.count
+            s.activeCallers = group.count + s.queue.count
             guard let first = s.queue.first else {
                 s.leading = false
                 return nil

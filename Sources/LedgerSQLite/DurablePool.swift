@@ -2,7 +2,8 @@ import GRDB
 
 /// Opens the project's SQLite files (the ledger, the terminal journal, the receipt book) so that
 /// every commit is on disk before it returns: WAL with `synchronous = FULL` on the connection
-/// that writes.
+/// that writes. The one place that sets it: a `prepareDatabase` of the caller's could not (see
+/// below), and the readers' setting does not matter, since they never commit.
 ///
 /// GRDB's `DatabasePool` turns its writer to WAL after `prepareDatabase` has run, and sets
 /// `synchronous = NORMAL` there as it does (its default for WAL): a commit then survives the

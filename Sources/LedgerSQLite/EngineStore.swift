@@ -133,8 +133,7 @@ enum SQLiteRows {
 extension SQLiteLedger {
     /// Writes what the engine changed, in the caller's transaction: the accounts' totals, the new
     /// transfers, the pending transfers' statuses, and one event per change to a wallet.
-    static func write(_ changes: LedgerChanges, in db: Database, now: Int64, statements: LedgerStatements? = nil) throws {
-        let statements = statements ?? LedgerStatements(db)
+    static func write(_ changes: LedgerChanges, now: Int64, statements: LedgerStatements) throws {
         if !changes.accounts.isEmpty {
             let update = try statements(.updateAccount)
             for account in changes.accounts.values {

@@ -9,7 +9,7 @@ import GRDBSQLite
 /// was SQLite's own; the rest was GRDB building `StatementArguments` of existentials, copying
 /// each row with its column names, and hashing the SQL text to find the cached statement on
 /// every execution). The ledger's hot path (``SQLiteReader``'s reads and the writes of
-/// ``SQLiteLedger/write(_:in:now:statements:)``) runs through this; everything else keeps
+/// ``SQLiteLedger/write(_:now:statements:)``) runs through this; everything else keeps
 /// GRDB's conveniences.
 struct RawStatement {
     /// GRDB's statement, held so that the handle stays valid; GRDB finalizes it with its connection.
@@ -68,7 +68,6 @@ struct RawStatement {
 
     /// The current row, readable by column index.
     var row: RawRow { RawRow(handle: handle) }
-
 }
 
 /// A value a ``RawStatement`` binds to a parameter.

@@ -32,8 +32,8 @@ public final class SQLiteLedger: LedgerStore {
         }
         var config = Configuration()
         config.busyMode = .timeout(10)
+        // synchronous=FULL is set on the writer by ``DurablePool``.
         config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
             // Checkpoints run beside the writers (``Checkpointer``), not inside a commit, where
             // they were the whole p99 of a payment. This bound only matters if that falls behind.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Checkpointer.walPagesMax)")

@@ -36,14 +36,14 @@ final class SQLiteTransaction: LedgerTransaction {
         try reader.prefetch(batch)
         var engine = LedgerEngine(reader: reader)
         let results = try engine.apply(batch, now: now)
-        try SQLiteLedger.write(engine.changes, in: db, now: now, statements: statements)
+        try SQLiteLedger.write(engine.changes, now: now, statements: statements)
         return results
     }
 
     func expire(_ pendingIDs: [String]) throws -> [String] {
         var engine = LedgerEngine(reader: SQLiteReader(db: db, statements: statements))
         let released = try engine.expire(pendingIDs, now: now)
-        try SQLiteLedger.write(engine.changes, in: db, now: now, statements: statements)
+        try SQLiteLedger.write(engine.changes, now: now, statements: statements)
         return released
     }
 

@@ -37,7 +37,6 @@ public final class ReceiptBook: Sendable {
         self.path = path
         var config = Configuration()
         config.busyMode = .timeout(10)
-        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         do {
             pool = try DurablePool.open(path: path, configuration: config)
             try Self.migrator.migrate(pool)

@@ -58,24 +58,27 @@ import Testing
 
     @Test("the audit finds a transfer whose kind does not fit its accounts")
     func auditDetectsWrongKind() throws {
-        let schema = "t_wk_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
+        let (ledger, schema) = try Self.depositedLedger("t_wk_")
+        try TestPostgres.psql("UPDATE \(schema).transfer SET kind = 'bill' WHERE kind = 'deposit'")
+        #expect(try ledger.audit().violations.map(\.check).contains("transfer kinds fit their accounts"))
+    }
+
+    /// A ledger in a fresh schema named from `prefix`, with one wallet and its cash deposit, whose
+    /// audit passes: what the audit tests then damage behind its back.
+    static func depositedLedger(_ prefix: String) throws -> (ledger: PostgresLedger, schema: String) {
+        let schema = prefix + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
         let ledger = try PostgresLedger(url: try TestPostgres.baseURL.get() + "?search_path=\(schema)")
         let wallet = try ledger.createWallet(name: "w", phone: nil, currency: .CNY, now: 0).id
         _ = try ledger.deposit(requestID: UUIDv7.make(), wallet: wallet, amount: Money(minorUnits: 100, currency: .CNY), source: .cash, now: 0)
         #expect(try ledger.audit().passed)
-        try TestPostgres.psql("UPDATE \(schema).transfer SET kind = 'bill' WHERE kind = 'deposit'")
-        #expect(try ledger.audit().violations.map(\.check).contains("transfer kinds fit their accounts"))
+        return (ledger, schema)
     }
 
     /// The transfer and event tables have no foreign keys to their accounts on PostgreSQL (they
     /// cost half a payment's server time); the audit is what finds a row naming a missing one.
     @Test("the audit finds a transfer or an event naming a missing account")
     func auditDetectsMissingAccount() throws {
-        let schema = "t_ma_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
-        let ledger = try PostgresLedger(url: try TestPostgres.baseURL.get() + "?search_path=\(schema)")
-        let wallet = try ledger.createWallet(name: "w", phone: nil, currency: .CNY, now: 0).id
-        _ = try ledger.deposit(requestID: UUIDv7.make(), wallet: wallet, amount: Money(minorUnits: 100, currency: .CNY), source: .cash, now: 0)
-        #expect(try ledger.audit().passed)
+        let (ledger, schema) = try Self.depositedLedger("t_ma_")
         try TestPostgres.psql("UPDATE \(schema).transfer SET credit_account = 'wal_gone' WHERE kind = 'deposit'")
         var found = try ledger.audit().violations.filter { $0.check == "transfers and events name existing accounts" }
         #expect(found.contains { $0.detail.hasPrefix("transfer ") })
