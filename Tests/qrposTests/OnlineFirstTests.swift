@@ -272,17 +272,19 @@ extension Fleet {
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        var first = Data()
+        // Bytes, not Data: appending to a slice of a pipe's Data trapped in Foundation
+        // (__DataStorage.ensureUniqueBufferReference, a fresh-clone CI run).
+        var first: [UInt8] = []
         while !first.contains(UInt8(ascii: "\n")) {
             let chunk = out.fileHandleForReading.availableData
             guard !chunk.isEmpty else { break }
             first += chunk
         }
         let firstLine = String(decoding: first.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
-        let leftover = first.drop { $0 != UInt8(ascii: "\n") }.dropFirst()
+        let leftover = Array(first.drop { $0 != UInt8(ascii: "\n") }.dropFirst())
         let order = (try? terminal.json(firstLine)) ?? [:]
         return (process, order, {
-            let rest = leftover + out.fileHandleForReading.readDataToEndOfFile()
+            let rest = leftover + Array(out.fileHandleForReading.readDataToEndOfFile())
             let e = err.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
             return (process.terminationStatus, String(decoding: rest, as: UTF8.self), String(decoding: e, as: UTF8.self))
