@@ -73,7 +73,7 @@ public enum CustomerDisplay {
 
         router.get("display") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-cache"],
-                     body: .init(byteBuffer: ByteBuffer(string: page(merchant: session.checkout.merchant.name))))
+                     body: .init(byteBuffer: ByteBuffer(string: page(merchant: session.checkout.merchant.name, now: View(session.snapshot)))))
         }
 
         router.get("v1/display/events") { _, _ in
@@ -100,7 +100,11 @@ public enum CustomerDisplay {
         }
     }
 
-    static func page(merchant: String) -> String {
+    /// The page, drawn at once with the till's state now (`now`), so its first paint is already
+    /// what the customer should see (a QR included); the event stream then carries each change.
+    static func page(merchant: String, now: View) -> String {
+        // JSONEncoder writes "/" as "\/", so no "</script>" can close the script early.
+        let initial = (try? JSONEncoder().encode(now)).flatMap { String(data: $0, encoding: .utf8) } ?? "null"
         let name = merchant.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
             .replacingOccurrences(of: ">", with: "&gt;")
         return """
@@ -138,6 +142,8 @@ public enum CustomerDisplay {
               fetch("/v1/display/shown", {method: "POST", headers: {"Content-Type": "application/json"},
                                           body: JSON.stringify({phase: v.phase, lastEvent: v.lastEvent})}).catch(() => {});
             }
+            const initial = \(initial);
+            if (initial) show(initial);
             new EventSource("/v1/display/events").addEventListener("state", e => show(JSON.parse(e.data)));
             </script>
             </body>

@@ -21,7 +21,8 @@ chmod +x "$work/guest-cmd.sh"
 rm -f "$work/guest-rc"
 
 set +e
-timeout "$timeout_s" qemu-system-x86_64 -machine q35,accel="$accel" -cpu max -smp 1 -m 1G \
+# -k: qemu that does not stop on SIGTERM (its main loop stuck) is killed 20 s later.
+timeout -k 20 "$timeout_s" qemu-system-x86_64 -machine q35,accel="$accel" -cpu max -smp 1 -m 1G \
   -display none -nodefaults -no-reboot -serial stdio \
   -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
   -kernel "$cache/kpkg/boot/vmlinuz-$kver" -initrd "$cache/initrd.cpio.gz" \
@@ -32,8 +33,9 @@ timeout "$timeout_s" qemu-system-x86_64 -machine q35,accel="$accel" -cpu max -sm
   </dev/null > "$work/serial.log" 2>&1
 q=$?
 set -e
-# isa-debug-exit: qemu exits with (guest status << 1) | 1; 124 is the host timeout.
-if [ "$q" = 124 ]; then echo "hil: the guest did not finish within ${timeout_s}s (serial log: $work/serial.log)" >&2; exit 124; fi
+# isa-debug-exit: qemu exits with (guest status << 1) | 1; 124 is the host timeout (137 when
+# qemu had to be killed after it).
+if [ "$q" = 124 ] || [ "$q" = 137 ]; then echo "hil: the guest did not finish within ${timeout_s}s (serial log: $work/serial.log)" >&2; exit 124; fi
 if [ $((q & 1)) = 1 ]; then exit $((q >> 1)); fi
 if [ -s "$work/guest-rc" ]; then exit "$(cat "$work/guest-rc")"; fi
 echo "hil: the guest stopped without reporting a status (qemu exit $q; serial log: $work/serial.log)" >&2

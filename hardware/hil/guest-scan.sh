@@ -78,16 +78,24 @@ cp "$work/kiosk.grey" "$work/loop.grey"
 timeout 170 "$qrpos" kiosk --merchant "$m" --camera $cap --width 320 --height 240 --amount 1.00 --result-seconds 1 \
   --control 127.0.0.1:0 > "$work/kiosk.jsonl" 2> "$work/kiosk.log" &
 kiosk=$!
+# Where each of the kiosk's threads is, for a failure report: a kiosk stuck in a charge says
+# what it waits on.
+threads() {
+  for t in /proc/$kiosk/task/*; do
+    echo "thread $(basename "$t") $(cat "$t/comm" 2>/dev/null) state=$(awk '{print $3}' "$t/stat" 2>/dev/null) wchan=$(cat "$t/wchan" 2>/dev/null)"
+  done
+}
+stuck() { cat "$work/kiosk.jsonl" "$work/kiosk.log"; threads; fail "$1"; }
 wait_for() {  # wait_for PATTERN SECONDS
   for _ in $(seq $(($2 * 10))); do grep -q "$1" "$work/kiosk.jsonl" && return 0; sleep 0.1; done
   return 1
 }
-wait_for '"kind":"approved"' 90 || { cat "$work/kiosk.jsonl" "$work/kiosk.log"; fail "the kiosk approved no sale from the camera"; }
+wait_for '"kind":"approved"' 90 || stuck "the kiosk approved no sale from the camera"
 grep -q '"kind":"camera_open"' "$work/kiosk.jsonl" || fail "the kiosk did not report its camera open"
 echo "kiosk: approved from the camera; unplugging"
 v4l2-ctl -d $cap -c disconnect=1 || fail "cannot trigger vivid's disconnect"
-wait_for '"kind":"camera_down"' 60 || { cat "$work/kiosk.jsonl" "$work/kiosk.log"; fail "the kiosk did not report the camera down"; }
-wait_for '"kind":"camera_back"' 90 || { cat "$work/kiosk.jsonl" "$work/kiosk.log"; fail "the kiosk did not get its camera back"; }
+wait_for '"kind":"camera_down"' 60 || stuck "the kiosk did not report the camera down"
+wait_for '"kind":"camera_back"' 90 || stuck "the kiosk did not get its camera back"
 kill $kiosk; wait $kiosk 2>/dev/null
 grep -c '"kind":"approved"' "$work/kiosk.jsonl" | grep -qx 1 || { cat "$work/kiosk.jsonl"; fail "the one code was approved more than once"; }
 balance=$("$qrpos" wallet balance "$w" --json | sed -n 's/.*"balance":"\([0-9.]*\)".*/\1/p')
