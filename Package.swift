@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // MARK: C libraries, found through pkg-config and installed from Debian (hardware/deps.sh).
@@ -68,6 +70,10 @@ let package = Package(
         .target(name: "Terminal", dependencies: [
             "Payments", "Ledger", "LedgerSQLite", "Camera", "Receipts", "Barcodes",
             .product(name: "GRDB", package: "GRDB.swift"),
+            // The terminal's HTTP client of the ledger server (FoundationNetworking's URLSession
+            // kept a core busy while it waited for an answer).
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: strict),
 
         // MARK: The ledger on HTTP, for a fleet of terminals.

@@ -1,13 +1,18 @@
+import AsyncHTTPClient
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Ledger
+import NIOCore
+import NIOHTTP1
 import Payments
 import Synchronization
 
 /// The terminal's client of a ledger server (`qrpos ledger serve`): every request signed with
 /// the terminal's key (``RequestSignature``) and answered within a timeout.
+///
+/// Requests go through AsyncHTTPClient's shared client (its own event loop, connections kept
+/// alive), waited for from the caller's thread. FoundationNetworking's URLSession, used before,
+/// kept about a third of a core busy for as long as a request was out (its dispatch sources
+/// woke up over and over): on a 2-core box that was the ledger server's, or the scanner's.
 ///
 /// - `POST /v1/sync` (``OfflineSettler``): a network failure, a timeout or a 5xx throws, and the
 ///   ``Forwarder`` sends the batch again later with the same ids; a 4xx is thrown too, with the
@@ -175,34 +180,36 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
     /// not `handle` that had enough.
     private func follow(_ path: String, what: String, seconds: Double,
                         _ handle: @escaping @Sendable (Data) -> Bool) throws -> (ended: Bool, failure: String?) {
-        var request = try signed(method: "GET", path: path, body: [], timeout: seconds + 10)
-        request.setValue("text/event-stream", forHTTPHeaderField: "Accept")
+        var request = try signed(method: "GET", path: path, body: [])
+        request.headers.add(name: "Accept", value: "text/event-stream")
         let stream = EventStream(what: what, handle: handle)
-        let session = URLSession(configuration: .ephemeral, delegate: stream, delegateQueue: nil)
-        defer { session.invalidateAndCancel() }
-        session.dataTask(with: request).resume()
+        let task = HTTPClient.shared.execute(request: request, delegate: stream, deadline: .now() + Self.nanoseconds(seconds + 10))
+        defer { task.cancel() }
         let ended = stream.done.wait(timeout: .now() + max(0, seconds)) == .success
         return stream.state.withLock { (ended, $0.satisfied ? nil : $0.failure) }
     }
+
+    static func nanoseconds(_ seconds: Double) -> TimeAmount { .nanoseconds(Int64(max(0, seconds) * 1e9)) }
 
     static func escaped(_ id: String) -> String {
         id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? id
     }
 
     /// A request signed with this terminal's key.
-    func signed(method: String, path: String, body: [UInt8], timeout: Double) throws -> URLRequest {
+    func signed(method: String, path: String, body: [UInt8]) throws -> HTTPClient.Request {
         guard let url = URL(string: path, relativeTo: server) else { throw Failed(description: "bad path \(path)") }
-        var request = URLRequest(url: url, timeoutInterval: timeout)
-        request.httpMethod = method
-        if !body.isEmpty {
-            request.httpBody = Data(body)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        }
+        var headers = HTTPHeaders()
+        if !body.isEmpty { headers.add(name: "Content-Type", value: "application/json") }
         for (name, value) in try RequestSignature.headers(principal: principalHeader, id: terminalID, key: key, method: method, path: url.path,
                                                           body: body, time: UnixTime.nowMillis()) {
-            request.setValue(value, forHTTPHeaderField: name)
+            headers.add(name: name, value: value)
         }
-        return request
+        do {
+            return try HTTPClient.Request(url: url.absoluteString, method: HTTPMethod(rawValue: method), headers: headers,
+                                          body: body.isEmpty ? nil : .bytes(body))
+        } catch {
+            throw Failed(description: "bad request URL \(url.absoluteString): \(error)")
+        }
     }
 
     /// One signed request and its JSON answer; a status other than 200 throws with the server's reason.
@@ -216,30 +223,20 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
 
     /// One signed request; the status and body of the answer.
     public func send(method: String, path: String, body: [UInt8]) throws -> (Int, Data) {
-        let request = try signed(method: method, path: path, body: body, timeout: timeoutSeconds)
-        let done = DispatchSemaphore(value: 0)
-        let outcome = Mutex<Result<(Int, Data), any Error>?>(nil)
-        let task = URLSession.shared.dataTask(with: request) { data, response, error in
-            outcome.withLock { o in
-                if let error {
-                    o = .failure(Failed(description: "the ledger server cannot be reached: \(error.localizedDescription)"))
-                } else if let http = response as? HTTPURLResponse {
-                    o = .success((http.statusCode, data ?? Data()))
-                } else {
-                    o = .failure(Failed(description: "the ledger server gave no HTTP answer"))
-                }
-            }
-            done.signal()
-        }
-        task.resume()
-        if done.wait(timeout: .now() + timeoutSeconds) == .timedOut {
-            task.cancel()
+        let request = try signed(method: method, path: path, body: body)
+        let response: HTTPClient.Response
+        do {
+            response = try HTTPClient.shared.execute(request: request, deadline: .now() + Self.nanoseconds(timeoutSeconds)).wait()
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw Failed(description: "the ledger server did not answer within \(timeoutSeconds) s")
+        } catch {
+            throw Failed(description: "the ledger server cannot be reached: \(error)")
         }
-        let (status, data) = try outcome.withLock { $0! }.get()
-        // The HTTP stack sends a request again, unasked, when a reused connection closes before
-        // its answer; if the first copy did reach the server, the copy is refused as a replay.
-        // Either way the first answer was lost: that is no answer, not a refusal.
+        let status = Int(response.status.code)
+        let data = response.body.map { Data($0.readableBytesView) } ?? Data()
+        // A copy of this very request reached the server first (a link that duplicates, or an
+        // HTTP stack that sent it again when a reused connection closed before its answer):
+        // the first answer was lost, which is no answer, not a refusal.
         if status == 401, String(decoding: data, as: UTF8.self).contains("replayed request") {
             throw Failed(description: "the ledger server's answer was lost (the request was sent again and refused as a replay)")
         }
@@ -253,7 +250,8 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
 
 /// Reads server-sent events as they arrive, handing each event's data to `handle`; `done` is
 /// signalled when `handle` has had enough (returns false), or the stream ends or is refused.
-final class EventStream: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+final class EventStream: HTTPClientResponseDelegate, @unchecked Sendable {
+    typealias Response = Void
     let done = DispatchSemaphore(value: 0)
     let what: String
     let handle: @Sendable (Data) -> Bool
@@ -264,26 +262,33 @@ final class EventStream: NSObject, URLSessionDataDelegate, @unchecked Sendable {
         self.handle = handle
     }
 
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-                    completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        if status != 200 { finish("the ledger server answered \(status) to \(what)", satisfied: false) }
-        completionHandler(status == 200 ? .allow : .cancel)
+    func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        if head.status != .ok {
+            finish("the ledger server answered \(head.status.code) to \(what)", satisfied: false)
+            task.cancel()
+        }
+        return task.eventLoop.makeSucceededVoidFuture()
     }
 
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+    func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ part: ByteBuffer) -> EventLoopFuture<Void> {
         let payloads = state.withLock { s -> [Data] in
-            s.buffer += data
+            s.buffer += part.readableBytesView
             return ServerSentEvents.take(&s.buffer)
         }
         for payload in payloads where !handle(payload) {
             finish(nil, satisfied: true)
-            return
+            task.cancel()
+            break
         }
+        return task.eventLoop.makeSucceededVoidFuture()
     }
 
-    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        finish(error.map { "\(what) broke off: \($0.localizedDescription)" } ?? "\(what) ended", satisfied: false)
+    func didReceiveError(task: HTTPClient.Task<Void>, _ error: any Error) {
+        finish("\(what) broke off: \(error)", satisfied: false)
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<Void>) throws {
+        finish("\(what) ended", satisfied: false)
     }
 
     private func finish(_ failure: String?, satisfied: Bool) {

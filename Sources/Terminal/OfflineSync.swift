@@ -37,12 +37,21 @@ public protocol OnlineAuthorizer: Sendable {
 /// Forwards the journal's offline payments to the ledger: oldest first, in batches, each with
 /// its terminal-made id; a failed batch is sent again after a growing pause, with the same ids,
 /// so a payment is settled once however often it is sent.
+///
+/// `inFlight` batches may be out at once (`qrpos sync push` and the till send two): while the
+/// server checks one batch's signatures on its cores, it writes the one before to its ledger,
+/// and the terminal marks a third synced. Which batch settles first is then not fixed; the
+/// rule that settles a wallet's overspend takes payments in the order they reach the ledger,
+/// whichever terminal or batch they come from.
 public struct Forwarder: Sendable {
     public let journal: TerminalJournal
     public let settler: any OfflineSettler
     public var batchSize = 500
+    /// Batches sent at once (1: one after the other).
+    public var inFlight = 1
     /// Pauses between tries of a batch the ledger did not answer: 0.2 s, doubling, at most 30 s.
     public var backoffMillis: (first: Int64, max: Int64) = (200, 30_000)
+    /// Tries of one batch in a row before the forwarder gives up (the rest waits in the journal).
     public var attemptsMax = 5
 
     public init(journal: TerminalJournal, settler: any OfflineSettler) {
@@ -61,45 +70,110 @@ public struct Forwarder: Sendable {
         public var lastError: String?
     }
 
+    /// What the lanes share: batches read and not yet taken, the ids out (taken and not yet
+    /// marked), the report, and whether to stop (a lane gave up, or the journal failed).
+    private struct Shared {
+        var queue: [[JournalEntry]] = []
+        var out: Set<String> = []
+        var report = Report()
+        var gaveUp = false
+        var failure: (any Error)?
+    }
+
     /// Sends everything that waits; `sleep` is injected (tests need no real pauses). `progress`
     /// hears the report so far after every batch answered, and before every pause (with its
-    /// length in milliseconds), for a cashier or an operator watching a long upload.
+    /// length in milliseconds), for a cashier or an operator watching a long upload; it is
+    /// called for one batch at a time. With `inFlight` above 1, `now` and `sleep` are called
+    /// from several threads.
     public func forwardAll(now: () -> Int64 = UnixTime.nowMillis,
                            sleep: (Int64) -> Void = { Thread.sleep(forTimeInterval: Double($0) / 1000) },
                            progress: (Report, _ pauseMillis: Int64?) -> Void = { _, _ in }) throws -> Report {
-        var report = Report()
-        var pause = backoffMillis.first
-        var failures = 0
-        while true {
-            let batch = try journal.unsynced(limit: batchSize)
-            guard !batch.isEmpty else { return report }
-            // Only the ledger's answer is retried; the journal's own failures are thrown.
-            var answered: [String: ForwardAnswer] = [:]
-            do {
-                let answers = try settler.settle(batch.compactMap(\.forwarded))
-                let sent = Set(batch.map(\.id))
-                answered = answers.filter { sent.contains($0.key) }
-                if answered.isEmpty { throw CheckoutError("the ledger answered none of \(batch.count) payments") }
-            } catch {
-                failures += 1
-                report.lastError = "\(error)"
-                guard failures < attemptsMax else {
-                    report.left = try journal.syncStatus(now: now()).unsyncedCount
-                    return report
-                }
-                report.retries += 1
-                progress(report, pause)
-                sleep(pause)
-                pause = min(pause * 2, backoffMillis.max)
-                continue
+        let lock = NSLock()
+        var shared = Shared()
+        /// The next batch to send, or nil when nothing waits that is not already out (or the
+        /// forwarder is stopping). Called under `lock`.
+        func take() throws -> [JournalEntry]? {
+            guard !shared.gaveUp, shared.failure == nil else { return nil }
+            if shared.queue.isEmpty {
+                let waiting = try journal.unsynced(limit: batchSize * (inFlight + 1)).filter { !shared.out.contains($0.id) }
+                shared.queue = stride(from: 0, to: waiting.count, by: batchSize).map { Array(waiting[$0..<min($0 + batchSize, waiting.count)]) }
             }
-            for answer in answered.values {
-                if case .settled = answer { report.settled += 1 } else { report.refused += 1 }
-            }
-            try journal.markSynced(answered.mapValues(\.summary), now: now())
-            progress(report, nil)
-            failures = 0
-            pause = backoffMillis.first
+            guard !shared.queue.isEmpty else { return nil }
+            let batch = shared.queue.removeFirst()
+            shared.out.formUnion(batch.map(\.id))
+            return batch
         }
+        func lane() {
+            var pause = backoffMillis.first
+            var failures = 0
+            while true {
+                let next: [JournalEntry]?
+                lock.lock()
+                do { next = try take() } catch {
+                    shared.failure = shared.failure ?? error
+                    next = nil
+                }
+                lock.unlock()
+                guard let batch = next else { return }
+                let ids = Set(batch.map(\.id))
+                defer {
+                    lock.lock()
+                    shared.out.subtract(ids)
+                    lock.unlock()
+                }
+                while true {
+                    // Only the ledger's answer is retried; the journal's own failures are thrown.
+                    var answered: [String: ForwardAnswer] = [:]
+                    do {
+                        answered = try settler.settle(batch.compactMap(\.forwarded)).filter { ids.contains($0.key) }
+                        if answered.isEmpty { throw CheckoutError("the ledger answered none of \(batch.count) payments") }
+                    } catch {
+                        failures += 1
+                        lock.lock()
+                        shared.report.lastError = "\(error)"
+                        let stop = failures >= attemptsMax || shared.gaveUp || shared.failure != nil
+                        if failures >= attemptsMax { shared.gaveUp = true }
+                        if !stop {
+                            shared.report.retries += 1
+                            progress(shared.report, pause)
+                        }
+                        lock.unlock()
+                        if stop { return }
+                        sleep(pause)
+                        pause = min(pause * 2, backoffMillis.max)
+                        continue
+                    }
+                    do { try journal.markSynced(answered.mapValues(\.summary), now: now()) } catch {
+                        lock.lock()
+                        shared.failure = shared.failure ?? error
+                        lock.unlock()
+                        return
+                    }
+                    lock.lock()
+                    for answer in answered.values {
+                        if case .settled = answer { shared.report.settled += 1 } else { shared.report.refused += 1 }
+                    }
+                    progress(shared.report, nil)
+                    lock.unlock()
+                    failures = 0
+                    pause = backoffMillis.first
+                    break
+                }
+            }
+        }
+        if inFlight <= 1 {
+            lane()
+        } else {
+            // Every lane touches `shared` under `lock` only, and calls `progress` under it; `now`
+            // and `sleep` may run on two lanes at once.
+            withoutActuallyEscaping(lane) { lane in
+                nonisolated(unsafe) let run = lane
+                DispatchQueue.concurrentPerform(iterations: inFlight) { _ in run() }
+            }
+        }
+        if let failure = shared.failure { throw failure }
+        var report = shared.report
+        if shared.gaveUp { report.left = try journal.syncStatus(now: now()).unsyncedCount }
+        return report
     }
 }

@@ -497,6 +497,7 @@ public final class TillSession: Sendable {
         guard let remote else { return }
         var forwarder = Forwarder(journal: remote.journal, settler: Watched(inner: remote.client, session: self))
         forwarder.attemptsMax = 1
+        forwarder.inFlight = 2
         do {
             let report = try forwarder.forwardAll(sleep: { _ in })
             if report.settled + report.refused > 0 {

@@ -139,10 +139,12 @@ struct SyncPushCommand: ParsableCommand {
     @Option(name: .customLong("timeout"), help: "Seconds to wait for the server's answer to a batch.") var timeoutSeconds: Double = 10
     @Option(name: .customLong("batch-size"), help: "Payments per batch (1 to 1000).") var batchSize = 500
     @Option(help: "Tries of a batch before giving up (the pauses between double from 0.2 s).") var attempts = 5
+    @Option(name: .customLong("in-flight"), help: "Batches out at once (1 to 8): the server checks one while it writes another.") var inFlight = 2
 
     func validate() throws {
         guard (1...1_000).contains(batchSize) else { throw ValidationError("--batch-size is 1 to 1000") }
         guard (1...20).contains(attempts) else { throw ValidationError("--attempts is 1 to 20") }
+        guard (1...8).contains(inFlight) else { throw ValidationError("--in-flight is 1 to 8") }
     }
     @Flag(help: "Print JSON.") var json = false
 
@@ -161,6 +163,7 @@ struct SyncPushCommand: ParsableCommand {
         var forwarder = Forwarder(journal: journal, settler: settler)
         forwarder.batchSize = batchSize
         forwarder.attemptsMax = attempts
+        forwarder.inFlight = inFlight
         // On a terminal, the upload's progress on stderr, one line rewritten (rigs and --json get none).
         let waiting0 = try journal.syncStatus(now: UnixTime.nowMillis()).unsyncedCount
         let showing = isatty(STDERR_FILENO) == 1 && waiting0 > 0

@@ -49,6 +49,15 @@ struct OfflineCheckoutTests {
         try OfflineToken.make(certificate: s.certificate, device: phone, counter: counter, time: time).text
     }
 
+    /// `count` payments of `amount` taken offline on the first terminal, each approved.
+    func takeOffline(_ s: Setup, _ count: Int, of amount: String, at t: Int64) throws {
+        for counter in 1...count {
+            _ = try #require(try s.checkouts[0].chargeOffline(amount: try s.till.cny(amount), token: try code(s, UInt32(counter), at: t),
+                                                              journal: s.journals[0], issuers: [issuer.publicKey], policy: policy,
+                                                              now: t + Int64(counter)).receipt)
+        }
+    }
+
     @Test("two terminals overspend one allowance offline; forwarding settles every payment once")
     func overspendAcrossTerminals() throws {
         let s = try setup()
@@ -118,11 +127,7 @@ struct OfflineCheckoutTests {
     func flakyLink() throws {
         let s = try setup()
         let t = now + 60_000
-        for counter in 1...6 {
-            _ = try #require(try s.checkouts[0].chargeOffline(amount: try s.till.cny("20.00"), token: try code(s, UInt32(counter), at: t),
-                                                              journal: s.journals[0], issuers: [issuer.publicKey], policy: policy,
-                                                              now: t + Int64(counter)).receipt)
-        }
+        try takeOffline(s, 6, of: "20.00", at: t)
         let inner = LedgerSettler(ops: s.ops, issuers: [issuer.publicKey], clockSkewMillis: policy.clockSkewMillis, now: { t + 10_000 })
         let flaky = FlakySettler(inner: inner, failFirst: 2, loseAnswerOf: 3)
         var forwarder = Forwarder(journal: s.journals[0], settler: flaky)
@@ -137,6 +142,27 @@ struct OfflineCheckoutTests {
         #expect(pauses.withLock { $0 } == [200, 400, 800], "backs off, doubling")
         #expect(try s.till.ledger.account(s.till.merchant.id)?.balance.minorUnits == 12_000)
         #expect(try s.journals[0].unsynced(limit: 10).isEmpty)
+        #expect(try s.till.ledger.audit().violations.isEmpty)
+    }
+
+    /// Three batches out at once, through the same bad link: batches overlap at the ledger, no
+    /// payment is in two batches out at the same time, and each is settled once.
+    @Test("batches in flight at once: overlapping, each payment out once at a time, retried, settled once")
+    func batchesInFlight() throws {
+        let s = try setup()
+        let t = now + 60_000
+        try takeOffline(s, 30, of: "1.00", at: t)
+        let inner = LedgerSettler(ops: s.ops, issuers: [issuer.publicKey], clockSkewMillis: policy.clockSkewMillis, now: { t + 10_000 })
+        let watched = OverlapSettler(inner: FlakySettler(inner: inner, failFirst: 2, loseAnswerOf: 5))
+        var forwarder = Forwarder(journal: s.journals[0], settler: watched)
+        forwarder.batchSize = 4
+        forwarder.inFlight = 3
+        let report = try forwarder.forwardAll(sleep: { _ in })
+        #expect(report.settled == 30 && report.refused == 0 && report.left == 0 && report.retries == 3)
+        #expect(watched.most.withLock { $0 } > 1, "batches were out at the same time")
+        #expect(watched.twice.withLock { $0 }.isEmpty, "no payment was in two batches out at once")
+        #expect(try s.till.ledger.account(s.till.merchant.id)?.balance.minorUnits == 3_000, "each payment paid once")
+        #expect(try s.journals[0].unsynced(limit: 100).isEmpty)
         #expect(try s.till.ledger.audit().violations.isEmpty)
     }
 
@@ -202,5 +228,30 @@ final class FlakySettler: OfflineSettler, @unchecked Sendable {
         let answers = try inner.settle(entries)
         if n == loseAnswerOf { throw LinkDown() }
         return answers
+    }
+}
+
+/// Counts the calls out at once, and notes any payment sent while it was already out.
+final class OverlapSettler: OfflineSettler, @unchecked Sendable {
+    let inner: any OfflineSettler
+    private let out = Mutex<(calls: Int, ids: Set<String>)>((0, []))
+    let most = Mutex(0)
+    let twice = Mutex<[String]>([])
+
+    init(inner: any OfflineSettler) { self.inner = inner }
+
+    func settle(_ entries: [ForwardedPayment]) throws -> [String: ForwardAnswer] {
+        let ids = entries.map(\.id)
+        let calls = out.withLock { o in
+            twice.withLock { $0 += ids.filter { o.ids.contains($0) } }
+            o.ids.formUnion(ids)
+            o.calls += 1
+            return o.calls
+        }
+        most.withLock { $0 = max($0, calls) }
+        defer { out.withLock { o in o.ids.subtract(ids); o.calls -= 1 } }
+        // As long as a batch takes on a loaded link, so the others catch up with it.
+        Thread.sleep(forTimeInterval: 0.02)
+        return try inner.settle(entries)
     }
 }
