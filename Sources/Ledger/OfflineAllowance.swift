@@ -35,8 +35,13 @@ extension WalletOperations {
     /// The account a certificate's allowance is reserved in: a wallet-kind account, so it can
     /// never go below zero.
     public static func offlineAllowanceAccount(_ serial: String) -> String {
-        // (Not Foundation's replacingOccurrences: it showed in the sync upload's profile.)
-        "off_" + String(String.UnicodeScalarView(serial.unicodeScalars.lazy.filter { $0 != "-" }))
+        // Byte by byte: "-" is ASCII, never part of a longer UTF-8 sequence. (Foundation's
+        // replacingOccurrences, then a filtered UnicodeScalarView, were each most of a sync
+        // upload's settlement time in a profile.)
+        var bytes = Array("off_".utf8)
+        bytes.reserveCapacity(4 + serial.utf8.count)
+        for byte in serial.utf8 where byte != UInt8(ascii: "-") { bytes.append(byte) }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The transfers an offline payment is settled in, by their ids: from the certificate's
@@ -176,11 +181,15 @@ extension WalletOperations {
         }
         let ids = Self.offlineSettlementIDs(paymentID)
         let parts = [ids.allowance, ids.wallet, ids.debt]
+        let allowanceAccount = Self.offlineAllowanceAccount(serial)
         /// The settlement already made, if any (by an earlier call, or by one that committed
         /// while this one ran: the engine then finds its transfers).
         func earlier(_ tx: any LedgerTransaction) throws -> OfflineSettlement? {
-            let found = try parts.map { try tx.transfer($0) }
-            guard found.contains(where: { $0 != nil }) else { return nil }
+            // The debt part is made only with the wallet part, in one linked chain: with neither
+            // of the paying parts there, nothing of this payment is.
+            let paying = try [tx.transfer(parts[0]), tx.transfer(parts[1])]
+            guard paying.contains(where: { $0 != nil }) else { return nil }
+            let found = paying + [try tx.transfer(parts[2])]
             let paid = [found[0], found[1]].compactMap { $0 }
             let (fromAllowance, byWallet, lent) = (found[0]?.amount.minorUnits ?? 0, found[1]?.amount.minorUnits ?? 0, found[2]?.amount.minorUnits ?? 0)
             guard paid.allSatisfy({ $0.creditAccount == merchant && $0.amount.currency == amount.currency }),
@@ -197,7 +206,7 @@ extension WalletOperations {
         }
         if let settled = try earlier(tx) { return .success(settled) }
         guard let reservation = try tx.transfer(serial), reservation.kind == .transfer,
-              reservation.creditAccount == Self.offlineAllowanceAccount(serial),
+              reservation.creditAccount == allowanceAccount,
               let wallet = try tx.account(reservation.debitAccount) else {
             if online { return .failure(.codeUnknown) }
             throw LedgerError(.notFound, "no offline allowance was reserved for certificate \(serial)")
@@ -212,7 +221,7 @@ extension WalletOperations {
         // writer): no other settlement of this wallet's codes runs until this one commits.
         let reused = try reusers(tx)
         if online && !reused.isEmpty { return .failure(.codeUsed) }
-        let reserve = try tx.account(Self.offlineAllowanceAccount(serial))?.available.minorUnits ?? 0
+        let reserve = try tx.account(allowanceAccount)?.available.minorUnits ?? 0
         let fromAllowance = min(amount.minorUnits, max(0, reserve))
         let fromWallet = min(amount.minorUnits - fromAllowance, max(0, wallet.available.minorUnits))
         let debt = amount.minorUnits - fromAllowance - fromWallet
@@ -226,7 +235,7 @@ extension WalletOperations {
                                   amount: Money(minorUnits: minor, currency: amount.currency), refundOf: nil, orderID: nil,
                                   memo: memo, createdAt: now))
         }
-        add(parts[0], .payment, from: Self.offlineAllowanceAccount(serial), to: merchant, fromAllowance, "offline, certificate \(serial)")
+        add(parts[0], .payment, from: allowanceAccount, to: merchant, fromAllowance, "offline, certificate \(serial)")
         if debt > 0 {
             try tx.ensureAccount(id: Self.offlineDebtAccount(wallet.id), kind: .settlement, currency: amount.currency,
                                  name: "Offline debt of \(wallet.id)")

@@ -154,6 +154,7 @@ extension Row: ColumnReading {
 final class LedgerStatements {
     enum Kind: Int, CaseIterable {
         case account, transfer, pendingStatus, updateAccount, insertTransfer, insertPending, resolvePending, insertEvent
+        case offlineCounterUses, recordOfflineCounter
     }
 
     let db: Database
@@ -195,6 +196,9 @@ final class LedgerStatements {
             INSERT INTO wallet_event (account, transfer, kind, delta, available, balance, currency, created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """
+        case .offlineCounterUses: "SELECT payment FROM offline_counter WHERE certificate = ? AND counter = ? ORDER BY payment"
+        case .recordOfflineCounter:
+            "INSERT INTO offline_counter (certificate, counter, payment, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
         }
     }
 }

@@ -94,8 +94,13 @@ final class SQLiteTransaction: LedgerTransaction {
 
 extension SQLiteTransaction {
     func offlineCounterUses(serial: String, counter: Int64) throws -> [String] {
-        try String.fetchAll(db.cachedStatement(sql: "SELECT payment FROM offline_counter WHERE certificate = ? AND counter = ? ORDER BY payment"),
-                            arguments: [serial, counter])
+        let statement = try statements(.offlineCounterUses)
+        statement.bind(serial, at: 1)
+        statement.bind(counter, at: 2)
+        defer { statement.reset() }
+        var payments: [String] = []
+        while try statement.step() { payments.append(statement.row.text(0)) }
+        return payments
     }
 
     func heldOfflineReservations(limit: Int) throws -> [Transfer] {
@@ -108,8 +113,7 @@ extension SQLiteTransaction {
     }
 
     func recordOfflineCounter(serial: String, counter: Int64, payment: String) throws {
-        try db.cachedStatement(sql: "INSERT INTO offline_counter (certificate, counter, payment, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
-            .execute(arguments: [serial, counter, payment, now])
+        try statements(.recordOfflineCounter).run(serial, counter, payment, now)
     }
 }
 

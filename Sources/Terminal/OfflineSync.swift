@@ -165,15 +165,43 @@ public struct Forwarder: Sendable {
             lane()
         } else {
             // Every lane touches `shared` under `lock` only, and calls `progress` under it; `now`
-            // and `sleep` may run on two lanes at once.
-            withoutActuallyEscaping(lane) { lane in
-                nonisolated(unsafe) let run = lane
-                DispatchQueue.concurrentPerform(iterations: inFlight) { _ in run() }
-            }
+            // and `sleep` may run on two lanes at once. Threads of their own: Dispatch's
+            // concurrentPerform ran the lanes one after the other when its workers were busy (a
+            // loaded test run saw no two batches out at once).
+            Self.onThreads(inFlight, lane)
         }
         if let failure = shared.failure { throw failure }
         var report = shared.report
         if shared.gaveUp { report.left = try journal.syncStatus(now: now()).unsyncedCount }
         return report
+    }
+
+    /// Runs `body` on `count` threads at once, the caller's among them, and returns once every
+    /// one has finished with it. Joined POSIX threads, so `body` (which may capture the
+    /// caller's non-escaping closures) is released by every thread before this returns.
+    private static func onThreads(_ count: Int, _ body: () -> Void) {
+        final class Box {
+            let body: () -> Void
+            init(_ body: @escaping () -> Void) { self.body = body }
+        }
+        withoutActuallyEscaping(body) { body in
+            var threads: [pthread_t] = []
+            for _ in 1..<max(1, count) {
+                let box = Unmanaged.passRetained(Box(body)).toOpaque()
+                var thread = pthread_t()
+                let made = pthread_create(&thread, nil, { raw in
+                    Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
+                    return nil
+                }, box)
+                if made == 0 {
+                    threads.append(thread)
+                } else {
+                    // No thread to be had: this lane runs here, first, on its own.
+                    Unmanaged<Box>.fromOpaque(box).takeRetainedValue().body()
+                }
+            }
+            body()
+            for thread in threads { pthread_join(thread, nil) }
+        }
     }
 }
