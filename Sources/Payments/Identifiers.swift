@@ -16,9 +16,7 @@ public enum UUIDv7 {
         for i in 8..<16 { bytes[i] = UInt8(truncatingIfNeeded: low >> (8 * (i - 8))) }
         bytes[6] = 0x70 | (bytes[6] & 0x0F)   // version 7
         bytes[8] = 0x80 | (bytes[8] & 0x3F)   // RFC 9562 variant
-        let uuid = UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                               bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
-        return uuid.uuidString.lowercased()
+        return UUIDBytes.text(bytes)!
     }
 
     /// A new id for the current time from the system's random source.
@@ -29,8 +27,8 @@ public enum UUIDv7 {
 
     /// Whether `text` is a well-formed UUIDv7.
     public static func isValid(_ text: String) -> Bool {
-        guard text.count == 36, let uuid = UUID(uuidString: text) else { return false }
-        return uuid.uuid.6 >> 4 == 7
+        guard let bytes = UUIDBytes.raw(text) else { return false }
+        return bytes[6] >> 4 == 7
     }
 }
 

@@ -153,7 +153,7 @@ public struct OfflineCertificate: Sendable, Hashable {
         var w = ByteWriter()
         w.byte(Self.format)
         w.bytes(issuerKeyID)
-        w.bytes(UUIDBytes.raw(serial))
+        w.bytes(UUIDBytes.raw(serial)!)
         w.byte(UInt8(walletID.utf8.count))
         w.bytes(Array(walletID.utf8))
         w.bytes(devicePublicKey.raw)
@@ -341,17 +341,51 @@ public final class OfflineVerifier: Sendable {
     }
 }
 
-/// A UUID's 16 bytes from its text and back.
+/// A UUID's 16 bytes from its text and back, in hex by hand: Foundation's `UUID(uuidString:)`
+/// parses with sscanf and `uuidString` prints with snprintf (then `lowercased()`), which showed in
+/// the profile of a server checking a sync batch's tokens.
 enum UUIDBytes {
-    static func raw(_ text: String) -> [UInt8] {
-        let u = UUID(uuidString: text)!.uuid
-        return [u.0, u.1, u.2, u.3, u.4, u.5, u.6, u.7, u.8, u.9, u.10, u.11, u.12, u.13, u.14, u.15]
+    /// The bytes of a 36-character UUID (either case); nil for anything else.
+    static func raw(_ text: String) -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(16)
+        var high: UInt8?
+        var index = 0
+        for c in text.utf8 {
+            defer { index += 1 }
+            if index == 8 || index == 13 || index == 18 || index == 23 {
+                guard c == UInt8(ascii: "-") else { return nil }
+                continue
+            }
+            let v: UInt8
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): v = c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): v = c - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            if let h = high {
+                out.append(h << 4 | v)
+                high = nil
+            } else {
+                high = v
+            }
+        }
+        return index == 36 ? out : nil
     }
 
+    /// The 36 lower-case characters of 16 bytes; nil for another count.
     static func text(_ b: [UInt8]) -> String? {
         guard b.count == 16 else { return nil }
-        return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
-            .uuidString.lowercased()
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(36)
+        for (i, byte) in b.enumerated() {
+            if i == 4 || i == 6 || i == 8 || i == 10 { out.append(UInt8(ascii: "-")) }
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
