@@ -9,10 +9,11 @@ import Synchronization
 /// The terminal's client of a ledger server (`qrpos ledger serve`): every request signed with
 /// the terminal's key (``RequestSignature``) and answered within a timeout.
 ///
-/// Requests go through AsyncHTTPClient's shared client (its own event loop, connections kept
-/// alive), waited for from the caller's thread. FoundationNetworking's URLSession, used before,
-/// kept about a third of a core busy for as long as a request was out (its dispatch sources
-/// woke up over and over): on a 2-core box that was the ledger server's, or the scanner's.
+/// Requests go through one AsyncHTTPClient client for the process (``http``: its own event
+/// loop, connections kept alive), waited for from the caller's thread. FoundationNetworking's
+/// URLSession, used before, kept about a third of a core busy for as long as a request was out
+/// (its dispatch sources woke up over and over): on a 2-core box that was the ledger server's,
+/// or the scanner's.
 ///
 /// - `POST /v1/sync` (``OfflineSettler``): a network failure, a timeout or a 5xx throws, and the
 ///   ``Forwarder`` sends the batch again later with the same ids; a 4xx is thrown too, with the
@@ -183,13 +184,30 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
         var request = try signed(method: "GET", path: path, body: [])
         request.headers.add(name: "Accept", value: "text/event-stream")
         let stream = EventStream(what: what, handle: handle)
-        let task = HTTPClient.shared.execute(request: request, delegate: stream, deadline: .now() + Self.nanoseconds(seconds + 10))
-        defer { task.cancel() }
+        let task = Self.http.execute(request: request, delegate: stream, deadline: .now() + Self.nanoseconds(seconds + 10))
+        defer {
+            // Closed before cancelled: an event already on its way is not handed over after
+            // the caller has read where the stream got to.
+            stream.close()
+            task.cancel()
+        }
         let ended = stream.done.wait(timeout: .now() + max(0, seconds)) == .success
         return stream.state.withLock { (ended, $0.satisfied ? nil : $0.failure) }
     }
 
     static func nanoseconds(_ seconds: Double) -> TimeAmount { .nanoseconds(Int64(max(0, seconds) * 1e9)) }
+
+    /// The process's client of ledger servers. A refused or failed connection fails the request
+    /// at once (AsyncHTTPClient's shared client retries connecting until the request's deadline:
+    /// with the ledger down, every sale waited out its whole online timeout before going
+    /// offline, and `sync push` its every attempt's). No redirects: a request is signed for its
+    /// path. Never shut down; it lives as long as the process.
+    static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow,
+                                                     timeout: .init(connect: .seconds(10), read: .seconds(90)))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
 
     static func escaped(_ id: String) -> String {
         id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? id
@@ -226,7 +244,7 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
         let request = try signed(method: method, path: path, body: body)
         let response: HTTPClient.Response
         do {
-            response = try HTTPClient.shared.execute(request: request, deadline: .now() + Self.nanoseconds(timeoutSeconds)).wait()
+            response = try Self.http.execute(request: request, deadline: .now() + Self.nanoseconds(timeoutSeconds)).wait()
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw Failed(description: "the ledger server did not answer within \(timeoutSeconds) s")
         } catch {
@@ -255,11 +273,16 @@ final class EventStream: HTTPClientResponseDelegate, @unchecked Sendable {
     let done = DispatchSemaphore(value: 0)
     let what: String
     let handle: @Sendable (Data) -> Bool
-    let state = Mutex<(buffer: [UInt8], failure: String?, satisfied: Bool, finished: Bool)>(([], nil, false, false))
+    let state = Mutex<(buffer: [UInt8], failure: String?, satisfied: Bool, finished: Bool, closed: Bool)>(([], nil, false, false, false))
 
     init(what: String, handle: @escaping @Sendable (Data) -> Bool) {
         self.what = what
         self.handle = handle
+    }
+
+    /// The caller stopped following: nothing more is handed to `handle`.
+    func close() {
+        state.withLock { $0.closed = true }
     }
 
     func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
@@ -272,10 +295,11 @@ final class EventStream: HTTPClientResponseDelegate, @unchecked Sendable {
 
     func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ part: ByteBuffer) -> EventLoopFuture<Void> {
         let payloads = state.withLock { s -> [Data] in
+            guard !s.closed else { return [] }
             s.buffer += part.readableBytesView
             return ServerSentEvents.take(&s.buffer)
         }
-        for payload in payloads where !handle(payload) {
+        for payload in payloads where state.withLock({ !$0.closed }) && !handle(payload) {
             finish(nil, satisfied: true)
             task.cancel()
             break

@@ -51,7 +51,8 @@ public struct Forwarder: Sendable {
     public var inFlight = 1
     /// Pauses between tries of a batch the ledger did not answer: 0.2 s, doubling, at most 30 s.
     public var backoffMillis: (first: Int64, max: Int64) = (200, 30_000)
-    /// Tries of one batch in a row before the forwarder gives up (the rest waits in the journal).
+    /// Tries of one batch in a row before the forwarder gives up: every lane stops, and the rest
+    /// waits in the journal.
     public var attemptsMax = 5
 
     public init(journal: TerminalJournal, settler: any OfflineSettler) {
@@ -141,6 +142,11 @@ public struct Forwarder: Sendable {
                         if stop { return }
                         sleep(pause)
                         pause = min(pause * 2, backoffMillis.max)
+                        // Another lane may have given up (or the journal failed) meanwhile.
+                        lock.lock()
+                        let over = shared.gaveUp || shared.failure != nil
+                        lock.unlock()
+                        if over { return }
                         continue
                     }
                     do { try journal.markSynced(answered.mapValues(\.summary), now: now()) } catch {
@@ -185,23 +191,39 @@ public struct Forwarder: Sendable {
             init(_ body: @escaping () -> Void) { self.body = body }
         }
         withoutActuallyEscaping(body) { body in
+            #if canImport(Darwin)
+            var threads: [pthread_t?] = []
+            #else
             var threads: [pthread_t] = []
+            #endif
             for _ in 1..<max(1, count) {
                 let box = Unmanaged.passRetained(Box(body)).toOpaque()
-                var thread = pthread_t()
-                let made = pthread_create(&thread, nil, { raw in
+                #if canImport(Darwin)
+                var made: pthread_t?
+                let status = pthread_create(&made, nil, { raw in
+                    Unmanaged<Box>.fromOpaque(raw).takeRetainedValue().body()
+                    return nil
+                }, box)
+                #else
+                var made = pthread_t()
+                let status = pthread_create(&made, nil, { raw in
                     Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
                     return nil
                 }, box)
-                if made == 0 {
-                    threads.append(thread)
+                #endif
+                if status == 0 {
+                    threads.append(made)
                 } else {
                     // No thread to be had: this lane runs here, first, on its own.
                     Unmanaged<Box>.fromOpaque(box).takeRetainedValue().body()
                 }
             }
             body()
+            #if canImport(Darwin)
+            for case let thread? in threads { pthread_join(thread, nil) }
+            #else
             for thread in threads { pthread_join(thread, nil) }
+            #endif
         }
     }
 }

@@ -166,6 +166,8 @@ public final class TillSession: Sendable {
     }
 
     private let inner: Mutex<Inner>
+    /// Held for a whole ``sync()`` round.
+    private let syncRound = NSLock()
 
     public init(checkout: Checkout, catalogue: Catalogue? = nil, remote: Remote? = nil,
                 printer: (@Sendable (SignedReceipt, _ copy: Bool) throws -> Void)? = nil) {
@@ -495,6 +497,11 @@ public final class TillSession: Sendable {
     /// ledger. A till calls this every few seconds (``startSync(everySeconds:)``).
     public func sync() {
         guard let remote else { return }
+        // One round at a time: the sync thread and a rig's `POST /v1/sync` would otherwise send
+        // the same batch, and settle the same undecided sale, at once (the ledger takes each
+        // once, but a round's report would count what the other did).
+        syncRound.lock()
+        defer { syncRound.unlock() }
         var forwarder = Forwarder(journal: remote.journal, settler: Watched(inner: remote.client, session: self))
         forwarder.attemptsMax = 1
         forwarder.inFlight = 2
