@@ -91,8 +91,9 @@ extension LedgerHTTP {
             }
             let asked = try decoded(CertificateRequestWire.self, body, what: "not a certificate request", logger: logger)
             guard let currency = Currency(asked.currency), let raw = Hex.bytes(asked.deviceKey), let device = try? OfflinePublicKey(raw: raw),
-                  UUID(uuidString: asked.serial) != nil else {
-                throw logged(Rejection(status: .badRequest, reason: "a UUID serial, a 64-hex-digit device key and a known currency"), logger)
+                  UUIDv7.isValid(asked.serial), asked.serial == asked.serial.lowercased() else {
+                throw logged(Rejection(status: .badRequest, reason: "a lower-case UUIDv7 serial, a 64-hex-digit device key and a known currency"),
+                             logger)
             }
             let now = UnixTime.nowMillis()
             guard asked.validUntil > now, asked.validUntil <= now + 30 * 86_400_000 else {

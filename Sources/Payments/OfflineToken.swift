@@ -130,7 +130,11 @@ public struct OfflineCertificate: Sendable, Hashable {
     /// Issues a certificate: signs its fields with `issuer`.
     public static func issue(serial: String, walletID: String, device: OfflinePublicKey, allowance: Money,
                              validFrom: Int64, validUntil: Int64, issuer: OfflineIssuerKey) throws(OfflineTokenError) -> OfflineCertificate {
-        guard UUIDv7.isValid(serial) else { throw OfflineTokenError(.malformed, "a certificate serial is a UUIDv7, not '\(serial)'") }
+        // Lower case only: a token carries the serial's bytes and reads it back in lower case, so a
+        // serial reserved in upper case would never be found when its payments are settled.
+        guard UUIDv7.isValid(serial), serial == serial.lowercased() else {
+            throw OfflineTokenError(.malformed, "a certificate serial is a lower-case UUIDv7, not '\(serial)'")
+        }
         guard (1...walletIDLengthMax).contains(walletID.utf8.count) else {
             throw OfflineTokenError(.malformed, "a wallet id is 1 to \(walletIDLengthMax) bytes")
         }

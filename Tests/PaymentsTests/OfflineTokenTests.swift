@@ -187,6 +187,11 @@ import Testing
             try OfflineCertificate.issue(serial: "not-a-uuid", walletID: "w", device: device.publicKey,
                                          allowance: Money(minorUnits: 1, currency: .CNY), validFrom: 0, validUntil: 1, issuer: issuer)
         }
+        // An upper-case serial would be reserved as typed and read back from the token in lower case.
+        #expect(throws: OfflineTokenError.self) {
+            try OfflineCertificate.issue(serial: UUIDv7.make().uppercased(), walletID: "w", device: device.publicKey,
+                                         allowance: Money(minorUnits: 1, currency: .CNY), validFrom: 0, validUntil: 1, issuer: issuer)
+        }
         #expect(throws: OfflineTokenError.self) {
             try OfflineCertificate.issue(serial: UUIDv7.make(), walletID: String(repeating: "w", count: 65), device: device.publicKey,
                                          allowance: Money(minorUnits: 1, currency: .CNY), validFrom: 0, validUntil: 1, issuer: issuer)
