@@ -91,7 +91,7 @@ extension LedgerHTTP {
             }
             let asked = try decoded(CertificateRequestWire.self, body, what: "not a certificate request", logger: logger)
             guard let currency = Currency(asked.currency), let raw = Hex.bytes(asked.deviceKey), let device = try? OfflinePublicKey(raw: raw),
-                  UUIDv7.isValid(asked.serial), asked.serial == asked.serial.lowercased() else {
+                  OfflineCertificate.isValidSerial(asked.serial) else {
                 throw logged(Rejection(status: .badRequest, reason: "a lower-case UUIDv7 serial, a 64-hex-digit device key and a known currency"),
                              logger)
             }

@@ -127,12 +127,17 @@ public struct OfflineCertificate: Sendable, Hashable {
     public let validUntil: Int64
     public let signature: [UInt8]
 
+    /// Whether `serial` may name a certificate: a UUIDv7 in lower case only. A token carries the
+    /// serial's bytes and reads it back in lower case, so a serial reserved in upper case would
+    /// never be found when its payments are settled.
+    public static func isValidSerial(_ serial: String) -> Bool {
+        UUIDv7.isValid(serial) && serial == serial.lowercased()
+    }
+
     /// Issues a certificate: signs its fields with `issuer`.
     public static func issue(serial: String, walletID: String, device: OfflinePublicKey, allowance: Money,
                              validFrom: Int64, validUntil: Int64, issuer: OfflineIssuerKey) throws(OfflineTokenError) -> OfflineCertificate {
-        // Lower case only: a token carries the serial's bytes and reads it back in lower case, so a
-        // serial reserved in upper case would never be found when its payments are settled.
-        guard UUIDv7.isValid(serial), serial == serial.lowercased() else {
+        guard isValidSerial(serial) else {
             throw OfflineTokenError(.malformed, "a certificate serial is a lower-case UUIDv7, not '\(serial)'")
         }
         guard (1...walletIDLengthMax).contains(walletID.utf8.count) else {

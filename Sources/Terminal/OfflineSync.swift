@@ -93,8 +93,10 @@ public struct Forwarder: Sendable {
         var shared = Shared()
         /// The next batch to send, or nil when nothing waits that is not already out (or the
         /// forwarder is stopping). Called under `lock`.
+        /// Whether the lanes are to stop: one gave up, or the journal failed. Called under `lock`.
+        func stopping() -> Bool { shared.gaveUp || shared.failure != nil }
         func take() throws -> [JournalEntry]? {
-            guard !shared.gaveUp, shared.failure == nil else { return nil }
+            guard !stopping() else { return nil }
             if shared.queue.isEmpty {
                 let waiting = try journal.unsynced(limit: batchSize * (inFlight + 1)).filter { !shared.out.contains($0.id) }
                 shared.queue = stride(from: 0, to: waiting.count, by: batchSize).map { Array(waiting[$0..<min($0 + batchSize, waiting.count)]) }
@@ -108,20 +110,15 @@ public struct Forwarder: Sendable {
             var pause = backoffMillis.first
             var failures = 0
             while true {
-                let next: [JournalEntry]?
-                lock.lock()
-                do { next = try take() } catch {
-                    shared.failure = shared.failure ?? error
-                    next = nil
+                let next = lock.withLock { () -> [JournalEntry]? in
+                    do { return try take() } catch {
+                        shared.failure = shared.failure ?? error
+                        return nil
+                    }
                 }
-                lock.unlock()
                 guard let batch = next else { return }
                 let ids = Set(batch.map(\.id))
-                defer {
-                    lock.lock()
-                    shared.out.subtract(ids)
-                    lock.unlock()
-                }
+                defer { lock.withLock { shared.out.subtract(ids) } }
                 while true {
                     // Only the ledger's answer is retried; the journal's own failures are thrown.
                     var answered: [String: ForwardAnswer] = [:]
@@ -130,37 +127,31 @@ public struct Forwarder: Sendable {
                         if answered.isEmpty { throw CheckoutError("the ledger answered none of \(batch.count) payments") }
                     } catch {
                         failures += 1
-                        lock.lock()
-                        shared.report.lastError = "\(error)"
-                        let stop = failures >= attemptsMax || shared.gaveUp || shared.failure != nil
-                        if failures >= attemptsMax { shared.gaveUp = true }
-                        if !stop {
+                        let stop = lock.withLock { () -> Bool in
+                            shared.report.lastError = "\(error)"
+                            if failures >= attemptsMax { shared.gaveUp = true }
+                            if stopping() { return true }
                             shared.report.retries += 1
                             progress(shared.report, pause)
+                            return false
                         }
-                        lock.unlock()
                         if stop { return }
                         sleep(pause)
                         pause = min(pause * 2, backoffMillis.max)
                         // Another lane may have given up (or the journal failed) meanwhile.
-                        lock.lock()
-                        let over = shared.gaveUp || shared.failure != nil
-                        lock.unlock()
-                        if over { return }
+                        if lock.withLock(stopping) { return }
                         continue
                     }
                     do { try journal.markSynced(answered.mapValues(\.summary), now: now()) } catch {
-                        lock.lock()
-                        shared.failure = shared.failure ?? error
-                        lock.unlock()
+                        lock.withLock { shared.failure = shared.failure ?? error }
                         return
                     }
-                    lock.lock()
-                    for answer in answered.values {
-                        if case .settled = answer { shared.report.settled += 1 } else { shared.report.refused += 1 }
+                    lock.withLock {
+                        for answer in answered.values {
+                            if case .settled = answer { shared.report.settled += 1 } else { shared.report.refused += 1 }
+                        }
+                        progress(shared.report, nil)
                     }
-                    progress(shared.report, nil)
-                    lock.unlock()
                     failures = 0
                     pause = backoffMillis.first
                     break

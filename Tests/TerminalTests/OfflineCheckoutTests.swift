@@ -49,6 +49,11 @@ struct OfflineCheckoutTests {
         try OfflineToken.make(certificate: s.certificate, device: phone, counter: counter, time: time).text
     }
 
+    /// The embedded ledger's settler, its clock at `now`.
+    func settler(_ s: Setup, at now: Int64) -> LedgerSettler {
+        LedgerSettler(ops: s.ops, issuers: [issuer.publicKey], clockSkewMillis: policy.clockSkewMillis, now: { now })
+    }
+
     /// `count` payments of `amount` taken offline on the first terminal, each approved.
     func takeOffline(_ s: Setup, _ count: Int, of amount: String, at t: Int64) throws {
         for counter in 1...count {
@@ -128,8 +133,7 @@ struct OfflineCheckoutTests {
         let s = try setup()
         let t = now + 60_000
         try takeOffline(s, 6, of: "20.00", at: t)
-        let inner = LedgerSettler(ops: s.ops, issuers: [issuer.publicKey], clockSkewMillis: policy.clockSkewMillis, now: { t + 10_000 })
-        let flaky = FlakySettler(inner: inner, failFirst: 2, loseAnswerOf: 3)
+        let flaky = FlakySettler(inner: settler(s, at: t + 10_000), failFirst: 2, loseAnswerOf: 3)
         var forwarder = Forwarder(journal: s.journals[0], settler: flaky)
         forwarder.batchSize = 4
         let pauses = Mutex<[Int64]>([])
@@ -152,8 +156,7 @@ struct OfflineCheckoutTests {
         let s = try setup()
         let t = now + 60_000
         try takeOffline(s, 30, of: "1.00", at: t)
-        let inner = LedgerSettler(ops: s.ops, issuers: [issuer.publicKey], clockSkewMillis: policy.clockSkewMillis, now: { t + 10_000 })
-        let watched = OverlapSettler(inner: FlakySettler(inner: inner, failFirst: 2, loseAnswerOf: 5))
+        let watched = OverlapSettler(inner: FlakySettler(inner: settler(s, at: t + 10_000), failFirst: 2, loseAnswerOf: 5))
         var forwarder = Forwarder(journal: s.journals[0], settler: watched)
         forwarder.batchSize = 4
         forwarder.inFlight = 3
