@@ -55,6 +55,18 @@ final class StreamCamera {
         for _ in 0..<count { try write(Array("FRAME\n".utf8) + canvas.pixels) }
     }
 
+    /// The code taken away for `seconds`: blank frames at the stream's 10 frames a second, as a
+    /// live camera keeps sending them. (A burst of blank frames is not the same: the kiosk keeps
+    /// only the latest frame, so a burst can reach its decoder as a single frame, too few for the
+    /// code to count as gone.)
+    func away(for seconds: Double) throws {
+        let until = Date().addingTimeInterval(seconds)
+        while Date() < until {
+            try show(nil, frames: 1)
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+
     func unplug() {
         if fd >= 0 { close(fd) }
         fd = -1
@@ -180,15 +192,13 @@ struct KioskProcess {
 
         // The same code held up again is a new presentation only after it left the view; shown
         // again, it is refused as used, and nothing is charged twice.
-        try camera.show(nil, frames: 12)
-        Thread.sleep(forTimeInterval: 1.5)
+        try camera.away(for: 1.5)
         let seen = try kiosk.events().last?["seq"] as? Int ?? 0
         try kiosk.state("a sale open again") { $0["phase"] as? String == "showing_qr" }
         let code = try cli.paymentCode(wallet)
         try camera.show(code)
         try kiosk.event("approved", after: seen)
-        try camera.show(nil, frames: 12)
-        Thread.sleep(forTimeInterval: 1.5)
+        try camera.away(for: 1.5)
         let seen2 = try kiosk.events().last?["seq"] as? Int ?? 0
         try camera.show(code)
         let refused = try kiosk.event("declined", after: seen2)
