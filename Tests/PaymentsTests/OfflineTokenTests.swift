@@ -23,6 +23,20 @@ import Testing
         #expect(Base45.decode("") == [])
     }
 
+    @Test("each character outside the alphabet is refused, wherever it stands")
+    func everyOutsider() {
+        let alphabet = Set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:".unicodeScalars)
+        let outsiders = (0..<128).compactMap(Unicode.Scalar.init).filter { !alphabet.contains($0) } + ["é", "€"]
+        #expect(outsiders.count == 128 - 45 + 2)
+        for outsider in outsiders {
+            for position in 0..<3 {
+                var text = Array("BB8".unicodeScalars)
+                text[position] = outsider
+                #expect(Base45.decode(String(String.UnicodeScalarView(text))) == nil, "\(outsider) at \(position)")
+            }
+        }
+    }
+
     @Test("any bytes survive the round trip")
     func roundTrip() {
         var rng = SystemRandomNumberGenerator()
