@@ -87,6 +87,7 @@ public struct Checkout: Sendable {
         case .rejectCode(let reason):
             return .declined(reason: reason)
         case .authorize(let code, let sale):
+            try book?.keepBasket(sale: sale.id, lines: lines, now: now)
             let outcome = try embedded().charge(requestID: sale.id, code: code, merchant: merchant.id, amount: sale.amount,
                                             memo: "terminal \(terminalID)", now: now)
             Failpoint.hit("charge.after-ledger")
@@ -119,6 +120,7 @@ public struct Checkout: Sendable {
         try checkReceiptFields(lines: lines)
         let token: OfflineToken
         do { token = try OfflineToken(parsing: text) } catch { return .declined(reason: error.message) }
+        try book?.keepBasket(sale: saleID, lines: lines, now: now)
         switch try journal.approveOffline(id: saleID, terminal: terminalID, merchant: merchant.id, amount: amount, token: token,
                                           issuers: issuers, policy: policy, now: now) {
         case .failure(let decline):
@@ -153,6 +155,7 @@ public struct Checkout: Sendable {
         if let earlier = try journal.entry(saleID), earlier.status != .authorizing {
             return try answer(from: earlier, lines: lines, masked: (try? PaymentCode(text))?.masked)
         }
+        try book?.keepBasket(sale: saleID, lines: lines, now: now)
         try journal.begin(id: saleID, terminal: terminalID, merchant: merchant.id, method: token == nil ? .customerCode : .offlineToken,
                           amount: amount, now: now)
         let answer: OnlineAnswer
@@ -192,9 +195,12 @@ public struct Checkout: Sendable {
     // MARK: Merchant presents a QR
 
     /// Opens an order at the ledger and makes its dynamic QR payload. `orderID` (at most 25
-    /// characters, EMVCo 62-01) is made here when not given.
-    public func presentOrder(amount: Money, orderID: String? = nil, now: Int64 = UnixTime.nowMillis()) throws -> PresentedOrder {
-        let (id, qr, expiresAt) = try orderQR(amount: amount, orderID: orderID, now: now)
+    /// characters, EMVCo 62-01) is made here when not given. The basket's `lines` are kept in the
+    /// receipt book under the order id first, for the receipt of its payment.
+    public func presentOrder(amount: Money, lines: [Receipt.Line] = [], orderID: String? = nil,
+                             now: Int64 = UnixTime.nowMillis()) throws -> PresentedOrder {
+        let (id, qr, expiresAt) = try orderQR(amount: amount, lines: lines, orderID: orderID, now: now)
+        try book?.keepBasket(sale: id, lines: lines, now: now)
         let order = try embedded().createOrder(id: id, merchant: merchant.id, amount: amount, terminalID: terminalID,
                                                expiresAt: expiresAt, now: now)
         return PresentedOrder(order: order, qr: qr, payload: qr.merchantQR.encoded())
@@ -202,8 +208,8 @@ public struct Checkout: Sendable {
 
     /// An order's id, QR and expiry, checked before the order exists anywhere: a merchant whose
     /// name does not fit EMVCo's limits leaves no orphan order behind.
-    func orderQR(amount: Money, orderID: String?, now: Int64) throws -> (id: String, qr: OrderQR, expiresAt: Int64) {
-        try checkReceiptFields(lines: [])
+    func orderQR(amount: Money, lines: [Receipt.Line], orderID: String?, now: Int64) throws -> (id: String, qr: OrderQR, expiresAt: Int64) {
+        try checkReceiptFields(lines: lines)
         // 62-01 holds at most 25 characters: a UUIDv7 without dashes is 32, so an id made here is
         // the last 25 hex digits of one (still unique: 74 random bits).
         let shortID = orderID ?? String(UUIDv7.make().replacingOccurrences(of: "-", with: "").suffix(25))
@@ -321,7 +327,8 @@ public struct Checkout: Sendable {
             preconditionFailure("checkout machine did not issue a receipt for a paid order")
         }
         _ = machine.handle(.done)
-        return .approved(try sign(paid, method: "merchant QR", payer: "wallet …" + paid.debitAccount.suffix(4), now: now))
+        return .approved(try sign(paid, method: "merchant QR", payer: "wallet …" + paid.debitAccount.suffix(4),
+                                  lines: try keptBasket(order.id), now: now))
     }
 
     private func finish(_ machine: inout CheckoutMachine, outcome: Outcome, method: String, payer: String,
@@ -338,9 +345,14 @@ public struct Checkout: Sendable {
         }
     }
 
-    func receipt(for transfer: Transfer, method: String, payer: String, authorization: Receipt.Authorization = .online,
-                 refundOfNumber: String? = nil, now: Int64) throws -> SignedReceipt {
-        try sign(transfer, method: method, payer: payer, authorization: authorization, refundOfNumber: refundOfNumber, now: now)
+    func receipt(for transfer: Transfer, method: String, payer: String, lines: [Receipt.Line] = [],
+                 authorization: Receipt.Authorization = .online, refundOfNumber: String? = nil, now: Int64) throws -> SignedReceipt {
+        try sign(transfer, method: method, payer: payer, lines: lines, authorization: authorization, refundOfNumber: refundOfNumber, now: now)
+    }
+
+    /// The basket kept in the receipt book for `sale` (a sale id, or an order id); none without a book.
+    func keptBasket(_ sale: String) throws -> [Receipt.Line] {
+        try book?.basket(sale: sale) ?? []
     }
 
     /// The receipt for `transfer`, numbered by the book when there is one (which gives back the

@@ -84,7 +84,63 @@ public final class ReceiptBook: Sendable {
                     BEGIN SELECT RAISE(ABORT, 'Z reports are never changed'); END;
                 """)
         }
+        migrator.registerMigration("v2: the baskets of sales not yet receipted") { db in
+            // A sale's item lines, kept before the ledger is asked (by the sale id, or by the order
+            // id of a merchant QR), so that the receipt of a payment whose process stopped before
+            // its receipt, or of an order paid while the till waited, still lists what was sold.
+            try db.execute(sql: """
+                CREATE TABLE basket_line (
+                    sale TEXT NOT NULL,
+                    position INTEGER NOT NULL CHECK (position >= 0),
+                    name TEXT NOT NULL,
+                    quantity INTEGER NOT NULL CHECK (quantity >= 1),
+                    unit_price INTEGER NOT NULL,
+                    total INTEGER NOT NULL,
+                    currency TEXT NOT NULL,
+                    tax_rate INTEGER,
+                    kept_at INTEGER NOT NULL,
+                    PRIMARY KEY (sale, position)
+                ) STRICT, WITHOUT ROWID;
+                CREATE INDEX basket_line_by_age ON basket_line(kept_at);
+                """)
+        }
         return migrator
+    }
+
+    /// How long a kept basket stays after its sale (``closeDay(terminal:merchantName:now:)``
+    /// drops older ones): recovery runs when the till starts and at every day's end, so a week
+    /// covers a till that was off for days.
+    public static let basketKeepMillis: Int64 = 7 * 86_400_000
+
+    /// Keeps `lines` as the basket of `sale` (a sale id, or a merchant QR's order id) before the
+    /// ledger is asked. The first basket kept for a sale stands: a retried sale sells the same
+    /// items. Nothing is kept for an empty basket.
+    public func keepBasket(sale: String, lines: [Receipt.Line], now: Int64) throws {
+        guard !lines.isEmpty else { return }
+        try pool.write { db in
+            guard try Int.fetchOne(db, sql: "SELECT 1 FROM basket_line WHERE sale = ? LIMIT 1", arguments: [sale]) == nil else { return }
+            for (position, line) in lines.enumerated() {
+                try db.execute(sql: """
+                    INSERT INTO basket_line (sale, position, name, quantity, unit_price, total, currency, tax_rate, kept_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [sale, position, line.name, line.quantity, line.unitPrice.minorUnits, line.total.minorUnits,
+                                     line.total.currency.code, line.taxRate, now])
+            }
+        }
+    }
+
+    /// The basket kept for `sale`, in order; empty when none was.
+    public func basket(sale: String) throws -> [Receipt.Line] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT name, quantity, unit_price, total, currency, tax_rate FROM basket_line WHERE sale = ? ORDER BY position
+                """, arguments: [sale]).map { row in
+                let code: String = row[4]
+                guard let currency = Currency(code) else { throw CheckoutError("the basket of sale \(sale) has an unknown currency '\(code)'") }
+                return Receipt.Line(name: row[0], quantity: row[1], unitPrice: Money(minorUnits: row[2], currency: currency),
+                                    total: Money(minorUnits: row[3], currency: currency), taxRate: row[5])
+            }
+        }
     }
 
     /// "T7-000042": the terminal and its receipt's place in the sequence.
@@ -187,6 +243,7 @@ public final class ReceiptBook: Sendable {
             guard db.changesCount == report.receiptCount else {
                 throw CheckoutError("the day's receipts changed while the Z report was made; nothing was closed")
             }
+            try db.execute(sql: "DELETE FROM basket_line WHERE kept_at < ?", arguments: [now - Self.basketKeepMillis])
             return report
         }
     }

@@ -14,8 +14,9 @@ extension Checkout {
     /// Through a ledger server it reads the journal's latest `scanLimit` approved sales. Run it
     /// before the till takes sales (a sale between its answer and its receipt would be taken
     /// for a lost one, and its receipt made without its items).
-    /// A recovered receipt has the amount, the payer as far as the ledger knows it, and no item
-    /// lines (the basket was in the stopped process's memory only).
+    /// A recovered receipt has the amount, the payer as far as the ledger knows it, and the item
+    /// lines the checkout kept in the book before it asked the ledger (by sale id, or by a
+    /// merchant QR's order id).
     public func recoverReceipts(journal: TerminalJournal? = nil, scanLimit: Int = 2_000) throws -> [SignedReceipt] {
         guard let book else { return [] }
         var made: [SignedReceipt] = []
@@ -32,7 +33,9 @@ extension Checkout {
                 } else {
                     continue
                 }
-                made.append(try receipt(for: t, method: method, payer: "wallet …" + t.debitAccount.suffix(4), now: t.createdAt))
+                // A customer code's payment has the sale's id; a merchant QR's names its order.
+                made.append(try receipt(for: t, method: method, payer: "wallet …" + t.debitAccount.suffix(4),
+                                        lines: try keptBasket(t.orderID ?? t.id), now: t.createdAt))
             }
         }
         if let journal {
@@ -47,8 +50,9 @@ extension Checkout {
                 let transfer = Transfer(id: entry.payment ?? entry.id, kind: .payment, debitAccount: wallet, creditAccount: merchant.id,
                                         amount: entry.amount, refundOf: nil, orderID: entry.method == .merchantQR ? entry.id : nil,
                                         memo: entry.offline ? "offline" : "online", createdAt: entry.createdAt)
+                // A journal entry's id is the sale's, or a merchant QR's order id.
                 made.append(try receipt(for: transfer, method: method, payer: "wallet …" + wallet.suffix(4),
-                                        authorization: authorization, now: entry.createdAt))
+                                        lines: try keptBasket(entry.id), authorization: authorization, now: entry.createdAt))
             }
         }
         return made

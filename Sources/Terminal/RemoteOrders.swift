@@ -10,10 +10,11 @@ import Receipts
 /// after the terminal gave up is refunded.
 extension Checkout {
     /// Opens the order at the ledger server and makes its QR payload. The sale is in the journal
-    /// (id = the order id) before the server is asked.
-    public func presentOrder(amount: Money, client: LedgerClient, journal: TerminalJournal, orderID: String? = nil,
-                             now: Int64 = UnixTime.nowMillis()) throws -> PresentedOrder {
-        let (id, qr, expiresAt) = try orderQR(amount: amount, orderID: orderID, now: now)
+    /// (id = the order id), and its basket's `lines` in the receipt book, before the server is asked.
+    public func presentOrder(amount: Money, lines: [Receipt.Line] = [], client: LedgerClient, journal: TerminalJournal,
+                             orderID: String? = nil, now: Int64 = UnixTime.nowMillis()) throws -> PresentedOrder {
+        let (id, qr, expiresAt) = try orderQR(amount: amount, lines: lines, orderID: orderID, now: now)
+        try book?.keepBasket(sale: id, lines: lines, now: now)
         try journal.begin(id: id, terminal: terminalID, merchant: merchant.id, method: .merchantQR, amount: amount, now: now)
         let made: Order
         do {
@@ -213,6 +214,7 @@ extension Checkout {
         guard entry.status == .approved else { return .declined(reason: entry.decline ?? "declined") }
         let transfer = Transfer(id: payment, kind: .payment, debitAccount: order.wallet ?? "?", creditAccount: merchant.id, amount: amount,
                                 refundOf: nil, orderID: order.id, memo: "order \(order.id)", createdAt: now)
-        return .approved(try receipt(for: transfer, method: "merchant QR", payer: "wallet …" + (order.wallet ?? "?").suffix(4), now: now))
+        return .approved(try receipt(for: transfer, method: "merchant QR", payer: "wallet …" + (order.wallet ?? "?").suffix(4),
+                                     lines: try keptBasket(order.id), now: now))
     }
 }

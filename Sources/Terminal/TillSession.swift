@@ -318,18 +318,18 @@ public final class TillSession: Sendable {
     /// until the customer pays, the QR expires, or the cashier cancels.
     @discardableResult
     public func showQR() throws -> Snapshot {
-        let (saleID, money, generation) = try inner.withLock { s throws(Refused) -> (String, Money, Int) in
+        let (saleID, money, lines, generation) = try inner.withLock { s throws(Refused) -> (String, Money, [Receipt.Line], Int) in
             guard s.snapshot.phase == .awaitingCode, let id = s.snapshot.saleID, let money = s.money else {
                 throw Refused(description: "no sale is open to show a QR for (the till is \(s.snapshot.phase.rawValue))")
             }
-            return (id, money, s.generation)
+            return (id, money, s.lines, s.generation)
         }
         let presented: PresentedOrder
         do {
             if let remote {
-                presented = try checkout.presentOrder(amount: money, client: remote.client, journal: remote.journal)
+                presented = try checkout.presentOrder(amount: money, lines: lines, client: remote.client, journal: remote.journal)
             } else {
-                presented = try checkout.presentOrder(amount: money)
+                presented = try checkout.presentOrder(amount: money, lines: lines)
             }
         } catch {
             refreshLink()

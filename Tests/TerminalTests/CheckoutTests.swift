@@ -102,6 +102,31 @@ struct CheckoutTests {
                                          merchant: late.merchantID, amount: late.amount, now: till.now + 1).decline == .orderExpired)
     }
 
+    @Test("a basket is kept in the book before the ledger is asked: a merchant QR's receipt lists it, and the day's close drops week-old baskets")
+    func basketKept() throws {
+        let till = try Till(withBook: true)
+        let book = try #require(till.book)
+        let lines = [Receipt.Line(name: "Soy milk", quantity: 2, unitPrice: try till.cny("3.50"), total: try till.cny("7.00"), taxRate: 900),
+                     Receipt.Line(name: "Steamed bun", quantity: 1, unitPrice: try till.cny("5.50"), total: try till.cny("5.50"))]
+        let presented = try till.checkout.presentOrder(amount: try till.cny("12.50"), lines: lines, now: till.now)
+        #expect(try book.basket(sale: presented.order.id) == lines, "kept under the order id before anyone paid")
+        let qr = try OrderQR(MerchantQR.parse(presented.payload))
+        _ = try till.ledger.payOrder(requestID: UUIDv7.make(), orderID: qr.orderID, wallet: till.wallet.id, merchant: qr.merchantID,
+                                     amount: qr.amount, now: till.now + 1)
+        let receipt = try #require(try till.checkout.awaitPayment(of: presented, now: { till.now + 2 }, sleep: { _ in }).receipt)
+        #expect(receipt.receipt.lines == lines)
+        try ReceiptCodec.verify(receipt, publicKey: till.key.publicKey)
+
+        // A sale's first basket stands: a retry with other lines does not replace it.
+        try book.keepBasket(sale: presented.order.id, lines: [lines[1]], now: till.now + 3)
+        #expect(try book.basket(sale: presented.order.id) == lines)
+        let week = ReceiptBook.basketKeepMillis
+        try book.keepBasket(sale: "later", lines: [lines[1]], now: till.now + week)
+        _ = try book.closeDay(terminal: "T9", merchantName: till.merchant.name, now: till.now + week + 10)
+        #expect(try book.basket(sale: presented.order.id).isEmpty, "a week old: dropped")
+        #expect(try book.basket(sale: "later") == [lines[1]], "younger: kept")
+    }
+
     @Test("a terminal id the receipt cannot carry is refused before any money moves")
     func badTerminalID() throws {
         let till = try Till()

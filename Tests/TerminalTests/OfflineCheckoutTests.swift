@@ -105,19 +105,24 @@ struct OfflineCheckoutTests {
     func receiptRecoveredFromTheJournal() throws {
         let s = try setup()
         let t = now + 60_000
-        // Approved without a book: as if the process stopped before the receipt was kept.
-        let approved = try s.checkouts[0].chargeOffline(amount: try s.till.cny("12.30"), token: try code(s, 1, at: t), journal: s.journals[0],
-                                                        issuers: [issuer.publicKey], policy: policy, now: t + 1)
-        let sale = try #require(approved.receipt).receipt.paymentID
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-book-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let book = try ReceiptBook(path: dir.appendingPathComponent("receipt-book.sqlite").path)
+        // The basket, kept under the sale id as a checkout with a book keeps it before it asks anyone.
+        let saleID = UUIDv7.make()
+        let lines = [Receipt.Line(name: "Longjing green tea", quantity: 1, unitPrice: try s.till.cny("12.30"), total: try s.till.cny("12.30"))]
+        try book.keepBasket(sale: saleID, lines: lines, now: t)
+        // Approved without a book: as if the process stopped before the receipt was kept.
+        let approved = try s.checkouts[0].chargeOffline(amount: try s.till.cny("12.30"), token: try code(s, 1, at: t), journal: s.journals[0],
+                                                        issuers: [issuer.publicKey], policy: policy, saleID: saleID, now: t + 1)
+        let sale = try #require(approved.receipt).receipt.paymentID
         let checkout = Checkout(ledger: s.till.ledger, merchant: s.till.merchant, terminalID: "T1", receiptKey: s.till.key, book: book)
         let recovered = try checkout.recoverReceipts(journal: s.journals[0])
         #expect(recovered.count == 1)
         let receipt = try #require(recovered.first).receipt
         #expect(receipt.paymentID == sale && receipt.number == "T1-000001" && receipt.amount.minorUnits == 1_230)
         #expect(receipt.authorization == .offline && receipt.method == "offline code")
+        #expect(receipt.lines == lines, "the basket kept for the sale")
         #expect(try checkout.recoverReceipts(journal: s.journals[0]).isEmpty, "once")
 
         let settler = LedgerSettler(ops: s.ops, issuers: [issuer.publicKey], clockSkewMillis: policy.clockSkewMillis, now: { t + 60_000 })

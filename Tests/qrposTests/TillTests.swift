@@ -23,12 +23,18 @@ import Testing
         let till: ServerProcess
         var api: String { "http://127.0.0.1:\(till.port)/v1" }
 
-        init() throws {
-            (cli, merchant, wallet) = try CLI.shop("Till Shop", mcc: "5411", funds: "100.00")
+        init(environment: [String: String] = [:]) throws {
+            let (cli, merchant, wallet) = try CLI.shop("Till Shop", mcc: "5411", funds: "100.00")
+            try self.init(cli: cli, merchant: merchant, wallet: wallet, environment: environment)
+        }
+
+        /// A till (again) on the shop of `cli`.
+        init(cli: CLI, merchant: String, wallet: String, environment: [String: String] = [:]) throws {
+            (self.cli, self.merchant, self.wallet) = (cli, merchant, wallet)
             till = try ServerProcess(executable: CLI.executable, arguments: [
                 "till", "--headless", "--control", "127.0.0.1:0", "--home", cli.home.path, "--merchant", merchant,
                 "--catalogue", TillTests.root.appendingPathComponent("assets/catalogue.json").path,
-            ])
+            ], environment: environment)
         }
 
         func code(png: String? = nil) throws -> String {
@@ -62,6 +68,20 @@ import Testing
             let (status, text) = try call(method, path, json: json, body: body)
             #expect(status == 200, "\(method) \(path): \(status) \(text)")
             return try cli.json(text)
+        }
+
+        /// The open sale's merchant QR shown, paid by the wallet; the answer event the till gives
+        /// (approved or declined), waiting up to 50 s for it.
+        func qrPaidByTheWallet() throws -> [String: Any]? {
+            let state = try object("POST", "sales/current/qr")
+            let payload = try #require(state["qrPayload"] as? String)
+            let after = try #require(state["lastEvent"] as? Int)
+            #expect(try cli.run(["wallet", "pay", payload, "--wallet", wallet]).status == 0)
+            var outcome: [String: Any]?
+            for _ in 0..<5 where outcome == nil {
+                outcome = try events(after: after, wait: 10).first { ["approved", "declined"].contains($0["kind"] as? String) }
+            }
+            return outcome
         }
 
         /// Events after `seq`, waiting up to `wait` seconds for one.
@@ -108,14 +128,7 @@ import Testing
 
         // The merchant QR: shown, paid by the wallet, and the till hears of it.
         _ = try rig.object("POST", "sales", json: #"{"amount": "4.40"}"#)
-        state = try rig.object("POST", "sales/current/qr")
-        let payload = try #require(state["qrPayload"] as? String)
-        let after = try #require(state["lastEvent"] as? Int)
-        #expect(try rig.cli.run(["wallet", "pay", payload, "--wallet", rig.wallet]).status == 0)
-        var outcome: [String: Any]?
-        for _ in 0..<5 where outcome == nil {
-            outcome = try rig.events(after: after, wait: 10).first { ["approved", "declined"].contains($0["kind"] as? String) }
-        }
+        let outcome = try rig.qrPaidByTheWallet()
         #expect(outcome?["kind"] as? String == "approved" && outcome?["receipt"] as? String == "T1-000003", "\(String(describing: outcome))")
 
         // A QR the cashier cancels is closed at the ledger: paying it afterwards is refused.
@@ -131,6 +144,30 @@ import Testing
         #expect(balance["balance"] as? String == "86.30", "100 - 7.00 - 3.30 - 4.40 + 1.00")
         #expect(try rig.cli.run(["ledger", "audit"]).status == 0)
         rig.till.stop()
+    }
+
+    @Test("a sale's items are on its receipt: one killed between the ledger's answer and the receipt gets them when the till starts again, and a merchant QR's receipt lists them too")
+    func itemsOnEveryReceipt() throws {
+        let dying = try Rig(environment: ["QRPOS_FAILPOINT": "charge.after-ledger"])
+        _ = try dying.object("POST", "sales", json: #"{"items": [{"sku": "SOY-500", "quantity": 2}, {"sku": "BUN-PORK", "quantity": 1}]}"#)
+        let (status, _) = try dying.call("POST", "sales/current/code", json: #"{"code": "\#(try dying.code())"}"#)
+        #expect(status == 0, "the till died after the ledger took the code, before it answered")
+        dying.till.stop()
+        #expect(try dying.cli.run(["receipt", "list", "--json"]).lines.isEmpty, "no receipt was made")
+
+        let rig = try Rig(cli: dying.cli, merchant: dying.merchant, wallet: dying.wallet)
+        defer { rig.till.stop() }
+        let recovered = try rig.events(after: 0).first { $0["kind"] as? String == "recovered" }
+        #expect(recovered?["receipt"] as? String == "T1-000001", "\(String(describing: recovered))")
+        let first = try rig.cli.run(["receipt", "show", "T1-000001"]).stdout
+        #expect(first.contains("Soy milk") && first.contains("Steamed bun") && first.contains("12.50"), "\(first)")
+
+        _ = try rig.object("POST", "sales", json: #"{"items": [{"sku": "TEA-GREEN", "quantity": 1}]}"#)
+        let outcome = try rig.qrPaidByTheWallet()
+        #expect(outcome?["receipt"] as? String == "T1-000002", "\(String(describing: outcome))")
+        let second = try rig.cli.run(["receipt", "show", "T1-000002"]).stdout
+        #expect(second.contains("Longjing green tea") && second.contains("18.40"), "\(second)")
+        #expect(try rig.cli.run(["ledger", "audit"]).status == 0)
     }
 
     @Test("the rig script: scripted checkouts of every kind, no failures, latency percentiles reported")
