@@ -278,6 +278,25 @@ struct KioskProcess {
         #expect(try fleet.ledger.run(["ledger", "audit"]).status == 0)
     }
 
+    @Test("against a ledger server: a merchant QR sale of catalogue items, paid by the phone; its receipt lists the items")
+    func itemsThroughTheServer() throws {
+        let fleet = try Fleet()
+        let catalogue = TillTests.root.appendingPathComponent("assets/catalogue.json").path
+        let till = try KioskProcess(cli: fleet.terminal, ["--terminal-id", "T7", "--server", fleet.serverURL, "--catalogue", catalogue],
+                                    command: ["till", "--headless"])
+        defer { till.process.stop() }
+        #expect(try till.post("sales", json: #"{"items": [{"sku": "EGG-10", "quantity": 1}, {"sku": "SOY-500", "quantity": 1}]}"#).0 == 200)
+        let (status, shown) = try till.post("sales/current/qr", json: "{}")
+        #expect(status == 200, "\(shown)")
+        let payload = try #require(try till.state("showing the server's order") { $0["phase"] as? String == "showing_qr" }["qrPayload"] as? String)
+        let paid = try fleet.phone.run(["wallet", "pay", payload, "--wallet", fleet.wallet, "--server", fleet.serverURL])
+        #expect(paid.status == 0, "\(paid.stderr)")
+        #expect(try till.event("approved", within: 15)["receipt"] as? String == "T7-000001")
+        let receipt = try fleet.terminal.run(["receipt", "show", "T7-000001"]).stdout
+        #expect(receipt.contains("Eggs, ten") && receipt.contains("Soy milk") && receipt.contains("16.40"), "\(receipt)")
+        try fleet.expectExactlyOnce()
+    }
+
     @Test("a refund whose answer is lost on the way back: the till says it may be made, and asking again refunds once")
     func refundAnswerLost() throws {
         let fleet = try Fleet()
