@@ -35,6 +35,14 @@ public protocol LedgerTransaction: AnyObject {
     /// The reservations (their transfers) of the offline allowance accounts that still hold
     /// money, at most `limit`.
     func heldOfflineReservations(limit: Int) throws -> [Transfer]
+    /// Runs `body` with every ``apply(_:)`` in it going through one engine whose changes are
+    /// written once, when `body` returns: many small applies in a row (a terminal's batch of
+    /// offline payments) then update an account they share once, not once each. Inside,
+    /// ``account(_:)``, ``transfer(_:)`` and ``pendingStatus(_:)`` see the engine's changes; the
+    /// other questions (``debits(of:kinds:since:)``, ``heldOfflineReservations(limit:)``) ask
+    /// the database, which has not seen them yet, so `body` must not use them. A store may run
+    /// `body` as it is (each apply written at once): the outcome is the same.
+    func deferringWrites<T>(_ body: () throws -> T) throws -> T
 }
 
 extension LedgerTransaction {

@@ -158,12 +158,16 @@ extension WalletOperations {
     /// order; one that cannot be settled gets its error and leaves the others be.
     public func settleOfflinePayments(_ payments: [OfflinePayment], now: Int64) throws -> [Result<OfflineSettlement, LedgerError>] {
         try store.transaction(now: now) { tx in
-            payments.map { p in
-                Result { () throws(LedgerError) -> OfflineSettlement in
-                    do { return try Self.settle(tx, p, online: false, now: now).get() } catch let error as LedgerError {
-                        throw error
-                    } catch {
-                        throw LedgerError(.storage, "\(error)")
+            // One engine for the batch: a merchant's account, and each allowance, is written
+            // once for all its payments here, not once per payment.
+            try tx.deferringWrites {
+                payments.map { p in
+                    Result { () throws(LedgerError) -> OfflineSettlement in
+                        do { return try Self.settle(tx, p, online: false, now: now).get() } catch let error as LedgerError {
+                            throw error
+                        } catch {
+                            throw LedgerError(.storage, "\(error)")
+                        }
                     }
                 }
             }

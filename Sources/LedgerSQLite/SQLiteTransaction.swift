@@ -9,6 +9,11 @@ final class SQLiteTransaction: LedgerTransaction {
     let now: Int64
     /// The hot path's statements, looked up once for the transaction.
     private let statements: LedgerStatements
+    /// The engine of ``deferringWrites(_:)`` while its body runs.
+    private var deferred: LedgerEngine<SQLiteReader>?
+    /// An error the deferred engine threw in the middle of an apply, which may have left part
+    /// of it in the engine: ``deferringWrites(_:)`` then writes nothing and throws it.
+    private var deferredFailure: (any Error)?
 
     init(db: Database, now: Int64, statements: LedgerStatements? = nil) {
         self.db = db
@@ -17,21 +22,40 @@ final class SQLiteTransaction: LedgerTransaction {
     }
 
     func account(_ id: String) throws -> Account? {
+        if deferred != nil { return try deferred!.account(id) }
         var reader = SQLiteReader(db: db, statements: statements)
         return try reader.account(id)
     }
 
     func transfer(_ id: String) throws -> Transfer? {
+        if deferred != nil { return try deferred!.transfer(id) }
         var reader = SQLiteReader(db: db, statements: statements)
         return try reader.transfer(id)
     }
 
     func pendingStatus(_ id: String) throws -> PendingStatus? {
+        if deferred != nil { return try deferred!.pendingStatus(id) }
         var reader = SQLiteReader(db: db, statements: statements)
         return try reader.pendingStatus(id)
     }
 
+    func deferringWrites<T>(_ body: () throws -> T) throws -> T {
+        guard deferred == nil else { return try body() }
+        deferred = LedgerEngine(reader: SQLiteReader(db: db, statements: statements))
+        defer { (deferred, deferredFailure) = (nil, nil) }
+        let result = try body()
+        if let deferredFailure { throw deferredFailure }
+        if let engine = deferred { try SQLiteLedger.write(engine.changes, now: now, statements: statements) }
+        return result
+    }
+
     func apply(_ batch: [Transfer]) throws -> [TransferResult] {
+        if deferred != nil {
+            do { return try deferred!.apply(batch, now: now) } catch {
+                deferredFailure = deferredFailure ?? error
+                throw error
+            }
+        }
         var reader = SQLiteReader(db: db, statements: statements)
         try reader.prefetch(batch)
         var engine = LedgerEngine(reader: reader)
@@ -41,6 +65,12 @@ final class SQLiteTransaction: LedgerTransaction {
     }
 
     func expire(_ pendingIDs: [String]) throws -> [String] {
+        if deferred != nil {
+            do { return try deferred!.expire(pendingIDs, now: now) } catch {
+                deferredFailure = deferredFailure ?? error
+                throw error
+            }
+        }
         var engine = LedgerEngine(reader: SQLiteReader(db: db, statements: statements))
         let released = try engine.expire(pendingIDs, now: now)
         try SQLiteLedger.write(engine.changes, now: now, statements: statements)

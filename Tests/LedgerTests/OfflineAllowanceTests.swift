@@ -186,6 +186,47 @@ import Testing
         try expectAudit(w)
     }
 
+    /// A terminal's batch settles in one transaction through one engine, written once at the end
+    /// (``LedgerTransaction/deferringWrites(_:)``): it must come out exactly as the same payments
+    /// settled one by one: the allowance, then the wallet, then a debt; a payment repeated inside
+    /// the batch replayed; a changed repeat and an unknown certificate refused, the others settled.
+    @Test(arguments: StoreKind.all)
+    func aBatchSettlesAsOneByOne(_ kind: StoreKind) throws {
+        let (batched, single) = (try world(kind, funds: 1_000), try world(kind, funds: 1_000))
+        let serial = UUIDv7.make()
+        for w in [batched, single] {
+            _ = try w.ops.reserveOfflineAllowance(serial: serial, wallet: w.wallet.id, amount: cny(400), validUntil: now + 86_400_000, now: now)
+        }
+        let ids = (0..<6).map { _ in UUIDv7.make() }
+        func payments(_ w: World) -> [WalletOperations.OfflinePayment] {
+            [.init(id: ids[0], serial: serial, counter: 1, merchant: w.shops[0], amount: cny(300)),
+             .init(id: ids[1], serial: serial, counter: 2, merchant: w.shops[1], amount: cny(300)),    // 100 allowance, 200 wallet
+             .init(id: ids[0], serial: serial, counter: 1, merchant: w.shops[0], amount: cny(300)),    // the first again: replayed
+             .init(id: ids[2], serial: serial, counter: 3, merchant: w.shops[0], amount: cny(900)),    // 400 wallet, 500 debt
+             .init(id: ids[1], serial: serial, counter: 2, merchant: w.shops[1], amount: cny(301)),    // a changed repeat: refused
+             .init(id: ids[3], serial: UUIDv7.make(), counter: 1, merchant: w.shops[0], amount: cny(10)),  // no such certificate
+             .init(id: ids[4], serial: serial, counter: 4, merchant: w.shops[1], amount: cny(50))]     // all debt
+        }
+        func outcome(_ r: Result<OfflineSettlement, LedgerError>) -> String {
+            switch r {
+            case .success(let s): "\(s.fromAllowance)/\(s.fromWallet)/\(s.debt)\(s.replayed ? " replayed" : "")"
+            case .failure(let e): "\(e.code)"
+            }
+        }
+        let together = try batched.ops.settleOfflinePayments(payments(batched), now: now + 1).map(outcome)
+        let alone = try payments(single).map { try single.ops.settleOfflinePayments([$0], now: now + 1)[0] }.map(outcome)
+        #expect(together == alone)
+        #expect(together == ["300/0/0", "100/200/0", "300/0/0 replayed", "0/400/500", "idConflict", "notFound", "0/0/50"], "\(together)")
+        for w in [batched, single] {
+            #expect(try balance(w, w.shops[0]) == 1_200 && balance(w, w.shops[1]) == 350)
+            #expect(try balance(w, WalletOperations.offlineDebtAccount(w.wallet.id)) == 550)
+            #expect(try balance(w, w.wallet.id) == 0)
+            try expectAudit(w)
+        }
+        #expect(try batched.store.events(after: 0, account: batched.wallet.id, limit: 100).map(\.delta)
+                == single.store.events(after: 0, account: single.wallet.id, limit: 100).map(\.delta), "the same alerts, in the same order")
+    }
+
     /// A code shown at two terminals offline (a copy of the phone's screen): both settled, as
     /// the terminals followed their rules, and each flagged with the other.
     @Test(arguments: StoreKind.all)
