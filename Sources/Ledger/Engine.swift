@@ -132,6 +132,18 @@ public struct LedgerEngine<Reader: LedgerReading> {
     public private(set) var reader: Reader
     public private(set) var changes = LedgerChanges()
     private var newTransfers: [String: Transfer] = [:]
+    /// While a linked chain is applied: what it changed, to put back if it fails. (A copy of
+    /// `changes` taken before the chain would be copied whole at the chain's first change, which
+    /// in a long-lived engine, a batch of offline settlements, costs as much as all before it.)
+    private var undo: Undo?
+
+    private struct Undo {
+        let transfers: Int
+        let postings: Int
+        /// The accounts and statuses the chain changed, as they were before it (nil: not there).
+        var accounts: [String: Account?] = [:]
+        var resolved: [String: PendingStatus?] = [:]
+    }
 
     public init(reader: Reader) {
         self.reader = reader
@@ -182,13 +194,17 @@ public struct LedgerEngine<Reader: LedgerReading> {
         if open {
             return chain.map { _ in .refused(.linkedEventChainOpen) }
         }
-        let saved = (changes, newTransfers)
+        undo = Undo(transfers: changes.transfers.count, postings: changes.postings.count)
+        defer { undo = nil }
         var results: [TransferResult] = []
         for transfer in chain {
-            let result = try applyOne(transfer, now: now)
+            let result: TransferResult
+            do { result = try applyOne(transfer, now: now) } catch {
+                rollBack()
+                throw error
+            }
             if case .refused(let refusal) = result {
-                changes = saved.0
-                newTransfers = saved.1
+                rollBack()
                 return chain.indices.map { $0 == results.count ? .refused(refusal) : .refused(.linkedEventFailed) }
             }
             results.append(result)
@@ -197,11 +213,20 @@ public struct LedgerEngine<Reader: LedgerReading> {
         // client changed the chain under the same ids.
         let existing = results.filter { if case .exists = $0 { true } else { false } }.count
         if existing > 0 && existing < results.count {
-            changes = saved.0
-            newTransfers = saved.1
+            rollBack()
             return results.map { if case .exists = $0 { .refused(.existsWithDifferentFields) } else { .refused(.linkedEventFailed) } }
         }
         return results
+    }
+
+    /// Puts back what the chain being applied changed.
+    private mutating func rollBack() {
+        guard let undo else { return }
+        for made in changes.transfers[undo.transfers...] { newTransfers[made.id] = nil }
+        changes.transfers.removeSubrange(undo.transfers...)
+        changes.postings.removeSubrange(undo.postings...)
+        for (id, was) in undo.accounts { changes.accounts[id] = was }
+        for (id, was) in undo.resolved { changes.resolved[id] = was }
     }
 
     private mutating func applyOne(_ request: Transfer, now: Int64) throws -> TransferResult {
@@ -302,6 +327,7 @@ public struct LedgerEngine<Reader: LedgerReading> {
                             flags: request.flags, pendingID: pendingID, timeoutMillis: 0,
                             refundOf: request.refundOf, orderID: request.orderID, memo: request.memo, createdAt: now)
         record(made, debit: debit, credit: credit, before: before)
+        if undo != nil, undo!.resolved.index(forKey: pendingID) == nil { undo!.resolved[pendingID] = .some(changes.resolved[pendingID]) }
         changes.resolved[pendingID] = isPost ? .posted(by: request.id) : .voided(by: request.id)
         return .created(made)
     }
@@ -342,6 +368,7 @@ public struct LedgerEngine<Reader: LedgerReading> {
     private mutating func post(_ transferID: String, _ event: String, _ after: Account, before: Account) {
         changes.postings.append(Posting(transferID: transferID, event: event, account: after,
                                         delta: after.balance.minorUnits - before.balance.minorUnits))
+        if undo != nil, undo!.accounts.index(forKey: after.id) == nil { undo!.accounts[after.id] = .some(changes.accounts[after.id]) }
         changes.accounts[after.id] = after
     }
 }

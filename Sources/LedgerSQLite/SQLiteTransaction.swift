@@ -11,8 +11,12 @@ final class SQLiteTransaction: LedgerTransaction {
     private let statements: LedgerStatements
     /// The engine of ``deferringWrites(_:)`` while its body runs.
     private var deferred: LedgerEngine<SQLiteReader>?
-    /// An error the deferred engine threw in the middle of an apply, which may have left part
-    /// of it in the engine: ``deferringWrites(_:)`` then writes nothing and throws it.
+    /// An error the deferred engine threw in the middle of an apply that may have left part of it
+    /// in the engine: ``deferringWrites(_:)`` then writes nothing and throws it.
+    ///
+    /// The deferred engine's reader is never prefetched, so it caches no "absent" account or
+    /// transfer: ``ensureAccount(id:kind:currency:name:)`` inserts an account with SQL and then
+    /// reads it back through the engine, which must find it.
     private var deferredFailure: (any Error)?
 
     init(db: Database, now: Int64, statements: LedgerStatements? = nil) {
@@ -52,7 +56,10 @@ final class SQLiteTransaction: LedgerTransaction {
     func apply(_ batch: [Transfer]) throws -> [TransferResult] {
         if deferred != nil {
             do { return try deferred!.apply(batch, now: now) } catch {
-                deferredFailure = deferredFailure ?? error
+                // One transfer or one chain that throws leaves the engine as it was (it puts a
+                // failed chain back), as a throw outside the deferral writes nothing of it;
+                // several chains might leave those before it applied and unanswered.
+                if !batch.dropLast().allSatisfy({ $0.flags.contains(.linked) }) { deferredFailure = deferredFailure ?? error }
                 throw error
             }
         }

@@ -91,7 +91,8 @@ public struct Checkout: Sendable {
             let outcome = try embedded().charge(requestID: sale.id, code: code, merchant: merchant.id, amount: sale.amount,
                                             memo: "terminal \(terminalID)", now: now)
             Failpoint.hit("charge.after-ledger")
-            return try finish(&machine, outcome: outcome, method: "customer code", payer: code.masked, lines: lines, now: now)
+            return try finish(&machine, outcome: outcome, method: "customer code", payer: code.masked,
+                              lines: self.lines(of: sale.id, else: lines), now: now)
         case let other:
             preconditionFailure("checkout machine answered a code with \(other)")
         }
@@ -180,6 +181,7 @@ public struct Checkout: Sendable {
     /// The sale's answer as the journal holds it: the receipt of an approved one, or the decline.
     private func answer(from entry: JournalEntry, lines: [Receipt.Line], masked: String?) throws -> SaleResult {
         guard entry.status == .approved else { return .declined(reason: entry.decline ?? "declined") }
+        let lines = self.lines(of: entry.id, else: lines)
         let wallet = entry.wallet ?? "?"
         let transfer = Transfer(id: entry.id, kind: .payment, debitAccount: wallet, creditAccount: merchant.id, amount: entry.amount,
                                 refundOf: nil, orderID: nil, memo: entry.offline ? "offline" : "online", createdAt: entry.createdAt)
@@ -328,7 +330,7 @@ public struct Checkout: Sendable {
         }
         _ = machine.handle(.done)
         return .approved(try sign(paid, method: "merchant QR", payer: "wallet …" + paid.debitAccount.suffix(4),
-                                  lines: try keptBasket(order.id), now: now))
+                                  lines: keptBasket(order.id), now: now))
     }
 
     private func finish(_ machine: inout CheckoutMachine, outcome: Outcome, method: String, payer: String,
@@ -350,9 +352,19 @@ public struct Checkout: Sendable {
         try sign(transfer, method: method, payer: payer, lines: lines, authorization: authorization, refundOfNumber: refundOfNumber, now: now)
     }
 
-    /// The basket kept in the receipt book for `sale` (a sale id, or an order id); none without a book.
-    func keptBasket(_ sale: String) throws -> [Receipt.Line] {
-        try book?.basket(sale: sale) ?? []
+    /// The basket kept in the receipt book for `sale` (a sale id, or an order id), for a receipt
+    /// made once the money has moved; none without a book. A basket that cannot be read gives a
+    /// receipt without its items rather than no receipt (and the book, whose write comes next,
+    /// then says what is wrong).
+    func keptBasket(_ sale: String) -> [Receipt.Line] {
+        (try? book?.basket(sale: sale)) ?? []
+    }
+
+    /// The lines a sale's receipt carries: those kept for it when its first attempt kept some (a
+    /// retry under the same sale id sells what the first one did), else `lines`.
+    private func lines(of sale: String, else lines: [Receipt.Line]) -> [Receipt.Line] {
+        let kept = keptBasket(sale)
+        return kept.isEmpty ? lines : kept
     }
 
     /// The receipt for `transfer`, numbered by the book when there is one (which gives back the

@@ -35,7 +35,7 @@ extension Checkout {
                 }
                 // A customer code's payment has the sale's id; a merchant QR's names its order.
                 made.append(try receipt(for: t, method: method, payer: "wallet …" + t.debitAccount.suffix(4),
-                                        lines: try keptBasket(t.orderID ?? t.id), now: t.createdAt))
+                                        lines: keptBasket(t.orderID ?? t.id), now: t.createdAt))
             }
         }
         if let journal {
@@ -52,7 +52,7 @@ extension Checkout {
                                         memo: entry.offline ? "offline" : "online", createdAt: entry.createdAt)
                 // A journal entry's id is the sale's, or a merchant QR's order id.
                 made.append(try receipt(for: transfer, method: method, payer: "wallet …" + wallet.suffix(4),
-                                        lines: try keptBasket(entry.id), authorization: authorization, now: entry.createdAt))
+                                        lines: keptBasket(entry.id), authorization: authorization, now: entry.createdAt))
             }
         }
         return made

@@ -174,6 +174,40 @@ import Testing
         #expect(l.violations() == [])
     }
 
+    /// A reader over fixed accounts that fails (as a storage error would) when asked for one.
+    struct FailingReader: LedgerReading {
+        var accounts: [String: Account]
+        let failing: String
+        mutating func account(_ id: String) throws -> Account? {
+            if id == failing { throw LedgerError(.storage, "disk error reading \(id)") }
+            return accounts[id]
+        }
+        mutating func transfer(_ id: String) throws -> Transfer? { nil }
+        mutating func pendingStatus(_ id: String) throws -> PendingStatus? { nil }
+    }
+
+    /// An engine that lives across many applies (a batch of offline settlements) must be whole
+    /// after a chain that threw halfway: the chain's first transfer is put back, what came before
+    /// stays, and the engine goes on.
+    @Test func aChainThatThrowsHalfwayLeavesNoTrace() throws {
+        let accounts = Self.ledger(aliceFunds: 0).accounts.merging(["gone": Account(id: "gone", kind: .merchant, currency: .CNY, name: "gone",
+                                                                        flags: [], debitsPosted: 0, creditsPosted: 0)]) { a, _ in a }
+        var engine = LedgerEngine(reader: FailingReader(accounts: accounts, failing: "gone"))
+        _ = try engine.apply([Self.t("fund", .deposit, "set", "alice", 1_000)], now: Self.t0)
+        _ = try engine.apply([Self.t("first", .payment, "alice", "shop", 100)], now: Self.t0)
+        let (accountsBefore, transfersBefore, postingsBefore) = (engine.changes.accounts, engine.changes.transfers, engine.changes.postings)
+        #expect(throws: LedgerError.self) {
+            try engine.apply([Self.t("pay", .payment, "alice", "shop", 200, [.linked]), Self.t("fee", .fee, "alice", "gone", 5)], now: Self.t0)
+        }
+        #expect(engine.changes.accounts == accountsBefore && engine.changes.transfers == transfersBefore
+                && engine.changes.postings == postingsBefore)
+        #expect(try engine.transfer("pay") == nil, "the chain's first transfer is gone from the overlay too")
+        let again = try engine.apply([Self.t("pay", .payment, "alice", "shop", 200, [.linked]), Self.t("fee", .fee, "alice", "fees", 5)],
+                                     now: Self.t0)
+        #expect(again.allSatisfy { if case .created = $0 { true } else { false } }, "\(again)")
+        #expect(try engine.account("alice")?.balance.minorUnits == 1_000 - 100 - 205)
+    }
+
     @Test func aChainSeesItsOwnEarlierTransfers() {
         var l = Self.ledger(aliceFunds: 0)
         // A deposit and a payment of the same money in one chain: the second needs the first.
