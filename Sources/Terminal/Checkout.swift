@@ -87,12 +87,11 @@ public struct Checkout: Sendable {
         case .rejectCode(let reason):
             return .declined(reason: reason)
         case .authorize(let code, let sale):
-            try book?.keepBasket(sale: sale.id, lines: lines, now: now)
+            let lines = try book?.keepBasket(sale: sale.id, lines: lines, now: now) ?? lines
             let outcome = try embedded().charge(requestID: sale.id, code: code, merchant: merchant.id, amount: sale.amount,
                                             memo: "terminal \(terminalID)", now: now)
             Failpoint.hit("charge.after-ledger")
-            return try finish(&machine, outcome: outcome, method: "customer code", payer: code.masked,
-                              lines: self.lines(of: sale.id, else: lines), now: now)
+            return try finish(&machine, outcome: outcome, method: "customer code", payer: code.masked, lines: lines, now: now)
         case let other:
             preconditionFailure("checkout machine answered a code with \(other)")
         }
@@ -121,7 +120,7 @@ public struct Checkout: Sendable {
         try checkReceiptFields(lines: lines)
         let token: OfflineToken
         do { token = try OfflineToken(parsing: text) } catch { return .declined(reason: error.message) }
-        try book?.keepBasket(sale: saleID, lines: lines, now: now)
+        let lines = try book?.keepBasket(sale: saleID, lines: lines, now: now) ?? lines
         switch try journal.approveOffline(id: saleID, terminal: terminalID, merchant: merchant.id, amount: amount, token: token,
                                           issuers: issuers, policy: policy, now: now) {
         case .failure(let decline):
@@ -153,10 +152,10 @@ public struct Checkout: Sendable {
         } else if (try? PaymentCode(text)) == nil {
             return .declined(reason: "not a payment code")
         }
+        let lines = try book?.keepBasket(sale: saleID, lines: lines, now: now) ?? lines
         if let earlier = try journal.entry(saleID), earlier.status != .authorizing {
             return try answer(from: earlier, lines: lines, masked: (try? PaymentCode(text))?.masked)
         }
-        try book?.keepBasket(sale: saleID, lines: lines, now: now)
         try journal.begin(id: saleID, terminal: terminalID, merchant: merchant.id, method: token == nil ? .customerCode : .offlineToken,
                           amount: amount, now: now)
         let answer: OnlineAnswer
@@ -181,7 +180,6 @@ public struct Checkout: Sendable {
     /// The sale's answer as the journal holds it: the receipt of an approved one, or the decline.
     private func answer(from entry: JournalEntry, lines: [Receipt.Line], masked: String?) throws -> SaleResult {
         guard entry.status == .approved else { return .declined(reason: entry.decline ?? "declined") }
-        let lines = self.lines(of: entry.id, else: lines)
         let wallet = entry.wallet ?? "?"
         let transfer = Transfer(id: entry.id, kind: .payment, debitAccount: wallet, creditAccount: merchant.id, amount: entry.amount,
                                 refundOf: nil, orderID: nil, memo: entry.offline ? "offline" : "online", createdAt: entry.createdAt)
@@ -358,13 +356,6 @@ public struct Checkout: Sendable {
     /// then says what is wrong).
     func keptBasket(_ sale: String) -> [Receipt.Line] {
         (try? book?.basket(sale: sale)) ?? []
-    }
-
-    /// The lines a sale's receipt carries: those kept for it when its first attempt kept some (a
-    /// retry under the same sale id sells what the first one did), else `lines`.
-    private func lines(of sale: String, else lines: [Receipt.Line]) -> [Receipt.Line] {
-        let kept = keptBasket(sale)
-        return kept.isEmpty ? lines : kept
     }
 
     /// The receipt for `transfer`, numbered by the book when there is one (which gives back the

@@ -113,12 +113,15 @@ public final class ReceiptBook: Sendable {
     public static let basketKeepMillis: Int64 = 7 * 86_400_000
 
     /// Keeps `lines` as the basket of `sale` (a sale id, or a merchant QR's order id) before the
-    /// ledger is asked. The first basket kept for a sale stands: a retried sale sells the same
-    /// items. Nothing is kept for an empty basket.
-    public func keepBasket(sale: String, lines: [Receipt.Line], now: Int64) throws {
-        guard !lines.isEmpty else { return }
-        try pool.write { db in
-            guard try Int.fetchOne(db, sql: "SELECT 1 FROM basket_line WHERE sale = ? LIMIT 1", arguments: [sale]) == nil else { return }
+    /// ledger is asked, and returns the basket that stands for the sale: the first one kept (a
+    /// retried sale sells what its first attempt did), else `lines`. Nothing is kept for an
+    /// empty basket.
+    @discardableResult
+    public func keepBasket(sale: String, lines: [Receipt.Line], now: Int64) throws -> [Receipt.Line] {
+        guard !lines.isEmpty else { return try basket(sale: sale) }
+        return try pool.write { db in
+            let kept = try Self.basket(db, sale: sale)
+            guard kept.isEmpty else { return kept }
             for (position, line) in lines.enumerated() {
                 try db.execute(sql: """
                     INSERT INTO basket_line (sale, position, name, quantity, unit_price, total, currency, tax_rate, kept_at)
@@ -126,20 +129,23 @@ public final class ReceiptBook: Sendable {
                     """, arguments: [sale, position, line.name, line.quantity, line.unitPrice.minorUnits, line.total.minorUnits,
                                      line.total.currency.code, line.taxRate, now])
             }
+            return lines
         }
     }
 
     /// The basket kept for `sale`, in order; empty when none was.
     public func basket(sale: String) throws -> [Receipt.Line] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT name, quantity, unit_price, total, currency, tax_rate FROM basket_line WHERE sale = ? ORDER BY position
-                """, arguments: [sale]).map { row in
-                let code: String = row[4]
-                guard let currency = Currency(code) else { throw CheckoutError("the basket of sale \(sale) has an unknown currency '\(code)'") }
-                return Receipt.Line(name: row[0], quantity: row[1], unitPrice: Money(minorUnits: row[2], currency: currency),
-                                    total: Money(minorUnits: row[3], currency: currency), taxRate: row[5])
-            }
+        try pool.read { db in try Self.basket(db, sale: sale) }
+    }
+
+    private static func basket(_ db: Database, sale: String) throws -> [Receipt.Line] {
+        try Row.fetchAll(db, sql: """
+            SELECT name, quantity, unit_price, total, currency, tax_rate FROM basket_line WHERE sale = ? ORDER BY position
+            """, arguments: [sale]).map { row in
+            let code: String = row[4]
+            guard let currency = Currency(code) else { throw CheckoutError("the basket of sale \(sale) has an unknown currency '\(code)'") }
+            return Receipt.Line(name: row[0], quantity: row[1], unitPrice: Money(minorUnits: row[2], currency: currency),
+                                total: Money(minorUnits: row[3], currency: currency), taxRate: row[5])
         }
     }
 
