@@ -148,7 +148,10 @@ struct DemoRun {
         printReceipt(sale1)
 
         heading("Merchant-presented: the terminal shows a dynamic QR, Alice's wallet pays it")
-        let presented = try checkout.presentOrder(amount: cny("36.80"), now: now + 3_000)
+        // The basket: two green teas, 36.80 (or just the amount without a catalogue).
+        let teas = try catalogue?.basket([("TEA-GREEN", 2)])
+        if let teas { check(teas.total == cny("36.80"), "the basket from the catalogue (2 green tea) comes to 36.80") }
+        let presented = try checkout.presentOrder(amount: cny("36.80"), lines: teas?.lines ?? [], now: now + 3_000)
         print("  order \(presented.order.id): \(presented.payload)")
         let shown = try throughImage(presented.payload, file: "order-qr.png")
         check(shown.decoded == [presented.payload], "the order QR, rendered to order-qr.png (version \(shown.version)), reads back through zbar")
@@ -163,6 +166,9 @@ struct DemoRun {
         check(again.decline == .orderPaid, "paying the same QR again is declined: \(again.decline?.description ?? "not declined!")")
         let sale2 = try checkout.awaitPayment(of: presented, now: { now + 5_000 }, sleep: { _ in })
         check(sale2.receipt?.receipt.paymentID == paid.transfer?.id, "the terminal sees the order paid")
+        if let teas {
+            check(sale2.receipt?.receipt.lines == teas.lines, "its receipt lists what was sold: 2 green tea at 18.40")
+        }
         printReceipt(sale2)
 
         heading("Partial refund of the first sale")

@@ -17,6 +17,9 @@ struct CLITests {
         #expect(!r.stdout.contains("[FAILED]"))
         #expect(r.stdout.contains("insufficient funds"))
         #expect(r.stdout.contains("already used"))
+        // Run from the repository, both sales sell from assets/catalogue.json, the QR sale too.
+        #expect(r.stdout.contains("[ok] its receipt lists what was sold"))
+        #expect(r.stdout.contains("Longjing green tea"))
     }
 
     @Test("scan prints one JSON line per code, nothing for a frame without one, and exits 1 on an unreadable file")
