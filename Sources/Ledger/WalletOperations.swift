@@ -339,8 +339,15 @@ public struct WalletOperations: Sendable {
 
     /// The limit or velocity rule a debit of `amount` from `wallet` would break, if any.
     private func checkLimits(_ tx: any LedgerTransaction, wallet: Account, amount: Money, requestID: String) throws -> Decline? {
+        try Self.limitDecline(tx, wallet: wallet, amount: amount, requestID: requestID, limits: limits(wallet.currency))
+    }
+
+    /// The limit or velocity rule a debit of `amount` from `wallet` under `limits` would break,
+    /// if any: every debit of a wallet is judged by it, the stores' payments to a merchant (a
+    /// scanned code, a paid order) as much as the operations here.
+    public static func limitDecline(_ tx: any LedgerTransaction, wallet: Account, amount: Money, requestID: String,
+                                    limits: WalletLimits) throws -> Decline? {
         guard amount.currency == wallet.currency else { return .currencyMismatch }
-        let limits = limits(wallet.currency)
         let debitKinds: Set<TransferKind> = [.payment, .transfer, .bill, .exchange, .withdrawal, .fee]
         // An exact retry is judged by the first outcome, not by the limits as they stand now.
         if try tx.transfer(requestID) != nil { return nil }
@@ -352,6 +359,25 @@ public struct WalletOperations: Sendable {
         let today = try tx.debits(of: wallet.id, kinds: debitKinds, since: limits.dayStart(tx.now))
         if today.sum + amount.minorUnits > limits.perDayMax { return .limitPerDay }
         return nil
+    }
+
+    /// A store's payment from a wallet to a merchant (a scanned code, a paid order), in the
+    /// request's transaction: judged first by the wallet's limits and velocity rules, then posted
+    /// by `post`. A decline (a limit, or the money not there) is also kept as one of the wallet's
+    /// attempts, which the velocity rule counts, as a wallet operation's is.
+    public static func payment(_ tx: any LedgerTransaction, _ payment: Transfer, fingerprint: String, limits: WalletLimits,
+                               post: () throws -> Outcome.Result) throws -> Outcome.Result {
+        let result: Outcome.Result
+        if let wallet = try tx.account(payment.debitAccount),
+           let decline = try limitDecline(tx, wallet: wallet, amount: payment.amount, requestID: payment.id, limits: limits) {
+            result = .declined(decline)
+        } else {
+            result = try post()
+        }
+        if case .declined(let decline) = result {
+            try tx.recordDecline(requestID: payment.id, fingerprint: fingerprint, wallet: payment.debitAccount, decline: decline)
+        }
+        return result
     }
 
     func declined(_ tx: any LedgerTransaction, _ requestID: String, _ decline: Decline) throws -> Outcome {

@@ -48,7 +48,8 @@ extension PostgresLedger: LedgerStore {
     public func charge(requestID: String, code: PaymentCode, merchant: String, amount: Money, memo: String, now: Int64) throws -> Outcome {
         try checkPositive(amount)
         let digest = code.digest(key: try codeKey())
-        return try request(requestID, fingerprint: "charge|\(digest)|\(merchant)|\(amount)", now: now) { tx in
+        let fingerprint = "charge|\(digest)|\(merchant)|\(amount)"
+        return try request(requestID, fingerprint: fingerprint, now: now) { tx in
             // The terminal's own mistakes (unknown merchant, wrong currency) leave the code unspent.
             guard let m = try tx.account(merchant), m.kind == .merchant else { return .declined(.accountUnknown) }
             guard m.currency == amount.currency else { return .declined(.currencyMismatch) }
@@ -59,8 +60,8 @@ extension PostgresLedger: LedgerStore {
             if now >= expiresAt { return .declined(.codeExpired) }
             // Spent now, whatever follows: a code is good for one presentation only.
             _ = try tx.conn.query("UPDATE payment_code SET used_by = \(requestID) WHERE digest = \(digest)", logger: logger).wait()
-            return try post(tx, [Transfer(id: requestID, kind: .payment, debitAccount: wallet, creditAccount: merchant, amount: amount,
-                                          refundOf: nil, orderID: nil, memo: memo, createdAt: now)])
+            return try pay(tx, fingerprint: fingerprint, Transfer(id: requestID, kind: .payment, debitAccount: wallet, creditAccount: merchant,
+                                                                  amount: amount, refundOf: nil, orderID: nil, memo: memo, createdAt: now))
         }
     }
 
@@ -104,13 +105,15 @@ extension PostgresLedger: LedgerStore {
 
     public func payOrder(requestID: String, orderID: String, wallet: String, merchant: String, amount: Money, now: Int64) throws -> Outcome {
         try checkPositive(amount)
-        return try request(requestID, fingerprint: "pay|\(orderID)|\(wallet)|\(merchant)|\(amount)", now: now) { tx in
+        let fingerprint = "pay|\(orderID)|\(wallet)|\(merchant)|\(amount)"
+        return try request(requestID, fingerprint: fingerprint, now: now) { tx in
             guard let order = try loadOrder(tx.conn, orderID, now: now, lock: true) else { return .declined(.orderUnknown) }
             if let refusal = order.refusal(merchant: merchant, amount: amount) { return .declined(refusal) }
             guard let w = try tx.account(wallet), w.kind == .wallet else { return .declined(.accountUnknown) }
             guard w.currency == amount.currency else { return .declined(.currencyMismatch) }
-            let result = try post(tx, [Transfer(id: requestID, kind: .payment, debitAccount: wallet, creditAccount: merchant, amount: amount,
-                                                refundOf: nil, orderID: orderID, memo: "order \(orderID)", createdAt: now)])
+            let result = try pay(tx, fingerprint: fingerprint, Transfer(id: requestID, kind: .payment, debitAccount: wallet, creditAccount: merchant,
+                                                                        amount: amount, refundOf: nil, orderID: orderID, memo: "order \(orderID)",
+                                                                        createdAt: now))
             if case .posted = result {
                 let marked = try tx.conn.query("UPDATE merchant_order SET payment = \(requestID) WHERE id = \(orderID) AND payment IS NULL RETURNING id",
                                                logger: logger).wait()
@@ -194,6 +197,15 @@ extension PostgresLedger: LedgerStore {
                     """, logger: logger).wait()
             }
             return Outcome(requestID: id, result: result, replayed: false)
+        }
+    }
+
+    /// A payment from a wallet to a merchant, judged by the wallet's limits first (``WalletOperations/payment(_:_:fingerprint:limits:post:)``);
+    /// ``PostgresTransaction/debits(of:kinds:since:)`` locks the wallet, so two payments of one
+    /// wallet are judged one after the other.
+    private func pay(_ tx: PostgresTransaction, fingerprint: String, _ payment: Transfer) throws -> Outcome.Result {
+        try WalletOperations.payment(tx, payment, fingerprint: fingerprint, limits: walletLimits(payment.amount.currency)) {
+            try post(tx, [payment])
         }
     }
 

@@ -54,8 +54,14 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
     /// and brings the schema up to date, unless `existingOnly` (then a database without the
     /// ledger is an error). With `search_path`, the ledger lives in that schema (made if
     /// missing): many ledgers in one database, as the tests use it.
-    public init(url: String, existingOnly: Bool = false) throws {
+    /// The limits and velocity rules a payment from a wallet is judged by (the wallet
+    /// operations take theirs from ``WalletOperations/limits``).
+    public let walletLimits: @Sendable (Currency) -> WalletLimits
+
+    public init(url: String, existingOnly: Bool = false,
+                walletLimits: @escaping @Sendable (Currency) -> WalletLimits = WalletLimits.standard(for:)) throws {
         self.url = url
+        self.walletLimits = walletLimits
         guard let parts = URLComponents(string: url), ["postgres", "postgresql"].contains(parts.scheme ?? ""),
               let host = parts.host, let user = parts.user, parts.path.count > 1 else {
             throw LedgerError(.invalidRequest, "not a PostgreSQL URL: \(url) (postgres://user@host:port/database)")

@@ -25,8 +25,14 @@ public final class SQLiteLedger: LedgerStore {
     /// Opens the ledger at `path` and brings its schema up to date, creating the file if needed.
     /// With `existingOnly`, a missing file or a file that is not a qrpos ledger is an error and
     /// nothing is written (what `qrpos ledger audit` wants).
-    public init(path: String, existingOnly: Bool = false) throws {
+    /// The limits and velocity rules a payment from a wallet is judged by (the wallet
+    /// operations take theirs from ``WalletOperations/limits``).
+    public let walletLimits: @Sendable (Currency) -> WalletLimits
+
+    public init(path: String, existingOnly: Bool = false,
+                walletLimits: @escaping @Sendable (Currency) -> WalletLimits = WalletLimits.standard(for:)) throws {
         self.path = path
+        self.walletLimits = walletLimits
         if existingOnly && !FileManager.default.fileExists(atPath: path) {
             throw LedgerError(.notFound, "no ledger at \(path)")
         }
@@ -160,7 +166,8 @@ public final class SQLiteLedger: LedgerStore {
     public func charge(requestID: String, code: PaymentCode, merchant: String, amount: Money, memo: String, now: Int64) throws -> Outcome {
         try checkPositive(amount)
         let digest = code.digest(key: codeKey)
-        return try request(requestID, fingerprint: "charge|\(digest)|\(merchant)|\(amount)", now: now) { db in
+        let fingerprint = "charge|\(digest)|\(merchant)|\(amount)"
+        return try request(requestID, fingerprint: fingerprint, now: now) { db in
             // The terminal's own mistakes (unknown merchant, wrong currency) leave the customer's
             // code unspent.
             guard let m = try loadAccount(db, merchant), m.kind == .merchant else { return .declined(.accountUnknown) }
@@ -173,8 +180,8 @@ public final class SQLiteLedger: LedgerStore {
             // are. The request row this points at is inserted in the same transaction.
             try db.execute(sql: "UPDATE payment_code SET used_by = ? WHERE digest = ?", arguments: [requestID, digest])
             let wallet: String = row["wallet"]
-            return try post(db, Transfer(id: requestID, kind: .payment, debitAccount: wallet, creditAccount: merchant,
-                                         amount: amount, refundOf: nil, orderID: nil, memo: memo, createdAt: now))
+            return try pay(db, fingerprint: fingerprint, Transfer(id: requestID, kind: .payment, debitAccount: wallet, creditAccount: merchant,
+                                                                  amount: amount, refundOf: nil, orderID: nil, memo: memo, createdAt: now))
         }
     }
 
@@ -222,13 +229,15 @@ public final class SQLiteLedger: LedgerStore {
 
     public func payOrder(requestID: String, orderID: String, wallet: String, merchant: String, amount: Money, now: Int64) throws -> Outcome {
         try checkPositive(amount)
-        return try request(requestID, fingerprint: "pay|\(orderID)|\(wallet)|\(merchant)|\(amount)", now: now) { db in
+        let fingerprint = "pay|\(orderID)|\(wallet)|\(merchant)|\(amount)"
+        return try request(requestID, fingerprint: fingerprint, now: now) { db in
             guard let order = try loadOrder(db, orderID, now: now) else { return .declined(.orderUnknown) }
             if let refusal = order.refusal(merchant: merchant, amount: amount) { return .declined(refusal) }
             guard let w = try loadAccount(db, wallet), w.kind == .wallet else { return .declined(.accountUnknown) }
             guard w.currency == amount.currency else { return .declined(.currencyMismatch) }
-            let result = try post(db, Transfer(id: requestID, kind: .payment, debitAccount: wallet, creditAccount: merchant,
-                                               amount: amount, refundOf: nil, orderID: orderID, memo: "order \(orderID)", createdAt: now))
+            let result = try pay(db, fingerprint: fingerprint, Transfer(id: requestID, kind: .payment, debitAccount: wallet, creditAccount: merchant,
+                                                                        amount: amount, refundOf: nil, orderID: orderID, memo: "order \(orderID)",
+                                                                        createdAt: now))
             if case .posted = result {
                 try db.execute(sql: "UPDATE merchant_order SET payment = ? WHERE id = ? AND payment IS NULL", arguments: [requestID, orderID])
                 precondition(db.changesCount == 1, "order \(orderID) was paid twice")
@@ -458,6 +467,12 @@ public final class SQLiteLedger: LedgerStore {
             }
             return Outcome(requestID: id, result: result, replayed: false)
         }
+    }
+
+    /// A payment from a wallet to a merchant, judged by the wallet's limits first (``WalletOperations/payment(_:_:fingerprint:limits:post:)``).
+    private func pay(_ db: Database, fingerprint: String, _ payment: Transfer) throws -> Outcome.Result {
+        try WalletOperations.payment(SQLiteTransaction(db: db, now: payment.createdAt), payment, fingerprint: fingerprint,
+                                     limits: walletLimits(payment.amount.currency)) { try post(db, payment) }
     }
 
     /// Posts one transfer through the engine, in the request's transaction: applied and

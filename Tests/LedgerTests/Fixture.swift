@@ -13,8 +13,9 @@ struct Fixture {
     let bob: Account
     var now: Int64 = 1_800_000_000_000
 
-    init(_ kind: StoreKind = .sqlite, aliceCash: String = "100.00", bobCash: String? = nil) throws {
-        ledger = try kind.makeCheckoutStore()
+    init(_ kind: StoreKind = .sqlite, aliceCash: String = "100.00", bobCash: String? = nil,
+         walletLimits: @escaping @Sendable (Currency) -> WalletLimits = WalletLimits.standard(for:)) throws {
+        ledger = try kind.makeCheckoutStore(walletLimits: walletLimits)
         merchant = try ledger.createMerchant(name: "Corner Shop", city: "Hangzhou", categoryCode: "5411",
                                              countryCode: "CN", currency: .CNY, now: now)
         alice = try ledger.createWallet(name: "Alice", phone: "+8613800000001", currency: .CNY, now: now)

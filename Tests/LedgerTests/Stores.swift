@@ -1,5 +1,6 @@
 import Foundation
 import Ledger
+import Payments
 import LedgerPostgres
 import LedgerSQLite
 import QrposTestSupport
@@ -15,19 +16,19 @@ enum StoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     var testDescription: String { rawValue }
 
     /// The store with the checkout's operations too (one-time codes, orders, refunds).
-    func makeCheckoutStore() throws -> any LedgerStore {
-        try #require(try make() as? any LedgerStore)
+    func makeCheckoutStore(walletLimits: @escaping @Sendable (Currency) -> WalletLimits = WalletLimits.standard(for:)) throws -> any LedgerStore {
+        try #require(try make(walletLimits: walletLimits) as? any LedgerStore)
     }
 
-    func make() throws -> any TransactionalLedgerStore {
+    func make(walletLimits: @escaping @Sendable (Currency) -> WalletLimits = WalletLimits.standard(for:)) throws -> any TransactionalLedgerStore {
         switch self {
         case .sqlite:
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-store-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            return try SQLiteLedger(path: dir.appendingPathComponent("ledger.sqlite").path)
+            return try SQLiteLedger(path: dir.appendingPathComponent("ledger.sqlite").path, walletLimits: walletLimits)
         case .postgres:
             let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-            return try PostgresLedger(url: try TestPostgres.baseURL.get() + "?search_path=\(schema)")
+            return try PostgresLedger(url: try TestPostgres.baseURL.get() + "?search_path=\(schema)", walletLimits: walletLimits)
         }
     }
 }

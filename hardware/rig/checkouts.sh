@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Scripted checkouts against a headless till, as a hardware-in-the-loop rig drives one: a fresh
-# home (an embedded ledger, a merchant, a funded customer wallet), `qrpos till --headless` on a
-# loopback port, then N sales through its control API, each checked by its answer:
+# home (an embedded ledger, a merchant, and a funded customer wallet for every ten sales: one
+# wallet paying hundreds of times in minutes is what its velocity rule declines, 20 payments in ten
+# minutes by default), `qrpos till --headless` on a loopback port, then N sales through its control
+# API, each checked by its answer:
 #   - most: the customer's one-time code (from the wallet, as a phone shows it) posted as text;
 #   - every 10th: the same, but as a PNG frame the till scans with zbar;
 #   - every 25th: the merchant QR, paid by the wallet (`qrpos wallet pay`), the till learning of it;
@@ -47,8 +49,12 @@ now_ms() { date +%s%3N; }
 
 merchant=$("$qrpos" merchant create --name "Rig Shop" --city Hangzhou --mcc 5411)
 export QRPOS_MERCHANT="$merchant"
-wallet=$("$qrpos" wallet create --name "Rig Customer")
-"$qrpos" wallet deposit "$wallet" 1000000.00 --source cash >/dev/null
+wallet=""
+# The next customer: a new wallet with 1,000.00 on it (ten sales of at most 40.99 each).
+next_customer() {
+  wallet=$("$qrpos" wallet create --name "Rig Customer $1")
+  "$qrpos" wallet deposit "$wallet" 1000.00 --source cash >/dev/null
+}
 
 "$qrpos" till --headless --control 127.0.0.1:0 --catalogue "$repo/assets/catalogue.json" >"$home/till.out" 2>"$home/till.err" &
 till_pid=$!
@@ -68,6 +74,7 @@ failures=0
 fail() { failures=$((failures + 1)); echo "checkout $1: $2" >>"$home/failures"; }
 
 for i in $(seq 1 "$count"); do
+  [ $(((i - 1) % 10)) -eq 0 ] && next_customer "$(((i - 1) / 10 + 1))"
   amount="$((1 + i % 40)).$(printf '%02d' $((i % 100)))"
   post sales "{\"amount\":\"$amount\"}" >/dev/null
   if [ $((i % 50)) -eq 0 ]; then
