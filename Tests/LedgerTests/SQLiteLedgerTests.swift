@@ -1,8 +1,10 @@
 import Foundation
 import GRDB
 import Ledger
+import LedgerPostgres
 import LedgerSQLite
 import Payments
+import QrposTestSupport
 import Testing
 import Crypto
 
@@ -148,6 +150,56 @@ struct SQLiteLedgerTests {
         try f.expectAuditPasses()
     }
 
+    @Test("a payment to a merchant, by code or by order, is judged by the wallet's limits and velocity, and a decline counts as an attempt",
+          arguments: StoreKind.all)
+    func paymentLimits(_ kind: StoreKind) throws {
+        let limits: @Sendable (Currency) -> WalletLimits = { _ in
+            WalletLimits(perPaymentMax: 100_00, perDayMax: 250_00, velocityCountMax: 4, velocityAmountMax: 150_00,
+                         velocityWindowMillis: 10 * 60_000, utcOffsetMinutes: 480)
+        }
+        let f = try Fixture(kind, aliceCash: "1000.00", walletLimits: limits)
+        let ledger = f.ledger, merchant = f.merchant.id, alice = f.alice.id
+        var t = f.now
+        func charge(_ amount: String, code: PaymentCode? = nil, id: String = UUIDv7.make()) throws -> Outcome {
+            let code = try code ?? ledger.issueCode(wallet: alice, validityMillis: 60_000, now: t).code
+            return try ledger.charge(requestID: id, code: code, merchant: merchant, amount: cny(amount), memo: "", now: t)
+        }
+        var orders = 0
+        func payOrder(_ amount: String) throws -> Outcome {
+            orders += 1
+            _ = try ledger.createOrder(id: "ord-\(orders)", merchant: merchant, amount: cny(amount), terminalID: "T1",
+                                       expiresAt: t + 60_000, now: t)
+            return try ledger.payOrder(requestID: UUIDv7.make(), orderID: "ord-\(orders)", wallet: alice, merchant: merchant,
+                                       amount: cny(amount), now: t)
+        }
+        let first = try ledger.issueCode(wallet: alice, validityMillis: 60_000, now: t).code
+        #expect(try charge("100.01", code: first, id: "too-much").decline == .limitPerPayment)
+        t += 1
+        #expect(try charge("80.00").transfer != nil)
+        t += 1
+        // 80 and 80 in ten minutes: more than 150.
+        #expect(try payOrder("80.00").decline == .velocityAmount)
+        t += 1
+        #expect(try payOrder("60.00").transfer != nil)
+        t += 1
+        // The fifth attempt in the window, the two declined ones counted: too many.
+        #expect(try charge("1.00").decline == .velocityCount)
+        // The declined request retried with its id gets its decline back and moves nothing.
+        let retried = try charge("100.01", code: first, id: "too-much")
+        #expect(retried.decline == .limitPerPayment && retried.replayed)
+        // After the window: 80 + 60 + 60 is 200 of the day's 250; 60 more is past it.
+        t = f.now + 11 * 60_000
+        #expect(try charge("60.00").transfer != nil)
+        t += 1
+        #expect(try payOrder("60.00").decline == .limitPerDay)
+        // The next local day (UTC+8) starts afresh.
+        t = f.now + 86_400_000
+        #expect(try payOrder("60.00").transfer != nil)
+        #expect(try f.balance(alice) == 1000_00 - 80_00 - 60_00 - 60_00 - 60_00)
+        #expect(try f.balance(merchant) == 80_00 + 60_00 + 60_00 + 60_00)
+        try f.expectAuditPasses()
+    }
+
     @Test("refunds, whole or partial, never sum above the original payment", arguments: StoreKind.all)
     func refunds(_ kind: StoreKind) throws {
         let f = try Fixture(kind)
@@ -211,6 +263,45 @@ struct SQLiteLedgerTests {
         try f.expectAuditPasses()
         try queue.write { db in try db.execute(sql: "UPDATE transfer SET kind = 'bill' WHERE kind = 'deposit'") }
         #expect(try f.ledger.audit().violations.map(\.check).contains("transfer kinds fit their accounts"))
+    }
+
+    @Test("the audit finds a balance past its flag, a refund above its payment and a hold with no status, on both stores",
+          arguments: StoreKind.all)
+    func auditDetectsEveryKindOfDamage(_ kind: StoreKind) throws {
+        let f = try Fixture(kind)
+        let code = try f.ledger.issueCode(wallet: f.alice.id, validityMillis: 60_000, now: f.now).code
+        let paid = try #require(try f.ledger.charge(requestID: "pay-1", code: code, merchant: f.merchant.id, amount: cny("20.00"),
+                                                    memo: "", now: f.now).transfer)
+        #expect(try f.ledger.refund(requestID: "refund-1", payment: paid.id, merchant: f.merchant.id, amount: cny("5.00"), now: f.now).transfer != nil)
+        let ops = WalletOperations(store: try #require(f.ledger as? any TransactionalLedgerStore))
+        #expect(try ops.bankDeposit(requestID: "bank-1", wallet: f.bob.id, amount: cny("30.00"), now: f.now).transfer != nil)
+        try f.expectAuditPasses()
+        // Edits behind the ledger's back, each past what the schema itself refuses (its CHECKs
+        // are taken off for the first), each found by the audit under its own name.
+        func damaged(_ sqlite: String, postgres: String? = nil) throws -> Set<String> {
+            switch kind {
+            case .sqlite:
+                try DatabaseQueue(path: try f.sqlite.path).writeWithoutTransaction { db in
+                    try db.execute(sql: "PRAGMA ignore_check_constraints = ON")
+                    try db.execute(sql: sqlite)
+                }
+            case .postgres:
+                let schema = (f.ledger as? PostgresLedger)?.schema ?? "missing"
+                try TestPostgres.psql("SET search_path TO \(schema); " + (postgres ?? sqlite))
+            }
+            return Set(try f.ledger.audit().violations.map(\.check))
+        }
+        #expect(try damaged("DELETE FROM pending_transfer").contains("pending transfers resolved exactly once"))
+        #expect(try damaged("UPDATE transfer SET amount = 2500 WHERE id = 'refund-1'").contains("refunds within their payment"))
+        let dropChecks = """
+            DO $$ DECLARE c text; BEGIN
+              FOR c IN SELECT conname FROM pg_constraint WHERE conrelid = 'account'::regclass AND contype = 'c' LOOP
+                EXECUTE 'ALTER TABLE account DROP CONSTRAINT ' || quote_ident(c);
+              END LOOP;
+            END $$;
+            """
+        let overdrawn = "UPDATE account SET debits_posted = credits_posted + 1 WHERE id = '\(f.alice.id)'"
+        #expect(try damaged(overdrawn, postgres: dropChecks + overdrawn).contains("no balance past its flag"))
     }
 
     @Test("the schema itself refuses an overdrawn wallet")
