@@ -84,6 +84,7 @@ struct Charge: ParsableCommand {
     var server: String?
     @Option(name: .customLong("online-timeout"), help: "With --server: seconds to wait for the ledger's answer before taking an offline code offline.")
     var onlineTimeout: Double = 3
+    @OptionGroup(title: "Offline rules") var offline: OfflinePolicyOptions
     @Flag(help: "Print JSON.") var json = false
 
     /// The key offline codes must be issued by: given, or the embedded ledger's (beside it in <home>).
@@ -117,7 +118,7 @@ struct Charge: ParsableCommand {
             // forwards it to the ledger).
             let journal = try TerminalJournal(path: (store.homeDirectory as NSString).appendingPathComponent("journal.sqlite"))
             result = try checkout.chargeOffline(amount: money, token: token, journal: journal, issuers: [try issuer()],
-                                                policy: OfflinePolicy.standard(for: money.currency), saleID: saleID)
+                                                policy: try offline.policy(for: money.currency), saleID: saleID)
         } else if let code {
             result = try checkout.charge(amount: money, code: code, saleID: saleID)
         } else {
@@ -144,7 +145,7 @@ extension Charge {
         }
         let journal = try TerminalJournal(path: journalPath(store))
         let result = try checkout.chargeOnlineFirst(amount: money, code: text, journal: journal, online: client, issuers: issuers,
-                                                    policy: OfflinePolicy.standard(for: money.currency), saleID: saleID)
+                                                    policy: try offline.policy(for: money.currency), saleID: saleID)
         try finish(result, store: store, columns: columns, json: json)
     }
 }

@@ -183,3 +183,62 @@ func outcomeJSON(_ outcome: Outcome) -> [String: Any] {
         return ["status": "declined", "id": outcome.requestID, "reason": d.rawValue, "message": d.description, "replayed": outcome.replayed]
     }
 }
+
+/// The offline rules a terminal takes payments by while it cannot reach the ledger: each option
+/// replaces one of ``OfflinePolicy/standard(for:)``'s (amounts are in the sale's currency, and
+/// the defaults are for one with two decimals, scaled for others). The merchant carries every
+/// offline approval's risk until it is settled, so these are the merchant's to set; the till,
+/// the kiosk, `charge` and `sync status` take the same ones.
+struct OfflinePolicyOptions: ParsableArguments {
+    @Option(name: .customLong("offline-floor-limit"), help: ArgumentHelp("The most one offline payment may be (default 200.00).", valueName: "amount"))
+    var floorLimit: String?
+    @Option(name: .customLong("offline-wallet-limit"),
+            help: ArgumentHelp("The most one wallet may spend offline at this terminal under one certificate (default 500.00).", valueName: "amount"))
+    var walletLimit: String?
+    @Option(name: .customLong("offline-max-age"),
+            help: ArgumentHelp("No more offline payments once the oldest unsynced one is this old: 90s, 30m, 24h or 2d (default 24h).", valueName: "age"))
+    var maxAge: String?
+    @Option(name: .customLong("offline-max-unsynced"),
+            help: ArgumentHelp("No more offline payments past this total waiting unsynced (default 20000.00).", valueName: "amount"))
+    var maxUnsynced: String?
+    @Option(name: .customLong("offline-max-payments"), help: ArgumentHelp("No more offline payments past this many waiting unsynced (default 500).", valueName: "count"))
+    var maxPayments: Int?
+    @Option(name: .customLong("offline-clock-skew"),
+            help: ArgumentHelp("How far a phone's clock may be off this terminal's, and so how old an offline code may be: 90s, 5m (default 5m).", valueName: "age"))
+    var clockSkew: String?
+
+    func validate() throws {
+        for (name, text) in [("--offline-max-age", maxAge), ("--offline-clock-skew", clockSkew)] {
+            if let text { _ = try Self.millis(text, option: name) }
+        }
+        if let maxPayments, maxPayments < 1 { throw ValidationError("--offline-max-payments is at least 1") }
+    }
+
+    /// The policy for sales in `currency`: the standard one with the options given.
+    func policy(for currency: Currency) throws -> OfflinePolicy {
+        var policy = OfflinePolicy.standard(for: currency)
+        func amount(_ text: String?, _ option: String) throws -> Int64? {
+            guard let text else { return nil }
+            let money: Money
+            do { money = try Money(parsing: text, currency: currency) } catch { throw ValidationError("\(option): \(error)") }
+            guard money.minorUnits > 0 else { throw ValidationError("\(option) is above zero, not \(text)") }
+            return money.minorUnits
+        }
+        if let v = try amount(floorLimit, "--offline-floor-limit") { policy.floorLimit = v }
+        if let v = try amount(walletLimit, "--offline-wallet-limit") { policy.walletLimit = v }
+        if let v = try amount(maxUnsynced, "--offline-max-unsynced") { policy.unsyncedAmountMax = v }
+        if let maxPayments { policy.unsyncedCountMax = maxPayments }
+        if let maxAge { policy.unsyncedAgeMaxMillis = try Self.millis(maxAge, option: "--offline-max-age") }
+        if let clockSkew { policy.clockSkewMillis = try Self.millis(clockSkew, option: "--offline-clock-skew") }
+        return policy
+    }
+
+    /// A duration such as 90s, 30m, 24h or 2d, in milliseconds.
+    static func millis(_ text: String, option: String) throws -> Int64 {
+        let units: [Character: Int64] = ["s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000]
+        guard let unit = text.last.flatMap({ units[$0] }), let count = Int64(text.dropLast()), count > 0, count <= 366 * 86_400 else {
+            throw ValidationError("\(option) is a number with s, m, h or d after it (90s, 30m, 24h, 2d), not '\(text)'")
+        }
+        return count * unit
+    }
+}

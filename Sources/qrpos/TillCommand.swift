@@ -74,6 +74,7 @@ struct TillOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Where the control API and the customer display listen, loopback only (default 127.0.0.1:8090; port 0 picks one).", valueName: "host:port"))
     var control: String?
     @Option(help: "The catalogue sales may be made of (default: assets/catalogue.json when run from the repository).") var catalogue: String?
+    @OptionGroup(title: "Offline rules (with --server)") var offline: OfflinePolicyOptions
     @Option(help: ArgumentHelp("Print every receipt: file:PATH, tcp://HOST:9100 or cups:QUEUE.", valueName: "url")) var printer: String?
     @Option(name: .customLong("printer-profile"), help: ArgumentHelp("tm-t20ii, pos-5890, or a profile JSON file.", valueName: "name"))
     var printerProfile = "tm-t20ii"
@@ -128,7 +129,7 @@ struct TillOptions: ParsableArguments {
         let checkout = try remoteCheckout(client, store: store, terminal: terminal)
         let config = try TerminalConfigFile(store).load(client)
         let remote = TillSession.Remote(client: client, journal: try TerminalJournal(path: journalPath(store)), issuers: try config.issuers(),
-                                        policy: OfflinePolicy.standard(for: checkout.merchant.currency),
+                                        policy: try offline.policy(for: checkout.merchant.currency),
                                         requestWindowMillis: config.requestWindowMillis ?? 300_000)
         let session = TillSession(checkout: checkout, catalogue: items, remote: remote, printer: print)
         try session.recoverReceipts()

@@ -153,6 +153,45 @@ struct CLITests {
         #expect(try cli.run(["ledger", "audit"]).status == 0)
     }
 
+    @Test("the offline rules are the merchant's to set: a tighter backlog, floor or age refuses offline payments, and sync status says so")
+    func offlineRulesAreConfigurable() throws {
+        let cli = try CLI()
+        let merchant = try cli.run(["merchant", "create", "--name", "Tea", "--city", "Hangzhou"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let wallet = try cli.run(["wallet", "create", "--name", "Wu"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try cli.run(["wallet", "deposit", wallet, "500.00"]).status == 0)
+        func token(_ allowance: String? = nil) throws -> String {
+            let issued = try cli.run(["wallet", "token", wallet, "--json"] + (allowance.map { ["--allowance", $0] } ?? []))
+            #expect(issued.status == 0, "\(issued.stderr)")
+            let line = try #require(issued.lines.first)
+            return try #require(try cli.json(line)["code"] as? String)
+        }
+        func charge(_ amount: String, _ code: String, _ rules: [String]) throws -> CLI.Result {
+            try cli.run(["charge", "--merchant", merchant, "--amount", amount, "--code", code] + rules)
+        }
+        let oneWaiting = ["--offline-max-payments", "1"]
+        #expect(try charge("30.00", try token("100.00"), oneWaiting).status == 0)
+        // One payment waits unsynced: a terminal allowed one refuses the next, plainly.
+        let second = try token()
+        let refused = try charge("10.00", second, oneWaiting)
+        #expect(refused.status == 3 && refused.stderr.contains("reconnect to the ledger first"), "\(refused.stderr)")
+        let status = try cli.json(try #require(try cli.run(["sync", "status", "--json"] + oneWaiting).lines.first))
+        #expect((status["offline_refused"] as? String)?.contains("reconnect to the ledger first") == true)
+        #expect(try cli.json(try #require(try cli.run(["sync", "status", "--json"]).lines.first))["offline_refused"] is NSNull)
+        // The standard rules take the same code: the refusal spent nothing.
+        #expect(try charge("10.00", second, []).status == 0)
+        let floor = try charge("10.00", try token(), ["--offline-floor-limit", "5.00"])
+        #expect(floor.status == 3 && floor.stderr.contains("above the offline limit of 5.00"), "\(floor.stderr)")
+        // Unsynced for a second or more is too old for a terminal allowed one second.
+        Thread.sleep(forTimeInterval: 1.1)
+        let old = try charge("10.00", try token(), ["--offline-max-age", "1s"])
+        #expect(old.status == 3 && old.stderr.contains("reconnect to the ledger first"), "\(old.stderr)")
+        let badAge = try charge("10.00", try token(), ["--offline-max-age", "a day"])
+        #expect(badAge.status != 0 && badAge.stderr.contains("--offline-max-age"), "\(badAge.stderr)")
+        #expect(try cli.json(try #require(try cli.run(["sync", "status", "--json"]).lines.first))["unsynced_count"] as? Int == 2)
+        #expect(try cli.run(["ledger", "audit"]).status == 0)
+    }
+
     @Test("bad input gets one clear line and a non-zero exit")
     func badInput() throws {
         let cli = try CLI()
