@@ -196,6 +196,8 @@ public enum LedgerHTTP {
     public static func router(store: any TransactionalLedgerStore, authenticator: RequestAuthenticator, issuers: [OfflinePublicKey],
                               issuer: OfflineIssuerKey? = nil, clockSkewMillis: Int64, logger: Logger) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        // Before every route, so that none is answered with an error nobody logged.
+        router.add(middleware: RejectionLog(logger: logger))
         let settler = LedgerSettler(ops: WalletOperations(store: store), issuers: issuers, clockSkewMillis: clockSkewMillis)
 
         router.get("v1/health") { _, _ in
@@ -220,6 +222,8 @@ public enum LedgerHTTP {
                     continue
                 }
                 guard let payment = entry.payment(terminal: terminal.id) else {
+                    logger.notice("refused a sync entry", metadata: ["terminal": "\(terminal.id)", "entry": "\(entry.id)",
+                                                                     "reason": "unknown currency or a non-positive amount"])
                     answers.append(SyncWire.Answer(id: entry.id, .refused("unknown currency or a non-positive amount")))
                     continue
                 }
@@ -263,7 +267,8 @@ public enum LedgerHTTP {
         router.get("v1/terminal") { request, context in
             let terminal = try signer(request, body: [], authenticator: authenticator, logger: logger)
             guard let merchant = try await NIOThreadPool.singleton.runIfActive({ try store.merchant(terminal.merchant) }) else {
-                return json(["error": "terminal \(terminal.id)'s merchant \(terminal.merchant) is not in the ledger"], status: .notFound)
+                return reject(Rejection(status: .notFound, reason: "terminal \(terminal.id)'s merchant \(terminal.merchant) is not in the ledger"),
+                              path: request.uri.path, logger: logger)
             }
             return try encode(TerminalConfigWire(terminal: terminal.id, merchant: MerchantWire(merchant), issuerKeys: issuers.map(\.hex),
                                                  time: UnixTime.nowMillis(), requestWindowMillis: authenticator.skewMillis))
@@ -287,11 +292,16 @@ public enum LedgerHTTP {
             return try encode(status)
         }
 
+        // The balance of the terminal's own merchant; a wallet's is its owner's business (the
+        // wallet routes, signed by its phone), and another merchant's is no terminal's.
         router.get("v1/accounts/:id") { request, context in
-            _ = try signer(request, body: [], authenticator: authenticator, logger: logger)
+            let terminal = try signer(request, body: [], authenticator: authenticator, logger: logger)
             let id = try context.parameters.require("id")
+            guard id == terminal.merchant else {
+                throw logged(Rejection(status: .forbidden, reason: "terminal \(terminal.id) may read only its merchant's account, not \(id)"), logger)
+            }
             guard let account = try await NIOThreadPool.singleton.runIfActive({ try store.account(id) }) else {
-                return json(["error": "no account \(id)"], status: .notFound)
+                return reject(Rejection(status: .notFound, reason: "no account \(id)"), path: request.uri.path, logger: logger)
             }
             return json(["id": account.id, "kind": account.kind.rawValue, "currency": account.currency.code,
                          "balance": account.balance.decimalString, "available": account.available.decimalString])
@@ -312,7 +322,7 @@ public enum LedgerHTTP {
         /// The ledger's orders, or 501 on a store that has none.
         @Sendable func orders() throws(Rejection) -> any LedgerStore {
             guard let orders = store as? any LedgerStore else {
-                throw Rejection(status: .notImplemented, reason: "this ledger store holds no merchant-presented orders")
+                throw logged(Rejection(status: .notImplemented, reason: "this ledger store holds no merchant-presented orders"), logger)
             }
             return orders
         }
@@ -322,7 +332,7 @@ public enum LedgerHTTP {
                 guard let order = try ledger.order(id, now: UnixTime.nowMillis()) else { return nil }
                 return OrderWire(order, wallet: try order.paymentID.flatMap { try ledger.transfer($0)?.debitAccount })
             }
-            guard let found else { throw Rejection(status: .notFound, reason: "no order \(id)") }
+            guard let found else { throw logged(Rejection(status: .notFound, reason: "no order \(id)"), logger) }
             guard found.merchant == terminal.merchant else {
                 throw logged(Rejection(status: .forbidden, reason: "terminal \(terminal.id) does not act for order \(id)'s merchant"), logger)
             }
@@ -465,5 +475,26 @@ public enum LedgerHTTP {
     static func encode(_ value: some Encodable) throws -> Response {
         let data = try JSONEncoder().encode(value)
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Logs every request answered with an error the routes did not log themselves: a path that is
+/// not the API's, a body too large or unreadable, a storage failure. A ``Rejection`` is logged
+/// where it is made, with what the route knows (the terminal, the entry), and passes through.
+struct RejectionLog<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let rejection as Rejection {
+            throw rejection
+        } catch let error as any HTTPResponseError {
+            logger.notice("rejected a request", metadata: ["path": "\(request.uri.path)", "status": "\(error.status.code)", "reason": "\(error)"])
+            throw error
+        } catch {
+            logger.error("failed a request", metadata: ["path": "\(request.uri.path)", "status": "500", "reason": "\(error)"])
+            throw error
+        }
     }
 }

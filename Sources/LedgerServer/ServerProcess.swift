@@ -12,9 +12,9 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     public convenience init(executable: URL, home: String, terminals: String, port: Int, database: String? = nil, wallets: String? = nil,
-                            extra: [String] = []) throws {
+                            extra: [String] = [], stderr: FileHandle? = nil) throws {
         try self.init(executable: executable, arguments: ["ledger", "serve", "--home", home, "--port", String(port), "--terminals", terminals]
-                          + (database.map { ["--database", $0] } ?? []) + (wallets.map { ["--wallets", $0] } ?? []) + extra)
+                          + (database.map { ["--database", $0] } ?? []) + (wallets.map { ["--wallets", $0] } ?? []) + extra, stderr: stderr)
     }
 
     /// Any `qrpos` command that prints {"listening": PORT} once it accepts connections (`ledger

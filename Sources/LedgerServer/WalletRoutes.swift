@@ -28,7 +28,7 @@ extension LedgerHTTP {
         }
         @Sendable func codes() throws(Rejection) -> any LedgerStore {
             guard let codes = store as? any LedgerStore else {
-                throw Rejection(status: .notImplemented, reason: "this ledger store holds no one-time codes or orders")
+                throw logged(Rejection(status: .notImplemented, reason: "this ledger store holds no one-time codes or orders"), logger)
             }
             return codes
         }
@@ -36,7 +36,7 @@ extension LedgerHTTP {
         router.get("v1/wallets/:id") { request, context in
             let wallet = try owner(request, context, body: [])
             guard let account = try await NIOThreadPool.singleton.runIfActive({ try store.account(wallet) }), account.kind == .wallet else {
-                return json(["error": "no wallet \(wallet)"], status: .notFound)
+                return reject(Rejection(status: .notFound, reason: "no wallet \(wallet)"), path: request.uri.path, logger: logger)
             }
             return json(["id": account.id, "kind": account.kind.rawValue, "currency": account.currency.code,
                          "balance": account.balance.decimalString, "available": account.available.decimalString])

@@ -40,7 +40,8 @@ final class ServerRig: @unchecked Sendable {
         return URL(fileURLWithPath: ".build/debug/qrpos")
     }()
 
-    init() throws {
+    /// A rig whose server logs to `log` (its stderr), when given.
+    init(log: FileHandle? = nil) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-server-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         ledger = try SQLiteLedger(path: dir.appendingPathComponent("ledger.sqlite").path)
@@ -65,7 +66,7 @@ final class ServerRig: @unchecked Sendable {
         // The wallet's phone signs its own requests with its device key.
         try JSONEncoder().encode([WalletRegistration(id: wallet.id, publicKey: phone.publicKey.hex)]).write(to: dir.appendingPathComponent("wallets.json"))
         server = try ServerProcess(executable: Self.executable, home: dir.path, terminals: dir.appendingPathComponent("terminals.json").path, port: 0,
-                                   wallets: dir.appendingPathComponent("wallets.json").path)
+                                   wallets: dir.appendingPathComponent("wallets.json").path, stderr: log)
         port = server.port
     }
 
@@ -129,6 +130,49 @@ final class ServerRig: @unchecked Sendable {
         let other = Array(try JSONEncoder().encode(SyncWire.Request(entries: [SyncWire.Entry(try #require(try rig.journal.entry(try rig.take(100, counter: 9))?.forwarded))])))
         #expect(try status(try RequestSignature.headers(terminal: "T1", key: rig.terminalKey, method: "POST", path: "/v1/sync", body: body, time: now), body: other) == 401)
         #expect(try rig.ledger.account(rig.merchant.id)?.balance.minorUnits == 0)
+    }
+
+    @Test("every rejection is logged with its reason: unsigned, replayed, another's account, no such order or path, a bad body, a refused entry")
+    func rejectionsAreLogged() throws {
+        let logURL = FileManager.default.temporaryDirectory.appendingPathComponent("qrpos-server-log-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let log = try FileHandle(forWritingTo: logURL)
+        let rig = try ServerRig(log: log)
+        func call(_ method: String, _ path: String, body: [UInt8] = [], signed: Bool = true,
+                  headers: [String: String]? = nil) throws -> (status: Int, headers: [String: String]) {
+            var request = URLRequest(url: URL(string: path, relativeTo: rig.url)!)
+            request.httpMethod = method
+            if !body.isEmpty { request.httpBody = Data(body) }
+            let sent = try headers ?? (signed ? RequestSignature.headers(terminal: "T1", key: rig.terminalKey, method: method, path: path,
+                                                                         body: body, time: UnixTime.nowMillis()) : [:])
+            for (k, v) in sent { request.setValue(v, forHTTPHeaderField: k) }
+            return (try blockingStatus(request), sent)
+        }
+        #expect(try call("GET", "/v1/terminal", signed: false).status == 401)
+        let once = try call("GET", "/v1/terminal")
+        #expect(once.status == 200)
+        #expect(try call("GET", "/v1/terminal", headers: once.headers).status == 401)
+        #expect(try call("GET", "/v1/accounts/\(rig.merchant.id)").status == 200)
+        #expect(try call("GET", "/v1/accounts/\(rig.wallet.id)").status == 403, "a terminal reads no wallet's balance")
+        #expect(try call("GET", "/v1/accounts/\(rig.otherMerchant.id)").status == 403, "nor another merchant's")
+        #expect(try call("GET", "/v1/orders/no-such-order").status == 404)
+        #expect(try call("GET", "/v1/no-such-route").status == 404)
+        #expect(try call("POST", "/v1/sync", body: Array("not json".utf8)).status == 400)
+        let entry = SyncWire.Entry(try #require(try rig.journal.entry(try rig.take(100, counter: 3))?.forwarded))
+        var json = try #require(try JSONSerialization.jsonObject(with: try JSONEncoder().encode(SyncWire.Request(entries: [entry]))) as? [String: Any])
+        var entries = try #require(json["entries"] as? [[String: Any]])
+        entries[0]["currency"] = "ZZZ"
+        json["entries"] = entries
+        #expect(try call("POST", "/v1/sync", body: Array(try JSONSerialization.data(withJSONObject: json))).status == 200)
+        rig.stop()
+        try log.close()
+        let logged = try String(contentsOf: logURL, encoding: .utf8)
+        for reason in ["unsigned request", "replayed request", "may read only its merchant's account, not \(rig.wallet.id)",
+                       "not \(rig.otherMerchant.id)", "no order no-such-order", "path=/v1/no-such-route", "not a sync batch",
+                       "unknown currency or a non-positive amount"] {
+            #expect(logged.contains(reason), "no log line says '\(reason)':\n\(logged)")
+        }
+        #expect(logged.components(separatedBy: "rejected a request").count - 1 >= 7)
     }
 
     @Test("a terminal acts only for its own merchant")
