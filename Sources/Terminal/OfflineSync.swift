@@ -69,6 +69,15 @@ public struct Forwarder: Sendable {
         public var left = 0
         /// Why the last try failed, when one did.
         public var lastError: String?
+        /// The payments the ledger settled only in part from the customer: what neither the
+        /// certificate's allowance nor the wallet covered (an overspend across terminals) is the
+        /// customer's debt to the ledger. The merchant is paid in full; this is its report.
+        public var debts: [Debt] = []
+
+        public struct Debt: Sendable, Equatable {
+            public let payment: String
+            public let amount: Money
+        }
     }
 
     /// What the lanes share: batches read and not yet taken, the ids out (taken and not yet
@@ -147,8 +156,14 @@ public struct Forwarder: Sendable {
                         return
                     }
                     lock.withLock {
-                        for answer in answered.values {
-                            if case .settled = answer { shared.report.settled += 1 } else { shared.report.refused += 1 }
+                        for entry in batch {
+                            guard let answer = answered[entry.id] else { continue }
+                            guard case .settled(let settlement) = answer else { shared.report.refused += 1; continue }
+                            shared.report.settled += 1
+                            if settlement.debt > 0 {
+                                shared.report.debts.append(Report.Debt(payment: entry.id,
+                                                                       amount: Money(minorUnits: settlement.debt, currency: entry.amount.currency)))
+                            }
                         }
                         progress(shared.report, nil)
                     }

@@ -511,6 +511,8 @@ public final class TillSession: Sendable {
                 inner.withLock { s in
                     Self.append(&s, kind: "synced") {
                         $0.reason = "\(report.settled) settled, \(report.refused) refused by the ledger, \(report.left) waiting"
+                            + report.debts.map { "; \($0.amount) of \($0.payment) is the customer's debt (spent offline past the allowance and the wallet)" }
+                                .joined()
                     }
                 }
             }

@@ -195,9 +195,14 @@ struct SyncPushCommand: ParsableCommand {
                        "error": report.lastError ?? NSNull(), "orders_closed": reconciled.count - refunded.count - waiting,
                        "orders_refunded": refunded.map { ["order": $0[0], "payment": $0[1], "refund": $0[2]] }, "orders_waiting": waiting,
                        "sales_reversed": reversed.map { ["sale": $0[0], "refund": $0[1]] }, "sales_voided": voided,
-                       "sales_waiting": sales.count - reversed.count - voided])
+                       "sales_waiting": sales.count - reversed.count - voided,
+                       "debts": report.debts.map { ["payment": $0.payment, "amount": $0.amount.decimalString, "currency": $0.amount.currency.code] }])
         } else {
             print("\(report.settled) settled, \(report.refused) refused by the ledger, \(report.left) still waiting")
+            for d in report.debts {
+                print("payment \(d.payment): \(d.amount) of it was more than the customer's allowance and wallet held (spent offline "
+                      + "at more than one terminal); you are paid in full, and the ledger holds it as the customer's debt")
+            }
             for r in refunded { print("order \(r[0]) was paid (\(r[1])) after the terminal gave up: refunded as \(r[2])") }
             for r in reversed { print("sale \(r[0]) was charged but never answered: refunded as \(r[1])") }
             if voided > 0 { print("\(voided) unanswered sales never reached the ledger: declined") }

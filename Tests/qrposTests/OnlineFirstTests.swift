@@ -407,6 +407,34 @@ func skewedClock(_ offset: String) throws -> [String] {
         try fleet.expectExactlyOnce()
     }
 
+    @Test("an overspend past the allowance and the wallet: the merchant is paid in full, the rest is the customer's debt, and sync push reports it to the merchant")
+    func overspendBecomesADebtReported() throws {
+        // 150.00: 100.00 reserved for offline, 50.00 left in the wallet.
+        let fleet = try Fleet(funds: "150.00")
+        _ = try fleet.offlineCode(allowance: "100.00")
+        let codes = try (0..<8).map { _ in try fleet.offlineCode() }
+        fleet.stopServer()
+        // Four sales of 20.00 at each terminal: each within what it may take alone, 160.00 in all.
+        for (k, code) in codes.enumerated() {
+            let sale = try fleet.charge("20.00", code: code, via: fleet.serverURL, atOther: k % 2 == 1)
+            #expect(sale.status == 0, "\(sale.stderr)")
+        }
+        try fleet.restartServer()
+        let (a, b) = (try fleet.push(via: fleet.serverURL), try fleet.push(via: fleet.serverURL, atOther: true))
+        #expect((a["settled"] as? Int ?? 0) + (b["settled"] as? Int ?? 0) == 8, "\(a) \(b)")
+        let debts = (a["debts"] as? [[String: Any]] ?? []) + (b["debts"] as? [[String: Any]] ?? [])
+        #expect(debts.count == 1 && debts.first?["amount"] as? String == "10.00" && debts.first?["currency"] as? String == "CNY",
+                "the last 10.00 neither the allowance nor the wallet held is reported once: \(debts)")
+        #expect(try fleet.merchantBalance() == "160.00", "the merchant is paid in full")
+        let wallet = try fleet.ledger.json(try #require(try fleet.ledger.run(["wallet", "balance", fleet.wallet, "--json"]).lines.first))
+        #expect(wallet["balance"] as? String == "0.00", "the wallet gave all it had")
+        let synced = try fleet.journal().values.compactMap(\.synced) + fleet.journal(atOther: true).values.compactMap(\.synced)
+        #expect(synced.filter { $0.contains("debt 1000") }.count == 1, "\(synced)")
+        // Pushed again: nothing left, nothing reported twice.
+        #expect((try fleet.push(via: fleet.serverURL)["debts"] as? [Any])?.isEmpty == true)
+        try fleet.expectExactlyOnce()
+    }
+
     @Test("clocks off: a phone 10 min ahead is declined offline and online, 2 min is fine; a terminal 10 min off is told so, and its sale waits undecided")
     func skewedClocks() throws {
         let fleet = try Fleet()
