@@ -124,20 +124,30 @@ public final class FaultProxy: Sendable {
             let line = request.head.split(separator: "\r\n", maxSplits: 1).first.map(String.init) ?? "?"
             let (number, action) = match.map { line.contains($0) } ?? true ? nextAction() : (0, .pass)
             report("{\"request\":\(number),\"action\":\"\(action)\",\"line\":\"\(line.replacingOccurrences(of: "\"", with: "'"))\"}")
+            /// Passes the request on and, for a fault, says what the server answered and when
+            /// (a delayed request may reach it after later ones: reordered).
+            func delivered() -> [UInt8]? {
+                let answer = forward(request)
+                if action != .pass {
+                    let status = answer.flatMap { String(decoding: $0.prefix(16), as: UTF8.self).split(separator: " ").dropFirst().first }
+                    report("{\"request\":\(number),\"delivered\":\(status.flatMap { Int($0) } ?? 0),\"at\":\(Int64(Date().timeIntervalSince1970 * 1000))}")
+                }
+                return answer
+            }
             switch action {
             case .pass:
-                guard let answer = forward(request), Self.writeAll(client, answer) else { return }
+                guard let answer = delivered(), Self.writeAll(client, answer) else { return }
             case .delay(let ms):
                 Thread.sleep(forTimeInterval: Double(ms) / 1000)
-                guard let answer = forward(request), Self.writeAll(client, answer) else { return }
+                guard let answer = delivered(), Self.writeAll(client, answer) else { return }
             case .dropRequest:
                 return
             case .dropAnswer:
-                _ = forward(request)
+                _ = delivered()
                 return
             case .duplicate:
-                guard let answer = forward(request) else { return }
-                _ = forward(request)
+                guard let answer = delivered() else { return }
+                _ = delivered()
                 guard Self.writeAll(client, answer) else { return }
             }
         }

@@ -234,6 +234,34 @@ final class Fleet: @unchecked Sendable {
         try fleet.expectExactlyOnce()
     }
 
+    @Test("reordered: a sale's authorization is held up on the link, the sale is taken offline and synced, then the held request reaches the ledger; paid once")
+    func syncOvertakesAHeldAuthorization() throws {
+        let fleet = try Fleet()
+        // Only the authorization is held (3 s, past the terminal's 1 s timeout); the sync passes at once.
+        let proxy = try fleet.startProxy(["--match", "POST /v1/authorize", "--script", "delay:3000"])
+        _ = try fleet.offlineCode(allowance: "100.00")
+        let sale = try fleet.charge("6.00", code: try fleet.offlineCode(), via: proxy)
+        #expect(sale.status == 0, "\(sale.stderr)")
+        #expect(try fleet.journal().values.filter { $0.status == "approved" && $0.offline }.count == 1)
+        let pushed = try fleet.push(via: proxy)
+        #expect(pushed["settled"] as? Int == 1, "\(pushed)")
+        let synced = try fleet.journal().values.compactMap(\.synced)
+        #expect(synced.count == 1 && !synced[0].contains("already settled"), "the sync reached the ledger first: \(synced)")
+        let pushedAt = Int64(Date().timeIntervalSince1970 * 1000)
+        // The held authorization arrives now, with the same sale id: the ledger answers it from the settled sale.
+        var delivered: [String: Any]?
+        for _ in 0..<40 where delivered == nil {
+            Thread.sleep(forTimeInterval: 0.1)
+            let log = (try? String(contentsOfFile: fleet.ledger.path("proxy.log"), encoding: .utf8)) ?? ""
+            delivered = log.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                .first { $0["delivered"] != nil }
+        }
+        #expect(delivered?["delivered"] as? Int == 200, "the held request reached the ledger and was answered: \(String(describing: delivered))")
+        #expect((delivered?["at"] as? Int64 ?? 0) >= pushedAt, "after the sync")
+        #expect(try fleet.merchantBalance() == "6.00")
+        try fleet.expectExactlyOnce()
+    }
+
     /// The link drops, loses answers, duplicates and delays requests at random (seeded), for
     /// sales and for sync alike; afterwards every sale the terminal approved is paid once.
     @Test("a faulty link (seeded): requests dropped, answers lost, duplicates, delays; exactly once after sync", arguments: [UInt64(7), 1_234])
