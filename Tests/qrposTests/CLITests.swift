@@ -192,6 +192,31 @@ struct CLITests {
         #expect(try cli.run(["ledger", "audit"]).status == 0)
     }
 
+    @Test("the benches run whole on a small load: ledger on both stores, sync through a ledger server, receipts; each line says what it measured")
+    func benchesRun() throws {
+        let cli = try CLI()
+        let ledger = try cli.run(["bench", "ledger", "--json", "--cases", "single-spread/1,single-hot/8,batch-spread/1", "--payments", "80",
+                                  "--batches", "3", "--batch-size", "50", "--postgres", try TestPostgres.baseURL.get()])
+        #expect(ledger.status == 0, "\(ledger.stderr)")
+        let cases = try ledger.lines.map { try cli.json($0) }
+        #expect(cases.count == 6, "three cases on each store: \(ledger.stdout)")
+        for c in cases {
+            #expect(c["audit"] as? String == "passed" && (c["per_second"] as? Int ?? 0) > 0 && (c["p99_ms"] as? Double ?? 0) >= (c["median_ms"] as? Double ?? 1))
+        }
+        #expect(Set(cases.compactMap { $0["store"] as? String }) == ["sqlite", "postgres"])
+        #expect(cases.first { $0["case"] as? String == "batch-spread" }?["n"] as? Int == 150)
+
+        let sync = try cli.run(["bench", "sync", "--json", "--payments", "120"])
+        #expect(sync.status == 0, "\(sync.stderr)")
+        let parts = try sync.lines.map { try cli.json($0) }
+        #expect(parts.compactMap { $0["case"] as? String } == ["offline-approval", "sync-upload", "online-authorize", "online-authorize"], "\(sync.stdout)")
+        #expect(parts.first { $0["case"] as? String == "sync-upload" }?["audit"] as? String == "passed")
+        #expect(parts.allSatisfy { ($0["n"] as? Int ?? 0) > 0 && ($0["median_ms"] as? Double ?? 0) > 0 })
+
+        let receipt = try cli.run(["bench", "receipt", "--json", "--payments", "20"])
+        #expect(receipt.status == 0 && !receipt.lines.isEmpty, "\(receipt.stderr)")
+    }
+
     @Test("bad input gets one clear line and a non-zero exit")
     func badInput() throws {
         let cli = try CLI()

@@ -38,10 +38,17 @@ import Testing
         let cli = try CLI()
         let database = try TestPostgres.baseURL.get() + "?search_path=x_procs_\(UUID().uuidString.prefix(8).lowercased())"
         let outputs = Mutex<[String]>([])
+        let failures = Mutex<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 4) { i in
-            let out = (try? cli.run(["ledger", "stress", "--database", database, "--seed", "\(500 + i)", "--batches", "150", "--wallets", "4"]))
-            outputs.withLock { $0.append(out?.stdout ?? "") }
+            do {
+                let out = try cli.run(["ledger", "stress", "--database", database, "--seed", "\(500 + i)", "--batches", "150", "--wallets", "4"])
+                outputs.withLock { $0.append(out.stdout) }
+                if out.status != 0 { failures.withLock { $0.append("process \(i) exited \(out.status): \(out.stderr.suffix(300))") } }
+            } catch {
+                failures.withLock { $0.append("process \(i) did not run: \(error)") }
+            }
         }
+        #expect(failures.withLock { $0 } == [], "every process finished its stream")
         let acked = outputs.withLock { $0 }.flatMap { $0.split(separator: "\n") }.filter { $0.hasPrefix("ack ") }
             .map { String($0.split(separator: " ")[1]) }
         #expect(acked.count > 400)

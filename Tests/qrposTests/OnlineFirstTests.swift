@@ -539,6 +539,17 @@ func skewedClock(_ offset: String) throws -> [String] {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
+        // What the kills left on disk is whole: the journal and the receipt book pass SQLite's own
+        // checks, and no sale the journal holds is there twice.
+        for file in ["journal.sqlite", "receipt-book.sqlite"] {
+            let path = fleet.terminal.path(file)
+            guard FileManager.default.fileExists(atPath: path) else { continue }
+            let (integrity, keys) = try DatabaseQueue(path: path).read { db in
+                (try String.fetchAll(db, sql: "PRAGMA integrity_check"), try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").count)
+            }
+            #expect(integrity == ["ok"] && keys == 0, "\(file): \(integrity), \(keys) foreign keys broken")
+        }
+        #expect(Set(try fleet.journal().keys).isSubset(of: Set(sales.map(\.id))), "only the sales asked for are in the journal")
         // The cashier retries each sale that has no answer, with its id.
         for sale in sales where try fleet.journal()[sale.id]?.status ?? "authorizing" == "authorizing" {
             let retried = try fleet.charge("3.00", code: sale.code, via: proxy, id: sale.id)
