@@ -231,6 +231,7 @@ public enum Decline: String, Sendable, Codable, CaseIterable, Error, CustomStrin
     case velocityAmount = "velocity_amount"
     case quoteExpired = "quote_expired"
     case quoteInvalid = "quote_invalid"
+    case correctionExceedsTransfer = "correction_exceeds_transfer"
 
     public var description: String {
         switch self {
@@ -255,6 +256,7 @@ public enum Decline: String, Sendable, Codable, CaseIterable, Error, CustomStrin
         case .velocityAmount: "too much spent in a short time: try again later"
         case .quoteExpired: "the exchange quote has expired: ask for a new one"
         case .quoteInvalid: "the exchange quote is not one this desk gave"
+        case .correctionExceedsTransfer: "the corrections of a transfer would move back more than it moved"
         }
     }
 }

@@ -314,6 +314,37 @@ public struct WalletOperations: Sendable {
         }
     }
 
+    // MARK: Corrections
+
+    /// The memo every correction of `transferID` begins with, which ties it to what it corrects.
+    public static func correctionMemoPrefix(_ transferID: String) -> String { "correction of \(transferID): " }
+
+    /// Corrects an earlier transfer by a new one, never by an edit (TigerBeetle's rule): `amount`
+    /// of it moved back, from the account it credited to the one it debited, with the
+    /// operator's `reason` in the memo. The corrections of one transfer never move back more
+    /// than it moved; one the accounts cannot take (the money spent since) is declined with the
+    /// reason, as any transfer is. A hold is posted or voided, not corrected, and a void moved
+    /// nothing to correct.
+    public func correct(requestID: String, transfer original: String, amount: Money, reason: String, now: Int64) throws -> Outcome {
+        let reason = String(reason.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        guard !reason.isEmpty, reason.count <= 200 else { throw LedgerError(.invalidRequest, "a correction says why, in 1 to 200 characters") }
+        guard amount.minorUnits > 0 else { throw LedgerError(.invalidRequest, "a correction moves an amount above zero, not \(amount)") }
+        return try run(requestID, "correct|\(original)|\(amount)|\(reason)", wallet: nil, now: now) { tx in
+            guard let t = try tx.transfer(original) else { throw LedgerError(.notFound, "no transfer \(original)") }
+            guard t.flags.isDisjoint(with: [.pending, .voidPending]) else {
+                throw LedgerError(.invalidRequest, "transfer \(original) is a hold or a void: a hold is posted or voided, not corrected")
+            }
+            guard amount.currency == t.amount.currency else { return try declined(tx, requestID, .currencyMismatch) }
+            // An exact retry is answered by its first outcome, whatever was corrected since.
+            if try tx.transfer(requestID) == nil, try tx.corrected(t) + amount.minorUnits > t.amount.minorUnits {
+                return try declined(tx, requestID, .correctionExceedsTransfer)
+            }
+            return try one(tx, requestID, Transfer(id: requestID, kind: .correction, debitAccount: t.creditAccount, creditAccount: t.debitAccount,
+                                                   amount: amount, refundOf: nil, orderID: nil,
+                                                   memo: Self.correctionMemoPrefix(original) + reason, createdAt: now))
+        }
+    }
+
     // MARK: Requests and rules
 
     /// Runs one wallet request in one transaction. A decline is final like an approval: it is

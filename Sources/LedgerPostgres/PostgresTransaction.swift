@@ -184,6 +184,15 @@ final class PostgresTransaction: LedgerTransaction {
         return (Int(count), sum)
     }
 
+    func corrected(_ transfer: Transfer) throws -> Int64 {
+        let prefix = WalletOperations.correctionMemoPrefix(transfer.id)
+        return try conn.query("""
+            SELECT COALESCE(SUM(amount), 0)::int8 FROM transfer
+            WHERE debit_account = \(transfer.creditAccount) AND created_at >= \(transfer.createdAt) AND credit_account = \(transfer.debitAccount)
+              AND kind = 'correction' AND starts_with(memo, \(prefix))
+            """, logger: logger).wait().first!.decode(Int64.self)
+    }
+
     func storedDecline(_ requestID: String) throws -> (fingerprint: String, decline: Decline)? {
         guard let row = try conn.query("SELECT fingerprint, decline FROM wallet_decline WHERE request_id = \(requestID)",
                                        logger: logger).wait().first else { return nil }

@@ -103,6 +103,14 @@ final class SQLiteTransaction: LedgerTransaction {
         return (row["n"], row["s"])
     }
 
+    func corrected(_ transfer: Transfer) throws -> Int64 {
+        let prefix = WalletOperations.correctionMemoPrefix(transfer.id)
+        return try Int64.fetchOne(db, sql: """
+            SELECT COALESCE(SUM(amount), 0) FROM transfer
+            WHERE debit_account = ? AND created_at >= ? AND credit_account = ? AND kind = 'correction' AND substr(memo, 1, ?) = ?
+            """, arguments: [transfer.creditAccount, transfer.createdAt, transfer.debitAccount, prefix.unicodeScalars.count, prefix]) ?? 0
+    }
+
     func storedDecline(_ requestID: String) throws -> (fingerprint: String, decline: Decline)? {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT fingerprint, decline FROM wallet_decline WHERE request_id = ?"),
                                          arguments: [requestID]) else { return nil }

@@ -341,7 +341,37 @@ struct OrderCommand: ParsableCommand {
 
 struct LedgerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ledger", abstract: "The wallet ledger.",
-                                                    subcommands: [Audit.self, Expire.self, ServeCommand.self, ProxyCommand.self, IssuerKey.self, LedgerStress.self, IDs.self])
+                                                    subcommands: [Audit.self, Expire.self, Correct.self, ServeCommand.self, ProxyCommand.self, IssuerKey.self,
+                                                                  LedgerStress.self, IDs.self])
+
+    struct Correct: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Correct an earlier transfer by a new one (never an edit): move some or all of it back, saying why.",
+            discussion: """
+                The correction moves --amount from the account the transfer credited back to the one it \
+                debited, as a transfer of kind correction whose memo names the transfer and the reason. \
+                The corrections of one transfer never move back more than it moved; one the accounts cannot \
+                take (the money spent since) is declined, exit 3. A payment is refunded (qrpos refund), not \
+                corrected, when the customer is to get the money back.
+                """)
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The transfer to correct.") var transfer: String
+        @Option(help: "How much of it to move back, e.g. 90.00.") var amount: String
+        @Option(help: "Why, for the audit trail (1 to 200 characters).") var reason: String
+        @Option(help: "Request id (UUIDv7); repeat it to retry safely.") var id: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws { try checkRequestID(id) }
+
+        func run() throws {
+            let ledger = try store.openCore(existingOnly: true)
+            guard let original = try ledger.transfer(transfer) else { throw Failure("no transfer \(transfer) in the ledger") }
+            let money: Money
+            do { money = try Money(parsing: amount, currency: original.amount.currency) } catch { throw Failure("--amount: \(error)") }
+            try report(try WalletOperations(store: ledger).correct(requestID: id ?? UUIDv7.make(), transfer: transfer, amount: money,
+                                                                   reason: reason, now: UnixTime.nowMillis()), json: json)
+        }
+    }
 
     struct IssuerKey: ParsableCommand {
         static let configuration = CommandConfiguration(

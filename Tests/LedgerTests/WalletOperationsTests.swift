@@ -31,6 +31,9 @@ import Testing
     @Test(arguments: StoreKind.all) func declinesAreFinalAndCountAsAttempts(_ kind: StoreKind) throws {
         try WalletScenarios(kind).aDeclineIsFinalForItsRequestAndCountsTowardsVelocity()
     }
+    @Test(arguments: StoreKind.all) func corrections(_ kind: StoreKind) throws {
+        try WalletScenarios(kind).aCorrectionIsANewTransferNeverAboveWhatItCorrects()
+    }
     @Test(arguments: StoreKind.all) func walletEvents(_ kind: StoreKind) throws {
         try WalletScenarios(kind).walletEventsComeInOrderWithBalancesAfterEachChange()
     }
@@ -79,6 +82,42 @@ struct WalletScenarios {
         #expect(try store.transfer("t2") == nil && store.transfer("t2.fee") == nil)
         #expect(try ops.transfer(requestID: "t3", from: alice.id, to: .phone("+10000000000"), amount: cny(1), now: now + 5).decline
                 == .recipientUnknown)
+        try expectAudit()
+    }
+
+    func aCorrectionIsANewTransferNeverAboveWhatItCorrects() throws {
+        // A cashier typed 500.00 for a cash top-up of 50.00.
+        let typo = try #require(try store.deposit(requestID: "cash-typo", wallet: alice.id, amount: cny(500_00), source: .cash, now: now).transfer)
+        #expect(try balance(alice.id) == 1_500_00)
+        let fixed = try ops.correct(requestID: "fix-1", transfer: typo.id, amount: cny(450_00), reason: "typed 500.00 for 50.00", now: now + 1)
+        let correction = try #require(fixed.transfer)
+        #expect(correction.kind == .correction && correction.debitAccount == alice.id && correction.creditAccount == typo.debitAccount)
+        #expect(correction.memo == "correction of cash-typo: typed 500.00 for 50.00")
+        #expect(try balance(alice.id) == 1_050_00)
+        #expect(try store.transfer(typo.id) == typo, "the corrected transfer itself is never edited")
+        // The same request again is the same correction; with other fields, a conflict.
+        #expect(try ops.correct(requestID: "fix-1", transfer: typo.id, amount: cny(450_00), reason: "typed 500.00 for 50.00", now: now + 2).replayed)
+        #expect(throws: LedgerError.self) {
+            try ops.correct(requestID: "fix-1", transfer: typo.id, amount: cny(400_00), reason: "typed 500.00 for 50.00", now: now + 2)
+        }
+        // Never more back than it moved: 450.00 and 50.01 is past 500.00; 50.00 is all of it.
+        #expect(try ops.correct(requestID: "fix-2", transfer: typo.id, amount: cny(50_01), reason: "the rest", now: now + 3).decline
+                == .correctionExceedsTransfer)
+        #expect(try ops.correct(requestID: "fix-3", transfer: typo.id, amount: cny(50_00), reason: "the rest", now: now + 4).transfer != nil)
+        #expect(try balance(alice.id) == 1_000_00)
+        // A correction the account cannot take is declined: Bob spent his top-up already.
+        let bobs = try #require(try store.deposit(requestID: "cash-bob", wallet: bob.id, amount: cny(100_00), source: .cash, now: now).transfer)
+        #expect(try ops.transfer(requestID: "spent", from: bob.id, to: .wallet(alice.id), amount: cny(100_00), now: now + 5).transfer != nil)
+        #expect(try ops.correct(requestID: "fix-4", transfer: bobs.id, amount: cny(100_00), reason: "not paid", now: now + 6).decline
+                == .insufficientFunds)
+        // A hold is posted or voided, not corrected; nor is a transfer that is not there.
+        let hold = try #require(try ops.bankDeposit(requestID: "bank-1", wallet: alice.id, amount: cny(10_00), now: now).transfer)
+        #expect(throws: LedgerError.self) { try ops.correct(requestID: "fix-5", transfer: hold.id, amount: cny(1_00), reason: "x", now: now + 7) }
+        #expect(throws: LedgerError.self) { try ops.correct(requestID: "fix-6", transfer: "nope", amount: cny(1_00), reason: "x", now: now + 7) }
+        #expect(throws: LedgerError.self) { try ops.correct(requestID: "fix-7", transfer: typo.id, amount: cny(1_00), reason: "  ", now: now + 7) }
+        // Alice is told of the corrections like of any change to her wallet.
+        let events = try store.events(after: 0, account: alice.id, limit: 100)
+        #expect(events.filter { $0.kind.hasPrefix("correction") }.map(\.delta.minorUnits) == [-450_00, -50_00], "\(events.map(\.kind))")
         try expectAudit()
     }
 

@@ -217,6 +217,23 @@ struct CLITests {
         #expect(receipt.status == 0 && !receipt.lines.isEmpty, "\(receipt.stderr)")
     }
 
+    @Test("ledger correct moves part of a mistaken transfer back, saying why, and refuses more than it moved")
+    func correctFromTheCommandLine() throws {
+        let cli = try CLI()
+        let wallet = try cli.run(["wallet", "create", "--name", "Wu"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let deposit = try cli.json(try #require(try cli.run(["wallet", "deposit", wallet, "500.00", "--json"]).lines.first))
+        let typo = try #require(deposit["id"] as? String)
+        let fixed = try cli.run(["ledger", "correct", typo, "--amount", "450.00", "--reason", "typed 500.00 for 50.00", "--json"])
+        #expect(fixed.status == 0, "\(fixed.stderr)")
+        let correction = try cli.json(try #require(fixed.lines.first))
+        #expect(correction["kind"] as? String == "correction" && correction["debit"] as? String == wallet && correction["amount"] as? String == "450.00")
+        #expect(try cli.json(try #require(try cli.run(["wallet", "balance", wallet, "--json"]).lines.first))["balance"] as? String == "50.00")
+        let tooMuch = try cli.run(["ledger", "correct", typo, "--amount", "50.01", "--reason", "again"])
+        #expect(tooMuch.status == 3 && tooMuch.stderr.contains("more than it moved"), "\(tooMuch.stderr)")
+        #expect(try cli.run(["ledger", "correct", "no-such-transfer", "--amount", "1.00", "--reason", "x"]).status == 1)
+        #expect(try cli.run(["ledger", "audit"]).status == 0)
+    }
+
     @Test("bad input gets one clear line and a non-zero exit")
     func badInput() throws {
         let cli = try CLI()
