@@ -73,12 +73,19 @@ extension WalletCommand {
 
     struct Exchange: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Exchange between two wallets of different currencies at the desk's current quote.",
-            discussion: "The quote is made and taken in one step, and printed first.")
+            abstract: "Exchange between two wallets of different currencies at a quote the desk gave.",
+            discussion: """
+                With --quote, at the quote `wallet quote --json` printed (the line itself, or a file holding \
+                it): taken only while it holds (declined quote_expired after, exit 3) and only as the desk gave \
+                it (declined quote_invalid if edited). Without, the quote is made and taken in one step, and \
+                printed first.
+                """)
         @OptionGroup var store: StoreOptions
         @Argument(help: "The paying wallet's id.") var from: String
         @Argument(help: "The receiving wallet's id (another currency).") var to: String
         @Argument(help: "Amount paid, e.g. 100.00.") var amount: String
+        @Option(help: ArgumentHelp("The quote to take: the JSON line of `wallet quote --json`, or a file holding it.", valueName: "json|file"))
+        var quote: String?
         @Option(help: "Request id (UUIDv7); give the same one to retry safely.") var id: String?
         @Flag(help: "Print JSON.") var json = false
 
@@ -90,8 +97,11 @@ extension WalletCommand {
             guard let target = try ledger.account(to), target.kind == .wallet else { throw Failure("no wallet \(to)") }
             let ops = WalletOperations(store: ledger)
             let now = UnixTime.nowMillis()
-            let quote = try ops.quote(money, into: target.currency, now: now)
-            printQuote(quote, json: json)
+            let quote = try self.quote.map(parseQuote) ?? ops.quote(money, into: target.currency, now: now)
+            guard quote.source == money, quote.target.currency == target.currency else {
+                throw Failure("the quote is for \(quote.source) into \(quote.target.currency.code), not \(money) into \(target.currency.code)")
+            }
+            if self.quote == nil { printQuote(quote, json: json) }
             try report(try ops.exchange(requestID: id ?? UUIDv7.make(), quote: quote, from: from, to: to, now: now), json: json)
         }
     }
@@ -200,6 +210,24 @@ extension WalletCommand {
                 }
             }
         }
+    }
+}
+
+/// A quote as `wallet quote --json` printed it, given as the line itself or a file holding it.
+private func parseQuote(_ text: String) throws -> ExchangeQuote {
+    let line = FileManager.default.contents(atPath: text).map { String(decoding: $0, as: UTF8.self) } ?? text
+    guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+          let source = object["source"] as? String, let sourceCode = (object["source_currency"] as? String).flatMap(Currency.init),
+          let target = object["target"] as? String, let targetCode = (object["target_currency"] as? String).flatMap(Currency.init),
+          let fee = object["fee"] as? String, let numerator = (object["rate_numerator"] as? NSNumber)?.int64Value,
+          let denominator = (object["rate_denominator"] as? NSNumber)?.int64Value, let expiresAt = (object["expires_at"] as? NSNumber)?.int64Value
+    else { throw Failure("--quote is the JSON line `qrpos wallet quote --json` prints, or a file holding it") }
+    do {
+        return ExchangeQuote(source: try Money(parsing: source, currency: sourceCode), target: try Money(parsing: target, currency: targetCode),
+                             fee: try Money(parsing: fee, currency: sourceCode), rateNumerator: numerator, rateDenominator: denominator,
+                             expiresAt: expiresAt)
+    } catch {
+        throw Failure("--quote: \(error)")
     }
 }
 

@@ -339,6 +339,34 @@ struct CLITests {
     }
 }
 
+@Suite struct ExchangeQuoteTests {
+    @Test("a quote taken while it holds, as the desk gave it: an expired or edited one is declined and moves nothing")
+    func quoteThenExchange() throws {
+        let cli = try CLI()
+        func id(_ args: [String]) throws -> String { try cli.run(args).stdout.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let yuan = try id(["wallet", "create", "--name", "Alice"])
+        let dollars = try id(["wallet", "create", "--name", "Alice USD", "--currency", "USD"])
+        #expect(try cli.run(["wallet", "deposit", dollars, "20.00"]).status == 0)
+        let quoted = try cli.run(["wallet", "quote", "10.00", "--from", "USD", "--to", "CNY", "--json"])
+        let line = try #require(quoted.lines.first, "\(quoted.stderr)")
+        #expect(try cli.json(line)["target"] as? String == "71.00")
+        // Two minutes on, the quote (good for one) has lapsed.
+        let late = try cli.run(["wallet", "exchange", dollars, yuan, "10.00", "--quote", line], under: try skewedClock("+120s"))
+        #expect(late.status == 3 && late.stderr.contains("expired"), "\(late.stderr)")
+        let edited = try cli.run(["wallet", "exchange", dollars, yuan, "10.00", "--quote", line.replacingOccurrences(of: "\"71.00\"", with: "\"81.00\"")])
+        #expect(edited.status == 3 && edited.stderr.contains("not one this desk gave"), "\(edited.stderr)")
+        let other = try cli.run(["wallet", "exchange", dollars, yuan, "5.00", "--quote", line])
+        #expect(other.status != 0 && other.stderr.contains("the quote is for"), "\(other.stderr)")
+        #expect(try cli.run(["wallet", "balance", yuan]).stdout == "0.00 CNY\n")
+        try line.write(toFile: cli.path("quote.json"), atomically: true, encoding: .utf8)
+        let taken = try cli.run(["wallet", "exchange", dollars, yuan, "10.00", "--quote", cli.path("quote.json"), "--json"])
+        #expect(taken.status == 0, "\(taken.stderr)")
+        #expect(try cli.run(["wallet", "balance", yuan]).stdout == "71.00 CNY\n")
+        #expect(try cli.run(["wallet", "balance", dollars]).stdout == "9.97 USD\n", "10.00 and its 0.03 fee")
+        #expect(try cli.run(["ledger", "audit"]).status == 0)
+    }
+}
+
 @Suite struct AlertsFollowTests {
     /// A notifier waiting with --follow sees events made after it started, in order, and a
     /// restart from its last cursor repeats nothing and misses nothing.
