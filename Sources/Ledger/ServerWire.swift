@@ -333,6 +333,79 @@ public struct WalletMoveWire: Codable, Sendable, Equatable {
     }
 }
 
+/// `POST /v1/wallets/{id}/quotes`: what the exchange desk gives for an amount, until when.
+public struct QuoteRequestWire: Codable, Sendable, Equatable {
+    public let amount: Int64
+    public let currency: String
+    public let toCurrency: String
+
+    enum CodingKeys: String, CodingKey {
+        case amount, currency
+        case toCurrency = "to_currency"
+    }
+
+    public init(amount: Int64, currency: String, toCurrency: String) {
+        self.amount = amount
+        self.currency = currency
+        self.toCurrency = toCurrency
+    }
+}
+
+/// An exchange quote on the wire, in minor units: the answer to a quote request, and what an
+/// exchange takes back (`POST /v1/wallets/{id}/exchanges`).
+public struct QuoteWire: Codable, Sendable, Equatable {
+    public let source: Int64
+    public let sourceCurrency: String
+    public let target: Int64
+    public let targetCurrency: String
+    public let fee: Int64
+    public let rateNumerator: Int64
+    public let rateDenominator: Int64
+    public let expiresAt: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case source, target, fee
+        case sourceCurrency = "source_currency"
+        case targetCurrency = "target_currency"
+        case rateNumerator = "rate_numerator"
+        case rateDenominator = "rate_denominator"
+        case expiresAt = "expires_at"
+    }
+
+    public init(_ q: ExchangeQuote) {
+        source = q.source.minorUnits
+        sourceCurrency = q.source.currency.code
+        target = q.target.minorUnits
+        targetCurrency = q.target.currency.code
+        fee = q.fee.minorUnits
+        rateNumerator = q.rateNumerator
+        rateDenominator = q.rateDenominator
+        expiresAt = q.expiresAt
+    }
+
+    /// The quote, if its currencies are known.
+    public var quote: ExchangeQuote? {
+        guard let from = Currency(sourceCurrency), let into = Currency(targetCurrency) else { return nil }
+        return ExchangeQuote(source: Money(minorUnits: source, currency: from), target: Money(minorUnits: target, currency: into),
+                             fee: Money(minorUnits: fee, currency: from), rateNumerator: rateNumerator, rateDenominator: rateDenominator,
+                             expiresAt: expiresAt)
+    }
+}
+
+/// `POST /v1/wallets/{id}/exchanges`: take a quote, paying from this wallet into `to` (a wallet
+/// of the quote's target currency: the owner's own, or someone's abroad).
+public struct ExchangeWire: Codable, Sendable, Equatable {
+    public let id: String
+    public let to: String
+    public let quote: QuoteWire
+
+    public init(id: String, to: String, quote: QuoteWire) {
+        self.id = id
+        self.to = to
+        self.quote = quote
+    }
+}
+
 /// `GET /v1/payments/{id}`: whether the ledger holds a payment (a sale's id) to the terminal's
 /// merchant, and how much.
 public struct PaymentStatusWire: Codable, Sendable, Equatable {

@@ -120,7 +120,8 @@ extension LedgerHTTP {
 
         // Transfers, withdrawals to the linked bank and deposits from it: the wallet operations,
         // on either store. A bank's answer comes later (its callback); until then the money is held.
-        for kind in ["transfers", "withdrawals", "deposits"] {
+        // A bill names its biller in `to` and its reference in `memo`.
+        for kind in ["transfers", "withdrawals", "deposits", "bills"] {
             router.post("v1/wallets/:id/\(kind)") { request, context in
                 let body = Array(buffer: try await request.body.collect(upTo: 16 << 10))
                 let wallet = try owner(request, context, body: body)
@@ -132,17 +133,52 @@ extension LedgerHTTP {
                 if kind == "transfers" && recipient == nil {
                     throw logged(Rejection(status: .badRequest, reason: "a transfer names its recipient: to (a wallet id) or to_phone"), logger)
                 }
+                if kind == "bills" && (asked.to ?? "").isEmpty {
+                    throw logged(Rejection(status: .badRequest, reason: "a bill names its biller: to"), logger)
+                }
                 let amount = Money(minorUnits: asked.amount, currency: currency)
                 let outcome = try await onLedger(logger) {
                     let ops = WalletOperations(store: store), now = UnixTime.nowMillis()
                     switch kind {
                     case "transfers": return try ops.transfer(requestID: asked.id, from: wallet, to: recipient!, amount: amount, memo: asked.memo ?? "", now: now)
                     case "withdrawals": return try ops.bankWithdrawal(requestID: asked.id, wallet: wallet, amount: amount, now: now)
+                    case "bills": return try ops.payBill(requestID: asked.id, wallet: wallet, biller: asked.to!, amount: amount,
+                                                         reference: asked.memo ?? "", now: now)
                     default: return try ops.bankDeposit(requestID: asked.id, wallet: wallet, amount: amount, now: now)
                     }
                 }
                 return try encode(AuthorizeWire.Response(id: asked.id, outcome: outcome, wallet: { _ in wallet }))
             }
+        }
+
+        // The exchange desk: a quote (good for a minute), then the exchange at it, across two
+        // currency ledgers through the desk's accounts, with its fee.
+        router.post("v1/wallets/:id/quotes") { request, context in
+            let body = Array(buffer: try await request.body.collect(upTo: 4 << 10))
+            _ = try owner(request, context, body: body)
+            let asked = try decoded(QuoteRequestWire.self, body, what: "not a quote request", logger: logger)
+            guard let from = Currency(asked.currency), let into = Currency(asked.toCurrency), asked.amount > 0 else {
+                throw logged(Rejection(status: .badRequest, reason: "two known currencies and an amount above zero"), logger)
+            }
+            do {
+                return try encode(QuoteWire(try WalletOperations(store: store).quote(Money(minorUnits: asked.amount, currency: from), into: into,
+                                                                                     now: UnixTime.nowMillis())))
+            } catch let error as LedgerError {
+                throw logged(Rejection(status: .unprocessableContent, reason: error.message), logger)
+            }
+        }
+
+        router.post("v1/wallets/:id/exchanges") { request, context in
+            let body = Array(buffer: try await request.body.collect(upTo: 8 << 10))
+            let wallet = try owner(request, context, body: body)
+            let asked = try decoded(ExchangeWire.self, body, what: "not an exchange", logger: logger)
+            guard let quote = asked.quote.quote, !asked.id.isEmpty, asked.id.count <= 64, !asked.to.isEmpty else {
+                throw logged(Rejection(status: .badRequest, reason: "an id of 1 to 64 characters, a recipient and a quote in known currencies"), logger)
+            }
+            let outcome = try await onLedger(logger) {
+                try WalletOperations(store: store).exchange(requestID: asked.id, quote: quote, from: wallet, to: asked.to, now: UnixTime.nowMillis())
+            }
+            return try encode(AuthorizeWire.Response(id: asked.id, outcome: outcome, wallet: { _ in wallet }))
         }
 
         router.post("v1/wallets/:id/codes") { request, context in

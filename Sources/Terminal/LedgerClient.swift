@@ -166,9 +166,19 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
         try call("POST", walletPath + "/certificates", body: Array(try JSONEncoder().encode(asked)), as: CertificateWire.self)
     }
 
-    /// Moves the wallet's money: `kind` is "transfers", "withdrawals" or "deposits".
+    /// Moves the wallet's money: `kind` is "transfers", "withdrawals", "deposits" or "bills".
     public func move(_ kind: String, _ asked: WalletMoveWire) throws -> AuthorizeWire.Response {
         try call("POST", walletPath + "/" + kind, body: Array(try JSONEncoder().encode(asked)), as: AuthorizeWire.Response.self)
+    }
+
+    /// Asks the exchange desk for a quote (good for a minute).
+    public func quote(_ asked: QuoteRequestWire) throws -> QuoteWire {
+        try call("POST", walletPath + "/quotes", body: Array(try JSONEncoder().encode(asked)), as: QuoteWire.self)
+    }
+
+    /// Takes a quote: pays from this wallet, the target currency into `to`.
+    public func exchange(_ asked: ExchangeWire) throws -> AuthorizeWire.Response {
+        try call("POST", walletPath + "/exchanges", body: Array(try JSONEncoder().encode(asked)), as: AuthorizeWire.Response.self)
     }
 
     /// Pays a merchant-presented order (what the phone read from its QR).

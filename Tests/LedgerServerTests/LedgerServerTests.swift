@@ -237,6 +237,38 @@ final class ServerRig: @unchecked Sendable {
         #expect(try rig.ledger.audit().passed)
     }
 
+    @Test("a phone pays a bill and sends money abroad at a quote over HTTP: the quote taken in time, an edited one refused, once each")
+    func billsAndExchanges() throws {
+        let rig = try ServerRig()
+        defer { rig.stop() }
+        let phone = LedgerClient(server: rig.url, wallet: rig.wallet.id, key: rig.phone, timeoutSeconds: 5)
+        let bill = WalletMoveWire(id: UUIDv7.make(), amount: 1_200, currency: "CNY", to: "biller-power", memo: "INV-9")
+        #expect(try phone.move("bills", bill).status == "approved")
+        #expect(try phone.move("bills", bill).replayed == true)
+        #expect(try rig.ledger.account("biller-power")?.balance.minorUnits == 1_200)
+        #expect(throws: LedgerClient.Failed.self, "a bill names its biller") {
+            try phone.move("bills", WalletMoveWire(id: UUIDv7.make(), amount: 100, currency: "CNY"))
+        }
+        // Someone abroad with a dollar wallet.
+        let abroad = try rig.ledger.createWallet(name: "Lee", phone: nil, currency: .USD, now: rig.now)
+        let quote = try phone.quote(QuoteRequestWire(amount: 7_150, currency: "CNY", toCurrency: "USD"))
+        #expect(quote.target == 1_000 && quote.fee == 22 && quote.expiresAt > UnixTime.nowMillis())
+        var edited = try #require(try JSONSerialization.jsonObject(with: try JSONEncoder().encode(quote)) as? [String: Any])
+        edited["target"] = 1_100
+        let forged = try JSONDecoder().decode(QuoteWire.self, from: try JSONSerialization.data(withJSONObject: edited))
+        #expect(try phone.exchange(ExchangeWire(id: UUIDv7.make(), to: abroad.id, quote: forged)).decline == Decline.quoteInvalid.rawValue)
+        let sent = ExchangeWire(id: UUIDv7.make(), to: abroad.id, quote: quote)
+        #expect(try phone.exchange(sent).status == "approved")
+        #expect(try phone.exchange(sent).replayed == true)
+        #expect(try rig.ledger.account(abroad.id)?.balance.minorUnits == 1_000)
+        // 50,000 less 20,000 reserved for offline, the bill, and 71.50 with its fee.
+        #expect(try rig.ledger.account(rig.wallet.id)?.available.minorUnits == 30_000 - 1_200 - 7_150 - 22)
+        #expect(throws: LedgerClient.Failed.self, "no rate between these") {
+            try phone.quote(QuoteRequestWire(amount: 100, currency: "CNY", toCurrency: "JPY"))
+        }
+        #expect(try rig.ledger.audit().passed)
+    }
+
     /// The server against its own OpenAPI document (assets/openapi.json): every path and method
     /// it lists answers, with a status the document lists for it, and a JSON body holding the
     /// properties that status's schema requires.
@@ -277,10 +309,14 @@ final class ServerRig: @unchecked Sendable {
         func move(_ to: String?) throws -> [UInt8] {
             Array(try JSONEncoder().encode(WalletMoveWire(id: UUIDv7.make(), amount: 100, currency: "CNY", to: to)))
         }
+        let dollars = try rig.ledger.createWallet(name: "Wu USD", phone: nil, currency: .USD, now: now)
+        let quote = try rig.ops.quote(Money(minorUnits: 1_000, currency: .CNY), into: .USD, now: UnixTime.nowMillis())
         let bodies = ["/v1/authorize": authorizeBody, "/v1/sync": syncBody, "/v1/orders": orderBody, "/v1/refunds": refundBody,
                       "/v1/wallets/{id}/certificates": certificateBody, "/v1/wallets/{id}/payments": paymentBody,
                       "/v1/wallets/{id}/transfers": try move(other.id), "/v1/wallets/{id}/withdrawals": try move(nil),
-                      "/v1/wallets/{id}/deposits": try move(nil)]
+                      "/v1/wallets/{id}/deposits": try move(nil), "/v1/wallets/{id}/bills": try move("biller-power"),
+                      "/v1/wallets/{id}/quotes": Array(try JSONEncoder().encode(QuoteRequestWire(amount: 1_000, currency: "CNY", toCurrency: "USD"))),
+                      "/v1/wallets/{id}/exchanges": Array(try JSONEncoder().encode(ExchangeWire(id: UUIDv7.make(), to: dollars.id, quote: QuoteWire(quote))))]
         var checked = 0
         for (template, operations) in paths.sorted(by: { $0.key < $1.key }) {
             for (method, spec) in operations {
@@ -324,7 +360,7 @@ final class ServerRig: @unchecked Sendable {
                 }
             }
         }
-        #expect(checked >= 49)
+        #expect(checked >= 58)
     }
 }
 
