@@ -34,11 +34,11 @@ struct MerchantCommand: ParsableCommand {
 }
 
 /// Builds the checkout for the merchant and terminal the options name.
-func makeCheckout(_ store: StoreOptions, _ terminal: TerminalOptions) throws -> Checkout {
+func makeCheckout(_ store: StoreOptions, _ terminal: TerminalOptions, limits: Limits = .standard) throws -> Checkout {
     let ledger = try store.openLedger()
     let id = try terminal.merchantID()
     guard let merchant = try ledger.merchant(id) else { throw Failure("no merchant \(id): `qrpos merchant create` makes one") }
-    return Checkout(ledger: ledger, merchant: merchant, terminalID: terminal.terminal, receiptKey: try store.receiptKey(),
+    return Checkout(ledger: ledger, merchant: merchant, terminalID: terminal.terminal, receiptKey: try store.receiptKey(), limits: limits,
                     book: try store.receiptBook())
 }
 
@@ -163,13 +163,13 @@ func journalPath(_ store: StoreOptions) -> String {
 
 /// A checkout that works through the ledger server: its merchant from the server's
 /// configuration (kept in <home>/terminal-config.json for when it is away).
-func remoteCheckout(_ client: LedgerClient, store: StoreOptions, terminal: TerminalOptions) throws -> Checkout {
+func remoteCheckout(_ client: LedgerClient, store: StoreOptions, terminal: TerminalOptions, limits: Limits = .standard) throws -> Checkout {
     let config = try TerminalConfigFile(store).load(client)
     guard let merchant = config.merchant.merchant else { throw Failure("the ledger server's merchant profile is not valid") }
     if let asked = terminal.merchant, asked != merchant.id {
         throw Failure("terminal \(terminal.terminal) acts for merchant \(merchant.id) at the ledger server, not \(asked)")
     }
-    return Checkout(ledger: nil, merchant: merchant, terminalID: terminal.terminal, receiptKey: try store.receiptKey(),
+    return Checkout(ledger: nil, merchant: merchant, terminalID: terminal.terminal, receiptKey: try store.receiptKey(), limits: limits,
                     book: try store.receiptBook())
 }
 

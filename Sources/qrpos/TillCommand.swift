@@ -75,6 +75,20 @@ struct TillOptions: ParsableArguments {
     var control: String?
     @Option(help: "The catalogue sales may be made of (default: assets/catalogue.json when run from the repository).") var catalogue: String?
     @OptionGroup(title: "Offline rules (with --server)") var offline: OfflinePolicyOptions
+    @Option(name: .customLong("qr-validity"),
+            help: ArgumentHelp("How long the customer may pay a merchant QR: 30s, 2m, up to 15m (default 2m; Alipay's cashier waits about 60 s).", valueName: "time"))
+    var qrValidity: String?
+
+    /// The terminal's limits, with --qr-validity.
+    func limits() throws -> Limits {
+        var limits = Limits.standard
+        if let qrValidity {
+            let millis = try OfflinePolicyOptions.millis(qrValidity, option: "--qr-validity")
+            guard (5_000...900_000).contains(millis) else { throw ValidationError("--qr-validity is 5s to 15m, not \(qrValidity)") }
+            limits.orderValidityMillis = millis
+        }
+        return limits
+    }
     @Option(help: ArgumentHelp("Print every receipt: file:PATH, tcp://HOST:9100 or cups:QUEUE.", valueName: "url")) var printer: String?
     @Option(name: .customLong("printer-profile"), help: ArgumentHelp("tm-t20ii, pos-5890, or a profile JSON file.", valueName: "name"))
     var printerProfile = "tm-t20ii"
@@ -89,6 +103,7 @@ struct TillOptions: ParsableArguments {
         if let printer { _ = try PrinterAddress(printer) }
         guard onlineTimeout > 0 && onlineTimeout <= 60 else { throw ValidationError("--online-timeout is above 0 and at most 60 seconds") }
         guard syncEvery >= 0.2 && syncEvery <= 3600 else { throw ValidationError("--sync-every is 0.2 to 3600 seconds") }
+        _ = try limits()
     }
 
     func validateControl() throws {
@@ -121,12 +136,12 @@ struct TillOptions: ParsableArguments {
         }
         let items = try cataloguePath(catalogue).map(Catalogue.init(path:))
         guard let server else {
-            let session = TillSession(checkout: try makeCheckout(store, terminal), catalogue: items, printer: print)
+            let session = TillSession(checkout: try makeCheckout(store, terminal, limits: try limits()), catalogue: items, printer: print)
             try session.recoverReceipts()
             return (session, print, profile)
         }
         let client = try ledgerClient(server, store: store, terminal: terminal, timeout: onlineTimeout)
-        let checkout = try remoteCheckout(client, store: store, terminal: terminal)
+        let checkout = try remoteCheckout(client, store: store, terminal: terminal, limits: try limits())
         let config = try TerminalConfigFile(store).load(client)
         let remote = TillSession.Remote(client: client, journal: try TerminalJournal(path: journalPath(store)), issuers: try config.issuers(),
                                         policy: try offline.policy(for: checkout.merchant.currency),
