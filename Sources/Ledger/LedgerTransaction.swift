@@ -20,8 +20,10 @@ public protocol LedgerTransaction: AnyObject {
     /// included, voided ones not), and their sum.
     func debits(of account: String, kinds: Set<TransferKind>, since: Int64) throws -> (count: Int, sum: Int64)
     /// How much the corrections of `transfer` have moved back so far (``WalletOperations/correct(requestID:transfer:amount:reason:now:)``):
-    /// the transfers of kind correction from its credit account to its debit account, since it,
-    /// whose memo begins with ``WalletOperations/correctionMemoPrefix(_:)``.
+    /// the transfers of kind correction from its credit account to its debit account whose memo
+    /// begins with ``WalletOperations/correctionMemoPrefix(_:)`` (whatever their clock said).
+    /// PostgreSQL locks the account they debit first, so two corrections of one transfer are
+    /// judged one after the other.
     func corrected(_ transfer: Transfer) throws -> Int64
     /// The decline stored for a wallet request, with the request's fingerprint.
     func storedDecline(_ requestID: String) throws -> (fingerprint: String, decline: Decline)?

@@ -126,7 +126,7 @@ extension WalletOperations {
                 }
                 return .failure(earlier.decline)
             }
-            let result = try Self.settle(tx, payment, online: true, now: now)
+            let result = try Self.settle(tx, payment, online: true, now: now, limits: limits)
             if case .failure(let decline) = result {
                 let wallet = try tx.transfer(payment.serial)?.debitAccount
                 try tx.recordDecline(requestID: payment.id, fingerprint: fingerprint, wallet: wallet, decline: decline)
@@ -176,8 +176,12 @@ extension WalletOperations {
 
     /// Settles `p`; `online` (an authorization, not a forwarded payment) declines instead of
     /// lending, and declines a code already used. A forwarded payment is never declined.
+    /// Online (`limits` given), the part the wallet pays beyond the allowance is a payment from
+    /// the wallet like any other, judged by its limits and velocity rules; what a terminal took
+    /// offline is settled whatever they say (the merchant handed the goods over on the offline
+    /// rules).
     private static func settle(_ tx: any LedgerTransaction, _ p: OfflinePayment, online: Bool,
-                               now: Int64) throws -> Result<OfflineSettlement, Decline> {
+                               now: Int64, limits: (@Sendable (Currency) -> WalletLimits)? = nil) throws -> Result<OfflineSettlement, Decline> {
         let (paymentID, serial, merchant, amount) = (p.id, p.serial, p.merchant, p.amount)
         guard !paymentID.isEmpty, paymentID.count <= 56 else { throw LedgerError(.invalidRequest, "an offline payment id is 1 to 56 characters") }
         guard amount.minorUnits > 0, amount.minorUnits <= LedgerLimits.transferAmountMax else {
@@ -230,6 +234,11 @@ extension WalletOperations {
         let fromWallet = min(amount.minorUnits - fromAllowance, max(0, wallet.available.minorUnits))
         let debt = amount.minorUnits - fromAllowance - fromWallet
         if online && debt > 0 { return .failure(.insufficientFunds) }
+        if online, fromWallet > 0, let limits,
+           let decline = try WalletOperations.limitDecline(tx, wallet: wallet, amount: Money(minorUnits: fromWallet, currency: amount.currency),
+                                                           requestID: ids.wallet, limits: limits(amount.currency)) {
+            return .failure(decline)
+        }
         // Allowance → merchant; then the debt account lends the wallet what it lacks; then the
         // wallet → merchant for the rest. Every transfer's kind fits its accounts.
         var batch: [Transfer] = []

@@ -260,9 +260,21 @@ public struct WalletOperations: Sendable {
         }
     }
 
+    /// Whether `id` names a biller: `biller-` and 1 to 48 lower-case letters, digits and hyphens.
+    /// A bill can make its biller's account, so a name outside this space (a debt, allowance,
+    /// fee, exchange or settlement account's) is refused before anything is made.
+    public static func isBillerID(_ id: String) -> Bool {
+        let name = id.utf8.dropFirst(7)
+        return id.hasPrefix("biller-") && (1...48).contains(name.count)
+            && name.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "-") }
+    }
+
     /// Pays a bill to `biller` (made on first use), with the bill's reference as the memo.
     public func payBill(requestID: String, wallet: String, biller: String, amount: Money, reference: String, now: Int64) throws -> Outcome {
-        try run(requestID, "bill|\(wallet)|\(biller)|\(amount)|\(reference)", wallet: wallet, now: now) { tx in
+        guard Self.isBillerID(biller) else {
+            throw LedgerError(.invalidRequest, "a biller is named biller- and 1 to 48 lower-case letters, digits or hyphens, not '\(biller)'")
+        }
+        return try run(requestID, "bill|\(wallet)|\(biller)|\(amount)|\(reference)", wallet: wallet, now: now) { tx in
             guard let payer = try tx.account(wallet), payer.kind == .wallet else { return try declined(tx, requestID, .accountUnknown) }
             if let decline = try checkLimits(tx, wallet: payer, amount: amount, requestID: requestID) { return try declined(tx, requestID, decline) }
             try tx.ensureAccount(id: biller, kind: .biller, currency: amount.currency, name: biller)
@@ -333,6 +345,19 @@ public struct WalletOperations: Sendable {
             guard let t = try tx.transfer(original) else { throw LedgerError(.notFound, "no transfer \(original)") }
             guard t.flags.isDisjoint(with: [.pending, .voidPending]) else {
                 throw LedgerError(.invalidRequest, "transfer \(original) is a hold or a void: a hold is posted or voided, not corrected")
+            }
+            // A payment goes back by a refund, whose bound counts every refund of it; the legs of
+            // an exchange go together; an offline allowance or debt is the settlement's own.
+            // Corrections are for what an operator keyed wrong: a top-up, a withdrawal, a
+            // transfer or a bill, or a correction itself.
+            guard [.deposit, .withdrawal, .transfer, .bill, .correction].contains(t.kind) else {
+                throw LedgerError(.invalidRequest, "transfer \(original) is a \(t.kind.rawValue): "
+                                  + (t.kind == .payment || t.kind == .refund ? "a payment is refunded (qrpos refund), not corrected"
+                                                                             : "it is not one an operator corrects"))
+            }
+            let offline = [Self.offlineAllowanceAccount(""), Self.offlineDebtAccount("")]
+            guard ![t.debitAccount, t.creditAccount].contains(where: { id in offline.contains { id.hasPrefix($0) } }) else {
+                throw LedgerError(.invalidRequest, "transfer \(original) moves an offline allowance or debt: the settlement's own, not corrected")
             }
             guard amount.currency == t.amount.currency else { return try declined(tx, requestID, .currencyMismatch) }
             // An exact retry is answered by its first outcome, whatever was corrected since.

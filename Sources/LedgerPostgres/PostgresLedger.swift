@@ -95,7 +95,14 @@ public final class PostgresLedger: TransactionalLedgerStore, @unchecked Sendable
                     throw LedgerError(.notFound, "\(url) holds no qrpos ledger, or an unfinished or older one (a qrpos command that writes brings it up to date)")
                 }
             } else {
-                if let schema { _ = try conn.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)", logger: logger).wait() }
+                if let schema {
+                    // Under the migration's advisory lock: CREATE SCHEMA IF NOT EXISTS is not safe
+                    // against itself (several processes starting on a new ledger at once, one of
+                    // them failed on pg_namespace's unique index).
+                    _ = try conn.query("SELECT pg_advisory_lock(7243001)", logger: logger).wait()
+                    defer { _ = try? conn.query("SELECT pg_advisory_unlock(7243001)", logger: logger).wait() }
+                    _ = try conn.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema)", logger: logger).wait()
+                }
                 try PostgresSchema.migrate(conn, logger: logger)
             }
         }

@@ -185,10 +185,14 @@ final class PostgresTransaction: LedgerTransaction {
     }
 
     func corrected(_ transfer: Transfer) throws -> Int64 {
+        // The account a correction debits is locked first: two corrections of one transfer at
+        // once are judged one after the other, the second seeing the first's (READ COMMITTED
+        // reads what committed before each statement).
+        _ = try account(transfer.creditAccount)
         let prefix = WalletOperations.correctionMemoPrefix(transfer.id)
         return try conn.query("""
             SELECT COALESCE(SUM(amount), 0)::int8 FROM transfer
-            WHERE debit_account = \(transfer.creditAccount) AND created_at >= \(transfer.createdAt) AND credit_account = \(transfer.debitAccount)
+            WHERE debit_account = \(transfer.creditAccount) AND credit_account = \(transfer.debitAccount)
               AND kind = 'correction' AND starts_with(memo, \(prefix))
             """, logger: logger).wait().first!.decode(Int64.self)
     }

@@ -120,7 +120,8 @@ extension Checkout {
                                 now: Int64 = UnixTime.nowMillis()) throws -> [Reconciled] {
         var report: [Reconciled] = []
         for entry in try journal.undecided(method: .merchantQR) where entry.terminal == terminalID && !skipping.contains(entry.id) {
-            if expiredOnly && now < entry.createdAt + limits.orderValidityMillis { continue }
+            // No order is valid for less than five seconds: younger ones are not asked about.
+            if expiredOnly && now < entry.createdAt + 5_000 { continue }
             do {
                 var order: OrderWire
                 do { order = try client.order(entry.id) } catch let failed as LedgerClient.Failed where failed.description.contains("answered 404") {
@@ -128,6 +129,8 @@ extension Checkout {
                     report.append(.closed(order: entry.id))
                     continue
                 }
+                // By the order's own validity, which the till that made it chose, not this one's.
+                if expiredOnly && order.status == "open" && now < order.expiresAt { continue }
                 if order.status == "open" { order = try client.cancelOrder(entry.id) }
                 guard order.status == "paid", let payment = order.payment else {
                     try journal.decide(id: entry.id, approved: false, decline: Decline.orderExpired.description, now: now)

@@ -196,7 +196,7 @@ struct OfflinePolicyOptions: ParsableArguments {
             help: ArgumentHelp("The most one wallet may spend offline at this terminal under one certificate (default 500.00).", valueName: "amount"))
     var walletLimit: String?
     @Option(name: .customLong("offline-max-age"),
-            help: ArgumentHelp("No more offline payments once the oldest unsynced one is this old: 90s, 30m, 24h or 2d (default 24h).", valueName: "age"))
+            help: ArgumentHelp("No more offline payments once the oldest unsynced one is this old: 90s, 30m, up to 24h (the default, Square's; the ledger keeps an ended certificate's allowance 25 h for what comes late).", valueName: "age"))
     var maxAge: String?
     @Option(name: .customLong("offline-max-unsynced"),
             help: ArgumentHelp("No more offline payments past this total waiting unsynced (default 20000.00).", valueName: "amount"))
@@ -204,12 +204,12 @@ struct OfflinePolicyOptions: ParsableArguments {
     @Option(name: .customLong("offline-max-payments"), help: ArgumentHelp("No more offline payments past this many waiting unsynced (default 500).", valueName: "count"))
     var maxPayments: Int?
     @Option(name: .customLong("offline-clock-skew"),
-            help: ArgumentHelp("How far a phone's clock may be off this terminal's, and so how old an offline code may be: 90s, 5m (default 5m).", valueName: "age"))
+            help: ArgumentHelp("How far a phone's clock may be off this terminal's, and so how old an offline code may be: 90s, 5m, up to 15m (default 5m).", valueName: "age"))
     var clockSkew: String?
 
     func validate() throws {
-        for (name, text) in [("--offline-max-age", maxAge), ("--offline-clock-skew", clockSkew)] {
-            if let text { _ = try Self.millis(text, option: name) }
+        for (name, text, max) in [("--offline-max-age", maxAge, Self.maxAgeMax), ("--offline-clock-skew", clockSkew, Self.clockSkewMax)] {
+            if let text { _ = try Self.millis(text, option: name, max: max) }
         }
         if let maxPayments, maxPayments < 1 { throw ValidationError("--offline-max-payments is at least 1") }
     }
@@ -228,16 +228,23 @@ struct OfflinePolicyOptions: ParsableArguments {
         if let v = try amount(walletLimit, "--offline-wallet-limit") { policy.walletLimit = v }
         if let v = try amount(maxUnsynced, "--offline-max-unsynced") { policy.unsyncedAmountMax = v }
         if let maxPayments { policy.unsyncedCountMax = maxPayments }
-        if let maxAge { policy.unsyncedAgeMaxMillis = try Self.millis(maxAge, option: "--offline-max-age") }
-        if let clockSkew { policy.clockSkewMillis = try Self.millis(clockSkew, option: "--offline-clock-skew") }
+        if let maxAge { policy.unsyncedAgeMaxMillis = try Self.millis(maxAge, option: "--offline-max-age", max: Self.maxAgeMax) }
+        if let clockSkew { policy.clockSkewMillis = try Self.millis(clockSkew, option: "--offline-clock-skew", max: Self.clockSkewMax) }
         return policy
     }
 
-    /// A duration such as 90s, 30m, 24h or 2d, in milliseconds.
-    static func millis(_ text: String, option: String) throws -> Int64 {
+    /// At most 24 hours unsynced: the ledger keeps an ended certificate's allowance 25 hours for
+    /// what terminals forward late, and past that an overspend is settled as the customer's debt.
+    static let maxAgeMax: Int64 = 24 * 3_600_000
+    /// At most 15 minutes of clock skew: the skew is also how old a code may be, and a backdated
+    /// code must not reach a certificate whose allowance was released.
+    static let clockSkewMax: Int64 = 15 * 60_000
+
+    /// A duration such as 90s, 30m, 24h or 2d, in milliseconds, from 1 s to `max`.
+    static func millis(_ text: String, option: String, max: Int64) throws -> Int64 {
         let units: [Character: Int64] = ["s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000]
-        guard let unit = text.last.flatMap({ units[$0] }), let count = Int64(text.dropLast()), count > 0, count <= 366 * 86_400 else {
-            throw ValidationError("\(option) is a number with s, m, h or d after it (90s, 30m, 24h, 2d), not '\(text)'")
+        guard let unit = text.last.flatMap({ units[$0] }), let count = Int64(text.dropLast()), count > 0, count <= max / unit else {
+            throw ValidationError("\(option) is a number with s, m, h or d after it (90s, 30m, 24h), from 1s to \(max / 1_000) s, not '\(text)'")
         }
         return count * unit
     }

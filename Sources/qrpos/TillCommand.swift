@@ -83,8 +83,8 @@ struct TillOptions: ParsableArguments {
     func limits() throws -> Limits {
         var limits = Limits.standard
         if let qrValidity {
-            let millis = try OfflinePolicyOptions.millis(qrValidity, option: "--qr-validity")
-            guard (5_000...900_000).contains(millis) else { throw ValidationError("--qr-validity is 5s to 15m, not \(qrValidity)") }
+            let millis = try OfflinePolicyOptions.millis(qrValidity, option: "--qr-validity", max: 900_000)
+            guard millis >= 5_000 else { throw ValidationError("--qr-validity is 5s to 15m, not \(qrValidity)") }
             limits.orderValidityMillis = millis
         }
         return limits

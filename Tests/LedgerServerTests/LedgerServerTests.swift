@@ -249,6 +249,13 @@ final class ServerRig: @unchecked Sendable {
         #expect(throws: LedgerClient.Failed.self, "a bill names its biller") {
             try phone.move("bills", WalletMoveWire(id: UUIDv7.make(), amount: 100, currency: "CNY"))
         }
+        // A biller is named biller-…: a bill cannot make (or pay into) the ledger's own accounts.
+        for reserved in [WalletOperations.offlineDebtAccount(rig.wallet.id), "fx-USD", "settlement-EUR", rig.merchant.id] {
+            #expect(throws: LedgerClient.Failed.self, "\(reserved)") {
+                try phone.move("bills", WalletMoveWire(id: UUIDv7.make(), amount: 100, currency: "CNY", to: reserved))
+            }
+            #expect(try rig.ledger.account(reserved)?.kind != .biller)
+        }
         // Someone abroad with a dollar wallet.
         let abroad = try rig.ledger.createWallet(name: "Lee", phone: nil, currency: .USD, now: rig.now)
         let quote = try phone.quote(QuoteRequestWire(amount: 7_150, currency: "CNY", toCurrency: "USD"))

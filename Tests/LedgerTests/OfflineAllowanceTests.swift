@@ -147,6 +147,31 @@ import Testing
         try expectAudit(w)
     }
 
+    /// Online, what an offline code takes from the wallet beyond its allowance is a payment from
+    /// the wallet like any other: the wallet's limits judge it. Forwarded after being taken
+    /// offline, it is settled whatever they say.
+    @Test(arguments: StoreKind.all)
+    func onlineSpillIsJudgedByTheWalletsLimits(_ kind: StoreKind) throws {
+        let w = try world(kind, funds: 1_000)
+        var ops = w.ops
+        ops.limits = { _ in WalletLimits(perPaymentMax: 100, perDayMax: 10_000, velocityCountMax: 20, velocityAmountMax: 10_000,
+                                         velocityWindowMillis: 600_000, utcOffsetMinutes: 480) }
+        let serial = UUIDv7.make()
+        _ = try ops.reserveOfflineAllowance(serial: serial, wallet: w.wallet.id, amount: cny(50), validUntil: now + 86_400_000, now: now)
+        func online(_ id: String, counter: Int64, _ amount: Int64) throws -> Result<OfflineSettlement, Decline> {
+            try ops.authorizeOfflineCode(.init(id: id, serial: serial, counter: counter, merchant: w.shops[0], amount: cny(amount)), now: now + counter)
+        }
+        // 50 from the allowance and 101 from the wallet: past the wallet's 100 a payment.
+        let over = UUIDv7.make()
+        #expect(try online(over, counter: 1, 151) == .failure(.limitPerPayment))
+        #expect(try online(UUIDv7.make(), counter: 2, 150).map { [$0.fromAllowance, $0.fromWallet] } == .success([50, 100]))
+        #expect(try balance(w, w.shops[0]) == 150)
+        // Taken offline after all (the terminal never heard the decline), it is settled in full.
+        let forwarded = try ops.settleOfflinePayments([.init(id: over, serial: serial, counter: 1, merchant: w.shops[0], amount: cny(151))], now: now + 9)
+        #expect(try forwarded[0].get().total == 151)
+        try expectAudit(w)
+    }
+
     /// Online authorization of an offline code: approved only when the allowance and the wallet
     /// cover it together and its counter is unused; every decline final for its id; the same id
     /// forwarded later (the terminal never heard the answer) is "already settled".

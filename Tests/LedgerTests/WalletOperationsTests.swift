@@ -115,9 +115,32 @@ struct WalletScenarios {
         #expect(throws: LedgerError.self) { try ops.correct(requestID: "fix-5", transfer: hold.id, amount: cny(1_00), reason: "x", now: now + 7) }
         #expect(throws: LedgerError.self) { try ops.correct(requestID: "fix-6", transfer: "nope", amount: cny(1_00), reason: "x", now: now + 7) }
         #expect(throws: LedgerError.self) { try ops.correct(requestID: "fix-7", transfer: typo.id, amount: cny(1_00), reason: "  ", now: now + 7) }
+        // What an operator does not correct: a payment (it is refunded), a leg of an exchange, an allowance.
+        let shop = try store.createMerchant(name: "Shop", city: "Hangzhou", categoryCode: "5411", countryCode: "CN", currency: .CNY, now: now)
+        let paid = try #require(try store.createTransfers([Transfer(id: "pay-1", kind: .payment, debitAccount: alice.id, creditAccount: shop.id,
+                                                                    amount: cny(10_00), refundOf: nil, orderID: nil, memo: "", createdAt: now)],
+                                                         now: now).first?.transfer)
+        #expect(throws: LedgerError.self) { try ops.correct(requestID: "fix-8", transfer: paid.id, amount: cny(1_00), reason: "x", now: now + 7) }
+        _ = try ops.reserveOfflineAllowance(serial: "0197f7d8-fa86-7000-8000-000000000001", wallet: alice.id, amount: cny(5_00),
+                                            validUntil: now + 86_400_000, now: now)
+        let reservation = try #require(try store.history(account: WalletOperations.offlineAllowanceAccount("0197f7d8-fa86-7000-8000-000000000001"),
+                                                         limit: 1).first)
+        #expect(throws: LedgerError.self) { try ops.correct(requestID: "fix-9", transfer: reservation.id, amount: cny(1_00), reason: "x", now: now + 7) }
+        // Two corrections of one transfer at once: one is judged after the other, never both past it.
+        let twice = try #require(try store.deposit(requestID: "cash-twice", wallet: alice.id, amount: cny(5_00), source: .cash, now: now).transfer)
+        let racing = ops
+        let answers = Mutex<[Outcome]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            if let outcome = try? racing.correct(requestID: "race-\(i)", transfer: twice.id, amount: cny(3_00), reason: "race", now: now + 8) {
+                answers.withLock { $0.append(outcome) }
+            }
+        }
+        let raced = answers.withLock { $0 }
+        #expect(raced.count == 2 && raced.filter { $0.transfer != nil }.count == 1 && raced.filter { $0.decline == .correctionExceedsTransfer }.count == 1,
+                "\(raced)")
         // Alice is told of the corrections like of any change to her wallet.
         let events = try store.events(after: 0, account: alice.id, limit: 100)
-        #expect(events.filter { $0.kind.hasPrefix("correction") }.map(\.delta.minorUnits) == [-450_00, -50_00], "\(events.map(\.kind))")
+        #expect(events.filter { $0.kind.hasPrefix("correction") }.map(\.delta.minorUnits) == [-450_00, -50_00, -3_00], "\(events.map(\.kind))")
         try expectAudit()
     }
 

@@ -237,8 +237,8 @@ final class Fleet: @unchecked Sendable {
     @Test("reordered: a sale's authorization is held up on the link, the sale is taken offline and synced, then the held request reaches the ledger; paid once")
     func syncOvertakesAHeldAuthorization() throws {
         let fleet = try Fleet()
-        // Only the authorization is held (3 s, past the terminal's 1 s timeout); the sync passes at once.
-        let proxy = try fleet.startProxy(["--match", "POST /v1/authorize", "--script", "delay:3000"])
+        // Only the authorization is held (8 s, well past the terminal's 1 s timeout); the sync passes at once.
+        let proxy = try fleet.startProxy(["--match", "POST /v1/authorize", "--script", "delay:8000"])
         _ = try fleet.offlineCode(allowance: "100.00")
         let sale = try fleet.charge("6.00", code: try fleet.offlineCode(), via: proxy)
         #expect(sale.status == 0, "\(sale.stderr)")
@@ -250,7 +250,7 @@ final class Fleet: @unchecked Sendable {
         let pushedAt = Int64(Date().timeIntervalSince1970 * 1000)
         // The held authorization arrives now, with the same sale id: the ledger answers it from the settled sale.
         var delivered: [String: Any]?
-        for _ in 0..<40 where delivered == nil {
+        for _ in 0..<150 where delivered == nil {
             Thread.sleep(forTimeInterval: 0.1)
             let log = (try? String(contentsOfFile: fleet.ledger.path("proxy.log"), encoding: .utf8)) ?? ""
             delivered = log.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
