@@ -35,12 +35,25 @@ final class FakeNetworkPrinter: @unchecked Sendable {
         port = Int(UInt16(bigEndian: bound.sin_port))
         listener = fd
         Thread { [self] in
-            let client = accept(fd, nil, nil)
+            // Again when a signal interrupts the wait (the suite's child processes end all the
+            // time): a printer that gave up here closed its port, and the test saw "refused".
+            func next() -> Int32 {
+                var client: Int32
+                repeat { client = accept(fd, nil, nil) } while client < 0 && errno == EINTR
+                return client
+            }
+            var client = next()
             switch behaviour {
             case .drops:
-                var linger = linger(l_onoff: 1, l_linger: 0)     // a reset, as a printer switched off mid-job
-                setsockopt(client, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
-                close(client)
+                // Every connection, not only the first: a stray one (another test probing a port
+                // it thinks free) must not use up this printer before the test's own arrives.
+                for _ in 0..<8 where client >= 0 {
+                    var linger = linger(l_onoff: 1, l_linger: 0)     // a reset, as a printer switched off mid-job
+                    setsockopt(client, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
+                    close(client)
+                    done.signal()
+                    client = next()
+                }
             case .stalls:
                 Thread.sleep(forTimeInterval: 5)
                 close(client)
