@@ -363,11 +363,50 @@ final class ServerRig: @unchecked Sendable {
                     for key in schema["required"] as? [String] ?? [] {
                         #expect(object[key] != nil, "\(method) \(call.path) \(status) lacks \(key)")
                     }
+                    for problem in openAPIMismatches(object, schema, schemas: schemas, at: "\(method) \(call.path) \(status)") {
+                        Issue.record("\(problem)")
+                    }
                     checked += 1
                 }
             }
         }
         #expect(checked >= 58)
+    }
+}
+
+/// Where `value` does not have the types `schema` gives its properties (and their items and
+/// referenced schemas, all the way down): string, integer, boolean, array or object.
+func openAPIMismatches(_ value: Any, _ schema: [String: Any], schemas: [String: Any], at path: String) -> [String] {
+    var schema = schema
+    if let ref = (schema["$ref"] as? String)?.split(separator: "/").last.map(String.init) {
+        guard let referenced = schemas[ref] as? [String: Any] else { return ["\(path): no schema \(ref)"] }
+        schema = referenced
+    }
+    // JSONSerialization gives true and false as NSNumbers of C type char, numbers as others.
+    let isBool = (value as? NSNumber).map { String(cString: $0.objCType) == "c" } ?? false
+    switch schema["type"] as? String {
+    case "string":
+        return value is String ? [] : ["\(path): \(value) is not a string"]
+    case "integer":
+        guard let number = value as? NSNumber, !isBool, number.doubleValue == number.doubleValue.rounded() else { return ["\(path): \(value) is not an integer"] }
+        return []
+    case "boolean":
+        return isBool ? [] : ["\(path): \(value) is not a boolean"]
+    case "array":
+        guard let items = value as? [Any] else { return ["\(path): \(value) is not an array"] }
+        guard let itemSchema = schema["items"] as? [String: Any] else { return [] }
+        return items.enumerated().flatMap { openAPIMismatches($0.element, itemSchema, schemas: schemas, at: "\(path)[\($0.offset)]") }
+    case "object", nil:
+        guard let object = value as? [String: Any] else {
+            return schema["type"] == nil ? [] : ["\(path): \(value) is not an object"]
+        }
+        let properties = schema["properties"] as? [String: Any] ?? [:]
+        return object.sorted { $0.key < $1.key }.flatMap { key, member -> [String] in
+            guard let property = properties[key] as? [String: Any] else { return [] }
+            return openAPIMismatches(member, property, schemas: schemas, at: "\(path).\(key)")
+        }
+    default:
+        return []
     }
 }
 
