@@ -22,7 +22,7 @@ import Testing
 
     /// The same on the PostgreSQL ledger (the server keeps running; the client dies). Schemas here
     /// are x_…: the ledger tests drop t_… schemas when they start, possibly while these run.
-    @Test(arguments: [303] as [UInt64])
+    @Test(arguments: [303, 606] as [UInt64])
     func killedAtRandomMomentsThePostgreSQLLedgerLosesAndDoublesNothing(seed: UInt64) throws {
         let cli = try CLI()
         let database = try TestPostgres.baseURL.get() + "?search_path=x_crash_\(UUID().uuidString.prefix(8).lowercased())"
