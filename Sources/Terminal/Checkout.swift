@@ -158,6 +158,7 @@ public struct Checkout: Sendable {
         }
         try journal.begin(id: saleID, terminal: terminalID, merchant: merchant.id, method: token == nil ? .customerCode : .offlineToken,
                           amount: amount, now: now)
+        Failpoint.hit("online.after-journal")
         let answer: OnlineAnswer
         do {
             answer = try online.authorize(id: saleID, merchant: merchant.id, amount: amount, code: text)
@@ -170,6 +171,7 @@ public struct Checkout: Sendable {
         }
         switch answer {
         case .approved:
+            Failpoint.hit("online.after-answer")
             return try self.answer(from: try journal.decide(id: saleID, approved: true, decline: nil, token: token, now: now), lines: lines,
                                    masked: (try? PaymentCode(text))?.masked)
         case .declined(let reason):

@@ -9,6 +9,9 @@ import Foundation
 ///
 /// - `charge.after-ledger`: the ledger has taken a customer's code and answered; the receipt is
 ///   not made yet.
+/// - `online.after-journal`: a sale through the ledger server is in the terminal's journal, and
+///   the server has not been asked yet.
+/// - `online.after-answer`: the server has answered "approved"; the journal does not know yet.
 enum Failpoint {
     static let armed = ProcessInfo.processInfo.environment["QRPOS_FAILPOINT"]
 

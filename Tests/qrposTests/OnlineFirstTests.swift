@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import LedgerServer
+import Payments
 import QrposTestSupport
 import SeededRandom
 import Synchronization
@@ -460,6 +461,35 @@ func skewedClock(_ offset: String) throws -> [String] {
         #expect(synced.filter { $0.contains("debt 1000") }.count == 1, "\(synced)")
         // Pushed again: nothing left, nothing reported twice.
         #expect((try fleet.push(via: fleet.serverURL)["debts"] as? [Any])?.isEmpty == true)
+        try fleet.expectExactlyOnce()
+    }
+
+    @Test("a terminal killed at the worst moments of a sale through the server (journal written, server not asked; server answered, journal not told): the retry answers, each sale paid once")
+    func killedAtEachStepOfASale() throws {
+        let fleet = try Fleet(funds: "200.00")
+        _ = try fleet.offlineCode(allowance: "100.00")
+        var paid = 0
+        for failpoint in ["online.after-journal", "online.after-answer"] {
+            for offline in [false, true] {
+                let code = offline ? try fleet.offlineCode() : try fleet.ledger.paymentCode(fleet.wallet)
+                let id = UUIDv7.make()
+                let dying = try fleet.terminal.run(["charge", "--server", fleet.serverURL, "--terminal-id", "T7", "--amount", "2.50", "--code", code,
+                                                    "--id", id, "--json"], environment: ["QRPOS_FAILPOINT": failpoint])
+                #expect(dying.status != 0 && dying.lines.isEmpty, "\(failpoint): killed before any answer: \(dying.stdout)")
+                #expect(try fleet.journal()[id]?.status == "authorizing", "\(failpoint): in the journal, undecided")
+                let asked = failpoint == "online.after-answer"
+                if asked { paid += 250 }
+                #expect(try Money(parsing: try fleet.merchantBalance(), currency: .CNY).minorUnits == Int64(paid),
+                        "\(failpoint), offline code \(offline): the server \(asked ? "took" : "never saw") it")
+                // The cashier retries with the sale's id: answered, and charged once in all.
+                let retried = try fleet.charge("2.50", code: code, via: fleet.serverURL, id: id)
+                #expect(retried.status == 0, "\(failpoint), offline code \(offline): \(retried.stderr)")
+                if !asked { paid += 250 }
+                #expect(try Money(parsing: try fleet.merchantBalance(), currency: .CNY).minorUnits == Int64(paid))
+                #expect(try fleet.journal()[id]?.status == "approved")
+            }
+        }
+        _ = try fleet.push(via: fleet.serverURL)
         try fleet.expectExactlyOnce()
     }
 
