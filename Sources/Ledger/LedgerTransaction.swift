@@ -21,7 +21,8 @@ public protocol LedgerTransaction: AnyObject {
     func debits(of account: String, kinds: Set<TransferKind>, since: Int64) throws -> (count: Int, sum: Int64)
     /// How much the corrections of `transfer` have moved back so far (``WalletOperations/correct(requestID:transfer:amount:reason:now:)``):
     /// the transfers of kind correction from its credit account to its debit account whose memo
-    /// begins with ``WalletOperations/correctionMemoPrefix(_:)`` (whatever their clock said).
+    /// begins with ``WalletOperations/correctionMemoPrefix(_:)``, from a day before it on
+    /// (``WalletOperations/correctionClockSlackMillis``: none is made earlier).
     /// PostgreSQL locks the account they debit first, so two corrections of one transfer are
     /// judged one after the other.
     func corrected(_ transfer: Transfer) throws -> Int64

@@ -331,6 +331,11 @@ public struct WalletOperations: Sendable {
     /// The memo every correction of `transferID` begins with, which ties it to what it corrects.
     public static func correctionMemoPrefix(_ transferID: String) -> String { "correction of \(transferID): " }
 
+    /// How much earlier than the transfer it corrects a correction's clock may say it is: a
+    /// correction is refused below that, so the corrections of a transfer are all found among
+    /// the transfers from then on (a bounded read, not every debit of a busy account).
+    public static let correctionClockSlackMillis: Int64 = 86_400_000
+
     /// Corrects an earlier transfer by a new one, never by an edit (TigerBeetle's rule): `amount`
     /// of it moved back, from the account it credited to the one it debited, with the
     /// operator's `reason` in the memo. The corrections of one transfer never move back more
@@ -358,6 +363,9 @@ public struct WalletOperations: Sendable {
             let offline = [Self.offlineAllowanceAccount(""), Self.offlineDebtAccount("")]
             guard ![t.debitAccount, t.creditAccount].contains(where: { id in offline.contains { id.hasPrefix($0) } }) else {
                 throw LedgerError(.invalidRequest, "transfer \(original) moves an offline allowance or debt: the settlement's own, not corrected")
+            }
+            guard now >= t.createdAt - Self.correctionClockSlackMillis else {
+                throw LedgerError(.invalidRequest, "this clock says the correction comes a day or more before transfer \(original): set the clock right")
             }
             guard amount.currency == t.amount.currency else { return try declined(tx, requestID, .currencyMismatch) }
             // An exact retry is answered by its first outcome, whatever was corrected since.

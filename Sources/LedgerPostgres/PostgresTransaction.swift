@@ -192,7 +192,8 @@ final class PostgresTransaction: LedgerTransaction {
         let prefix = WalletOperations.correctionMemoPrefix(transfer.id)
         return try conn.query("""
             SELECT COALESCE(SUM(amount), 0)::int8 FROM transfer
-            WHERE debit_account = \(transfer.creditAccount) AND credit_account = \(transfer.debitAccount)
+            WHERE debit_account = \(transfer.creditAccount) AND created_at >= \(transfer.createdAt - WalletOperations.correctionClockSlackMillis)
+              AND credit_account = \(transfer.debitAccount)
               AND kind = 'correction' AND starts_with(memo, \(prefix))
             """, logger: logger).wait().first!.decode(Int64.self)
     }

@@ -107,8 +107,9 @@ final class SQLiteTransaction: LedgerTransaction {
         let prefix = WalletOperations.correctionMemoPrefix(transfer.id)
         return try Int64.fetchOne(db, sql: """
             SELECT COALESCE(SUM(amount), 0) FROM transfer
-            WHERE debit_account = ? AND credit_account = ? AND kind = 'correction' AND substr(memo, 1, ?) = ?
-            """, arguments: [transfer.creditAccount, transfer.debitAccount, prefix.unicodeScalars.count, prefix]) ?? 0
+            WHERE debit_account = ? AND created_at >= ? AND credit_account = ? AND kind = 'correction' AND substr(memo, 1, ?) = ?
+            """, arguments: [transfer.creditAccount, transfer.createdAt - WalletOperations.correctionClockSlackMillis, transfer.debitAccount,
+                              prefix.unicodeScalars.count, prefix]) ?? 0
     }
 
     func storedDecline(_ requestID: String) throws -> (fingerprint: String, decline: Decline)? {

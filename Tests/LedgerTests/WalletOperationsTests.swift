@@ -115,6 +115,13 @@ struct WalletScenarios {
         #expect(throws: LedgerError.self) { try ops.correct(requestID: "fix-5", transfer: hold.id, amount: cny(1_00), reason: "x", now: now + 7) }
         #expect(throws: LedgerError.self) { try ops.correct(requestID: "fix-6", transfer: "nope", amount: cny(1_00), reason: "x", now: now + 7) }
         #expect(throws: LedgerError.self) { try ops.correct(requestID: "fix-7", transfer: typo.id, amount: cny(1_00), reason: "  ", now: now + 7) }
+        // A clock a day or more behind the transfer cannot correct it (its correction would be
+        // stamped where the bound does not look).
+        #expect(throws: LedgerError.self) {
+            try ops.correct(requestID: "fix-10", transfer: typo.id, amount: cny(1_00), reason: "x", now: now - 86_400_001)
+        }
+        #expect(try ops.correct(requestID: "fix-11", transfer: typo.id, amount: cny(1_00), reason: "x", now: now - 86_400_000).decline
+                == .correctionExceedsTransfer, "a day behind it still sees every correction")
         // What an operator does not correct: a payment (it is refunded), a leg of an exchange, an allowance.
         let shop = try store.createMerchant(name: "Shop", city: "Hangzhou", categoryCode: "5411", countryCode: "CN", currency: .CNY, now: now)
         let paid = try #require(try store.createTransfers([Transfer(id: "pay-1", kind: .payment, debitAccount: alice.id, creditAccount: shop.id,
