@@ -117,7 +117,7 @@ let package = Package(
         // Boots a QEMU guest with a real V4L2 driver; runs whenever QEMU is installed.
         .testTarget(name: "HardwareTests", swiftSettings: strict),
         .testTarget(name: "LedgerServerTests", dependencies: [
-            "LedgerServer", "Ledger", "LedgerSQLite", "Terminal", "Payments",
+            "LedgerServer", "Ledger", "LedgerSQLite", "Terminal", "Payments", "BankRail",
         ], swiftSettings: strict),
         .testTarget(name: "qrposTests", dependencies: ["Payments", "Barcodes", "QrposTestSupport", "LedgerServer", "SeededRandom", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: strict),
     ],

@@ -392,8 +392,11 @@ extension Transfer {
     /// The same request again: every field the client chose matches (the timestamp is the
     /// ledger's, and a post of "all of it" may have been sent as 0).
     func sameRequest(as request: Transfer) -> Bool {
+        // A post or void asked with amount 0 means "the whole hold", and is recorded with the
+        // amount it moved or released: the same request again matches it (a bank's repeated
+        // "returned" was refused as different before).
         let amountMatches = amount == request.amount
-            || flags.contains(.postPending) && request.amount.minorUnits == 0 && request.amount.currency == amount.currency
+            || !flags.isDisjoint(with: .resolving) && request.amount.minorUnits == 0 && request.amount.currency == amount.currency
         return kind == request.kind && debitAccount == request.debitAccount && creditAccount == request.creditAccount
             && amountMatches && flags == request.flags && pendingID == request.pendingID
             && timeoutMillis == request.timeoutMillis && refundOf == request.refundOf && orderID == request.orderID

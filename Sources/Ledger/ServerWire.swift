@@ -333,6 +333,35 @@ public struct WalletMoveWire: Codable, Sendable, Equatable {
     }
 }
 
+/// `POST /v1/bank/callbacks`: a bank's answer about an instruction, by the hold's reference
+/// (the deposit's or withdrawal's request id).
+public struct BankCallbackWire: Codable, Sendable, Equatable {
+    public let reference: String
+    /// "settled" or "returned".
+    public let outcome: String
+
+    public init(reference: String, outcome: String) {
+        self.reference = reference
+        self.outcome = outcome
+    }
+
+    /// "applied" (the first answer, or the same again: `replayed`) or "refused" (no such hold,
+    /// or an answer contradicting the first), with the ledger's reason.
+    public struct Answer: Codable, Sendable, Equatable {
+        public let status: String
+        public let transfer: String?
+        public let replayed: Bool?
+        public let reason: String?
+
+        public init(status: String, transfer: String?, replayed: Bool?, reason: String?) {
+            self.status = status
+            self.transfer = transfer
+            self.replayed = replayed
+            self.reason = reason
+        }
+    }
+}
+
 /// `POST /v1/wallets/{id}/quotes`: what the exchange desk gives for an amount, until when.
 public struct QuoteRequestWire: Codable, Sendable, Equatable {
     public let amount: Int64

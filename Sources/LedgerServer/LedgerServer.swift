@@ -62,12 +62,15 @@ public struct WalletRegistration: Sendable, Codable, Hashable {
 public final class RequestAuthenticator: Sendable {
     private let terminals: [String: (registration: TerminalRegistration, key: OfflinePublicKey)]
     private let wallets: [String: OfflinePublicKey]
+    private let banks: [String: OfflinePublicKey]
     public let skewMillis: Int64
     /// Nonces seen, with when they may be forgotten (after the skew window they would be refused
     /// for their time anyway).
     private let nonces = Mutex<[String: Int64]>([:])
 
-    public init(terminals: [TerminalRegistration], wallets: [WalletRegistration] = [], skewMillis: Int64 = 300_000) throws {
+    /// `banks` are registered as wallets are: an id and the public key its callbacks are signed with.
+    public init(terminals: [TerminalRegistration], wallets: [WalletRegistration] = [], banks: [WalletRegistration] = [],
+                skewMillis: Int64 = 300_000) throws {
         func key(_ hex: String, _ who: String) throws -> OfflinePublicKey {
             guard let raw = Hex.bytes(hex), let key = try? OfflinePublicKey(raw: raw) else {
                 throw Rejection(status: .internalServerError, reason: "\(who)'s public key is not 64 hex digits")
@@ -80,6 +83,9 @@ public final class RequestAuthenticator: Sendable {
         var phones: [String: OfflinePublicKey] = [:]
         for w in wallets { phones[w.id] = try key(w.publicKey, "wallet \(w.id)") }
         self.wallets = phones
+        var rails: [String: OfflinePublicKey] = [:]
+        for b in banks { rails[b.id] = try key(b.publicKey, "bank \(b.id)") }
+        self.banks = rails
         self.skewMillis = skewMillis
     }
 
@@ -91,6 +97,11 @@ public final class RequestAuthenticator: Sendable {
     /// The wallet that signed the request (its phone's key).
     public func authenticateWallet(method: String, path: String, headers: HTTPFields, body: [UInt8], now: Int64) -> Result<String, Rejection> {
         check(RequestSignature.walletHeader, "wallet", { wallets[$0] }, method: method, path: path, headers: headers, body: body, now: now)
+    }
+
+    /// The bank that signed the request.
+    public func authenticateBank(method: String, path: String, headers: HTTPFields, body: [UInt8], now: Int64) -> Result<String, Rejection> {
+        check(RequestSignature.bankHeader, "bank", { banks[$0] }, method: method, path: path, headers: headers, body: body, now: now)
     }
 
     private func check(_ idHeader: String, _ what: String, _ keyOf: (String) -> OfflinePublicKey?, method: String, path: String,
@@ -290,6 +301,35 @@ public enum LedgerHTTP {
                 return PaymentStatusWire(id: id, status: "paid", amount: paid, currency: first.amount.currency.code)
             }
             return try encode(status)
+        }
+
+        // A bank's answer about a held deposit or withdrawal (its webhook): the first answer
+        // decides, the same one again changes nothing, a contradicting one is refused; answers
+        // may come twice and in any order (``SimulatedBankRail`` sends them so).
+        router.post("v1/bank/callbacks") { request, context in
+            let body = Array(buffer: try await request.body.collect(upTo: 4 << 10))
+            let bank: String
+            switch authenticator.authenticateBank(method: request.method.rawValue, path: request.uri.path, headers: request.headers, body: body,
+                                                  now: UnixTime.nowMillis()) {
+            case .success(let id): bank = id
+            case .failure(let rejection): return reject(rejection, path: request.uri.path, logger: logger)
+            }
+            let asked = try decoded(BankCallbackWire.self, body, what: "not a bank callback", logger: logger)
+            guard let outcome = BankOutcome(rawValue: asked.outcome), !asked.reference.isEmpty, asked.reference.count <= 64 else {
+                throw logged(Rejection(status: .badRequest, reason: "a reference of 1 to 64 characters and an outcome, settled or returned"), logger)
+            }
+            let result = try await onLedger(logger) {
+                try WalletOperations(store: store).bankCallback(reference: asked.reference, outcome: outcome, now: UnixTime.nowMillis())
+            }
+            switch result {
+            case .created(let t), .exists(let t):
+                let replayed = { if case .exists = result { true } else { false } }()
+                return try encode(BankCallbackWire.Answer(status: "applied", transfer: t.id, replayed: replayed, reason: nil))
+            case .refused(let refusal):
+                logger.notice("refused a bank callback", metadata: ["bank": "\(bank)", "reference": "\(asked.reference)",
+                                                                    "outcome": "\(asked.outcome)", "reason": "\(refusal)"])
+                return try encode(BankCallbackWire.Answer(status: "refused", transfer: nil, replayed: nil, reason: "\(refusal)"))
+            }
         }
 
         // The balance of the terminal's own merchant; a wallet's is its owner's business (the

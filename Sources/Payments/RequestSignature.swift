@@ -12,6 +12,8 @@ import Foundation
 public enum RequestSignature {
     public static let terminalHeader = "X-Qrpos-Terminal"
     public static let walletHeader = "X-Qrpos-Wallet"
+    /// A bank calling back about an instruction (``bankHeader``'s value is the bank's id).
+    public static let bankHeader = "X-Qrpos-Bank"
     public static let timeHeader = "X-Qrpos-Time"
     public static let nonceHeader = "X-Qrpos-Nonce"
     public static let signatureHeader = "X-Qrpos-Signature"

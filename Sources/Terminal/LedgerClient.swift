@@ -42,11 +42,25 @@ public struct LedgerClient: OfflineSettler, OnlineAuthorizer {
 
     /// A wallet's phone: requests signed with its device key as the wallet.
     public init(server: URL, wallet: String, key: OfflineDeviceKey, timeoutSeconds: Double = 10) {
+        self.init(server: server, principal: RequestSignature.walletHeader, id: wallet, key: key, timeoutSeconds: timeoutSeconds)
+    }
+
+    /// A bank calling back (``bankCallback(_:)``): requests signed with the bank's key.
+    public init(server: URL, bank: String, key: OfflineDeviceKey, timeoutSeconds: Double = 10) {
+        self.init(server: server, principal: RequestSignature.bankHeader, id: bank, key: key, timeoutSeconds: timeoutSeconds)
+    }
+
+    private init(server: URL, principal: String, id: String, key: SigningKey, timeoutSeconds: Double) {
         self.server = server
-        terminalID = wallet
+        terminalID = id
         self.key = key
         self.timeoutSeconds = timeoutSeconds
-        principalHeader = RequestSignature.walletHeader
+        principalHeader = principal
+    }
+
+    /// A bank's answer about a held deposit or withdrawal.
+    public func bankCallback(_ asked: BankCallbackWire) throws -> BankCallbackWire.Answer {
+        try call("POST", "/v1/bank/callbacks", body: Array(try JSONEncoder().encode(asked)), as: BankCallbackWire.Answer.self)
     }
 
     public struct Failed: Error, CustomStringConvertible {

@@ -35,6 +35,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("JSON file of the terminals allowed to call.", valueName: "file")) var terminals: String
     @Option(help: ArgumentHelp("JSON file of the wallets' phones allowed to call: [{\"id\": …, \"public_key\": <from `qrpos wallet key`>}].", valueName: "file"))
     var wallets: String?
+    @Option(help: ArgumentHelp("JSON file of the banks allowed to call back about held deposits and withdrawals (POST /v1/bank/callbacks): [{\"id\": …, \"public_key\": …}].", valueName: "file"))
+    var banks: String?
     @Option(name: .customLong("request-window"), help: "Seconds a signed request's time may be from this server's clock; a request not answered within it can never be taken later.")
     var requestWindow = 300
     @Option(name: .customLong("sweep-seconds"), help: "How often expired holds and ended offline allowances are released.") var sweepSeconds = 60
@@ -57,9 +59,16 @@ struct ServeCommand: ParsableCommand {
                 throw Failure("\(wallets) is not a list of wallets: \(error)")
             }
         }
+        var rails: [WalletRegistration] = []
+        if let banks {
+            guard let data = FileManager.default.contents(atPath: banks) else { throw Failure("cannot read \(banks)") }
+            do { rails = try JSONDecoder().decode([WalletRegistration].self, from: data) } catch {
+                throw Failure("\(banks) is not a list of banks: \(error)")
+            }
+        }
         let authenticator: RequestAuthenticator
         do {
-            authenticator = try RequestAuthenticator(terminals: registrations, wallets: phones, skewMillis: Int64(requestWindow) * 1000)
+            authenticator = try RequestAuthenticator(terminals: registrations, wallets: phones, banks: rails, skewMillis: Int64(requestWindow) * 1000)
         } catch let rejection as Rejection {
             throw Failure(rejection.reason)
         }

@@ -1,3 +1,4 @@
+import BankRail
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -20,6 +21,8 @@ final class ServerRig: @unchecked Sendable {
     let issuer: OfflineIssuerKey
     let phone = OfflineDeviceKey()
     let terminalKey = TerminalKey()
+    /// The bank the server takes callbacks from (`--banks`).
+    let bankKey = OfflineDeviceKey()
     let merchant: Merchant
     let otherMerchant: Merchant
     let wallet: Account
@@ -65,8 +68,10 @@ final class ServerRig: @unchecked Sendable {
         try JSONEncoder().encode(terminals).write(to: dir.appendingPathComponent("terminals.json"))
         // The wallet's phone signs its own requests with its device key.
         try JSONEncoder().encode([WalletRegistration(id: wallet.id, publicKey: phone.publicKey.hex)]).write(to: dir.appendingPathComponent("wallets.json"))
+        try JSONEncoder().encode([WalletRegistration(id: "bank-1", publicKey: bankKey.publicKey.hex)]).write(to: dir.appendingPathComponent("banks.json"))
         server = try ServerProcess(executable: Self.executable, home: dir.path, terminals: dir.appendingPathComponent("terminals.json").path, port: 0,
-                                   wallets: dir.appendingPathComponent("wallets.json").path, stderr: log)
+                                   wallets: dir.appendingPathComponent("wallets.json").path,
+                                   extra: ["--banks", dir.appendingPathComponent("banks.json").path], stderr: log)
         port = server.port
     }
 
@@ -276,6 +281,48 @@ final class ServerRig: @unchecked Sendable {
         #expect(try rig.ledger.audit().passed)
     }
 
+    @Test("a bank calls back over signed HTTP, twice and out of order as rails do: the phone's held deposits and withdrawals end as the bank decided, each once")
+    func bankCallbacksOverHTTP() throws {
+        let rig = try ServerRig()
+        defer { rig.stop() }
+        let phone = LedgerClient(server: rig.url, wallet: rig.wallet.id, key: rig.phone, timeoutSeconds: 5)
+        let bank = LedgerClient(server: rig.url, bank: "bank-1", key: rig.bankKey, timeoutSeconds: 5)
+        var rail = SimulatedBankRail(seed: 9, failurePerMille: 300, duplicatePerMille: 600)
+        let before = try #require(try rig.ledger.account(rig.wallet.id))
+        var clock = rig.now
+        var references: [(String, SimulatedBankRail.Direction, Int64)] = []
+        for i in 0..<12 {
+            let id = UUIDv7.make(), amount = Int64(100 + i * 10), deposit = i % 3 != 0
+            let held = try phone.move(deposit ? "deposits" : "withdrawals", WalletMoveWire(id: id, amount: amount, currency: "CNY"))
+            #expect(held.status == "held", "\(held)")
+            rail.submit(reference: id, direction: deposit ? .deposit : .withdrawal, amount: Money(minorUnits: amount, currency: .CNY), now: clock)
+            references.append((id, deposit ? .deposit : .withdrawal, amount))
+            clock += 3_600_000
+        }
+        var applied = 0, replayed = 0
+        for callback in rail.deliver(upTo: clock + 30 * 86_400_000) {
+            let answer = try bank.bankCallback(BankCallbackWire(reference: callback.reference, outcome: callback.settled ? "settled" : "returned"))
+            #expect(answer.status == "applied", "\(callback) \(answer)")
+            if answer.replayed == true { replayed += 1 } else { applied += 1 }
+        }
+        #expect(applied == 12 && replayed > 0, "each hold decided once, the repeats changing nothing: \(applied) applied, \(replayed) repeated")
+        var expected = before.balance.minorUnits
+        for (id, direction, amount) in references where rail.decided[id]!.settled {
+            expected += direction == .deposit ? amount : -amount
+            #expect(try rig.ledger.pendingStatus(id).map { if case .posted = $0 { true } else { false } } == true)
+        }
+        #expect(try rig.ledger.account(rig.wallet.id)?.balance.minorUnits == expected)
+        // A contradicting answer is refused; an unknown reference too; only a registered bank may call.
+        let first = try #require(references.first { rail.decided[$0.0]!.settled })
+        #expect(try bank.bankCallback(BankCallbackWire(reference: first.0, outcome: "returned")).status == "refused")
+        #expect(try bank.bankCallback(BankCallbackWire(reference: "no-such-hold", outcome: "settled")).status == "refused")
+        let impostor = LedgerClient(server: rig.url, bank: rig.wallet.id, key: rig.phone, timeoutSeconds: 5)
+        #expect(throws: LedgerClient.Failed.self) { try impostor.bankCallback(BankCallbackWire(reference: first.0, outcome: "returned")) }
+        #expect(throws: LedgerClient.Failed.self) { try bank.bankCallback(BankCallbackWire(reference: first.0, outcome: "maybe")) }
+        #expect(try rig.ledger.account(rig.wallet.id)?.balance.minorUnits == expected)
+        #expect(try rig.ledger.audit().passed)
+    }
+
     /// The server against its own OpenAPI document (assets/openapi.json): every path and method
     /// it lists answers, with a status the document lists for it, and a JSON body holding the
     /// properties that status's schema requires.
@@ -323,7 +370,8 @@ final class ServerRig: @unchecked Sendable {
                       "/v1/wallets/{id}/transfers": try move(other.id), "/v1/wallets/{id}/withdrawals": try move(nil),
                       "/v1/wallets/{id}/deposits": try move(nil), "/v1/wallets/{id}/bills": try move("biller-power"),
                       "/v1/wallets/{id}/quotes": Array(try JSONEncoder().encode(QuoteRequestWire(amount: 1_000, currency: "CNY", toCurrency: "USD"))),
-                      "/v1/wallets/{id}/exchanges": Array(try JSONEncoder().encode(ExchangeWire(id: UUIDv7.make(), to: dollars.id, quote: QuoteWire(quote))))]
+                      "/v1/wallets/{id}/exchanges": Array(try JSONEncoder().encode(ExchangeWire(id: UUIDv7.make(), to: dollars.id, quote: QuoteWire(quote)))),
+                      "/v1/bank/callbacks": Array(try JSONEncoder().encode(BankCallbackWire(reference: "no-such-hold", outcome: "settled")))]
         var checked = 0
         for (template, operations) in paths.sorted(by: { $0.key < $1.key }) {
             for (method, spec) in operations {
@@ -339,10 +387,11 @@ final class ServerRig: @unchecked Sendable {
                     request.httpMethod = method.uppercased()
                     if !body.isEmpty { request.httpBody = Data(body) }
                     if call.signed {
-                        // Wallet routes are signed by the wallet's phone, the rest by the terminal.
-                        let asWallet = template.hasPrefix("/v1/wallets/")
-                        for (k, v) in try RequestSignature.headers(principal: asWallet ? RequestSignature.walletHeader : RequestSignature.terminalHeader,
-                                                                    id: asWallet ? rig.wallet.id : "T1", key: asWallet ? rig.phone : rig.terminalKey,
+                        // Wallet routes are signed by the wallet's phone, a bank's callback by the bank, the rest by the terminal.
+                        let (principal, id, key) = template.hasPrefix("/v1/wallets/") ? (RequestSignature.walletHeader, rig.wallet.id, rig.phone)
+                            : template.hasPrefix("/v1/bank/") ? (RequestSignature.bankHeader, "bank-1", rig.bankKey)
+                            : (RequestSignature.terminalHeader, "T1", rig.terminalKey)
+                        for (k, v) in try RequestSignature.headers(principal: principal, id: id, key: key,
                                                                     method: method.uppercased(), path: call.path, body: body, time: UnixTime.nowMillis()) {
                             request.setValue(v, forHTTPHeaderField: k)
                         }
@@ -370,7 +419,7 @@ final class ServerRig: @unchecked Sendable {
                 }
             }
         }
-        #expect(checked >= 58)
+        #expect(checked >= 60)
     }
 }
 

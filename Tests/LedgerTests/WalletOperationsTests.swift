@@ -253,7 +253,11 @@ struct WalletScenarios {
                 }
             }
             for callback in rail.deliver(upTo: clock) {
-                _ = try ops.bankCallback(reference: callback.reference, outcome: callback.settled ? .settled : .returned, now: clock)
+                let result = try ops.bankCallback(reference: callback.reference, outcome: callback.settled ? .settled : .returned, now: clock)
+                // A repeat is the first answer again, never a refusal (a bank would resend it forever).
+                if case .refused(let why) = result, why != .pendingTransferExpired {
+                    Issue.record("seed \(seed): \(callback) refused: \(why)")
+                }
             }
             _ = try store.expirePending(now: clock)
             let violations = try store.audit().violations
