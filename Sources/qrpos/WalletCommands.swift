@@ -10,8 +10,19 @@ struct WalletCommand: ParsableCommand {
         commandName: "wallet",
         abstract: "The customer's side: wallets, top-ups, withdrawals, payment codes, paying a merchant QR.",
         subcommands: [Create.self, Deposit.self, Withdraw.self, Balance.self, History.self, Code.self, Token.self, Pay.self,
-                      Transfer.self, Bill.self, Quote.self, Exchange.self, BankCallback.self, Alerts.self, Key.self]
+                      Transfer.self, Bill.self, Quote.self, Exchange.self, Refund.self, BankCallback.self, Alerts.self, Key.self]
     )
+
+    /// `qrpos refund` under the wallet's commands too, so every money movement of the wallet is
+    /// reachable here: a refund is still the merchant's act (`--merchant`, the terminal's receipt
+    /// book), back to the wallet that paid, never above the payment in total.
+    struct Refund: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Refund all or part of a merchant's payment back to the wallet that paid it (as `qrpos refund`).")
+        @OptionGroup var refund: RefundCommand
+        func validate() throws { try refund.validate() }
+        func run() throws { try refund.run() }
+    }
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Open a wallet; prints its id.")

@@ -234,6 +234,19 @@ struct CLITests {
         #expect(try cli.run(["ledger", "audit"]).status == 0)
     }
 
+    @Test("wallet refund: the merchant's refund from the wallet's commands, partial, never above the payment")
+    func refundUnderWallet() throws {
+        let (cli, merchant, wallet) = try CLI.shop("Noodles", funds: "50.00")
+        let sale = try cli.run(["charge", "--merchant", merchant, "--amount", "12.00", "--code", try cli.paymentCode(wallet), "--json"])
+        #expect(sale.status == 0, "\(sale.stderr)")
+        let refunded = try cli.run(["wallet", "refund", "T1-000001", "--amount", "5.00", "--merchant", merchant, "--json"])
+        #expect(refunded.status == 0, "\(refunded.stderr)")
+        #expect(try cli.run(["wallet", "balance", wallet]).stdout == "43.00 CNY\n")
+        let tooMuch = try cli.run(["wallet", "refund", "T1-000001", "--amount", "7.01", "--merchant", merchant])
+        #expect(tooMuch.status == 3 && tooMuch.stderr.contains("exceed"), "\(tooMuch.stderr)")
+        #expect(try cli.run(["ledger", "audit"]).status == 0)
+    }
+
     @Test("bad input gets one clear line and a non-zero exit")
     func badInput() throws {
         let cli = try CLI()
