@@ -107,7 +107,7 @@ extension WalletOperations {
                                      now: Int64) throws -> OfflineSettlement {
         try store.transaction(now: now) { tx in
             try Self.settle(tx, OfflinePayment(id: paymentID, serial: serial, counter: counter, merchant: merchant, amount: amount),
-                            online: false, now: now).get()
+                            online: false, now: now, limits: limits).get()
         }
     }
 
@@ -163,7 +163,7 @@ extension WalletOperations {
             try tx.deferringWrites {
                 payments.map { p in
                     Result { () throws(LedgerError) -> OfflineSettlement in
-                        do { return try Self.settle(tx, p, online: false, now: now).get() } catch let error as LedgerError {
+                        do { return try Self.settle(tx, p, online: false, now: now, limits: limits).get() } catch let error as LedgerError {
                             throw error
                         } catch {
                             throw LedgerError(.storage, "\(error)")
@@ -176,12 +176,11 @@ extension WalletOperations {
 
     /// Settles `p`; `online` (an authorization, not a forwarded payment) declines instead of
     /// lending, and declines a code already used. A forwarded payment is never declined.
-    /// Online (`limits` given), the part the wallet pays beyond the allowance is a payment from
-    /// the wallet like any other, judged by its limits and velocity rules; what a terminal took
-    /// offline is settled whatever they say (the merchant handed the goods over on the offline
-    /// rules).
+    /// Online, the part the wallet pays beyond the allowance is a payment from the wallet like
+    /// any other, judged by its `limits` and velocity rules; what a terminal took offline is
+    /// settled whatever they say (the merchant handed the goods over on the offline rules).
     private static func settle(_ tx: any LedgerTransaction, _ p: OfflinePayment, online: Bool,
-                               now: Int64, limits: (@Sendable (Currency) -> WalletLimits)? = nil) throws -> Result<OfflineSettlement, Decline> {
+                               now: Int64, limits: (Currency) -> WalletLimits) throws -> Result<OfflineSettlement, Decline> {
         let (paymentID, serial, merchant, amount) = (p.id, p.serial, p.merchant, p.amount)
         guard !paymentID.isEmpty, paymentID.count <= 56 else { throw LedgerError(.invalidRequest, "an offline payment id is 1 to 56 characters") }
         guard amount.minorUnits > 0, amount.minorUnits <= LedgerLimits.transferAmountMax else {
@@ -234,7 +233,7 @@ extension WalletOperations {
         let fromWallet = min(amount.minorUnits - fromAllowance, max(0, wallet.available.minorUnits))
         let debt = amount.minorUnits - fromAllowance - fromWallet
         if online && debt > 0 { return .failure(.insufficientFunds) }
-        if online, fromWallet > 0, let limits,
+        if online, fromWallet > 0,
            let decline = try WalletOperations.limitDecline(tx, wallet: wallet, amount: Money(minorUnits: fromWallet, currency: amount.currency),
                                                            requestID: ids.wallet, limits: limits(amount.currency)) {
             return .failure(decline)

@@ -217,10 +217,10 @@ public enum LedgerHTTP {
 
         router.post("v1/sync") { request, context in
             let body = Array(buffer: try await request.body.collect(upTo: bodyBytesMax))
-            let terminal = try signer(request, body: body, authenticator: authenticator, logger: logger)
-            let batch = try decoded(SyncWire.Request.self, body, what: "not a sync batch", logger: logger)
+            let terminal = try signer(request, body: body, authenticator: authenticator)
+            let batch = try decoded(SyncWire.Request.self, body, what: "not a sync batch")
             guard batch.entries.count <= 1_000 else {
-                return reject(Rejection(status: .badRequest, reason: "a sync batch holds at most 1000 entries"), path: request.uri.path, logger: logger)
+                throw Rejection(status: .badRequest, reason: "a sync batch holds at most 1000 entries")
             }
             var answers: [SyncWire.Answer] = []
             var toSettle: [ForwardedPayment] = []
@@ -255,17 +255,15 @@ public enum LedgerHTTP {
         let authorizer = OnlineAuthorization(store: store, issuers: issuers, clockSkewMillis: clockSkewMillis)
         router.post("v1/authorize") { request, context in
             let body = Array(buffer: try await request.body.collect(upTo: 64 << 10))
-            let terminal = try signer(request, body: body, authenticator: authenticator, logger: logger)
-            let asked = try decoded(AuthorizeWire.Request.self, body, what: "not an authorization request", logger: logger)
+            let terminal = try signer(request, body: body, authenticator: authenticator)
+            let asked = try decoded(AuthorizeWire.Request.self, body, what: "not an authorization request")
             guard asked.merchant == terminal.merchant else {
-                return reject(Rejection(status: .forbidden, reason: "terminal \(terminal.id) does not act for merchant \(asked.merchant)"),
-                              path: request.uri.path, logger: logger)
+                throw Rejection(status: .forbidden, reason: "terminal \(terminal.id) does not act for merchant \(asked.merchant)")
             }
             guard let currency = Currency(asked.currency), asked.amount > 0, !asked.id.isEmpty, asked.id.count <= 56 else {
-                return reject(Rejection(status: .badRequest, reason: "an id of 1 to 56 characters, a known currency and an amount above zero"),
-                              path: request.uri.path, logger: logger)
+                throw Rejection(status: .badRequest, reason: "an id of 1 to 56 characters, a known currency and an amount above zero")
             }
-            let answer = try await onLedger(logger) {
+            let answer = try await onLedger {
                 try authorizer.authorize(asked, amount: Money(minorUnits: asked.amount, currency: currency), terminal: terminal.id)
             }
             if answer.status != "approved" {
@@ -276,22 +274,21 @@ public enum LedgerHTTP {
         }
 
         router.get("v1/terminal") { request, context in
-            let terminal = try signer(request, body: [], authenticator: authenticator, logger: logger)
+            let terminal = try signer(request, body: [], authenticator: authenticator)
             guard let merchant = try await NIOThreadPool.singleton.runIfActive({ try store.merchant(terminal.merchant) }) else {
-                return reject(Rejection(status: .notFound, reason: "terminal \(terminal.id)'s merchant \(terminal.merchant) is not in the ledger"),
-                              path: request.uri.path, logger: logger)
+                throw Rejection(status: .notFound, reason: "terminal \(terminal.id)'s merchant \(terminal.merchant) is not in the ledger")
             }
             return try encode(TerminalConfigWire(terminal: terminal.id, merchant: MerchantWire(merchant), issuerKeys: issuers.map(\.hex),
                                                  time: UnixTime.nowMillis(), requestWindowMillis: authenticator.skewMillis))
         }
 
         addOrderRoutes(router, store: store, authenticator: authenticator, logger: logger)
-        addWalletRoutes(router, store: store, issuer: issuer, authenticator: authenticator, logger: logger)
+        addWalletRoutes(router, store: store, issuer: issuer, authenticator: authenticator)
 
         // What became of a sale the terminal never heard back about: its payment (the sale's id,
         // or the wallet's part of one taken offline) to this terminal's merchant, if any.
         router.get("v1/payments/:id") { request, context in
-            let terminal = try signer(request, body: [], authenticator: authenticator, logger: logger)
+            let terminal = try signer(request, body: [], authenticator: authenticator)
             let id = try context.parameters.require("id")
             let status = try await NIOThreadPool.singleton.runIfActive { () -> PaymentStatusWire in
                 let parts = try WalletOperations.paymentParts(id).compactMap { try store.transfer($0) }
@@ -308,17 +305,13 @@ public enum LedgerHTTP {
         // may come twice and in any order (``SimulatedBankRail`` sends them so).
         router.post("v1/bank/callbacks") { request, context in
             let body = Array(buffer: try await request.body.collect(upTo: 4 << 10))
-            let bank: String
-            switch authenticator.authenticateBank(method: request.method.rawValue, path: request.uri.path, headers: request.headers, body: body,
-                                                  now: UnixTime.nowMillis()) {
-            case .success(let id): bank = id
-            case .failure(let rejection): return reject(rejection, path: request.uri.path, logger: logger)
-            }
-            let asked = try decoded(BankCallbackWire.self, body, what: "not a bank callback", logger: logger)
+            let bank = try authenticator.authenticateBank(method: request.method.rawValue, path: request.uri.path, headers: request.headers, body: body,
+                                                          now: UnixTime.nowMillis()).get()
+            let asked = try decoded(BankCallbackWire.self, body, what: "not a bank callback")
             guard let outcome = BankOutcome(rawValue: asked.outcome), !asked.reference.isEmpty, asked.reference.count <= 64 else {
-                throw logged(Rejection(status: .badRequest, reason: "a reference of 1 to 64 characters and an outcome, settled or returned"), logger)
+                throw Rejection(status: .badRequest, reason: "a reference of 1 to 64 characters and an outcome, settled or returned")
             }
-            let result = try await onLedger(logger) {
+            let result = try await onLedger {
                 try WalletOperations(store: store).bankCallback(reference: asked.reference, outcome: outcome, now: UnixTime.nowMillis())
             }
             switch result {
@@ -335,13 +328,13 @@ public enum LedgerHTTP {
         // The balance of the terminal's own merchant; a wallet's is its owner's business (the
         // wallet routes, signed by its phone), and another merchant's is no terminal's.
         router.get("v1/accounts/:id") { request, context in
-            let terminal = try signer(request, body: [], authenticator: authenticator, logger: logger)
+            let terminal = try signer(request, body: [], authenticator: authenticator)
             let id = try context.parameters.require("id")
             guard id == terminal.merchant else {
-                throw logged(Rejection(status: .forbidden, reason: "terminal \(terminal.id) may read only its merchant's account, not \(id)"), logger)
+                throw Rejection(status: .forbidden, reason: "terminal \(terminal.id) may read only its merchant's account, not \(id)")
             }
             guard let account = try await NIOThreadPool.singleton.runIfActive({ try store.account(id) }) else {
-                return reject(Rejection(status: .notFound, reason: "no account \(id)"), path: request.uri.path, logger: logger)
+                throw Rejection(status: .notFound, reason: "no account \(id)")
             }
             return json(["id": account.id, "kind": account.kind.rawValue, "currency": account.currency.code,
                          "balance": account.balance.decimalString, "available": account.available.decimalString])
@@ -362,7 +355,7 @@ public enum LedgerHTTP {
         /// The ledger's orders, or 501 on a store that has none.
         @Sendable func orders() throws(Rejection) -> any LedgerStore {
             guard let orders = store as? any LedgerStore else {
-                throw logged(Rejection(status: .notImplemented, reason: "this ledger store holds no merchant-presented orders"), logger)
+                throw Rejection(status: .notImplemented, reason: "this ledger store holds no merchant-presented orders")
             }
             return orders
         }
@@ -372,22 +365,22 @@ public enum LedgerHTTP {
                 guard let order = try ledger.order(id, now: UnixTime.nowMillis()) else { return nil }
                 return OrderWire(order, wallet: try order.paymentID.flatMap { try ledger.transfer($0)?.debitAccount })
             }
-            guard let found else { throw logged(Rejection(status: .notFound, reason: "no order \(id)"), logger) }
+            guard let found else { throw Rejection(status: .notFound, reason: "no order \(id)") }
             guard found.merchant == terminal.merchant else {
-                throw logged(Rejection(status: .forbidden, reason: "terminal \(terminal.id) does not act for order \(id)'s merchant"), logger)
+                throw Rejection(status: .forbidden, reason: "terminal \(terminal.id) does not act for order \(id)'s merchant")
             }
             return found
         }
 
         router.post("v1/orders") { request, context in
             let body = Array(buffer: try await request.body.collect(upTo: 64 << 10))
-            let terminal = try signer(request, body: body, authenticator: authenticator, logger: logger)
+            let terminal = try signer(request, body: body, authenticator: authenticator)
             let ledger = try orders()
-            let asked = try decoded(NewOrderWire.self, body, what: "not an order", logger: logger)
+            let asked = try decoded(NewOrderWire.self, body, what: "not an order")
             guard let currency = Currency(asked.currency), asked.amount > 0, (1...25).contains(asked.id.unicodeScalars.count) else {
-                throw logged(Rejection(status: .badRequest, reason: "an id of 1 to 25 characters, a known currency and an amount above zero"), logger)
+                throw Rejection(status: .badRequest, reason: "an id of 1 to 25 characters, a known currency and an amount above zero")
             }
-            let made = try await onLedger(logger) {
+            let made = try await onLedger {
                 try ledger.createOrder(id: asked.id, merchant: terminal.merchant, amount: Money(minorUnits: asked.amount, currency: currency),
                                        terminalID: terminal.id, expiresAt: asked.expiresAt, now: UnixTime.nowMillis())
             }
@@ -395,13 +388,13 @@ public enum LedgerHTTP {
         }
 
         router.get("v1/orders/:id") { request, context in
-            let terminal = try signer(request, body: [], authenticator: authenticator, logger: logger)
+            let terminal = try signer(request, body: [], authenticator: authenticator)
             return try encode(try await order(try context.parameters.require("id"), of: terminal, in: try orders()))
         }
 
         router.post("v1/orders/:id/cancel") { request, context in
             let body = Array(buffer: try await request.body.collect(upTo: 4 << 10))
-            let terminal = try signer(request, body: body, authenticator: authenticator, logger: logger)
+            let terminal = try signer(request, body: body, authenticator: authenticator)
             let ledger = try orders()
             let id = try context.parameters.require("id")
             _ = try await order(id, of: terminal, in: ledger)
@@ -416,7 +409,7 @@ public enum LedgerHTTP {
         // ledger is looked at every 50 ms (a payment may come from another process writing the
         // same ledger); a comment line every 5 s keeps idle links open.
         router.get("v1/orders/:id/events") { request, context in
-            let terminal = try signer(request, body: [], authenticator: authenticator, logger: logger)
+            let terminal = try signer(request, body: [], authenticator: authenticator)
             let ledger = try orders()
             let id = try context.parameters.require("id")
             let first = try await order(id, of: terminal, in: ledger)
@@ -443,13 +436,13 @@ public enum LedgerHTTP {
 
         router.post("v1/refunds") { request, context in
             let body = Array(buffer: try await request.body.collect(upTo: 64 << 10))
-            let terminal = try signer(request, body: body, authenticator: authenticator, logger: logger)
+            let terminal = try signer(request, body: body, authenticator: authenticator)
             let ledger = try orders()
-            let asked = try decoded(RefundWire.self, body, what: "not a refund", logger: logger)
+            let asked = try decoded(RefundWire.self, body, what: "not a refund")
             guard let currency = Currency(asked.currency), asked.amount > 0 else {
-                throw logged(Rejection(status: .badRequest, reason: "a known currency and an amount above zero"), logger)
+                throw Rejection(status: .badRequest, reason: "a known currency and an amount above zero")
             }
-            let outcome = try await onLedger(logger) {
+            let outcome = try await onLedger {
                 try ledger.refund(requestID: asked.id, payment: asked.payment, merchant: terminal.merchant,
                                   amount: Money(minorUnits: asked.amount, currency: currency), now: UnixTime.nowMillis())
             }
@@ -461,22 +454,22 @@ public enum LedgerHTTP {
     }
 
     /// The request's JSON body, or a 400 saying what it should have been.
-    static func decoded<T: Decodable>(_ type: T.Type, _ body: [UInt8], what: String, logger: Logger) throws(Rejection) -> T {
+    static func decoded<T: Decodable>(_ type: T.Type, _ body: [UInt8], what: String) throws(Rejection) -> T {
         do { return try JSONDecoder().decode(T.self, from: Data(body)) } catch {
-            throw logged(Rejection(status: .badRequest, reason: "\(what): \(error)"), logger)
+            throw Rejection(status: .badRequest, reason: "\(what): \(error)")
         }
     }
 
     /// Runs a ledger call on the blocking pool; a refusal of the request itself (an id reused
     /// with other fields, something unknown, a bad request) is answered 422 with its reason, and
     /// a storage failure stays an error (500).
-    static func onLedger<T: Sendable>(_ logger: Logger, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    static func onLedger<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         let result = try await NIOThreadPool.singleton.runIfActive { () throws -> Result<T, Rejection> in
             do { return .success(try body()) } catch let error as LedgerError where error.code != .storage {
                 return .failure(Rejection(status: .unprocessableContent, reason: error.message))
             }
         }
-        do { return try result.get() } catch { throw logged(error, logger) }
+        return try result.get()
     }
 
     /// One server-sent event: its name, its id when it has one, and `value` as JSON on its data line.
@@ -484,27 +477,11 @@ public enum LedgerHTTP {
         ByteBuffer(bytes: Array("\(id.map { "id: \($0)\n" } ?? "")event: \(name)\ndata: ".utf8) + Array(try JSONEncoder().encode(value)) + Array("\n\n".utf8))
     }
 
-    static func logged(_ rejection: Rejection, _ logger: Logger) -> Rejection {
-        logger.notice("rejected a request", metadata: ["status": "\(rejection.status.code)", "reason": "\(rejection.reason)"])
-        return rejection
-    }
-
     /// The terminal that signed the request; a request that fails ``RequestAuthenticator`` is
-    /// logged with its reason and answered 401.
-    static func signer(_ request: Request, body: [UInt8], authenticator: RequestAuthenticator, logger: Logger) throws(Rejection) -> TerminalRegistration {
-        switch authenticator.authenticate(method: request.method.rawValue, path: request.uri.path, headers: request.headers, body: body,
-                                          now: UnixTime.nowMillis()) {
-        case .success(let terminal): return terminal
-        case .failure(let rejection):
-            logger.notice("rejected a request", metadata: ["path": "\(request.uri.path)", "status": "\(rejection.status.code)",
-                                                          "reason": "\(rejection.reason)"])
-            throw rejection
-        }
-    }
-
-    static func reject(_ rejection: Rejection, path: String, logger: Logger) -> Response {
-        logger.notice("rejected a request", metadata: ["path": "\(path)", "status": "\(rejection.status.code)", "reason": "\(rejection.reason)"])
-        return json(["error": rejection.reason], status: rejection.status)
+    /// answered 401 (and logged with its reason, as every rejection is, by ``RejectionLog``).
+    static func signer(_ request: Request, body: [UInt8], authenticator: RequestAuthenticator) throws(Rejection) -> TerminalRegistration {
+        try authenticator.authenticate(method: request.method.rawValue, path: request.uri.path, headers: request.headers, body: body,
+                                       now: UnixTime.nowMillis()).get()
     }
 
     static func json(_ object: [String: String], status: HTTPResponse.Status = .ok) -> Response {
@@ -518,19 +495,18 @@ public enum LedgerHTTP {
     }
 }
 
-/// Logs every request answered with an error the routes did not log themselves: a path that is
-/// not the API's, a body too large or unreadable, a storage failure. A ``Rejection`` is logged
-/// where it is made, with what the route knows (the terminal, the entry), and passes through.
+/// Logs every request answered with an error, with its path, status and reason: a route's
+/// ``Rejection`` (unsigned, forbidden, unknown, malformed), a path that is not the API's, a body
+/// too large, a storage failure. The one place rejections are logged, so no route can forget to.
 struct RejectionLog<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let rejection as Rejection {
-            throw rejection
         } catch let error as any HTTPResponseError {
-            logger.notice("rejected a request", metadata: ["path": "\(request.uri.path)", "status": "\(error.status.code)", "reason": "\(error)"])
+            let reason = (error as? Rejection)?.reason ?? "\(error)"
+            logger.notice("rejected a request", metadata: ["path": "\(request.uri.path)", "status": "\(error.status.code)", "reason": "\(reason)"])
             throw error
         } catch {
             logger.error("failed a request", metadata: ["path": "\(request.uri.path)", "status": "500", "reason": "\(error)"])

@@ -13,22 +13,18 @@ import Payments
 /// (its allowance reserved at once), one-time codes, and paying a merchant's QR.
 extension LedgerHTTP {
     static func addWalletRoutes(_ router: Router<BasicRequestContext>, store: any TransactionalLedgerStore, issuer: OfflineIssuerKey?,
-                                authenticator: RequestAuthenticator, logger: Logger) {
+                                authenticator: RequestAuthenticator) {
         /// The wallet the request is for, which must be the one that signed it.
         @Sendable func owner(_ request: Request, _ context: BasicRequestContext, body: [UInt8]) throws -> String {
             let id = try context.parameters.require("id")
-            switch authenticator.authenticateWallet(method: request.method.rawValue, path: request.uri.path, headers: request.headers,
-                                                    body: body, now: UnixTime.nowMillis()) {
-            case .success(let wallet) where wallet == id: return id
-            case .success(let wallet):
-                throw logged(Rejection(status: .forbidden, reason: "wallet \(wallet) may act only for itself, not \(id)"), logger)
-            case .failure(let rejection):
-                throw logged(rejection, logger)
-            }
+            let wallet = try authenticator.authenticateWallet(method: request.method.rawValue, path: request.uri.path, headers: request.headers,
+                                                              body: body, now: UnixTime.nowMillis()).get()
+            guard wallet == id else { throw Rejection(status: .forbidden, reason: "wallet \(wallet) may act only for itself, not \(id)") }
+            return id
         }
         @Sendable func codes() throws(Rejection) -> any LedgerStore {
             guard let codes = store as? any LedgerStore else {
-                throw logged(Rejection(status: .notImplemented, reason: "this ledger store holds no one-time codes or orders"), logger)
+                throw Rejection(status: .notImplemented, reason: "this ledger store holds no one-time codes or orders")
             }
             return codes
         }
@@ -36,7 +32,7 @@ extension LedgerHTTP {
         router.get("v1/wallets/:id") { request, context in
             let wallet = try owner(request, context, body: [])
             guard let account = try await NIOThreadPool.singleton.runIfActive({ try store.account(wallet) }), account.kind == .wallet else {
-                return reject(Rejection(status: .notFound, reason: "no wallet \(wallet)"), path: request.uri.path, logger: logger)
+                throw Rejection(status: .notFound, reason: "no wallet \(wallet)")
             }
             return json(["id": account.id, "kind": account.kind.rawValue, "currency": account.currency.code,
                          "balance": account.balance.decimalString, "available": account.available.decimalString])
@@ -87,19 +83,18 @@ extension LedgerHTTP {
             let body = Array(buffer: try await request.body.collect(upTo: 16 << 10))
             let wallet = try owner(request, context, body: body)
             guard let issuer else {
-                throw logged(Rejection(status: .notImplemented, reason: "this server has no offline issuer key"), logger)
+                throw Rejection(status: .notImplemented, reason: "this server has no offline issuer key")
             }
-            let asked = try decoded(CertificateRequestWire.self, body, what: "not a certificate request", logger: logger)
+            let asked = try decoded(CertificateRequestWire.self, body, what: "not a certificate request")
             guard let currency = Currency(asked.currency), let raw = Hex.bytes(asked.deviceKey), let device = try? OfflinePublicKey(raw: raw),
                   OfflineCertificate.isValidSerial(asked.serial) else {
-                throw logged(Rejection(status: .badRequest, reason: "a lower-case UUIDv7 serial, a 64-hex-digit device key and a known currency"),
-                             logger)
+                throw Rejection(status: .badRequest, reason: "a lower-case UUIDv7 serial, a 64-hex-digit device key and a known currency")
             }
             let now = UnixTime.nowMillis()
             guard asked.validUntil > now, asked.validUntil <= now + 30 * 86_400_000 else {
-                throw logged(Rejection(status: .unprocessableContent, reason: "a certificate is valid for up to 30 days from now"), logger)
+                throw Rejection(status: .unprocessableContent, reason: "a certificate is valid for up to 30 days from now")
             }
-            let outcome = try await onLedger(logger) {
+            let outcome = try await onLedger {
                 try WalletOperations(store: store).reserveOfflineAllowance(
                     serial: asked.serial, wallet: wallet, amount: Money(minorUnits: asked.allowance, currency: currency),
                     validUntil: asked.validUntil, now: now)
@@ -125,19 +120,19 @@ extension LedgerHTTP {
             router.post("v1/wallets/:id/\(kind)") { request, context in
                 let body = Array(buffer: try await request.body.collect(upTo: 16 << 10))
                 let wallet = try owner(request, context, body: body)
-                let asked = try decoded(WalletMoveWire.self, body, what: "not a wallet request", logger: logger)
+                let asked = try decoded(WalletMoveWire.self, body, what: "not a wallet request")
                 guard let currency = Currency(asked.currency), asked.amount > 0, !asked.id.isEmpty, asked.id.count <= 64 else {
-                    throw logged(Rejection(status: .badRequest, reason: "an id of 1 to 64 characters, a known currency and an amount above zero"), logger)
+                    throw Rejection(status: .badRequest, reason: "an id of 1 to 64 characters, a known currency and an amount above zero")
                 }
                 let recipient: WalletOperations.Recipient? = asked.to.map { .wallet($0) } ?? asked.toPhone.map { .phone($0) }
                 if kind == "transfers" && recipient == nil {
-                    throw logged(Rejection(status: .badRequest, reason: "a transfer names its recipient: to (a wallet id) or to_phone"), logger)
+                    throw Rejection(status: .badRequest, reason: "a transfer names its recipient: to (a wallet id) or to_phone")
                 }
                 if kind == "bills" && (asked.to ?? "").isEmpty {
-                    throw logged(Rejection(status: .badRequest, reason: "a bill names its biller: to"), logger)
+                    throw Rejection(status: .badRequest, reason: "a bill names its biller: to")
                 }
                 let amount = Money(minorUnits: asked.amount, currency: currency)
-                let outcome = try await onLedger(logger) {
+                let outcome = try await onLedger {
                     let ops = WalletOperations(store: store), now = UnixTime.nowMillis()
                     switch kind {
                     case "transfers": return try ops.transfer(requestID: asked.id, from: wallet, to: recipient!, amount: amount, memo: asked.memo ?? "", now: now)
@@ -156,26 +151,24 @@ extension LedgerHTTP {
         router.post("v1/wallets/:id/quotes") { request, context in
             let body = Array(buffer: try await request.body.collect(upTo: 4 << 10))
             _ = try owner(request, context, body: body)
-            let asked = try decoded(QuoteRequestWire.self, body, what: "not a quote request", logger: logger)
+            let asked = try decoded(QuoteRequestWire.self, body, what: "not a quote request")
             guard let from = Currency(asked.currency), let into = Currency(asked.toCurrency), asked.amount > 0 else {
-                throw logged(Rejection(status: .badRequest, reason: "two known currencies and an amount above zero"), logger)
+                throw Rejection(status: .badRequest, reason: "two known currencies and an amount above zero")
             }
-            do {
-                return try encode(QuoteWire(try WalletOperations(store: store).quote(Money(minorUnits: asked.amount, currency: from), into: into,
-                                                                                     now: UnixTime.nowMillis())))
-            } catch let error as LedgerError {
-                throw logged(Rejection(status: .unprocessableContent, reason: error.message), logger)
+            let quote = try await onLedger {
+                try WalletOperations(store: store).quote(Money(minorUnits: asked.amount, currency: from), into: into, now: UnixTime.nowMillis())
             }
+            return try encode(QuoteWire(quote))
         }
 
         router.post("v1/wallets/:id/exchanges") { request, context in
             let body = Array(buffer: try await request.body.collect(upTo: 8 << 10))
             let wallet = try owner(request, context, body: body)
-            let asked = try decoded(ExchangeWire.self, body, what: "not an exchange", logger: logger)
+            let asked = try decoded(ExchangeWire.self, body, what: "not an exchange")
             guard let quote = asked.quote.quote, !asked.id.isEmpty, asked.id.count <= 64, !asked.to.isEmpty else {
-                throw logged(Rejection(status: .badRequest, reason: "an id of 1 to 64 characters, a recipient and a quote in known currencies"), logger)
+                throw Rejection(status: .badRequest, reason: "an id of 1 to 64 characters, a recipient and a quote in known currencies")
             }
-            let outcome = try await onLedger(logger) {
+            let outcome = try await onLedger {
                 try WalletOperations(store: store).exchange(requestID: asked.id, quote: quote, from: wallet, to: asked.to, now: UnixTime.nowMillis())
             }
             return try encode(AuthorizeWire.Response(id: asked.id, outcome: outcome, wallet: { _ in wallet }))
@@ -195,11 +188,11 @@ extension LedgerHTTP {
             let body = Array(buffer: try await request.body.collect(upTo: 16 << 10))
             let wallet = try owner(request, context, body: body)
             let ledger = try codes()
-            let asked = try decoded(WalletPaymentWire.self, body, what: "not a payment", logger: logger)
+            let asked = try decoded(WalletPaymentWire.self, body, what: "not a payment")
             guard let currency = Currency(asked.currency), asked.amount > 0, !asked.id.isEmpty, asked.id.count <= 64 else {
-                throw logged(Rejection(status: .badRequest, reason: "an id of 1 to 64 characters, a known currency and an amount above zero"), logger)
+                throw Rejection(status: .badRequest, reason: "an id of 1 to 64 characters, a known currency and an amount above zero")
             }
-            let outcome = try await onLedger(logger) {
+            let outcome = try await onLedger {
                 try ledger.payOrder(requestID: asked.id, orderID: asked.order, wallet: wallet, merchant: asked.merchant,
                                     amount: Money(minorUnits: asked.amount, currency: currency), now: UnixTime.nowMillis())
             }

@@ -202,14 +202,14 @@ public struct Checkout: Sendable {
     public func presentOrder(amount: Money, lines: [Receipt.Line] = [], orderID: String? = nil,
                              now: Int64 = UnixTime.nowMillis()) throws -> PresentedOrder {
         let (id, qr, expiresAt) = try orderQR(amount: amount, lines: lines, orderID: orderID, now: now)
-        try book?.keepBasket(sale: id, lines: lines, now: now)
         let order = try embedded().createOrder(id: id, merchant: merchant.id, amount: amount, terminalID: terminalID,
                                                expiresAt: expiresAt, now: now)
         return PresentedOrder(order: order, qr: qr, payload: qr.merchantQR.encoded())
     }
 
     /// An order's id, QR and expiry, checked before the order exists anywhere: a merchant whose
-    /// name does not fit EMVCo's limits leaves no orphan order behind.
+    /// name does not fit EMVCo's limits leaves no orphan order behind. The basket's `lines` are
+    /// kept in the receipt book under the order id, for the receipt of its payment.
     func orderQR(amount: Money, lines: [Receipt.Line], orderID: String?, now: Int64) throws -> (id: String, qr: OrderQR, expiresAt: Int64) {
         try checkReceiptFields(lines: lines)
         // 62-01 holds at most 25 characters: a UUIDv7 without dashes is 32, so an id made here is
@@ -223,6 +223,7 @@ public struct Checkout: Sendable {
                              categoryCode: merchant.categoryCode, countryCode: merchant.countryCode, amount: amount,
                              orderID: shortID, referenceLabel: nil, terminalLabel: terminalID,
                              expiresAt: expiresAt / 1000)
+        try book?.keepBasket(sale: shortID, lines: lines, now: now)
         return (shortID, qr, expiresAt)
     }
 

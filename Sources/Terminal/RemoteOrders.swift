@@ -14,7 +14,6 @@ extension Checkout {
     public func presentOrder(amount: Money, lines: [Receipt.Line] = [], client: LedgerClient, journal: TerminalJournal,
                              orderID: String? = nil, now: Int64 = UnixTime.nowMillis()) throws -> PresentedOrder {
         let (id, qr, expiresAt) = try orderQR(amount: amount, lines: lines, orderID: orderID, now: now)
-        try book?.keepBasket(sale: id, lines: lines, now: now)
         try journal.begin(id: id, terminal: terminalID, merchant: merchant.id, method: .merchantQR, amount: amount, now: now)
         let made: Order
         do {

@@ -46,26 +46,19 @@ struct ServeCommand: ParsableCommand {
         guard (1...3_600).contains(requestWindow) else { throw ValidationError("--request-window is 1 to 3600 seconds") }
     }
 
+    /// The registrations a JSON file lists (`--terminals`, `--wallets`, `--banks`); none without a file.
+    private func registered<T: Decodable>(_ path: String?, as: T.Type, what: String) throws -> [T] {
+        guard let path else { return [] }
+        guard let data = FileManager.default.contents(atPath: path) else { throw Failure("cannot read \(path)") }
+        do { return try JSONDecoder().decode([T].self, from: data) } catch {
+            throw Failure("\(path) is not a list of \(what): \(error)")
+        }
+    }
+
     func run() throws {
-        guard let data = FileManager.default.contents(atPath: terminals) else { throw Failure("cannot read \(terminals)") }
-        let registrations: [TerminalRegistration]
-        do { registrations = try JSONDecoder().decode([TerminalRegistration].self, from: data) } catch {
-            throw Failure("\(terminals) is not a list of terminals: \(error)")
-        }
-        var phones: [WalletRegistration] = []
-        if let wallets {
-            guard let data = FileManager.default.contents(atPath: wallets) else { throw Failure("cannot read \(wallets)") }
-            do { phones = try JSONDecoder().decode([WalletRegistration].self, from: data) } catch {
-                throw Failure("\(wallets) is not a list of wallets: \(error)")
-            }
-        }
-        var rails: [WalletRegistration] = []
-        if let banks {
-            guard let data = FileManager.default.contents(atPath: banks) else { throw Failure("cannot read \(banks)") }
-            do { rails = try JSONDecoder().decode([WalletRegistration].self, from: data) } catch {
-                throw Failure("\(banks) is not a list of banks: \(error)")
-            }
-        }
+        let registrations = try registered(terminals, as: TerminalRegistration.self, what: "terminals")
+        let phones = try registered(wallets, as: WalletRegistration.self, what: "wallets")
+        let rails = try registered(banks, as: WalletRegistration.self, what: "banks")
         let authenticator: RequestAuthenticator
         do {
             authenticator = try RequestAuthenticator(terminals: registrations, wallets: phones, banks: rails, skewMillis: Int64(requestWindow) * 1000)
