@@ -12,7 +12,7 @@ public enum AuthorizeWire {
         /// Minor units.
         public let amount: Int64
         public let currency: String
-        /// The code as scanned: 18 digits, or an offline code (QRPOS:OFF1:…).
+        /// The code as scanned: 18 digits, or an offline code (QRPOS:OFF1:… or QRPOS:OFF2:…).
         public let code: String
 
         public init(id: String, merchant: String, amount: Int64, currency: String, code: String) {
@@ -238,16 +238,25 @@ public struct CertificateRequestWire: Codable, Sendable, Equatable {
     }
 }
 
-/// The answer: the certificate (Base45 of its bytes) or why not.
+/// The answer: the certificate (Base45 of its bytes) and its cryptogram key, or why not.
 public struct CertificateWire: Codable, Sendable, Equatable {
     /// "issued" or "declined".
     public let status: String
     public let certificate: String?
+    /// The key (hex) the phone makes each code's cryptogram with, for the ledger's eyes
+    /// (``OfflineToken/cryptogram``): the phone keeps it as secret as its device key.
+    public let cryptogramKey: String?
     public let reason: String?
 
-    public init(status: String, certificate: String? = nil, reason: String? = nil) {
+    enum CodingKeys: String, CodingKey {
+        case status, certificate, reason
+        case cryptogramKey = "cryptogram_key"
+    }
+
+    public init(status: String, certificate: String? = nil, cryptogramKey: String? = nil, reason: String? = nil) {
         self.status = status
         self.certificate = certificate
+        self.cryptogramKey = cryptogramKey
         self.reason = reason
     }
 }

@@ -55,14 +55,22 @@ struct SQLiteReader: LedgerReading {
         return found
     }
 
+    /// An account read is remembered when found: the engine answers from its own changes before
+    /// asking, so what is remembered is what the database holds until the engine writes.
     mutating func account(_ id: String) throws -> Account? {
         if let known = accounts[id] { return known }
-        return try fetchOne(.account, id, SQLiteRows.account)
+        let found = try fetchOne(.account, id, SQLiteRows.account)
+        if let found { accounts[id] = .some(found) }
+        return found
     }
 
+    /// A transfer read is remembered, found or not: transfers are only ever written through the
+    /// engine, which answers for the ones it made.
     mutating func transfer(_ id: String) throws -> Transfer? {
         if let known = transfers[id] { return known }
-        return try fetchOne(.transfer, id, SQLiteRows.transfer)
+        let found = try fetchOne(.transfer, id, SQLiteRows.transfer)
+        transfers[id] = .some(found)
+        return found
     }
 
     mutating func pendingStatus(_ id: String) throws -> PendingStatus? {

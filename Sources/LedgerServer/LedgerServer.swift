@@ -141,6 +141,9 @@ public struct OnlineAuthorization: Sendable {
     private let verifier: OfflineVerifier
     public let clockSkewMillis: Int64
 
+    /// The device's signature is checked here, not a cryptogram (``OfflineVerifier``): a code
+    /// comes online from any terminal, not only from one that checked it, and one verification
+    /// per sale costs little; the cryptogram spares the ledger that cost on the bulk of forwarded payments.
     public init(store: any TransactionalLedgerStore, issuers: [OfflinePublicKey], clockSkewMillis: Int64) {
         self.store = store
         ops = WalletOperations(store: store)
@@ -209,7 +212,7 @@ public enum LedgerHTTP {
         let router = Router(context: BasicRequestContext.self)
         // Before every route, so that none is answered with an error nobody logged.
         router.add(middleware: RejectionLog(logger: logger))
-        let settler = LedgerSettler(ops: WalletOperations(store: store), issuers: issuers, clockSkewMillis: clockSkewMillis)
+        let settler = LedgerSettler(ops: WalletOperations(store: store), issuers: issuers, issuer: issuer, clockSkewMillis: clockSkewMillis)
 
         router.get("v1/health") { _, _ in
             json(["status": "ok"])

@@ -108,7 +108,8 @@ extension LedgerHTTP {
                 let certificate = try OfflineCertificate.issue(serial: asked.serial, walletID: wallet, device: device,
                                                                allowance: reservation.amount, validFrom: reservation.createdAt,
                                                                validUntil: asked.validUntil, issuer: issuer)
-                answer = CertificateWire(status: "issued", certificate: Base45.encode(certificate.bytes))
+                answer = CertificateWire(status: "issued", certificate: Base45.encode(certificate.bytes),
+                                         cryptogramKey: Hex.string(issuer.cryptogramKey(serial: asked.serial)))
             }
             return try encode(answer)
         }

@@ -13,6 +13,8 @@ struct PhoneState: Codable {
     var deviceSeed: String      // base45
     var certificate: String?    // base45 of the certificate's bytes
     var counter: UInt32
+    /// The certificate's cryptogram key (hex), given with it: every code then carries a cryptogram.
+    var cryptogramKey: String?
 
     static func path(_ store: StoreOptions, wallet: String) -> String {
         ((store.homeDirectory as NSString).appendingPathComponent("phones") as NSString).appendingPathComponent(wallet + ".json")
@@ -91,6 +93,7 @@ extension WalletCommand {
                     throw Failure("the ledger server's certificate is not for this phone")
                 }
                 phone.certificate = text
+                phone.cryptogramKey = answer.cryptogramKey
             } else if allowance != nil || certificate == nil || certificate!.validUntil < now {
                 let ledger = try store.openCore()
                 guard let account = try ledger.account(wallet), account.kind == .wallet else { throw Failure("no wallet \(wallet)") }
@@ -104,14 +107,17 @@ extension WalletCommand {
                 let outcome = try WalletOperations(store: ledger).reserveOfflineAllowance(serial: serial, wallet: wallet, amount: amount,
                                                                                          validUntil: validUntil, now: now)
                 if let decline = outcome.decline { throw Declined(reason: decline.description) }
+                let issuer = try store.offlineIssuerKey()
                 certificate = try OfflineCertificate.issue(serial: serial, walletID: wallet, device: device.publicKey, allowance: amount,
-                                                           validFrom: now, validUntil: validUntil, issuer: try store.offlineIssuerKey())
+                                                           validFrom: now, validUntil: validUntil, issuer: issuer)
                 phone.certificate = Base45.encode(certificate!.bytes)
+                phone.cryptogramKey = Hex.string(issuer.cryptogramKey(serial: serial))
             }
             phone.counter += 1
             // The counter is saved before the code is shown: a code is never shown twice.
             try phone.save(path)
-            let token = try OfflineToken.make(certificate: certificate!, device: device, counter: phone.counter, time: now)
+            let token = try OfflineToken.make(certificate: certificate!, device: device, counter: phone.counter, time: now,
+                                              cryptogramKey: phone.cryptogramKey.flatMap(Hex.bytes))
             if let png { try ImageFile.write(Render.raster(try QREncoder.encode(token.text), moduleSize: 4), to: png) }
             if terminal { print(Render.terminal(try QREncoder.encode(token.text))) }
             if json {
@@ -156,7 +162,8 @@ struct SyncPushCommand: ParsableCommand {
             guard let url = URL(string: server), url.scheme == "http" || url.scheme == "https" else { throw Failure("--server is an http:// URL, not \(server)") }
             settler = LedgerClient(server: url, terminalID: terminal.terminal, key: try store.terminalKey(), timeoutSeconds: timeoutSeconds)
         } else {
-            settler = LedgerSettler(ops: WalletOperations(store: try store.openCore()), issuers: [try store.offlineIssuerKey().publicKey],
+            let issuer = try store.offlineIssuerKey()
+            settler = LedgerSettler(ops: WalletOperations(store: try store.openCore()), issuers: [issuer.publicKey], issuer: issuer,
                                     clockSkewMillis: OfflinePolicy.standard(for: .CNY).clockSkewMillis)
         }
         let journal = try TerminalJournal(path: path)

@@ -15,8 +15,9 @@ import Terminal
 ///   the code is parsed from its text as the scanner hands it over.
 /// - `sync-upload`: those approvals forwarded to `qrpos ledger serve` (a child process, SQLite
 ///   ledger) in signed batches of 500 over loopback HTTP, two out at once (as `qrpos sync push`
-///   sends them); each batch is checked again by the server and settled in one ledger
-///   transaction. Entries per second, and each batch's time.
+///   sends them); each batch is checked again by the server (the certificate once, then each
+///   code's cryptogram, as the phones of `qrpos wallet token` make them) and settled in one
+///   ledger transaction. Entries per second, and each batch's time.
 ///
 /// - `online-authorize`: a sale on a fresh offline code asked of the same server online first
 ///   (`POST /v1/authorize`, signed, over loopback HTTP: the server verifies the code, checks its
@@ -56,7 +57,8 @@ struct SyncBench {
         policy.unsyncedAmountMax = .max / 4
         let texts = try (0..<count).map { k -> String in
             let (device, cert) = phones[k % phones.count]
-            return try OfflineToken.make(certificate: cert, device: device, counter: UInt32(k / phones.count + 1), time: now).text
+            return try OfflineToken.make(certificate: cert, device: device, counter: UInt32(k / phones.count + 1), time: now,
+                                         cryptogramKey: issuer.cryptogramKey(serial: cert.serial)).text
         }
         var times: [Double] = []
         times.reserveCapacity(count)

@@ -83,9 +83,12 @@ final class ServerRig: @unchecked Sendable {
         LedgerClient(server: url, terminalID: terminal, key: key ?? terminalKey, timeoutSeconds: 5)
     }
 
-    /// Takes an offline payment at the terminal (the journal), as a checkout would.
-    func take(_ minor: Int64, counter: UInt32, merchant: String? = nil) throws -> String {
-        let token = try OfflineToken.make(certificate: certificate, device: phone, counter: counter, time: UnixTime.nowMillis())
+    /// Takes an offline payment at the terminal (the journal), as a checkout would; the code
+    /// made under `certificate` (the rig's) with `cryptogramKey` when given.
+    func take(_ minor: Int64, counter: UInt32, merchant: String? = nil, certificate: OfflineCertificate? = nil,
+              cryptogramKey: [UInt8]? = nil) throws -> String {
+        let token = try OfflineToken.make(certificate: certificate ?? self.certificate, device: phone, counter: counter,
+                                          time: UnixTime.nowMillis(), cryptogramKey: cryptogramKey)
         let id = UUIDv7.make()
         let result = try journal.approveOffline(id: id, terminal: "T1", merchant: merchant ?? self.merchant.id,
                                                 amount: Money(minorUnits: minor, currency: .CNY), token: token,
@@ -219,6 +222,36 @@ final class ServerRig: @unchecked Sendable {
                                                 validUntil: rig.certificate.validUntil, issuer: OfflineIssuerKey())
         let forged = try OfflineToken.make(certificate: fake, device: rig.phone, counter: 6, time: UnixTime.nowMillis())
         #expect(try client.authorize(id: UUIDv7.make(), merchant: rig.merchant.id, amount: amount, code: forged.text) != .approved(wallet: rig.wallet.id))
+        #expect(try rig.ledger.audit().passed)
+    }
+
+    /// The phone is given its certificate's cryptogram key over HTTP; the server then checks
+    /// the cryptogram of each forwarded code in place of its Ed25519 signature, and refuses a
+    /// code whose cryptogram the phone did not make though its signature is right (what a
+    /// terminal cannot tell).
+    @Test("a certificate comes with its cryptogram key; forwarded codes are settled by their cryptogram, a wrong one refused")
+    func cryptogramsOverHTTP() throws {
+        let rig = try ServerRig()
+        defer { rig.stop() }
+        let phone = LedgerClient(server: rig.url, wallet: rig.wallet.id, key: rig.phone, timeoutSeconds: 5)
+        let serial = UUIDv7.make()
+        let asked = CertificateRequestWire(serial: serial, deviceKey: rig.phone.publicKey.hex, allowance: 5_000, currency: "CNY",
+                                           validUntil: UnixTime.nowMillis() + 3_600_000)
+        let answer = try phone.requestCertificate(asked)
+        let key = try #require(answer.cryptogramKey.flatMap(Hex.bytes))
+        #expect(answer.status == "issued" && key == rig.issuer.cryptogramKey(serial: serial))
+        #expect(try phone.requestCertificate(asked) == answer, "asked again: the same certificate and key")
+        let certificate = try OfflineCertificate(bytes: try #require(answer.certificate.flatMap(Base45.decode)))
+
+        let good = try rig.take(1_200, counter: 1, certificate: certificate, cryptogramKey: key)
+        var wrongKey = key
+        wrongKey[0] ^= 1
+        let forged = try rig.take(800, counter: 2, certificate: certificate, cryptogramKey: wrongKey)
+        let report = try Forwarder(journal: rig.journal, settler: rig.settler()).forwardAll(sleep: { _ in })
+        #expect(report.settled == 1 && report.refused == 1 && report.left == 0)
+        #expect(try rig.ledger.transfer(good) != nil && rig.ledger.transfer(forged) == nil)
+        #expect(try rig.journal.entry(forged)?.syncResult?.contains("cryptogram") == true)
+        #expect(try rig.ledger.account(rig.merchant.id)?.balance.minorUnits == 1_200)
         #expect(try rig.ledger.audit().passed)
     }
 
@@ -450,8 +483,10 @@ func openAPIMismatches(_ value: Any, _ schema: [String: Any], schemas: [String: 
             return schema["type"] == nil ? [] : ["\(path): \(value) is not an object"]
         }
         let properties = schema["properties"] as? [String: Any] ?? [:]
+        // A schema that lists its properties lists them all, unless it says it is a map.
+        let open = properties.isEmpty || schema["additionalProperties"] != nil
         return object.sorted { $0.key < $1.key }.flatMap { key, member -> [String] in
-            guard let property = properties[key] as? [String: Any] else { return [] }
+            guard let property = properties[key] as? [String: Any] else { return open ? [] : ["\(path).\(key): not in the document"] }
             return openAPIMismatches(member, property, schemas: schemas, at: "\(path).\(key)")
         }
     default:

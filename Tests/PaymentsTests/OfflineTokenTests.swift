@@ -193,6 +193,61 @@ import Testing
         }
     }
 
+    /// The ledger's verifier (made with the issuer's own key) checks a code's cryptogram in place
+    /// of its device signature; a terminal's, with no secret, checks the signature whatever the
+    /// code carries.
+    @Test("a cryptogram: only the phone given its key makes it; the ledger checks it instead of the signature, a terminal never")
+    func cryptogram() throws {
+        let cert = try certificate()
+        let key = issuer.cryptogramKey(serial: cert.serial)
+        #expect(key == issuer.cryptogramKey(serial: cert.serial), "derived again, the same")
+        #expect(key != issuer.cryptogramKey(serial: try certificate().serial), "another certificate, another key")
+        #expect(key != OfflineIssuerKey().cryptogramKey(serial: cert.serial), "another issuer, another key")
+        let token = try OfflineToken.make(certificate: cert, device: device, counter: 3, time: now, cryptogramKey: key)
+        #expect(token.text.hasPrefix(OfflineToken.prefixWithCryptogram) && OfflineToken.looksLikeToken(token.text))
+        #expect(token.text.utf8.count < 410, "16 bytes more: 401 characters, still a version-12 QR at level M as wallet token --png draws it")
+        let parsed = try OfflineToken(parsing: token.text)
+        #expect(parsed == token && parsed.cryptogram?.count == OfflineToken.cryptogramLength)
+        #expect(parsed.hasValidCryptogram(key: key))
+        #expect(!parsed.hasValidCryptogram(key: issuer.cryptogramKey(serial: try certificate().serial)))
+        #expect(try OfflineToken(parsing: OfflineToken.prefix + Base45.encode(token.bytes.dropLast(16))).cryptogram == nil)
+        #expect(throws: OfflineTokenError.self, "an OFF2 code without its cryptogram") {
+            try OfflineToken(parsing: OfflineToken.prefixWithCryptogram + Base45.encode(token.bytes.dropLast(16)))
+        }
+
+        func changed(_ token: OfflineToken, at offsetFromEnd: Int) throws -> OfflineToken {
+            var bytes = token.bytes
+            bytes[bytes.count - offsetFromEnd] ^= 0x40
+            return try OfflineToken(parsing: (token.cryptogram == nil ? OfflineToken.prefix : OfflineToken.prefixWithCryptogram) + Base45.encode(bytes))
+        }
+        func reason(_ token: OfflineToken, _ verifier: OfflineVerifier) -> OfflineTokenError.Reason? {
+            do { try verifier.verify(token, now: now, clockSkewMillis: skew); return nil } catch { return error.reason }
+        }
+        let ledger = OfflineVerifier(issuers: [issuer.publicKey], issuer: issuer)
+        let terminal = OfflineVerifier(issuers: [issuer.publicKey])
+        let badCryptogram = try changed(token, at: 1)
+        let badSignature = try changed(token, at: OfflineToken.cryptogramLength + 1)
+        #expect(reason(token, ledger) == nil && reason(token, terminal) == nil)
+        #expect(reason(badCryptogram, ledger) == .badCryptogram, "the ledger refuses a wrong cryptogram, the signature being right")
+        #expect(reason(badCryptogram, terminal) == nil, "a terminal cannot check it, and does not need to")
+        #expect(reason(badSignature, ledger) == nil, "the ledger takes the cryptogram's word")
+        #expect(reason(badSignature, terminal) == .badDeviceSignature, "a terminal takes only the signature's")
+        // A code without a cryptogram, or one whose certificate another issuer signed: the
+        // ledger has no key for it and checks the signature.
+        let plain = try OfflineToken.make(certificate: cert, device: device, counter: 4, time: now)
+        #expect(reason(plain, ledger) == nil)
+        #expect(reason(try changed(plain, at: 1), ledger) == .badDeviceSignature)
+        let other = OfflineIssuerKey()
+        let foreign = try certificate(issuer: other)
+        let both = OfflineVerifier(issuers: [issuer.publicKey, other.publicKey], issuer: issuer)
+        let theirs = try OfflineToken.make(certificate: foreign, device: device, counter: 1, time: now,
+                                           cryptogramKey: other.cryptogramKey(serial: foreign.serial))
+        #expect(reason(theirs, both) == nil)
+        #expect(reason(try changed(theirs, at: OfflineToken.cryptogramLength + 1), both) == .badDeviceSignature)
+        // A forged cryptogram under a certificate the ledger has already seen is still refused.
+        #expect(reason(try changed(try OfflineToken.make(certificate: cert, device: device, counter: 5, time: now, cryptogramKey: key), at: 2), ledger) == .badCryptogram)
+    }
+
     @Test("issuing refuses what no certificate may say")
     func issueChecks() throws {
         #expect(throws: OfflineTokenError.self) { try certificate(allowance: 0) }
