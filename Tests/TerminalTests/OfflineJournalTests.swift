@@ -41,7 +41,10 @@ import Testing
 
     @Test("a token shown as a QR is read back by zbar and verifies (version 12 at level M)")
     func throughACamera() throws {
-        let text = try token(try certificate(), counter: 1).text
+        // As a phone shows it, with the cryptogram for the ledger.
+        let cert = try certificate()
+        let text = try OfflineToken.make(certificate: cert, device: device, counter: 1, time: now - 2_000,
+                                         cryptogramKey: issuer.cryptogramKey(serial: cert.serial)).text
         let qr = try QREncoder.encode(text)
         #expect(qr.version <= 12)
         let read = CodeScanner().scan(Render.raster(qr, moduleSize: 3)).compactMap(\.text)
@@ -191,6 +194,30 @@ import Testing
         }
         try j.markSynced(answers, now: now + 6)   // the same answers again: nothing drains twice
         #expect(try j.syncStatus(now: now + 6).unsyncedCount == 1)
+        #expect(try j.audit() == [])
+    }
+
+    /// What waits is handed to the forwarder oldest first, whatever its currency: read a
+    /// currency at a time and merged.
+    @Test("waiting entries come oldest first across currencies, and only those still waiting")
+    func unsyncedInOrderAcrossCurrencies() throws {
+        let j = try journal()
+        let yuan = try certificate(), dollars = try certificate(currency: .USD)
+        var ids: [String] = []
+        for k in 0..<7 {
+            let id = UUIDv7.make()
+            let (cert, currency): (OfflineCertificate, Currency) = k % 3 == 1 ? (dollars, .USD) : (yuan, .CNY)
+            let result = try j.approveOffline(id: id, terminal: "term_1", merchant: "mer_1", amount: Money(minorUnits: 100, currency: currency),
+                                              token: try token(cert, counter: UInt32(k + 1)), issuers: [issuer.publicKey], policy: policy,
+                                              now: now + Int64(k) * 10)
+            guard case .success = result else { Issue.record("approval \(k): \(result)"); return }
+            ids.append(id)
+        }
+        #expect(try j.unsynced(limit: 3).map(\.id) == Array(ids.prefix(3)))
+        #expect(try j.unsynced(limit: 100).map(\.id) == ids)
+        try j.markSynced([ids[0], ids[1], ids[4]], now: now + 100)
+        #expect(try j.unsynced(limit: 3).map(\.id) == [ids[2], ids[3], ids[5]])
+        #expect(try j.unsynced(limit: 100).map(\.id).count == 4)
         #expect(try j.audit() == [])
     }
 
