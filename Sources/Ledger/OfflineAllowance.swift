@@ -101,8 +101,8 @@ extension WalletOperations {
     /// followed the rules it was given. Never twice: the same id returns the first settlement,
     /// and the same id with another amount or merchant is an id conflict.
     ///
-    /// The caller (the ledger server) has checked the payment's token: the issuer's and the
-    /// device's signatures, and that the certificate is `serial`.
+    /// The caller (the ledger server) has checked the payment's token: the issuer's signature,
+    /// the phone's (or its cryptogram), and that the certificate is `serial`.
     public func settleOfflinePayment(paymentID: String, serial: String, counter: Int64? = nil, merchant: String, amount: Money,
                                      now: Int64) throws -> OfflineSettlement {
         try store.transaction(now: now) { tx in

@@ -57,8 +57,9 @@ public protocol OfflineSettler: Sendable {
 
 /// The ledger's own settler: the ledger server's, and a terminal's that holds the ledger itself
 /// (the embedded one). It checks each token again, since the ledger trusts no terminal's word:
-/// the issuer's and the device's signatures, the certificate valid when the phone made the code,
-/// and that it names the wallet whose allowance it spends. Then one ledger transaction for the
+/// the issuer's signature, the phone's proof (the code's cryptogram when this settler holds the
+/// issuer's key and it matches, else the device's signature), the certificate valid when the
+/// phone made the code, and that it names the wallet whose allowance it spends. Then one ledger transaction for the
 /// batch (``WalletOperations/settleOfflinePayments(_:now:)``).
 public struct LedgerSettler: OfflineSettler {
     public let ops: WalletOperations

@@ -222,41 +222,49 @@ public struct CertificateRequestWire: Codable, Sendable, Equatable {
     public let allowance: Int64
     public let currency: String
     public let validUntil: Int64
+    /// A one-time X25519 public key of the phone's (hex), when it wants the certificate's
+    /// cryptogram key: the answer carries it sealed to this key (``CryptogramKeyReceiver``).
+    public let agreementKey: String?
 
     enum CodingKeys: String, CodingKey {
         case serial, allowance, currency
         case deviceKey = "device_key"
         case validUntil = "valid_until"
+        case agreementKey = "agreement_key"
     }
 
-    public init(serial: String, deviceKey: String, allowance: Int64, currency: String, validUntil: Int64) {
+    public init(serial: String, deviceKey: String, allowance: Int64, currency: String, validUntil: Int64, agreementKey: String? = nil) {
         self.serial = serial
         self.deviceKey = deviceKey
         self.allowance = allowance
         self.currency = currency
         self.validUntil = validUntil
+        self.agreementKey = agreementKey
     }
 }
 
-/// The answer: the certificate (Base45 of its bytes) and its cryptogram key, or why not.
+/// The answer: the certificate (Base45 of its bytes) and, when asked for, its cryptogram key
+/// sealed to the phone; or why not.
 public struct CertificateWire: Codable, Sendable, Equatable {
     /// "issued" or "declined".
     public let status: String
     public let certificate: String?
-    /// The key (hex) the phone makes each code's cryptogram with, for the ledger's eyes
-    /// (``OfflineToken/cryptogram``): the phone keeps it as secret as its device key.
-    public let cryptogramKey: String?
+    /// The key the phone makes each code's cryptogram with, for the ledger's eyes
+    /// (``OfflineToken/cryptogram``), sealed to the request's agreement key (hex, 80 bytes:
+    /// ``SigningKey/sealedCryptogramKey(for:to:)``). The phone keeps what it opens as secret as
+    /// its device key.
+    public let sealedCryptogramKey: String?
     public let reason: String?
 
     enum CodingKeys: String, CodingKey {
         case status, certificate, reason
-        case cryptogramKey = "cryptogram_key"
+        case sealedCryptogramKey = "sealed_cryptogram_key"
     }
 
-    public init(status: String, certificate: String? = nil, cryptogramKey: String? = nil, reason: String? = nil) {
+    public init(status: String, certificate: String? = nil, sealedCryptogramKey: String? = nil, reason: String? = nil) {
         self.status = status
         self.certificate = certificate
-        self.cryptogramKey = cryptogramKey
+        self.sealedCryptogramKey = sealedCryptogramKey
         self.reason = reason
     }
 }

@@ -14,9 +14,10 @@ final class SQLiteTransaction: LedgerTransaction {
     /// An error the deferred engine threw in the middle of an apply that may have left part of it
     /// in the engine: ``deferringWrites(_:)`` then writes nothing and throws it.
     ///
-    /// The deferred engine's reader is never prefetched, so it caches no "absent" account or
-    /// transfer: ``ensureAccount(id:kind:currency:name:)`` inserts an account with SQL and then
-    /// reads it back through the engine, which must find it.
+    /// The deferred engine's reader is never prefetched, so it never notes an account as absent
+    /// (``SQLiteReader`` remembers found accounts only, and transfers found or not, which only
+    /// the engine writes): ``ensureAccount(id:kind:currency:name:)`` inserts an account with SQL
+    /// and then reads it back through the engine, which must find it.
     private var deferredFailure: (any Error)?
 
     init(db: Database, now: Int64, statements: LedgerStatements? = nil) {

@@ -90,6 +90,12 @@ extension LedgerHTTP {
                   OfflineCertificate.isValidSerial(asked.serial) else {
                 throw Rejection(status: .badRequest, reason: "a lower-case UUIDv7 serial, a 64-hex-digit device key and a known currency")
             }
+            let agreementKey = try asked.agreementKey.map { hex in
+                guard let raw = Hex.bytes(hex), raw.count == 32 else {
+                    throw Rejection(status: .badRequest, reason: "an agreement key is an X25519 public key, 64 hex digits")
+                }
+                return raw
+            }
             let now = UnixTime.nowMillis()
             guard asked.validUntil > now, asked.validUntil <= now + 30 * 86_400_000 else {
                 throw Rejection(status: .unprocessableContent, reason: "a certificate is valid for up to 30 days from now")
@@ -109,7 +115,7 @@ extension LedgerHTTP {
                                                                allowance: reservation.amount, validFrom: reservation.createdAt,
                                                                validUntil: asked.validUntil, issuer: issuer)
                 answer = CertificateWire(status: "issued", certificate: Base45.encode(certificate.bytes),
-                                         cryptogramKey: Hex.string(issuer.cryptogramKey(serial: asked.serial)))
+                                         sealedCryptogramKey: try agreementKey.map { Hex.string(try issuer.sealedCryptogramKey(for: certificate, to: $0)) })
             }
             return try encode(answer)
         }

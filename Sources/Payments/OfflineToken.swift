@@ -21,11 +21,15 @@ import Synchronization
 //
 // The cryptogram is EMV's split between the terminal and the issuer: a terminal, which holds no
 // secret, checks the device's signature with public keys; the ledger, which issued the
-// certificate, checks instead a MAC only it and the phone can make: HMAC-SHA-256, cut to 16
-// bytes, over "qrpos offline cryptogram 1\0" and what the device signs, under a key the issuer
-// derives for each certificate from its own seed (HKDF-SHA-256, the serial as info) and hands the
-// phone with the certificate. That check costs the ledger a microsecond where an Ed25519
-// verification costs it 126 µs on this project's machine, for every payment a terminal forwards.
+// certificate, first checks a MAC only it and the phone can make: HMAC-SHA-256, cut to 16 bytes,
+// over "qrpos offline cryptogram 1\0" and what the device signs, under a key the issuer derives
+// for each certificate from its own seed (HKDF-SHA-256 over the certificate's fields) and hands
+// the phone with the certificate, sealed to a one-time X25519 key of the phone's (HPKE, RFC 9180),
+// so that it never crosses the network readable. That check costs the ledger a microsecond where
+// an Ed25519 verification costs it 126 µs on this project's machine, for every payment a terminal
+// forwards. A cryptogram that does not match is not a refusal: the ledger then checks the
+// signature, as the terminal did, so a phone cannot pay with a code the terminal takes and the
+// ledger refuses (the merchant who handed the goods over is paid either way).
 
 /// Why a text is not an offline token a terminal may accept.
 public struct OfflineTokenError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -38,8 +42,6 @@ public struct OfflineTokenError: Error, Sendable, Equatable, CustomStringConvert
         case badIssuerSignature = "bad-issuer-signature"
         /// The device's signature does not match: forged, or the certificate was lifted.
         case badDeviceSignature = "bad-device-signature"
-        /// The cryptogram is not the one the certificate's phone makes: forged or damaged.
-        case badCryptogram = "bad-cryptogram"
         /// The certificate's validity has not begun, beyond the clock skew allowed.
         case notYetValid = "not-yet-valid"
         /// The certificate's validity has ended, beyond the clock skew allowed.
@@ -76,15 +78,64 @@ public struct SigningKey: Sendable {
     public var seed: [UInt8] { Array(privateKey.rawRepresentation) }
     public var publicKey: OfflinePublicKey { OfflinePublicKey(privateKey.publicKey) }
 
-    /// As an offline issuer: the cryptogram key of the certificate `serial`, which the phone is
-    /// given with the certificate and the issuer derives again when the phone's codes come back.
-    public func cryptogramKey(serial: String) -> [UInt8] {
+    /// As an offline issuer: the cryptogram key of `certificate`, which the phone is given with
+    /// the certificate and the issuer derives again when the phone's codes come back. Bound to
+    /// every field of the certificate (its issuer, serial, wallet, device key, allowance and
+    /// validity): another certificate, even for the same serial, has another key.
+    public func cryptogramKey(for certificate: OfflineCertificate) -> [UInt8] {
         let key = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: privateKey.rawRepresentation),
-                                         salt: Self.cryptogramKeySalt, info: Array(serial.utf8), outputByteCount: 32)
+                                         salt: Self.cryptogramKeySalt, info: Array(SHA256.hash(data: certificate.fieldBytes)),
+                                         outputByteCount: 32)
         return key.withUnsafeBytes { Array($0) }
     }
 
+    /// As an offline issuer: `certificate`'s cryptogram key sealed to the phone's one-time
+    /// X25519 key (`agreementKey`, 32 bytes; ``CryptogramKeyReceiver``): the encapsulated key
+    /// (32 bytes) and the ciphertext (48), HPKE with X25519, HKDF-SHA-256 and ChaCha20-Poly1305.
+    public func sealedCryptogramKey(for certificate: OfflineCertificate, to agreementKey: [UInt8]) throws(OfflineTokenError) -> [UInt8] {
+        do {
+            let recipient = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: agreementKey)
+            var sender = try HPKE.Sender(recipientKey: recipient, ciphersuite: .Curve25519_SHA256_ChachaPoly,
+                                         info: Data(CryptogramKeyReceiver.info(certificate)))
+            let sealed = try sender.seal(cryptogramKey(for: certificate))
+            return Array(sender.encapsulatedKey) + Array(sealed)
+        } catch {
+            throw OfflineTokenError(.malformed, "cannot seal the cryptogram key to that agreement key: \(error)")
+        }
+    }
+
     static let cryptogramKeySalt = Array("qrpos offline cryptogram key 1".utf8)
+}
+
+/// The phone's side of receiving its certificate's cryptogram key: a one-time X25519 key whose
+/// public half goes with the certificate request (signed, like every request of the phone's), so
+/// that only this phone can open the key the ledger seals to it.
+public struct CryptogramKeyReceiver: Sendable {
+    let privateKey = Curve25519.KeyAgreement.PrivateKey()
+
+    public init() {}
+
+    /// The public half, to send with the request.
+    public var agreementKey: [UInt8] { Array(privateKey.publicKey.rawRepresentation) }
+
+    /// The key from ``SigningKey/sealedCryptogramKey(for:to:)``'s bytes; an error when they were
+    /// not sealed to this receiver for this very certificate, or were changed on the way.
+    public func open(_ sealed: [UInt8], for certificate: OfflineCertificate) throws(OfflineTokenError) -> [UInt8] {
+        guard sealed.count == 32 + 32 + 16 else {
+            throw OfflineTokenError(.malformed, "a sealed cryptogram key is 80 bytes, not \(sealed.count)")
+        }
+        do {
+            var recipient = try HPKE.Recipient(privateKey: privateKey, ciphersuite: .Curve25519_SHA256_ChachaPoly,
+                                               info: Data(Self.info(certificate)), encapsulatedKey: Data(sealed.prefix(32)))
+            return Array(try recipient.open(sealed.dropFirst(32)))
+        } catch {
+            throw OfflineTokenError(.malformed, "the sealed cryptogram key does not open: not for this phone or this certificate, or changed")
+        }
+    }
+
+    static func info(_ certificate: OfflineCertificate) -> [UInt8] {
+        Array("qrpos offline cryptogram key sealed 1\0".utf8) + Array(SHA256.hash(data: certificate.bytes))
+    }
 }
 
 /// The ledger's key for issuing offline certificates. Terminals hold its public half.
@@ -322,7 +373,7 @@ public struct OfflineToken: Sendable, Hashable {
         guard withCryptogram || text.hasPrefix(Self.prefix) else {
             throw OfflineTokenError(.malformed, "not an offline token: it must start with \(Self.prefix) or \(Self.prefixWithCryptogram)")
         }
-        guard let raw = Base45.decode(text.dropFirst(Self.prefix.count)) else {
+        guard let raw = Base45.decode(text.dropFirst((withCryptogram ? Self.prefixWithCryptogram : Self.prefix).count)) else {
             throw OfflineTokenError(.malformed, "the offline token is damaged: not Base45")
         }
         var r = ByteReader(raw)
@@ -353,8 +404,8 @@ public struct OfflineToken: Sendable, Hashable {
 
     /// ``verify(issuers:now:clockSkewMillis:)``, except the certificate's own signature when
     /// `certificateChecked` (an ``OfflineVerifier`` has checked these very bytes before), and,
-    /// given the certificate's `cryptogramKey` (only its issuer has it), the cryptogram in
-    /// place of the device's signature when the code carries one.
+    /// given the certificate's `cryptogramKey` (only its issuer has it), the device's signature
+    /// only when the code carries no cryptogram that matches.
     func verify(issuers: [OfflinePublicKey], now: Int64, clockSkewMillis: Int64, certificateChecked: Bool,
                 cryptogramKey: [UInt8]?) throws(OfflineTokenError) {
         guard let issuer = issuers.first(where: { $0.id == certificate.issuerKeyID }) else {
@@ -363,14 +414,9 @@ public struct OfflineToken: Sendable, Hashable {
         guard certificateChecked || certificate.isSigned(by: issuer) else {
             throw OfflineTokenError(.badIssuerSignature, "the code's certificate is not signed by its issuer: forged or damaged")
         }
-        if let cryptogramKey, cryptogram != nil {
-            guard hasValidCryptogram(key: cryptogramKey) else {
-                throw OfflineTokenError(.badCryptogram, "the code's cryptogram is not the wallet's phone's: forged or damaged")
-            }
-        } else {
-            guard certificate.devicePublicKey.isValidSignature(signature, for: Self.signedBytes(certificate, counter, time)) else {
-                throw OfflineTokenError(.badDeviceSignature, "the code is not signed by the wallet's device: forged or damaged")
-            }
+        let proven = cryptogramKey.map(hasValidCryptogram) ?? false
+        guard proven || certificate.devicePublicKey.isValidSignature(signature, for: Self.signedBytes(certificate, counter, time)) else {
+            throw OfflineTokenError(.badDeviceSignature, "the code is not signed by the wallet's device: forged or damaged")
         }
         // No arithmetic on the token's own numbers: a device may sign any time at all (Int64.min
         // included), and a subtraction from it would trap. Only the terminal's clock moves.
@@ -387,14 +433,14 @@ public struct OfflineToken: Sendable, Hashable {
     }
 }
 
-/// Verifies tokens as ``OfflineToken/verify(issuers:now:clockSkewMillis:)`` does, remembering
-/// the certificates whose issuer signature it has checked: a wallet's certificate comes with
-/// each of its payments, and one Ed25519 verification of it is enough (the bytes are compared
-/// whole, so a changed certificate is checked again).
+/// Verifies tokens, remembering the certificates whose issuer signature it has checked: a
+/// wallet's certificate comes with each of its payments, and one Ed25519 verification of it is
+/// enough (the bytes are compared whole, so a changed certificate is checked again).
 ///
-/// A terminal's verifier checks the device's signature every time. The ledger's, made with the
-/// issuer's own key (`issuer`), checks a code's cryptogram instead when it carries one, and its
-/// signature when it does not.
+/// A terminal's verifier checks as ``OfflineToken/verify(issuers:now:clockSkewMillis:)`` does:
+/// the device's signature every time. The ledger's, made with the issuer's own key (`issuer`),
+/// takes a code whose cryptogram matches without its signature, and checks the signature of any
+/// other (none, or one that does not match).
 public final class OfflineVerifier: Sendable {
     public let issuers: [OfflinePublicKey]
     let issuer: (key: OfflineIssuerKey, id: [UInt8])?
@@ -412,7 +458,7 @@ public final class OfflineVerifier: Sendable {
         let bytes = token.certificate.bytes
         let remembered = checked.withLock { $0[bytes] }
         let key = remembered ?? issuer.flatMap { issuer in
-            issuer.id == token.certificate.issuerKeyID ? issuer.key.cryptogramKey(serial: token.certificate.serial) : nil
+            issuer.id == token.certificate.issuerKeyID ? issuer.key.cryptogramKey(for: token.certificate) : nil
         }
         try token.verify(issuers: issuers, now: now, clockSkewMillis: clockSkewMillis, certificateChecked: remembered != nil,
                          cryptogramKey: key)

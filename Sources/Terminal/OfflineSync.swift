@@ -39,7 +39,7 @@ public protocol OnlineAuthorizer: Sendable {
 /// so a payment is settled once however often it is sent.
 ///
 /// `inFlight` batches may be out at once (`qrpos sync push` and the till send two): while the
-/// server checks one batch's signatures on its cores, it writes the one before to its ledger,
+/// server checks one batch's codes on its cores, it writes the one before to its ledger,
 /// and the terminal marks a third synced. Which batch settles first is then not fixed; the
 /// rule that settles a wallet's overspend takes payments in the order they reach the ledger,
 /// whichever terminal or batch they come from.

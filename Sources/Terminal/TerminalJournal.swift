@@ -368,21 +368,27 @@ public final class TerminalJournal: Sendable {
     /// and merged: one query ordered by time alone visited every waiting entry and sorted them
     /// all (46 ms a batch with 30,000 waiting, a quadratic upload), as no index has that order.
     public func unsynced(limit: Int) throws -> [JournalEntry] {
-        try read { db in
+        guard limit > 0 else { return [] }
+        return try read { db in
             var waiting: [JournalEntry] = []
             var currency = ""
-            while let next = try String.fetchOne(db.cachedStatement(sql: """
-                SELECT MIN(currency) FROM entry WHERE currency > ? AND offline = 1 AND status = 'approved' AND synced_at IS NULL
-                """), arguments: [currency]) {
-                waiting += try Row.fetchAll(db.cachedStatement(sql: """
-                    SELECT \(Self.entryColumns) FROM entry WHERE currency = ? AND offline = 1 AND status = 'approved' AND synced_at IS NULL
-                    ORDER BY created_at, id LIMIT ?
-                    """), arguments: [next, limit]).map(Self.entry)
+            while let next = try String.fetchOne(db.cachedStatement(sql: Self.nextUnsyncedCurrencySQL), arguments: [currency]) {
+                waiting += try Row.fetchAll(db.cachedStatement(sql: Self.unsyncedSQL), arguments: [next, limit]).map(Self.entry)
                 currency = next
             }
             return Array(waiting.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }.prefix(limit))
         }
     }
+
+    /// The next currency after `?` of which something waits, found in `entry_unsynced`.
+    static let nextUnsyncedCurrencySQL = """
+        SELECT MIN(currency) FROM entry WHERE currency > ? AND offline = 1 AND status = 'approved' AND synced_at IS NULL
+        """
+    /// The oldest `?` entries waiting in one currency, read in `entry_unsynced`'s order.
+    static let unsyncedSQL = """
+        SELECT \(entryColumns) FROM entry WHERE currency = ? AND offline = 1 AND status = 'approved' AND synced_at IS NULL
+        ORDER BY created_at, id LIMIT ?
+        """
 
     public func syncStatus(now: Int64) throws -> SyncStatus {
         try read { db in

@@ -74,7 +74,7 @@ struct Charge: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var terminal: TerminalOptions
     @Option(help: "Amount in the merchant's currency, e.g. 12.50.") var amount: String
-    @Option(help: "The customer's 18-digit code, or an offline code (QRPOS:OFF2:…, from `qrpos wallet token`).") var code: String?
+    @Option(help: "The customer's 18-digit code, or an offline code (QRPOS:OFF1:… or QRPOS:OFF2:…, from `qrpos wallet token`).") var code: String?
     @Option(help: "A PNG or PGM image of the customer's code, read with zbar.") var image: String?
     @Option(help: "Sale id (UUIDv7): the ledger request id; repeat it to retry without charging twice.") var id: String?
     @Option(help: "Receipt width in columns: 32, 42 or 48.") var columns = 32

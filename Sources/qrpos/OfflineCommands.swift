@@ -80,10 +80,12 @@ extension WalletCommand {
                 let currency = try phoneCall { try client.walletBalance() }["currency"].flatMap(Currency.init) ?? .CNY
                 let amount: Money
                 do { amount = try Money(parsing: allowance, currency: currency) } catch { throw Failure("\(error)") }
+                let receiver = CryptogramKeyReceiver()
                 let answer = try phoneCall {
                     try client.requestCertificate(CertificateRequestWire(serial: UUIDv7.make(), deviceKey: device.publicKey.hex,
                                                                          allowance: amount.minorUnits, currency: currency.code,
-                                                                         validUntil: now + Int64(validHours) * 3_600_000))
+                                                                         validUntil: now + Int64(validHours) * 3_600_000,
+                                                                         agreementKey: Hex.string(receiver.agreementKey)))
                 }
                 guard answer.status == "issued", let text = answer.certificate, let bytes = Base45.decode(text) else {
                     throw Declined(reason: answer.reason ?? "the ledger issued no certificate")
@@ -93,7 +95,11 @@ extension WalletCommand {
                     throw Failure("the ledger server's certificate is not for this phone")
                 }
                 phone.certificate = text
-                phone.cryptogramKey = answer.cryptogramKey
+                // A server too old to seal one gives none: the codes then carry the signature alone.
+                phone.cryptogramKey = try answer.sealedCryptogramKey.map { sealed in
+                    guard let bytes = Hex.bytes(sealed) else { throw Failure("the ledger server's sealed cryptogram key is not hex") }
+                    return Hex.string(try receiver.open(bytes, for: certificate!))
+                }
             } else if allowance != nil || certificate == nil || certificate!.validUntil < now {
                 let ledger = try store.openCore()
                 guard let account = try ledger.account(wallet), account.kind == .wallet else { throw Failure("no wallet \(wallet)") }
@@ -111,13 +117,17 @@ extension WalletCommand {
                 certificate = try OfflineCertificate.issue(serial: serial, walletID: wallet, device: device.publicKey, allowance: amount,
                                                            validFrom: now, validUntil: validUntil, issuer: issuer)
                 phone.certificate = Base45.encode(certificate!.bytes)
-                phone.cryptogramKey = Hex.string(issuer.cryptogramKey(serial: serial))
+                phone.cryptogramKey = Hex.string(issuer.cryptogramKey(for: certificate!))
             }
             phone.counter += 1
             // The counter is saved before the code is shown: a code is never shown twice.
             try phone.save(path)
+            let cryptogramKey = try phone.cryptogramKey.map { hex in
+                guard let key = Hex.bytes(hex), key.count == 32 else { throw Failure("the phone's cryptogram key in \(path) is damaged") }
+                return key
+            }
             let token = try OfflineToken.make(certificate: certificate!, device: device, counter: phone.counter, time: now,
-                                              cryptogramKey: phone.cryptogramKey.flatMap(Hex.bytes))
+                                              cryptogramKey: cryptogramKey)
             if let png { try ImageFile.write(Render.raster(try QREncoder.encode(token.text), moduleSize: 4), to: png) }
             if terminal { print(Render.terminal(try QREncoder.encode(token.text))) }
             if json {

@@ -225,33 +225,62 @@ final class ServerRig: @unchecked Sendable {
         #expect(try rig.ledger.audit().passed)
     }
 
-    /// The phone is given its certificate's cryptogram key over HTTP; the server then checks
-    /// the cryptogram of each forwarded code in place of its Ed25519 signature, and refuses a
-    /// code whose cryptogram the phone did not make though its signature is right (what a
-    /// terminal cannot tell).
-    @Test("a certificate comes with its cryptogram key; forwarded codes are settled by their cryptogram, a wrong one refused")
+    /// The phone is given its certificate's cryptogram key over HTTP, sealed to a key of its
+    /// own; the server then takes each forwarded code whose cryptogram matches without checking
+    /// its Ed25519 signature, and checks the signature of any other: a code whose cryptogram is
+    /// wrong but whose signature is right (what the terminal took) is settled, not refused.
+    @Test("a certificate comes with its cryptogram key sealed; forwarded codes settle by cryptogram, or else by signature")
     func cryptogramsOverHTTP() throws {
         let rig = try ServerRig()
         defer { rig.stop() }
         let phone = LedgerClient(server: rig.url, wallet: rig.wallet.id, key: rig.phone, timeoutSeconds: 5)
-        let serial = UUIDv7.make()
+        let serial = UUIDv7.make(), receiver = CryptogramKeyReceiver()
         let asked = CertificateRequestWire(serial: serial, deviceKey: rig.phone.publicKey.hex, allowance: 5_000, currency: "CNY",
-                                           validUntil: UnixTime.nowMillis() + 3_600_000)
+                                           validUntil: UnixTime.nowMillis() + 3_600_000, agreementKey: Hex.string(receiver.agreementKey))
         let answer = try phone.requestCertificate(asked)
-        let key = try #require(answer.cryptogramKey.flatMap(Hex.bytes))
-        #expect(answer.status == "issued" && key == rig.issuer.cryptogramKey(serial: serial))
-        #expect(try phone.requestCertificate(asked) == answer, "asked again: the same certificate and key")
         let certificate = try OfflineCertificate(bytes: try #require(answer.certificate.flatMap(Base45.decode)))
+        let key = try receiver.open(try #require(answer.sealedCryptogramKey.flatMap(Hex.bytes)), for: certificate)
+        #expect(answer.status == "issued" && key == rig.issuer.cryptogramKey(for: certificate))
+        let again = try phone.requestCertificate(asked)
+        let keyAgain = try receiver.open(try #require(again.sealedCryptogramKey.flatMap(Hex.bytes)), for: certificate)
+        #expect(again.certificate == answer.certificate && keyAgain == key, "asked again: the same certificate and key")
+        let unsealed = try phone.requestCertificate(CertificateRequestWire(serial: UUIDv7.make(), deviceKey: rig.phone.publicKey.hex, allowance: 1_000,
+                                                                           currency: "CNY", validUntil: UnixTime.nowMillis() + 3_600_000))
+        #expect(unsealed.status == "issued" && unsealed.sealedCryptogramKey == nil, "no agreement key, no cryptogram key")
+        let badAgreement = CertificateRequestWire(serial: UUIDv7.make(), deviceKey: rig.phone.publicKey.hex, allowance: 1_000, currency: "CNY",
+                                                  validUntil: UnixTime.nowMillis() + 3_600_000, agreementKey: "zz")
+        #expect(throws: LedgerClient.Failed.self) { try phone.requestCertificate(badAgreement) }
 
+        // Through the terminal: a right cryptogram, and a wrong one under a right signature.
         let good = try rig.take(1_200, counter: 1, certificate: certificate, cryptogramKey: key)
         var wrongKey = key
         wrongKey[0] ^= 1
-        let forged = try rig.take(800, counter: 2, certificate: certificate, cryptogramKey: wrongKey)
+        let wrongCryptogram = try rig.take(800, counter: 2, certificate: certificate, cryptogramKey: wrongKey)
+        // Straight to the server, as a terminal that checked nothing would send them: a code
+        // whose cryptogram is right but signature not (the ledger's key vouches for it), and one
+        // with neither.
+        func forwarded(_ counter: UInt32, _ minor: Int64, cryptogramKey: [UInt8], damageSignature: Bool) throws -> ForwardedPayment {
+            let token = try OfflineToken.make(certificate: certificate, device: rig.phone, counter: counter, time: UnixTime.nowMillis(),
+                                              cryptogramKey: cryptogramKey)
+            var bytes = token.bytes
+            if damageSignature { bytes[bytes.count - OfflineToken.cryptogramLength - 1] ^= 1 }
+            let text = OfflineToken.prefixWithCryptogram + Base45.encode(bytes)
+            return ForwardedPayment(id: UUIDv7.make(), terminal: "T1", merchant: rig.merchant.id, amount: Money(minorUnits: minor, currency: .CNY),
+                                    token: text, wallet: rig.wallet.id, certificate: certificate.serial, counter: Int64(counter),
+                                    createdAt: UnixTime.nowMillis())
+        }
+        let vouched = try forwarded(3, 300, cryptogramKey: key, damageSignature: true)
+        let forged = try forwarded(4, 400, cryptogramKey: wrongKey, damageSignature: true)
         let report = try Forwarder(journal: rig.journal, settler: rig.settler()).forwardAll(sleep: { _ in })
-        #expect(report.settled == 1 && report.refused == 1 && report.left == 0)
-        #expect(try rig.ledger.transfer(good) != nil && rig.ledger.transfer(forged) == nil)
-        #expect(try rig.journal.entry(forged)?.syncResult?.contains("cryptogram") == true)
-        #expect(try rig.ledger.account(rig.merchant.id)?.balance.minorUnits == 1_200)
+        #expect(report.settled == 2 && report.refused == 0 && report.left == 0)
+        let direct = try rig.settler().settle([vouched, forged])
+        guard case .settled = direct[vouched.id], case .refused(let why) = direct[forged.id] else {
+            Issue.record("\(direct)")
+            return
+        }
+        #expect(why.contains("not signed by the wallet's device"))
+        #expect(try rig.ledger.transfer(good) != nil && rig.ledger.transfer(wrongCryptogram) != nil && rig.ledger.transfer(forged.id) == nil)
+        #expect(try rig.ledger.account(rig.merchant.id)?.balance.minorUnits == 2_300)
         #expect(try rig.ledger.audit().passed)
     }
 
@@ -385,7 +414,8 @@ final class ServerRig: @unchecked Sendable {
         _ = try rig.ledger.createOrder(id: "open-2", merchant: rig.merchant.id, amount: Money(minorUnits: 300, currency: .CNY),
                                        terminalID: "T1", expiresAt: now + 60_000, now: now)
         let certificateBody = Array(try JSONEncoder().encode(CertificateRequestWire(serial: UUIDv7.make(), deviceKey: rig.phone.publicKey.hex,
-                                                                                     allowance: 1_000, currency: "CNY", validUntil: now + 3_600_000)))
+                                                                                     allowance: 1_000, currency: "CNY", validUntil: now + 3_600_000,
+                                                                                     agreementKey: Hex.string(CryptogramKeyReceiver().agreementKey))))
         let paymentBody = Array(try JSONEncoder().encode(WalletPaymentWire(id: UUIDv7.make(), order: "open-2", merchant: rig.merchant.id,
                                                                            amount: 300, currency: "CNY")))
         let refundBody = Array(try JSONEncoder().encode(RefundWire(id: UUIDv7.make(), payment: payment.id, amount: 100, currency: "CNY")))

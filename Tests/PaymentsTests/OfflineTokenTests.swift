@@ -193,31 +193,35 @@ import Testing
         }
     }
 
-    /// The ledger's verifier (made with the issuer's own key) checks a code's cryptogram in place
-    /// of its device signature; a terminal's, with no secret, checks the signature whatever the
-    /// code carries.
-    @Test("a cryptogram: only the phone given its key makes it; the ledger checks it instead of the signature, a terminal never")
+    /// The ledger's verifier (made with the issuer's own key) takes a code whose cryptogram
+    /// matches without checking its signature, and checks the signature of any other; a
+    /// terminal's, with no secret, checks the signature whatever the code carries.
+    @Test("a cryptogram: made only with the certificate's key; the ledger's fast path, never a refusal the terminal could not foresee")
     func cryptogram() throws {
         let cert = try certificate()
-        let key = issuer.cryptogramKey(serial: cert.serial)
-        #expect(key == issuer.cryptogramKey(serial: cert.serial), "derived again, the same")
-        #expect(key != issuer.cryptogramKey(serial: try certificate().serial), "another certificate, another key")
-        #expect(key != OfflineIssuerKey().cryptogramKey(serial: cert.serial), "another issuer, another key")
+        let key = issuer.cryptogramKey(for: cert)
+        #expect(key == issuer.cryptogramKey(for: cert), "derived again, the same")
+        #expect(key != issuer.cryptogramKey(for: try certificate()), "another certificate, another key")
+        #expect(key != OfflineIssuerKey().cryptogramKey(for: cert), "another issuer, another key")
+        // The same serial certified to another device key (asked again with another phone) has another key.
+        let sameSerial = try OfflineCertificate.issue(serial: cert.serial, walletID: cert.walletID, device: OfflineDeviceKey().publicKey,
+                                                      allowance: cert.allowance, validFrom: cert.validFrom, validUntil: cert.validUntil, issuer: issuer)
+        #expect(key != issuer.cryptogramKey(for: sameSerial))
         let token = try OfflineToken.make(certificate: cert, device: device, counter: 3, time: now, cryptogramKey: key)
         #expect(token.text.hasPrefix(OfflineToken.prefixWithCryptogram) && OfflineToken.looksLikeToken(token.text))
         #expect(token.text.utf8.count < 410, "16 bytes more: 401 characters, still a version-12 QR at level M as wallet token --png draws it")
         let parsed = try OfflineToken(parsing: token.text)
         #expect(parsed == token && parsed.cryptogram?.count == OfflineToken.cryptogramLength)
         #expect(parsed.hasValidCryptogram(key: key))
-        #expect(!parsed.hasValidCryptogram(key: issuer.cryptogramKey(serial: try certificate().serial)))
+        #expect(!parsed.hasValidCryptogram(key: issuer.cryptogramKey(for: try certificate())))
         #expect(try OfflineToken(parsing: OfflineToken.prefix + Base45.encode(token.bytes.dropLast(16))).cryptogram == nil)
         #expect(throws: OfflineTokenError.self, "an OFF2 code without its cryptogram") {
             try OfflineToken(parsing: OfflineToken.prefixWithCryptogram + Base45.encode(token.bytes.dropLast(16)))
         }
 
-        func changed(_ token: OfflineToken, at offsetFromEnd: Int) throws -> OfflineToken {
+        func changed(_ token: OfflineToken, at offsetFromEnd: Int...) throws -> OfflineToken {
             var bytes = token.bytes
-            bytes[bytes.count - offsetFromEnd] ^= 0x40
+            for offset in offsetFromEnd { bytes[bytes.count - offset] ^= 0x40 }
             return try OfflineToken(parsing: (token.cryptogram == nil ? OfflineToken.prefix : OfflineToken.prefixWithCryptogram) + Base45.encode(bytes))
         }
         func reason(_ token: OfflineToken, _ verifier: OfflineVerifier) -> OfflineTokenError.Reason? {
@@ -227,11 +231,13 @@ import Testing
         let terminal = OfflineVerifier(issuers: [issuer.publicKey])
         let badCryptogram = try changed(token, at: 1)
         let badSignature = try changed(token, at: OfflineToken.cryptogramLength + 1)
+        let badBoth = try changed(token, at: 1, OfflineToken.cryptogramLength + 1)
         #expect(reason(token, ledger) == nil && reason(token, terminal) == nil)
-        #expect(reason(badCryptogram, ledger) == .badCryptogram, "the ledger refuses a wrong cryptogram, the signature being right")
-        #expect(reason(badCryptogram, terminal) == nil, "a terminal cannot check it, and does not need to")
-        #expect(reason(badSignature, ledger) == nil, "the ledger takes the cryptogram's word")
-        #expect(reason(badSignature, terminal) == .badDeviceSignature, "a terminal takes only the signature's")
+        #expect(reason(badCryptogram, terminal) == nil, "a terminal cannot check the cryptogram, and takes the code")
+        #expect(reason(badCryptogram, ledger) == nil, "so the ledger, finding it wrong, checks the signature as the terminal did")
+        #expect(reason(badSignature, terminal) == .badDeviceSignature, "a terminal takes only the signature's word")
+        #expect(reason(badSignature, ledger) == nil, "the ledger takes the cryptogram's")
+        #expect(reason(badBoth, ledger) == .badDeviceSignature && reason(badBoth, terminal) == .badDeviceSignature)
         // A code without a cryptogram, or one whose certificate another issuer signed: the
         // ledger has no key for it and checks the signature.
         let plain = try OfflineToken.make(certificate: cert, device: device, counter: 4, time: now)
@@ -240,12 +246,34 @@ import Testing
         let other = OfflineIssuerKey()
         let foreign = try certificate(issuer: other)
         let both = OfflineVerifier(issuers: [issuer.publicKey, other.publicKey], issuer: issuer)
-        let theirs = try OfflineToken.make(certificate: foreign, device: device, counter: 1, time: now,
-                                           cryptogramKey: other.cryptogramKey(serial: foreign.serial))
+        let theirs = try OfflineToken.make(certificate: foreign, device: device, counter: 1, time: now, cryptogramKey: other.cryptogramKey(for: foreign))
         #expect(reason(theirs, both) == nil)
         #expect(reason(try changed(theirs, at: OfflineToken.cryptogramLength + 1), both) == .badDeviceSignature)
-        // A forged cryptogram under a certificate the ledger has already seen is still refused.
-        #expect(reason(try changed(try OfflineToken.make(certificate: cert, device: device, counter: 5, time: now, cryptogramKey: key), at: 2), ledger) == .badCryptogram)
+        // A certificate the ledger has seen before: still the same rule for every code.
+        let again = try OfflineToken.make(certificate: cert, device: device, counter: 5, time: now, cryptogramKey: key)
+        #expect(reason(try changed(again, at: OfflineToken.cryptogramLength + 2), ledger) == nil)
+        #expect(reason(try changed(again, at: 2, OfflineToken.cryptogramLength + 2), ledger) == .badDeviceSignature)
+    }
+
+    /// The key reaches the phone sealed to a one-time key of its own: only that phone opens it,
+    /// only for that certificate, and a changed byte is found.
+    @Test("the cryptogram key travels sealed: only the phone that asked opens it, for that certificate, unchanged")
+    func sealedCryptogramKey() throws {
+        let cert = try certificate()
+        let phone = CryptogramKeyReceiver(), eavesdropper = CryptogramKeyReceiver()
+        let sealed = try issuer.sealedCryptogramKey(for: cert, to: phone.agreementKey)
+        #expect(sealed.count == 80)
+        #expect(try phone.open(sealed, for: cert) == issuer.cryptogramKey(for: cert))
+        #expect(!sealed.contains(issuer.cryptogramKey(for: cert)), "never in the clear")
+        #expect(throws: OfflineTokenError.self) { try eavesdropper.open(sealed, for: cert) }
+        #expect(throws: OfflineTokenError.self) { try phone.open(sealed, for: try certificate()) }
+        for index in [0, 40, 79] {
+            var damaged = sealed
+            damaged[index] ^= 1
+            #expect(throws: OfflineTokenError.self) { try phone.open(damaged, for: cert) }
+        }
+        #expect(throws: OfflineTokenError.self) { try phone.open(Array(sealed.dropLast()), for: cert) }
+        #expect(throws: OfflineTokenError.self) { try issuer.sealedCryptogramKey(for: cert, to: [1, 2, 3]) }
     }
 
     @Test("issuing refuses what no certificate may say")

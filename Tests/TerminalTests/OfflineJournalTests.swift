@@ -1,7 +1,8 @@
 import Barcodes
 import Foundation
 import Payments
-import Terminal
+@testable import Terminal
+import GRDB
 import Synchronization
 import Testing
 
@@ -44,7 +45,7 @@ import Testing
         // As a phone shows it, with the cryptogram for the ledger.
         let cert = try certificate()
         let text = try OfflineToken.make(certificate: cert, device: device, counter: 1, time: now - 2_000,
-                                         cryptogramKey: issuer.cryptogramKey(serial: cert.serial)).text
+                                         cryptogramKey: issuer.cryptogramKey(for: cert)).text
         let qr = try QREncoder.encode(text)
         #expect(qr.version <= 12)
         let read = CodeScanner().scan(Render.raster(qr, moduleSize: 3)).compactMap(\.text)
@@ -218,7 +219,17 @@ import Testing
         try j.markSynced([ids[0], ids[1], ids[4]], now: now + 100)
         #expect(try j.unsynced(limit: 3).map(\.id) == [ids[2], ids[3], ids[5]])
         #expect(try j.unsynced(limit: 100).map(\.id).count == 4)
+        #expect(try j.unsynced(limit: 0).isEmpty && j.unsynced(limit: -1).isEmpty)
         #expect(try j.audit() == [])
+        // Each read walks the partial index in its order: no pass over every waiting entry, no sort.
+        let db = try DatabaseQueue(path: j.path)
+        for (sql, arguments) in [(TerminalJournal.nextUnsyncedCurrencySQL, ["" as any DatabaseValueConvertible]),
+                                 (TerminalJournal.unsyncedSQL, ["CNY", 3])] {
+            let plan = try db.read { try Row.fetchAll($0, sql: "EXPLAIN QUERY PLAN " + sql, arguments: StatementArguments(arguments)) }
+                .map { $0["detail"] as String }
+            #expect(plan.contains { $0.contains("SEARCH entry USING") && $0.contains("entry_unsynced") }, "\(plan)")
+            #expect(!plan.contains { $0.contains("TEMP B-TREE") || $0.hasPrefix("SCAN") }, "\(plan)")
+        }
     }
 
     @Test("a sale begun online and then taken offline is one entry; an unanswered one is counted")
