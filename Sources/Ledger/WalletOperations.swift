@@ -167,21 +167,26 @@ public struct WalletOperations: Sendable {
 
     // MARK: Deposits and withdrawals through a bank
 
-    /// A deposit from the wallet's linked bank: held (pending) until the bank's callback.
-    public func bankDeposit(requestID: String, wallet: String, amount: Money, now: Int64) throws -> Outcome {
+    /// The memo of a deposit's or withdrawal's hold: "bank", or "bank <id>" when the wallet's
+    /// linked bank is known, and then only that bank's callback may answer it.
+    static func holdMemo(bank: String?) -> String { bank.map { "bank " + $0 } ?? "bank" }
+
+    /// A deposit from the wallet's linked bank (`bank`, when known): held (pending) until the
+    /// bank's callback.
+    public func bankDeposit(requestID: String, wallet: String, amount: Money, bank: String? = nil, now: Int64) throws -> Outcome {
         try run(requestID, "bank-deposit|\(wallet)|\(amount)", wallet: wallet, now: now) { tx in
             try tx.ensureAccount(id: Self.settlementAccount(amount.currency), kind: .settlement, currency: amount.currency,
                                  name: "Settlement (bank and cash) \(amount.currency.code)")
             guard let w = try tx.account(wallet), w.kind == .wallet else { return try declined(tx, requestID, .accountUnknown) }
             return try one(tx, requestID, Transfer(id: requestID, kind: .deposit, debitAccount: Self.settlementAccount(amount.currency),
                                                    creditAccount: wallet, amount: amount, flags: .pending, timeoutMillis: bankHoldMillis,
-                                                   refundOf: nil, orderID: nil, memo: "bank", createdAt: now))
+                                                   refundOf: nil, orderID: nil, memo: Self.holdMemo(bank: bank), createdAt: now))
         }
     }
 
-    /// A withdrawal to the wallet's bank: the money is held at once and leaves when the bank
-    /// settles, or returns to the wallet when the bank returns it.
-    public func bankWithdrawal(requestID: String, wallet: String, amount: Money, now: Int64) throws -> Outcome {
+    /// A withdrawal to the wallet's bank (`bank`, when known): the money is held at once and
+    /// leaves when the bank settles, or returns to the wallet when the bank returns it.
+    public func bankWithdrawal(requestID: String, wallet: String, amount: Money, bank: String? = nil, now: Int64) throws -> Outcome {
         try run(requestID, "bank-withdrawal|\(wallet)|\(amount)", wallet: wallet, now: now) { tx in
             guard let w = try tx.account(wallet), w.kind == .wallet else { return try declined(tx, requestID, .accountUnknown) }
             if let decline = try checkLimits(tx, wallet: w, amount: amount, requestID: requestID) { return try declined(tx, requestID, decline) }
@@ -190,7 +195,7 @@ public struct WalletOperations: Sendable {
             return try one(tx, requestID, Transfer(id: requestID, kind: .withdrawal, debitAccount: wallet,
                                                    creditAccount: Self.settlementAccount(amount.currency), amount: amount,
                                                    flags: .pending,
-                                                   refundOf: nil, orderID: nil, memo: "bank", createdAt: now))
+                                                   refundOf: nil, orderID: nil, memo: Self.holdMemo(bank: bank), createdAt: now))
         }
     }
 
@@ -201,10 +206,14 @@ public struct WalletOperations: Sendable {
     /// A deposit the bank settles after its hold expired is still the customer's money: it is
     /// credited then, as a new deposit (`<reference>.late`), once. A withdrawal's hold has no
     /// timeout: the money stays held until the bank answers, since it may already have left.
-    public func bankCallback(reference: String, outcome: BankOutcome, now: Int64) throws -> TransferResult {
+    ///
+    /// `bank` is the bank that calls back (the ledger server's authenticated caller; nil for the
+    /// ledger's own operator): a hold made for one bank is, to any other, not found.
+    public func bankCallback(reference: String, outcome: BankOutcome, bank: String? = nil, now: Int64) throws -> TransferResult {
         try store.transaction(now: now) { tx in
             guard let hold = try tx.transfer(reference), hold.flags.contains(.pending),
-                  hold.kind == .deposit || hold.kind == .withdrawal else {
+                  hold.kind == .deposit || hold.kind == .withdrawal,
+                  bank == nil || hold.memo == "bank" || hold.memo == Self.holdMemo(bank: bank) else {
                 return .refused(.pendingTransferNotFound)
             }
             // A hold past its timeout is released first, so the ledger never shows money both

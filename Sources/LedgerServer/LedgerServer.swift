@@ -40,19 +40,23 @@ extension Rejection: HTTPResponseError {
 }
 
 /// A wallet's phone the server knows: the wallet and the public key its requests are signed with
-/// (hex; `qrpos wallet key` prints it).
+/// (hex; `qrpos wallet key` prints it), and the bank its linked account is at, when known (a
+/// registered bank's id: only that bank may then answer its deposits and withdrawals). A bank is
+/// registered in the same form, without a bank of its own.
 public struct WalletRegistration: Sendable, Codable, Hashable {
     public let id: String
     public let publicKey: String
+    public let bank: String?
 
     enum CodingKeys: String, CodingKey {
-        case id
+        case id, bank
         case publicKey = "public_key"
     }
 
-    public init(id: String, publicKey: String) {
+    public init(id: String, publicKey: String, bank: String? = nil) {
         self.id = id
         self.publicKey = publicKey
+        self.bank = bank
     }
 }
 
@@ -63,6 +67,8 @@ public final class RequestAuthenticator: Sendable {
     private let terminals: [String: (registration: TerminalRegistration, key: OfflinePublicKey)]
     private let wallets: [String: OfflinePublicKey]
     private let banks: [String: OfflinePublicKey]
+    /// Each wallet's linked bank, where its registration names one.
+    private let walletBanks: [String: String]
     public let skewMillis: Int64
     /// Nonces seen, with when they may be forgotten (after the skew window they would be refused
     /// for their time anyway).
@@ -86,6 +92,13 @@ public final class RequestAuthenticator: Sendable {
         var rails: [String: OfflinePublicKey] = [:]
         for b in banks { rails[b.id] = try key(b.publicKey, "bank \(b.id)") }
         self.banks = rails
+        var linked: [String: String] = [:]
+        for w in wallets {
+            guard let bank = w.bank else { continue }
+            guard rails[bank] != nil else { throw Rejection(status: .internalServerError, reason: "wallet \(w.id)'s bank \(bank) is not registered") }
+            linked[w.id] = bank
+        }
+        walletBanks = linked
         self.skewMillis = skewMillis
     }
 
@@ -98,6 +111,9 @@ public final class RequestAuthenticator: Sendable {
     public func authenticateWallet(method: String, path: String, headers: HTTPFields, body: [UInt8], now: Int64) -> Result<String, Rejection> {
         check(RequestSignature.walletHeader, "wallet", { wallets[$0] }, method: method, path: path, headers: headers, body: body, now: now)
     }
+
+    /// The bank `wallet`'s registration links it to, if any.
+    public func bank(ofWallet wallet: String) -> String? { walletBanks[wallet] }
 
     /// The bank that signed the request.
     public func authenticateBank(method: String, path: String, headers: HTTPFields, body: [UInt8], now: Int64) -> Result<String, Rejection> {
@@ -315,7 +331,7 @@ public enum LedgerHTTP {
                 throw Rejection(status: .badRequest, reason: "a reference of 1 to 64 characters and an outcome, settled or returned")
             }
             let result = try await onLedger {
-                try WalletOperations(store: store).bankCallback(reference: asked.reference, outcome: outcome, now: UnixTime.nowMillis())
+                try WalletOperations(store: store).bankCallback(reference: asked.reference, outcome: outcome, bank: bank, now: UnixTime.nowMillis())
             }
             switch result {
             case .created(let t), .exists(let t):

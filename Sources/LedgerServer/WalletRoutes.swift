@@ -143,10 +143,12 @@ extension LedgerHTTP {
                     let ops = WalletOperations(store: store), now = UnixTime.nowMillis()
                     switch kind {
                     case "transfers": return try ops.transfer(requestID: asked.id, from: wallet, to: recipient!, amount: amount, memo: asked.memo ?? "", now: now)
-                    case "withdrawals": return try ops.bankWithdrawal(requestID: asked.id, wallet: wallet, amount: amount, now: now)
+                    case "withdrawals": return try ops.bankWithdrawal(requestID: asked.id, wallet: wallet, amount: amount,
+                                                                      bank: authenticator.bank(ofWallet: wallet), now: now)
                     case "bills": return try ops.payBill(requestID: asked.id, wallet: wallet, biller: asked.to!, amount: amount,
                                                          reference: asked.memo ?? "", now: now)
-                    default: return try ops.bankDeposit(requestID: asked.id, wallet: wallet, amount: amount, now: now)
+                    default: return try ops.bankDeposit(requestID: asked.id, wallet: wallet, amount: amount,
+                                                        bank: authenticator.bank(ofWallet: wallet), now: now)
                     }
                 }
                 return try encode(AuthorizeWire.Response(id: asked.id, outcome: outcome, wallet: { _ in wallet }))

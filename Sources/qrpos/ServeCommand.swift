@@ -33,7 +33,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0: any free one, printed).") var port = 8080
     @Option(help: ArgumentHelp("JSON file of the terminals allowed to call.", valueName: "file")) var terminals: String
-    @Option(help: ArgumentHelp("JSON file of the wallets' phones allowed to call: [{\"id\": …, \"public_key\": <from `qrpos wallet key`>}].", valueName: "file"))
+    @Option(help: ArgumentHelp("JSON file of the wallets' phones allowed to call: [{\"id\": …, \"public_key\": <from `qrpos wallet key`>, \"bank\": <a --banks id, optional: only it answers the wallet's bank deposits and withdrawals>}].", valueName: "file"))
     var wallets: String?
     @Option(help: ArgumentHelp("JSON file of the banks allowed to call back about held deposits and withdrawals (POST /v1/bank/callbacks): [{\"id\": …, \"public_key\": …}].", valueName: "file"))
     var banks: String?

@@ -21,8 +21,10 @@ final class ServerRig: @unchecked Sendable {
     let issuer: OfflineIssuerKey
     let phone = OfflineDeviceKey()
     let terminalKey = TerminalKey()
-    /// The bank the server takes callbacks from (`--banks`).
+    /// The bank the server takes callbacks from (`--banks`), the wallet's linked bank.
     let bankKey = OfflineDeviceKey()
+    /// Another registered bank, which is not the wallet's.
+    let otherBankKey = OfflineDeviceKey()
     let merchant: Merchant
     let otherMerchant: Merchant
     let wallet: Account
@@ -67,8 +69,10 @@ final class ServerRig: @unchecked Sendable {
         let terminals = [TerminalRegistration(id: "T1", merchant: merchant.id, publicKey: terminalKey.publicKey.hex)]
         try JSONEncoder().encode(terminals).write(to: dir.appendingPathComponent("terminals.json"))
         // The wallet's phone signs its own requests with its device key.
-        try JSONEncoder().encode([WalletRegistration(id: wallet.id, publicKey: phone.publicKey.hex)]).write(to: dir.appendingPathComponent("wallets.json"))
-        try JSONEncoder().encode([WalletRegistration(id: "bank-1", publicKey: bankKey.publicKey.hex)]).write(to: dir.appendingPathComponent("banks.json"))
+        try JSONEncoder().encode([WalletRegistration(id: wallet.id, publicKey: phone.publicKey.hex, bank: "bank-1")])
+            .write(to: dir.appendingPathComponent("wallets.json"))
+        try JSONEncoder().encode([WalletRegistration(id: "bank-1", publicKey: bankKey.publicKey.hex),
+                                  WalletRegistration(id: "bank-2", publicKey: otherBankKey.publicKey.hex)]).write(to: dir.appendingPathComponent("banks.json"))
         server = try ServerProcess(executable: Self.executable, home: dir.path, terminals: dir.appendingPathComponent("terminals.json").path, port: 0,
                                    wallets: dir.appendingPathComponent("wallets.json").path,
                                    extra: ["--banks", dir.appendingPathComponent("banks.json").path], stderr: log)
@@ -361,6 +365,15 @@ final class ServerRig: @unchecked Sendable {
             references.append((id, deposit ? .deposit : .withdrawal, amount))
             clock += 3_600_000
         }
+        // Another registered bank cannot answer this wallet's holds: to it they do not exist.
+        let otherBank = LedgerClient(server: rig.url, bank: "bank-2", key: rig.otherBankKey, timeoutSeconds: 5)
+        let unknown = try otherBank.bankCallback(BankCallbackWire(reference: "no-such-hold", outcome: "settled"))
+        for (id, _, _) in references.prefix(3) {
+            let answer = try otherBank.bankCallback(BankCallbackWire(reference: id, outcome: "settled"))
+            #expect(answer.status == "refused" && answer.reason != nil && answer.reason == unknown.reason, "\(answer)")
+            #expect(try rig.ledger.pendingStatus(id) == .pending)
+        }
+        #expect(try rig.ledger.account(rig.wallet.id)?.balance == before.balance)
         var applied = 0, replayed = 0
         for callback in rail.deliver(upTo: clock + 30 * 86_400_000) {
             let answer = try bank.bankCallback(BankCallbackWire(reference: callback.reference, outcome: callback.settled ? "settled" : "returned"))

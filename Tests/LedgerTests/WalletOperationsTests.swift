@@ -217,6 +217,26 @@ struct WalletScenarios {
         _ = try ops.bankCallback(reference: "wd1", outcome: .returned, now: now + 6)
         #expect(try available(bob.id) == 50_00)
         #expect(try store.pendingStatus("wd1") == .voided(by: "wd1.returned"))
+        // A hold made for the wallet's own bank: to another bank it does not exist; its own bank,
+        // or the ledger's operator, answers it.
+        _ = try ops.bankDeposit(requestID: "dep2", wallet: bob.id, amount: cny(5_00), bank: "bank-1", now: now + 7)
+        _ = try ops.bankWithdrawal(requestID: "wd2", wallet: bob.id, amount: cny(1_00), bank: "bank-1", now: now + 7)
+        for reference in ["dep2", "wd2"] {
+            #expect(try ops.bankCallback(reference: reference, outcome: .settled, bank: "bank-2", now: now + 8) == .refused(.pendingTransferNotFound))
+            #expect(try store.pendingStatus(reference) == .pending)
+        }
+        guard case .created = try ops.bankCallback(reference: "dep2", outcome: .settled, bank: "bank-1", now: now + 9),
+              case .created = try ops.bankCallback(reference: "wd2", outcome: .returned, now: now + 9) else {
+            Issue.record("the wallet's bank, or the operator, could not answer its holds")
+            return
+        }
+        // A hold that names no bank (the wallet's is not known) is any registered bank's to answer.
+        _ = try ops.bankDeposit(requestID: "dep3", wallet: bob.id, amount: cny(2_00), now: now + 10)
+        guard case .created = try ops.bankCallback(reference: "dep3", outcome: .returned, bank: "bank-2", now: now + 11) else {
+            Issue.record("a hold naming no bank was refused")
+            return
+        }
+        #expect(try balance(bob.id) == 55_00)
         try expectAudit()
     }
 

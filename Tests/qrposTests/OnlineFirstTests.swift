@@ -601,6 +601,10 @@ func skewedClock(_ offset: String) throws -> [String] {
         // An offline certificate, its allowance reserved by the server, for the phone's own key.
         let token = try fleet.phone.run(["wallet", "token", fleet.wallet, "--allowance", "30.00"] + server)
         #expect(token.status == 0, "\(token.stderr)")
+        // With its cryptogram key, sealed to the phone by the server and opened by it.
+        #expect(token.stdout.hasPrefix("QRPOS:OFF2:"), "\(token.stdout)")
+        let phoneFile = try JSONSerialization.jsonObject(with: Data(contentsOf: fleet.phone.home.appendingPathComponent("phones/\(fleet.wallet).json")))
+        #expect(((phoneFile as? [String: Any])?["cryptogramKey"] as? String)?.count == 64)
         let balance = try fleet.phone.json(try #require(try fleet.phone.run(["wallet", "balance", fleet.wallet, "--json"] + server).lines.first))
         #expect(balance["available"] as? String == "70.00")
         let sale = try fleet.charge("5.00", code: token.stdout.trimmingCharacters(in: .whitespacesAndNewlines), via: fleet.serverURL)
