@@ -184,6 +184,8 @@ import Testing
         var answers = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0 % 2 == 0 ? "settled" : "refused: #\($0)") })
         answers["not-in-this-journal"] = "settled"
         try j.markSynced(answers, now: now + 5)
+        // The marks' own commit is not synced to disk; the journal's writes after it are again.
+        #expect(try j.durability() == ("wal", 2))
         let status = try j.syncStatus(now: now + 5)
         #expect(status.unsyncedCount == 1)
         #expect(status.unsyncedAmounts == ["CNY": 10])
