@@ -153,6 +153,23 @@ extension WalletOperations {
         }
     }
 
+    /// The settlement already made of the forwarded payment `paymentID` to `merchant` for
+    /// `amount`, if there is one; reads only. A payment settled once is answered so when it is
+    /// sent again, even if its code no longer passes the ledger's checks (the issuer keys
+    /// changed since): the terminal lost only the first answer. Nil when none, or when what
+    /// was settled under that id is another payment (the caller's refusal then stands).
+    public func earlierOfflineSettlement(paymentID: String, merchant: String, amount: Money) throws -> OfflineSettlement? {
+        let ids = Self.offlineSettlementIDs(paymentID)
+        let paying = [try store.transfer(ids.allowance), try store.transfer(ids.wallet)]
+        let paid = paying.compactMap { $0 }
+        guard !paid.isEmpty, paid.allSatisfy({ $0.creditAccount == merchant && $0.amount.currency == amount.currency }),
+              paid.reduce(0, { $0 + $1.amount.minorUnits }) == amount.minorUnits else { return nil }
+        let byWallet = paying[1]?.amount.minorUnits ?? 0
+        let lent = min(byWallet, try store.transfer(ids.debt)?.amount.minorUnits ?? 0)
+        return OfflineSettlement(paymentID: paymentID, fromAllowance: paying[0]?.amount.minorUnits ?? 0, fromWallet: byWallet - lent,
+                                 debt: lent, replayed: true, counterReusedBy: [])
+    }
+
     /// A terminal's batch in one transaction (one disk sync for all of it), each payment as
     /// ``settleOfflinePayment(paymentID:serial:merchant:amount:now:)`` settles it alone, in
     /// order; one that cannot be settled gets its error and leaves the others be.

@@ -104,7 +104,9 @@ public struct LedgerSettler: OfflineSettler {
                 payments.append(WalletOperations.OfflinePayment(id: entry.id, serial: token.certificate.serial, counter: entry.counter,
                                                                 merchant: entry.merchant, amount: entry.amount))
             case .refused(let reason)?:
-                answers[entry.id] = .refused(reason)
+                // Unless it was settled before, and this is a repeat whose first answer was lost.
+                answers[entry.id] = try ops.earlierOfflineSettlement(paymentID: entry.id, merchant: entry.merchant, amount: entry.amount)
+                    .map(ForwardAnswer.settled) ?? .refused(reason)
             case nil:
                 answers[entry.id] = .refused("not checked")
             }

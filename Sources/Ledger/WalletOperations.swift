@@ -171,6 +171,17 @@ public struct WalletOperations: Sendable {
     /// linked bank is known, and then only that bank's callback may answer it.
     static func holdMemo(bank: String?) -> String { bank.map { "bank " + $0 } ?? "bank" }
 
+    /// The bank a hold's memo names; nil for "bank" (unlabelled).
+    static func holdBank(_ memo: String) -> String? { memo.hasPrefix("bank ") ? String(memo.dropFirst(5)) : nil }
+
+    /// The memo for request `requestID`'s hold: the one it was made with, if it was (a retry
+    /// after the wallet's linked bank was set or changed is still the same request, and is
+    /// answered as it was), else the one `bank` gives.
+    private func holdMemo(_ tx: any LedgerTransaction, _ requestID: String, bank: String?) throws -> String {
+        if let made = try tx.transfer(requestID), made.memo == "bank" || Self.holdBank(made.memo) != nil { return made.memo }
+        return Self.holdMemo(bank: bank)
+    }
+
     /// A deposit from the wallet's linked bank (`bank`, when known): held (pending) until the
     /// bank's callback.
     public func bankDeposit(requestID: String, wallet: String, amount: Money, bank: String? = nil, now: Int64) throws -> Outcome {
@@ -180,7 +191,7 @@ public struct WalletOperations: Sendable {
             guard let w = try tx.account(wallet), w.kind == .wallet else { return try declined(tx, requestID, .accountUnknown) }
             return try one(tx, requestID, Transfer(id: requestID, kind: .deposit, debitAccount: Self.settlementAccount(amount.currency),
                                                    creditAccount: wallet, amount: amount, flags: .pending, timeoutMillis: bankHoldMillis,
-                                                   refundOf: nil, orderID: nil, memo: Self.holdMemo(bank: bank), createdAt: now))
+                                                   refundOf: nil, orderID: nil, memo: try holdMemo(tx, requestID, bank: bank), createdAt: now))
         }
     }
 
@@ -195,7 +206,7 @@ public struct WalletOperations: Sendable {
             return try one(tx, requestID, Transfer(id: requestID, kind: .withdrawal, debitAccount: wallet,
                                                    creditAccount: Self.settlementAccount(amount.currency), amount: amount,
                                                    flags: .pending,
-                                                   refundOf: nil, orderID: nil, memo: Self.holdMemo(bank: bank), createdAt: now))
+                                                   refundOf: nil, orderID: nil, memo: try holdMemo(tx, requestID, bank: bank), createdAt: now))
         }
     }
 
@@ -208,13 +219,19 @@ public struct WalletOperations: Sendable {
     /// timeout: the money stays held until the bank answers, since it may already have left.
     ///
     /// `bank` is the bank that calls back (the ledger server's authenticated caller; nil for the
-    /// ledger's own operator): a hold made for one bank is, to any other, not found.
-    public func bankCallback(reference: String, outcome: BankOutcome, bank: String? = nil, now: Int64) throws -> TransferResult {
+    /// ledger's own operator): a hold made for one bank is, to any other, not found. A hold that
+    /// names no bank (made before its wallet's was known, or by the operator) is its wallet's
+    /// linked bank's now (`linkedBank`, wallet id to bank id), or any bank's if it has none.
+    public func bankCallback(reference: String, outcome: BankOutcome, bank: String? = nil,
+                             linkedBank: (String) -> String? = { _ in nil }, now: Int64) throws -> TransferResult {
         try store.transaction(now: now) { tx in
             guard let hold = try tx.transfer(reference), hold.flags.contains(.pending),
-                  hold.kind == .deposit || hold.kind == .withdrawal,
-                  bank == nil || hold.memo == "bank" || hold.memo == Self.holdMemo(bank: bank) else {
+                  hold.kind == .deposit || hold.kind == .withdrawal else {
                 return .refused(.pendingTransferNotFound)
+            }
+            if let bank {
+                let wallet = hold.kind == .deposit ? hold.creditAccount : hold.debitAccount
+                guard (Self.holdBank(hold.memo) ?? linkedBank(wallet) ?? bank) == bank else { return .refused(.pendingTransferNotFound) }
             }
             // A hold past its timeout is released first, so the ledger never shows money both
             // held and credited.

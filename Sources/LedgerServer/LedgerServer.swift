@@ -90,7 +90,15 @@ public final class RequestAuthenticator: Sendable {
         for w in wallets { phones[w.id] = try key(w.publicKey, "wallet \(w.id)") }
         self.wallets = phones
         var rails: [String: OfflinePublicKey] = [:]
-        for b in banks { rails[b.id] = try key(b.publicKey, "bank \(b.id)") }
+        for b in banks {
+            // Sent in a header and kept in a hold's memo: a plain name, which neither trims nor splits.
+            guard (1...64).contains(b.id.utf8.count), b.id.utf8.allSatisfy({ $0 < 0x80 && ($0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")
+                                                                                    || $0 == UInt8(ascii: ".") || Character(UnicodeScalar($0)).isLetter
+                                                                                    || Character(UnicodeScalar($0)).isNumber) }) else {
+                throw Rejection(status: .internalServerError, reason: "bank id '\(b.id)' is not 1 to 64 letters, digits, '.', '-' or '_'")
+            }
+            rails[b.id] = try key(b.publicKey, "bank \(b.id)")
+        }
         self.banks = rails
         var linked: [String: String] = [:]
         for w in wallets {
@@ -331,7 +339,8 @@ public enum LedgerHTTP {
                 throw Rejection(status: .badRequest, reason: "a reference of 1 to 64 characters and an outcome, settled or returned")
             }
             let result = try await onLedger {
-                try WalletOperations(store: store).bankCallback(reference: asked.reference, outcome: outcome, bank: bank, now: UnixTime.nowMillis())
+                try WalletOperations(store: store).bankCallback(reference: asked.reference, outcome: outcome, bank: bank,
+                                                                linkedBank: authenticator.bank(ofWallet:), now: UnixTime.nowMillis())
             }
             switch result {
             case .created(let t), .exists(let t):

@@ -479,10 +479,12 @@ public final class TerminalJournal: Sendable {
                         return .commit
                     }
                 } catch {
-                    if !synced { try db.execute(sql: "PRAGMA synchronous = FULL") }
+                    if !synced { try? db.execute(sql: "PRAGMA synchronous = FULL") }
                     throw error
                 }
-                if !synced { try db.execute(sql: "PRAGMA synchronous = FULL") }
+                // Committed: a failure to set FULL back is no failure of this write (the next
+                // write sets it anyway).
+                if !synced { try? db.execute(sql: "PRAGMA synchronous = FULL") }
             }
             checkpointer.committed()
             return result!

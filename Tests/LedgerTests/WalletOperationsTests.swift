@@ -236,7 +236,20 @@ struct WalletScenarios {
             Issue.record("a hold naming no bank was refused")
             return
         }
-        #expect(try balance(bob.id) == 55_00)
+        // Unless its wallet has a linked bank now: then that bank's alone.
+        _ = try ops.bankDeposit(requestID: "dep4", wallet: bob.id, amount: cny(3_00), now: now + 12)
+        let linked: (String) -> String? = { $0 == bob.id ? "bank-1" : nil }
+        #expect(try ops.bankCallback(reference: "dep4", outcome: .settled, bank: "bank-2", linkedBank: linked, now: now + 13)
+                == .refused(.pendingTransferNotFound))
+        guard case .created = try ops.bankCallback(reference: "dep4", outcome: .settled, bank: "bank-1", linkedBank: linked, now: now + 13) else {
+            Issue.record("the linked bank could not answer an unlabelled hold")
+            return
+        }
+        // A retry after the wallet's bank became known is the same request, answered as before.
+        let made = try ops.bankDeposit(requestID: "dep5", wallet: bob.id, amount: cny(1_00), now: now + 14)
+        let retried = try ops.bankDeposit(requestID: "dep5", wallet: bob.id, amount: cny(1_00), bank: "bank-1", now: now + 15)
+        #expect(retried.replayed && retried.transfer == made.transfer && made.transfer?.memo == "bank")
+        #expect(try balance(bob.id) == 58_00)
         try expectAudit()
     }
 

@@ -63,6 +63,33 @@ struct OfflineCheckoutTests {
         }
     }
 
+    /// A terminal whose answer was lost sends the batch again after the ledger's issuer keys
+    /// changed: what was settled is answered settled, not refused; what was not stays refused.
+    @Test("a repeat of a settled payment is answered settled even when its code no longer passes the ledger's checks")
+    func repeatAfterTheKeysChanged() throws {
+        let s = try setup()
+        let t = now + 60_000
+        try takeOffline(s, 2, of: "20.00", at: t)
+        let entries = try s.journals[0].unsynced(limit: 10).compactMap(\.forwarded)
+        #expect(entries.count == 2)
+        let first = try settler(s, at: t + 1_000).settle([entries[0]])
+        guard case .settled(let original)? = first[entries[0].id] else { Issue.record("\(first)"); return }
+        let rotated = LedgerSettler(ops: s.ops, issuers: [OfflineIssuerKey().publicKey], clockSkewMillis: policy.clockSkewMillis, now: { t + 2_000 })
+        let again = try rotated.settle(entries)
+        guard case .settled(let repeated)? = again[entries[0].id], case .refused(let why)? = again[entries[1].id] else {
+            Issue.record("\(again)")
+            return
+        }
+        #expect(repeated.replayed && repeated.fromAllowance == original.fromAllowance && repeated.fromWallet == original.fromWallet)
+        #expect(why.contains("issued by a key"))
+        // Another payment under a settled id (another amount) is not taken for it.
+        let other = ForwardedPayment(id: entries[0].id, terminal: "T1", merchant: entries[0].merchant, amount: try s.till.cny("21.00"),
+                                     token: entries[0].token, wallet: entries[0].wallet, certificate: entries[0].certificate,
+                                     counter: entries[0].counter, createdAt: entries[0].createdAt)
+        guard case .refused? = try rotated.settle([other])[other.id] else { Issue.record("a different payment passed for a settled one"); return }
+        #expect(try s.till.ledger.audit().passed)
+    }
+
     @Test("two terminals overspend one allowance offline; forwarding settles every payment once")
     func overspendAcrossTerminals() throws {
         let s = try setup()
