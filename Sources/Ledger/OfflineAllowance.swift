@@ -159,15 +159,30 @@ extension WalletOperations {
     /// changed since): the terminal lost only the first answer. Nil when none, or when what
     /// was settled under that id is another payment (the caller's refusal then stands).
     public func earlierOfflineSettlement(paymentID: String, merchant: String, amount: Money) throws -> OfflineSettlement? {
-        let ids = Self.offlineSettlementIDs(paymentID)
-        let paying = [try store.transfer(ids.allowance), try store.transfer(ids.wallet)]
-        let paid = paying.compactMap { $0 }
-        guard !paid.isEmpty, paid.allSatisfy({ $0.creditAccount == merchant && $0.amount.currency == amount.currency }),
-              paid.reduce(0, { $0 + $1.amount.minorUnits }) == amount.minorUnits else { return nil }
-        let byWallet = paying[1]?.amount.minorUnits ?? 0
-        let lent = min(byWallet, try store.transfer(ids.debt)?.amount.minorUnits ?? 0)
-        return OfflineSettlement(paymentID: paymentID, fromAllowance: paying[0]?.amount.minorUnits ?? 0, fromWallet: byWallet - lent,
-                                 debt: lent, replayed: true, counterReusedBy: [])
+        do {
+            return try Self.settled(paymentID, merchant: merchant, amount: amount, transfer: store.transfer) { [] }
+        } catch let error as LedgerError where error.code == .idConflict {
+            return nil
+        }
+    }
+
+    /// The settlement already made of `paymentID` (its transfers looked up with `transfer`), or
+    /// nil; an id conflict when what was settled under that id is another payment.
+    private static func settled(_ paymentID: String, merchant: String, amount: Money, transfer: (String) throws -> Transfer?,
+                                counterReusedBy: () throws -> [String]) throws -> OfflineSettlement? {
+        let ids = offlineSettlementIDs(paymentID)
+        // The debt part is made only with the wallet part, in one linked chain: with neither of
+        // the paying parts there, nothing of this payment is.
+        let paying = [try transfer(ids.allowance), try transfer(ids.wallet)]
+        guard paying.contains(where: { $0 != nil }) else { return nil }
+        let (fromAllowance, byWallet) = (paying[0]?.amount.minorUnits ?? 0, paying[1]?.amount.minorUnits ?? 0)
+        let lent = try transfer(ids.debt)?.amount.minorUnits ?? 0
+        guard paying.compactMap({ $0 }).allSatisfy({ $0.creditAccount == merchant && $0.amount.currency == amount.currency }),
+              fromAllowance + byWallet == amount.minorUnits, lent <= byWallet else {
+            throw LedgerError(.idConflict, "offline payment \(paymentID) was already settled with other fields")
+        }
+        return OfflineSettlement(paymentID: paymentID, fromAllowance: fromAllowance, fromWallet: byWallet - lent, debt: lent,
+                                 replayed: true, counterReusedBy: try counterReusedBy())
     }
 
     /// A terminal's batch in one transaction (one disk sync for all of it), each payment as
@@ -204,24 +219,11 @@ extension WalletOperations {
             throw LedgerError(.invalidRequest, "an offline payment is more than zero and within the ledger's limit, not \(amount)")
         }
         let ids = Self.offlineSettlementIDs(paymentID)
-        let parts = [ids.allowance, ids.wallet, ids.debt]
         let allowanceAccount = Self.offlineAllowanceAccount(serial)
         /// The settlement already made, if any (by an earlier call, or by one that committed
         /// while this one ran: the engine then finds its transfers).
         func earlier(_ tx: any LedgerTransaction) throws -> OfflineSettlement? {
-            // The debt part is made only with the wallet part, in one linked chain: with neither
-            // of the paying parts there, nothing of this payment is.
-            let paying = try [tx.transfer(parts[0]), tx.transfer(parts[1])]
-            guard paying.contains(where: { $0 != nil }) else { return nil }
-            let found = paying + [try tx.transfer(parts[2])]
-            let paid = [found[0], found[1]].compactMap { $0 }
-            let (fromAllowance, byWallet, lent) = (found[0]?.amount.minorUnits ?? 0, found[1]?.amount.minorUnits ?? 0, found[2]?.amount.minorUnits ?? 0)
-            guard paid.allSatisfy({ $0.creditAccount == merchant && $0.amount.currency == amount.currency }),
-                  fromAllowance + byWallet == amount.minorUnits, lent <= byWallet else {
-                throw LedgerError(.idConflict, "offline payment \(paymentID) was already settled with other fields")
-            }
-            return OfflineSettlement(paymentID: paymentID, fromAllowance: fromAllowance, fromWallet: byWallet - lent, debt: lent,
-                                     replayed: true, counterReusedBy: try reusers(tx))
+            try settled(paymentID, merchant: merchant, amount: amount, transfer: tx.transfer) { try reusers(tx) }
         }
         /// Other payments that used this payment's code.
         func reusers(_ tx: any LedgerTransaction) throws -> [String] {
@@ -264,13 +266,13 @@ extension WalletOperations {
                                   amount: Money(minorUnits: minor, currency: amount.currency), refundOf: nil, orderID: nil,
                                   memo: memo, createdAt: now))
         }
-        add(parts[0], .payment, from: allowanceAccount, to: merchant, fromAllowance, "offline, certificate \(serial)")
+        add(ids.allowance, .payment, from: allowanceAccount, to: merchant, fromAllowance, "offline, certificate \(serial)")
         if debt > 0 {
             try tx.ensureAccount(id: Self.offlineDebtAccount(wallet.id), kind: .settlement, currency: amount.currency,
                                  name: "Offline debt of \(wallet.id)")
         }
-        add(parts[2], .deposit, from: Self.offlineDebtAccount(wallet.id), to: wallet.id, debt, "offline \(paymentID): owed by the wallet")
-        add(parts[1], .payment, from: wallet.id, to: merchant, fromWallet + debt, "offline \(paymentID), past the allowance")
+        add(ids.debt, .deposit, from: Self.offlineDebtAccount(wallet.id), to: wallet.id, debt, "offline \(paymentID): owed by the wallet")
+        add(ids.wallet, .payment, from: wallet.id, to: merchant, fromWallet + debt, "offline \(paymentID), past the allowance")
         batch = batch.enumerated().map { $0.offset < batch.count - 1 ? $0.element.linking() : $0.element }
         let results = try tx.apply(batch)
         guard results.allSatisfy({ if case .created = $0 { true } else { false } }) else {

@@ -290,9 +290,9 @@ public struct WalletOperations: Sendable {
     /// A bill can make its biller's account, so a name outside this space (a debt, allowance,
     /// fee, exchange or settlement account's) is refused before anything is made.
     public static func isBillerID(_ id: String) -> Bool {
-        let name = id.utf8.dropFirst(7)
+        let name = id.dropFirst(7)
         return id.hasPrefix("biller-") && (1...48).contains(name.count)
-            && name.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "-") }
+            && name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }
     }
 
     /// Pays a bill to `biller` (made on first use), with the bill's reference as the memo.

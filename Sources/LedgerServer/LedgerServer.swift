@@ -92,9 +92,7 @@ public final class RequestAuthenticator: Sendable {
         var rails: [String: OfflinePublicKey] = [:]
         for b in banks {
             // Sent in a header and kept in a hold's memo: a plain name, which neither trims nor splits.
-            guard (1...64).contains(b.id.utf8.count), b.id.utf8.allSatisfy({ $0 < 0x80 && ($0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_")
-                                                                                    || $0 == UInt8(ascii: ".") || Character(UnicodeScalar($0)).isLetter
-                                                                                    || Character(UnicodeScalar($0)).isNumber) }) else {
+            guard (1...64).contains(b.id.count), b.id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
                 throw Rejection(status: .internalServerError, reason: "bank id '\(b.id)' is not 1 to 64 letters, digits, '.', '-' or '_'")
             }
             rails[b.id] = try key(b.publicKey, "bank \(b.id)")

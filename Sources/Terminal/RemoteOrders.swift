@@ -119,8 +119,8 @@ extension Checkout {
                                 now: Int64 = UnixTime.nowMillis()) throws -> [Reconciled] {
         var report: [Reconciled] = []
         for entry in try journal.undecided(method: .merchantQR) where entry.terminal == terminalID && !skipping.contains(entry.id) {
-            // No order is valid for less than five seconds: younger ones are not asked about.
-            if expiredOnly && now < entry.createdAt + 5_000 { continue }
+            // No order is valid for less than that: younger ones are not asked about.
+            if expiredOnly && now < entry.createdAt + Limits.orderValidityMillisMin { continue }
             do {
                 var order: OrderWire
                 do { order = try client.order(entry.id) } catch let failed as LedgerClient.Failed where failed.description.contains("answered 404") {

@@ -473,18 +473,13 @@ public final class TerminalJournal: Sendable {
             var result: T?
             try pool.writeWithoutTransaction { db in
                 try db.execute(sql: synced ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
-                do {
-                    try db.inTransaction(.immediate) {
-                        result = try body(db)
-                        return .commit
-                    }
-                } catch {
-                    if !synced { try? db.execute(sql: "PRAGMA synchronous = FULL") }
-                    throw error
+                // Set back whatever the transaction did; a failure to is no failure of this write
+                // (the next write sets it anyway).
+                defer { if !synced { try? db.execute(sql: "PRAGMA synchronous = FULL") } }
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
                 }
-                // Committed: a failure to set FULL back is no failure of this write (the next
-                // write sets it anyway).
-                if !synced { try? db.execute(sql: "PRAGMA synchronous = FULL") }
             }
             checkpointer.committed()
             return result!

@@ -84,7 +84,7 @@ struct TillOptions: ParsableArguments {
         var limits = Limits.standard
         if let qrValidity {
             let millis = try OfflinePolicyOptions.millis(qrValidity, option: "--qr-validity", max: 900_000)
-            guard millis >= 5_000 else { throw ValidationError("--qr-validity is 5s to 15m, not \(qrValidity)") }
+            guard millis >= Limits.orderValidityMillisMin else { throw ValidationError("--qr-validity is 5s to 15m, not \(qrValidity)") }
             limits.orderValidityMillis = millis
         }
         return limits
